@@ -1,0 +1,82 @@
+"""The whole build in one function: source -> identity -> pricing -> report -> render -> write.
+
+Owns the order of the stages and the strictness checks between them; each stage lives in its
+own module and knows nothing of the others' I/O.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from generator import __version__, identity, render, report, site
+from generator.config import Settings
+from generator.errors import IncompleteDataError
+from generator.export import BuildMeta, dump, manifest
+from generator.pricing import load_book
+from generator.report import WindowReport
+from generator.sources import read_source
+from generator.usage import floor_hour, make_windows
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build wrote and what the user should know about it."""
+
+    out: Path
+    meta: BuildMeta
+    reports: tuple[WindowReport, ...]
+    files: int
+    unpriced: dict[str, int]  # logged model id -> unpriced tokens across all windows
+
+    def summary(self) -> str:
+        """One line for the terminal."""
+        head = next((r for r in self.reports if r.window.key == "7d"), self.reports[0])
+        skipped = self.meta.skipped
+        parts = [
+            f"built {self.files} files in {self.out}/ from {self.meta.records:,} records ({self.meta.source})",
+            f"{head.window.key}: ${head.totals.cost:,.2f}, {len(head.users)} people, "
+            f"{head.totals.invocations:,} invocations",
+            f"{skipped.total:,} records skipped"
+            + (f" ({', '.join(f'{k} {n}' for k, n in skipped.counts)})" if skipped.total else ""),
+        ]
+        if self.unpriced:
+            models = ", ".join(sorted(self.unpriced))
+            parts.append(f"{sum(self.unpriced.values()):,} tokens unpriced (models: {models})")
+        return "; ".join(parts)
+
+
+def build(settings: Settings) -> BuildResult:
+    """Read the source, price and group the usage, and write the site to `settings.out`."""
+    now = settings.now or datetime.now(UTC)
+    site.check_out_dir(settings.out)
+    source = read_source(settings.source, settings.logs, now)
+    if settings.strict and source.skipped.total:
+        raise IncompleteDataError(
+            f"{source.skipped.total} log records skipped ({source.skipped.examples[0]}, ...); "
+            "fix the input or drop --strict"
+        )
+    book = load_book(settings.prices)
+    people = identity.resolve((r.principal for r in source.rows), settings.identity)
+    costed = report.cost_rows(source.rows, book, people, settings.inference_profiles)
+    windows = [w for w in make_windows(now, settings.tz) if w.key in settings.windows]
+    reports = tuple(report.summarize(costed, w, settings.tz, people) for w in windows)
+    unpriced: dict[str, int] = defaultdict(int)
+    for rep in reports:
+        for u in rep.unpriced:
+            unpriced[u.model] = max(unpriced[u.model], u.tokens)
+    if settings.strict_pricing and unpriced:
+        raise IncompleteDataError(
+            f"{sum(unpriced.values()):,} tokens have no price (models: {', '.join(sorted(unpriced))}); "
+            "add [[prices]] entries to your config or drop --strict-pricing"
+        )
+    meta = BuildMeta(
+        now, floor_hour(now), source.description, __version__, tuple(settings.windows),
+        source.skipped, source.records, book,
+    )  # fmt: skip
+    files = render.render_site(reports, meta)
+    files["data/manifest.json"] = dump(manifest(meta, files, sum(unpriced.values())))
+    site.write_site(settings.out, files)
+    return BuildResult(settings.out, meta, reports, len(files), dict(unpriced))

@@ -1,0 +1,120 @@
+"""The `bedrock-usage` command line: parse flags, call the library, turn its errors into one line.
+
+The only module that imports click. Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from generator import __version__
+from generator.errors import GeneratorError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Failure(click.ClickException):
+    """A library error shown as one line with its own exit code."""
+
+    def __init__(self, error: GeneratorError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+def _reports_errors(func: F) -> F:
+    """Turn library errors and Ctrl-C into one line and an exit code, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except GeneratorError as exc:
+            raise _Failure(exc) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted; nothing was written", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def settings_options(func: F) -> F:
+    """Options shared by every command that builds the site."""
+    options = [
+        click.option("--source", type=click.Choice(["demo", "files"]), help="Where usage comes from (default: files with --logs, else demo)."),
+        click.option("--logs", multiple=True, type=click.Path(path_type=Path), help="Log file or folder for --source files (repeatable)."),
+        click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: site)."),
+        click.option("--now", help="Build as if it were this ISO 8601 time (reproducible builds)."),
+        click.option("--timezone", help="IANA time zone for days and months (default: UTC)."),
+        click.option("--windows", help="Windows to build, comma-separated (default: all)."),
+        click.option("--config", type=click.Path(path_type=Path), help="TOML file with aliases, session_roles, prices."),
+        click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True, help="Settings file read under the environment."),
+        click.option("--strict", is_flag=True, help="Fail when any log record had to be skipped."),
+        click.option("--strict-pricing", is_flag=True, help="Fail when any usage has no price."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _settings(flags: dict[str, Any]) -> Any:
+    from generator.config import load_settings
+
+    env_file = flags.pop("env_file", Path(".env"))
+    return load_settings(flags, env_file=env_file)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bedrock-usage")
+def cli() -> None:
+    """Build a static site of Amazon Bedrock spend per person and per model."""
+
+
+@cli.command()
+@settings_options
+@_reports_errors
+def build(**flags: Any) -> None:
+    """Build the site from Bedrock invocation logs (or the embedded demo)."""
+    from generator.build import build as run_build
+
+    result = run_build(_settings(flags))
+    click.echo(result.summary())
+
+
+@cli.command()
+@click.argument("directory", default="site", type=click.Path(path_type=Path))
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port on localhost.")
+@_reports_errors
+def serve(directory: Path, port: int) -> None:
+    """Preview a built site on localhost with the production security headers."""
+    from generator.serve import serve_forever
+
+    serve_forever(directory, port, announce=click.echo)
+
+
+@cli.group()
+def pricing() -> None:
+    """Inspect the price book."""
+
+
+@pricing.command("show")
+@click.option("--model", "pattern", help="Only models whose id or name contains this text.")
+@click.option("--config", type=click.Path(path_type=Path), help="TOML file whose [[prices]] override the book.")
+@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True)
+@_reports_errors
+def pricing_show(pattern: str | None, **flags: Any) -> None:
+    """Print the effective price table (USD per 1M tokens)."""
+    from generator.pricing import load_book, price_table
+
+    settings = _settings(flags)
+    click.echo(price_table(load_book(settings.prices), pattern))
+
+
+def main() -> NoReturn:
+    """Run the CLI."""
+    sys.exit(cli.main(prog_name="bedrock-usage", standalone_mode=True))

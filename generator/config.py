@@ -1,0 +1,229 @@
+"""Settings: built once, validated once, from defaults < .env < NAME < NAME_BEDROCK_USAGE < CLI flag.
+
+The only module that reads environment variables or the config TOML. Every problem is collected
+and reported together as one ConfigError, so a user fixes them all in one go.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from generator.errors import ConfigError
+from generator.identity import IdentityRules, parse_aliases
+from generator.pricing import Price, PriceEntryError, parse_prices
+from generator.sources import SOURCES
+from generator.usage import WINDOW_KEYS
+
+SUFFIX = "_BEDROCK_USAGE"
+DEMO_CONFIG = Path(__file__).parent / "data" / "demo.toml"
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# setting -> environment names (the first is the documented one; later ones are old spellings)
+ENV_NAMES: dict[str, tuple[str, ...]] = {
+    "aws_profile": ("AWS_PROFILE",),
+    "aws_region": ("AWS_REGION",),
+    "log_group": ("LOG_GROUP",),
+    "bucket": ("BUCKET",),
+    "prefix": ("PREFIX",),
+    "distribution_id": ("DISTRIBUTION_ID",),
+    "fqdn": ("FQDN",),
+    "subnets_only": ("SUBNETS_ONLY", "SUBNET_ONLY"),
+    "timezone": ("TIMEZONE",),
+    "config": ("CONFIG",),
+    "source": ("SOURCE",),
+    "out": ("OUT",),
+    "windows": ("WINDOWS",),
+}
+DEFAULTS: dict[str, Any] = {"timezone": "UTC", "out": "site", "log_group": "/aws/bedrock/modelinvocations"}
+_CONFIG_KEYS = {"aliases", "session_roles", "strip_prefixes", "inference_profiles", "prices"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs, validated."""
+
+    source: str = "demo"
+    logs: tuple[Path, ...] = ()
+    out: Path = Path("site")
+    now: datetime | None = None
+    timezone: str = "UTC"
+    windows: tuple[str, ...] = WINDOW_KEYS
+    strict: bool = False
+    strict_pricing: bool = False
+    config: Path | None = None
+    identity: IdentityRules = field(default_factory=IdentityRules)
+    inference_profiles: Mapping[str, str] = field(default_factory=dict)
+    prices: tuple[Price, ...] = ()
+    aws_profile: str | None = None
+    aws_region: str | None = None
+    log_group: str = "/aws/bedrock/modelinvocations"
+    bucket: str | None = None
+    prefix: str = ""
+    distribution_id: str | None = None
+    fqdn: str | None = None
+    subnets_only: tuple[IPNetwork, ...] = ()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def _pick(name: str, cli: Mapping[str, Any], environ: Mapping[str, str], dotenv: Mapping[str, Any]) -> Any:
+    """Return the winning raw value for one setting."""
+    if cli.get(name) not in (None, ()):
+        return cli[name]
+    names = ENV_NAMES.get(name, ())
+    for layer in (environ, dotenv):
+        for env in names:
+            if layer.get(env + SUFFIX) not in (None, ""):
+                return layer[env + SUFFIX]
+        for env in names:
+            if layer.get(env) not in (None, ""):
+                return layer[env]
+    return DEFAULTS.get(name)
+
+
+def load_settings(
+    cli: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    env_file: Path | None = Path(".env"),
+) -> Settings:
+    """Build Settings from CLI values, the environment and a .env file; raise ConfigError listing every problem."""
+    environ = os.environ if environ is None else environ
+    dotenv = dotenv_values(env_file) if env_file is not None and env_file.is_file() else {}
+    errors: list[str] = []
+    values: dict[str, Any] = {}
+
+    def check(key: str, parse: Callable[[Any], Any]) -> None:
+        raw = _pick(key, cli, environ, dotenv)
+        if raw is None:
+            return
+        try:
+            values[key] = parse(raw)
+        except (ValueError, TypeError) as exc:
+            errors.append(f"{key.upper()}: {exc}")
+
+    for key in ("aws_profile", "aws_region", "log_group", "bucket", "prefix", "distribution_id", "fqdn"):
+        check(key, str)
+    check("timezone", _parse_timezone)
+    check("subnets_only", _parse_cidrs)
+    check("windows", _parse_windows)
+    check("now", _parse_now)
+    check("out", Path)
+    logs = tuple(Path(p) for p in cli.get("logs") or ())
+    source = _pick("source", cli, environ, dotenv) or ("files" if logs else "demo")
+    if source not in SOURCES:
+        errors.append(f"SOURCE: unknown source {source!r} (use one of {', '.join(SOURCES)})")
+    elif source == "files" and not logs:
+        errors.append("--source files needs at least one --logs PATH")
+    elif source != "files" and logs:
+        errors.append(f"--logs goes with --source files, not --source {source}")
+    config_path = _pick("config", cli, environ, dotenv)
+    if config_path is None and source == "demo":
+        config_path = DEMO_CONFIG
+    if config_path is not None:
+        values["config"] = Path(config_path)
+        values.update(_load_config_file(Path(config_path), errors))
+    if errors:
+        raise ConfigError("; ".join(errors))
+    return Settings(
+        source=source,
+        logs=logs,
+        strict=bool(cli.get("strict")),
+        strict_pricing=bool(cli.get("strict_pricing")),
+        **values,
+    )
+
+
+def _parse_timezone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {raw!r} (use an IANA name such as Europe/Berlin)") from None
+    return raw
+
+
+def _parse_cidrs(raw: str | tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    parts = raw.replace(",", " ").split() if isinstance(raw, str) else list(raw)
+    nets = []
+    for part in parts:
+        try:
+            nets.append(ipaddress.ip_network(part))
+        except ValueError as exc:
+            raise ValueError(f"bad CIDR {part!r}: {exc}") from None
+    return tuple(nets)
+
+
+def _parse_windows(raw: str | tuple[str, ...]) -> tuple[str, ...]:
+    keys = raw.replace(",", " ").split() if isinstance(raw, str) else list(raw)
+    unknown = [k for k in keys if k not in WINDOW_KEYS]
+    if unknown or not keys:
+        raise ValueError(f"unknown window {', '.join(unknown) or '(none)'} (use {', '.join(WINDOW_KEYS)})")
+    return tuple(k for k in WINDOW_KEYS if k in keys)
+
+
+def _parse_now(raw: str | datetime) -> datetime:
+    moment = raw if isinstance(raw, datetime) else None
+    if moment is None:
+        try:
+            moment = datetime.fromisoformat(str(raw))
+        except ValueError:
+            raise ValueError(f"{raw!r} is not an ISO 8601 time such as 2025-06-30T12:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _load_config_file(path: Path, errors: list[str]) -> dict[str, Any]:
+    """Read the config TOML into Settings fields, appending any problem to `errors`."""
+    where = f"CONFIG {path}"
+    try:
+        with path.open("rb") as fh:
+            doc = tomllib.load(fh)
+    except OSError as exc:
+        errors.append(f"{where}: cannot read it ({exc.strerror or exc})")
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        errors.append(f"{where}: invalid TOML ({exc})")
+        return {}
+    unknown = sorted(set(doc) - _CONFIG_KEYS)
+    if unknown:
+        errors.append(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(_CONFIG_KEYS))})")
+    out: dict[str, Any] = {}
+    try:
+        aliases = parse_aliases(_table(doc, "aliases"))
+        session_roles = frozenset(_names(doc, "session_roles", []))
+        strip = tuple(_names(doc, "strip_prefixes", ["bedrock-"]))
+        out["identity"] = IdentityRules(session_roles, strip, aliases)
+        profiles = _table(doc, "inference_profiles")
+        if not all(isinstance(v, str) for v in profiles.values()):
+            raise ValueError("inference_profiles values must be model ids")
+        out["inference_profiles"] = profiles
+        out["prices"] = tuple(parse_prices(doc.get("prices", []), str(path)))
+    except PriceEntryError as exc:
+        errors.append(str(exc))
+    except ValueError as exc:
+        errors.append(f"{where}: {exc}")
+    return out
+
+
+def _table(doc: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} must be a table")
+    return value
+
+
+def _names(doc: Mapping[str, Any], key: str, default: list[str]) -> list[str]:
+    value = doc.get(key, default)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{key} must be a list of names")
+    return value

@@ -1,0 +1,208 @@
+"""The public data files: `usage-<w>.json`, `usage-<w>.csv`, `pricing.json` and the manifest.
+
+Owns the JSON contract (schema_version, field names, the old dashboard's `/api/usage` keys).
+Pure: turns report models into plain dicts and bytes; never writes files.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from generator.pricing import PriceBook
+from generator.report import Cell, Counters, WindowReport, add_counters
+from generator.sources import SkipReport
+
+SCHEMA_VERSION = 1
+_MICRO = Decimal("0.000001")
+
+
+@dataclass(frozen=True)
+class BuildMeta:
+    """Facts about one build that every page and file repeats."""
+
+    generated_at: datetime
+    data_through: datetime
+    source: str
+    version: str
+    windows: tuple[str, ...]
+    skipped: SkipReport
+    records: int
+    book: PriceBook
+
+
+def usd(amount: Decimal) -> float:
+    """Round dollars to a millionth for JSON (money stays Decimal until here)."""
+    return float(amount.quantize(_MICRO))
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def counters(c: Counters) -> dict[str, Any]:
+    return {
+        "invocations": c.invocations,
+        "errors": c.errors,
+        "input_tokens": c.input_tokens,
+        "output_tokens": c.output_tokens,
+        "cache_read_tokens": c.cache_read_tokens,
+        "cache_write_tokens": c.cache_write_tokens,
+        "cost_usd": usd(c.cost),
+        "unpriced_tokens": c.unpriced_tokens,
+    }
+
+
+def usage_payload(rep: WindowReport, meta: BuildMeta) -> dict[str, Any]:
+    """Return the `usage-<w>.json` document for one window."""
+    name = meta.book.name_of
+    days = [d.isoformat() for d in rep.days]
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "window": {
+            "key": rep.window.key,
+            "label": rep.window.label,
+            "start": iso(rep.window.start),
+            "end": iso(rep.window.end),
+            "timezone": rep.timezone,
+        },
+        "generated_at": iso(meta.generated_at),
+        "data_through": iso(meta.data_through),
+        "totals": counters(rep.totals) | {"people": len(rep.users), "models": len(rep.models)},
+        "users": [
+            {"name": u.name, **counters(u.counters),
+             "models": [{"model": c.model, "name": name(c.model), "route": c.route, **counters(c.counters)}
+                        for c in u.cells]}
+            for u in rep.users
+        ],
+        "models": [
+            {"model": m.name, "name": name(m.name), **counters(m.counters), "routes": _by_route(m.cells)}
+            for m in rep.models
+        ],
+        "daily": [
+            {"date": d.day.isoformat(), "user": d.person, "model": d.model, **counters(d.counters)}
+            for d in rep.daily
+        ],
+        "days": days,
+        "unpriced_models": [
+            {"model": u.model, "route": u.route, "tokens": u.tokens, "reason": u.reason} for u in rep.unpriced
+        ],
+        "identities": [{"principal": i.principal, "person": i.person, "rule": i.rule} for i in rep.identities],
+    }  # fmt: skip
+    doc.update(legacy_keys(rep, days, meta))
+    return doc
+
+
+def _by_route(cells: Iterable[Cell]) -> list[dict[str, Any]]:
+    routes: dict[str, list[Counters]] = defaultdict(list)
+    for c in cells:
+        routes[c.route].append(c.counters)
+    return [{"route": r, **counters(add_counters(cs))} for r, cs in sorted(routes.items())]
+
+
+def legacy_keys(rep: WindowReport, days: list[str], meta: BuildMeta) -> dict[str, Any]:
+    """The old Flask dashboard's `/api/usage` keys, so its consumers keep working."""
+
+    def prompt(c: Counters) -> int:
+        return c.input_tokens + c.cache_read_tokens + c.cache_write_tokens
+
+    daily_inv: dict[str, int] = dict.fromkeys(days, 0)
+    daily_cost: dict[str, Decimal] = dict.fromkeys(days, Decimal(0))
+    user_daily: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for d in rep.daily:
+        day = d.day.isoformat()
+        daily_inv[day] += d.counters.invocations
+        daily_cost[day] += d.counters.cost
+        user_daily[d.person][day] += d.counters.cost
+    user_model: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for c in rep.cells:
+        user_model[c.person][c.model] += c.counters.cost
+    t = rep.totals
+    return {
+        "user_invocations": {u.name: u.counters.invocations for u in rep.users},
+        "user_costs": {u.name: usd(u.counters.cost) for u in rep.users},
+        "user_tokens": {u.name: {"input": prompt(u.counters), "output": u.counters.output_tokens} for u in rep.users},
+        "model_usage": {m.name: m.counters.invocations for m in rep.models},
+        "model_costs": {m.name: usd(m.counters.cost) for m in rep.models},
+        "model_tokens": {m.name: {"input": prompt(m.counters), "output": m.counters.output_tokens} for m in rep.models},
+        "model_display_names": {m.name: meta.book.name_of(m.name) for m in rep.models},
+        "daily_trend": daily_inv,
+        "daily_costs": {d: usd(v) for d, v in daily_cost.items()},
+        "user_model_costs": {u: {m: usd(v) for m, v in ms.items()} for u, ms in user_model.items()},
+        "user_daily_costs": {u: {d: usd(v) for d, v in ds.items()} for u, ds in user_daily.items()},
+        "total_cost": usd(t.cost),
+        "total_input_tokens": prompt(t),
+        "total_output_tokens": t.output_tokens,
+        "total_events": t.invocations,
+        "date_range": f"{days[0]} to {days[-1]}" if days else "",
+    }  # fmt: skip
+
+
+CSV_FIELDS = (
+    "window", "person", "model", "model_name", "route", "invocations", "errors", "input_tokens",
+    "output_tokens", "cache_read_tokens", "cache_write_tokens", "unpriced_tokens", "cost_usd",
+)  # fmt: skip
+
+
+def usage_csv(rep: WindowReport, meta: BuildMeta) -> bytes:
+    """Return `usage-<w>.csv`: one row per person x model x route."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for c in rep.cells:
+        k = c.counters
+        writer.writerow(
+            (rep.window.key, c.person, c.model, meta.book.name_of(c.model), c.route, k.invocations,
+             k.errors, k.input_tokens, k.output_tokens, k.cache_read_tokens, k.cache_write_tokens,
+             k.unpriced_tokens, f"{k.cost.quantize(_MICRO)}")
+        )  # fmt: skip
+    return buf.getvalue().encode()
+
+
+def pricing_payload(book: PriceBook) -> dict[str, Any]:
+    """Return `pricing.json`: the price book in effect for this build."""
+
+    def num(v: Decimal | None) -> float | None:
+        return None if v is None else float(v)
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "unit": "USD per 1M tokens",
+        "prices": [
+            {"model": p.model, "name": p.name, "route": p.route, "input": num(p.input),
+             "output": num(p.output), "cache_read": num(p.cache_read), "cache_write": num(p.cache_write),
+             "cache_write_1h": num(p.cache_write_1h), "batch": num(p.batch),
+             "effective_from": p.effective_from.isoformat(),
+             "effective_to": p.effective_to.isoformat() if p.effective_to else None, "source": p.source}
+            for p in book.prices
+        ],
+    }  # fmt: skip
+
+
+def manifest(meta: BuildMeta, files: Mapping[str, bytes], unpriced_tokens: int) -> dict[str, Any]:
+    """Return `manifest.json`: what was built, from what, and every file's sha256."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": iso(meta.generated_at),
+        "data_through": iso(meta.data_through),
+        "source": meta.source,
+        "tool": {"name": "bedrock-usage-site", "version": meta.version},
+        "windows": list(meta.windows),
+        "records_read": meta.records,
+        "skipped_records": meta.skipped.as_dict(),
+        "unpriced_tokens": unpriced_tokens,
+        "files": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
+    }
+
+
+def dump(doc: Any) -> bytes:
+    """Serialise a JSON document the same way every time."""
+    return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode()

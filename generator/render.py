@@ -1,0 +1,146 @@
+"""Turn report models into the site's files: HTML pages, data files and fingerprinted assets.
+
+Owns the Jinja2 environment (autoescape, StrictUndefined, explicit filters) and the site's path
+layout. Returns bytes per path; never touches the disk beyond reading templates and assets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from generator import export
+from generator.errors import GeneratorError
+from generator.export import BuildMeta
+from generator.report import WindowReport
+from generator.usage import WINDOW_LABELS
+
+SCHEMA_PATH = Path(__file__).parent / "data" / "usage.schema.json"
+INDEX_WINDOW = "7d"
+_SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
+                   0x2028: "\\u2028", 0x2029: "\\u2029"}  # fmt: skip
+
+
+def package_dir(name: str) -> Path:
+    """Find `templates/` or `assets/`: inside the installed package, else beside it in a checkout."""
+    here = Path(__file__).parent
+    for candidate in (here / name, here.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise GeneratorError(f"{name}/ is missing from the installation; reinstall bedrock-usage-site")
+
+
+def fingerprint_assets(folder: Path) -> dict[str, tuple[str, bytes]]:
+    """Map each asset's name to its content-hashed path and bytes (cache-forever names)."""
+    out = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        data = path.read_bytes()
+        rel = path.relative_to(folder).as_posix()
+        stem, dot, ext = rel.rpartition(".")
+        digest = hashlib.sha256(data).hexdigest()[:10]
+        out[rel] = (f"assets/{stem}.{digest}.{ext}" if dot else f"assets/{rel}.{digest}", data)
+    return out
+
+
+def script_json(value: Any) -> Markup:
+    """Serialise `value` for a `<script type="application/json">` block; no string can break out."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
+    return Markup(text.translate(_SCRIPT_ESCAPES))  # noqa: S704 - every <, >, & is escaped above
+
+
+def format_usd(amount: Decimal | float) -> str:
+    """Format dollars for people: cents, or four places below one cent."""
+    value = Decimal(str(amount))
+    if value == 0:
+        return "$0.00"
+    if abs(value) < Decimal("0.01"):
+        return f"${value:.4f}"
+    return f"${value:,.2f}"
+
+
+def local_time(moment: datetime, tz: str, minutes: bool = False) -> str:
+    """Format a moment for people in the report's time zone: `07:00 UTC, 27 Nov 2026`."""
+    local = moment.astimezone(ZoneInfo(tz))
+    return local.strftime(("%H:%M" if minutes else "%H:00") + " %Z, %d %b %Y")
+
+
+def format_int(value: int) -> str:
+    return f"{value:,}"
+
+
+def format_pct(part: Decimal | int, whole: Decimal | int) -> str:
+    return f"{(Decimal(part) * 100 / Decimal(whole)):.1f}%" if whole else "–"
+
+
+def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
+    """Build the Jinja2 environment with every filter and global registered explicitly."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        usd=format_usd, num=format_int, pct=format_pct, script_json=script_json, isotime=export.iso
+    )
+    env.globals.update(asset=assets.__getitem__, window_labels=WINDOW_LABELS, local_time=local_time)
+    return env
+
+
+def render_site(reports: Sequence[WindowReport], meta: BuildMeta) -> dict[str, bytes]:
+    """Render every page and data file of the site."""
+    assets = fingerprint_assets(package_dir("assets"))
+    env = make_env(package_dir("templates"), {name: path for name, (path, _) in assets.items()})
+    files: dict[str, bytes] = {path: data for path, data in assets.values()}
+    common = {"meta": meta, "windows": meta.windows, "book": meta.book}
+    for rep in reports:
+        key = rep.window.key
+        payload = export.usage_payload(rep, meta)
+        files[f"data/usage-{key}.json"] = export.dump(payload)
+        files[f"data/usage-{key}.csv"] = export.usage_csv(rep, meta)
+        page = {"rep": rep, "current": key, **common}
+        files[f"usage-{key}.html"] = _render(env, "usage.html", page)
+        files[f"matrix-{key}.html"] = _render(env, "matrix.html", page | {"matrix": matrix(rep)})
+    index = INDEX_WINDOW if INDEX_WINDOW in meta.windows else meta.windows[0]
+    files["index.html"] = files[f"usage-{index}.html"]
+    files["pricing.html"] = _render(env, "pricing.html", {"current": "pricing", "rep": None, **common})
+    files["data/pricing.json"] = export.dump(export.pricing_payload(meta.book))
+    files["data/schema/usage.schema.json"] = SCHEMA_PATH.read_bytes()
+    return files
+
+
+def _render(env: jinja2.Environment, template: str, context: dict[str, Any]) -> bytes:
+    return env.get_template(template).render(**context).encode()
+
+
+def matrix(rep: WindowReport) -> dict[str, Any]:
+    """Person x model cost grid (routes merged), with totals and a low/medium/high level per cell."""
+    models = [m.name for m in rep.models]
+    grid: dict[str, dict[str, Decimal]] = {u.name: {} for u in rep.users}
+    for c in rep.cells:
+        row = grid[c.person]
+        row[c.model] = row.get(c.model, Decimal(0)) + c.counters.cost
+    values = sorted(v for row in grid.values() for v in row.values() if v > 0)
+    low = values[len(values) // 3] if values else Decimal(0)
+    high = values[2 * len(values) // 3] if values else Decimal(0)
+
+    def level(v: Decimal) -> str:
+        return "none" if v <= 0 else "low" if v < low else "high" if v >= high else "medium"
+
+    rows = [
+        {"person": u.name, "total": u.counters.cost,
+         "cells": [(grid[u.name].get(m, Decimal(0)), level(grid[u.name].get(m, Decimal(0)))) for m in models]}
+        for u in rep.users
+    ]  # fmt: skip
+    return {"models": models, "rows": rows, "totals": [m.counters.cost for m in rep.models], "total": rep.totals.cost}

@@ -1,0 +1,230 @@
+"""The report model: what one window's pages, JSON and CSV say, computed once from costed rows.
+
+Owns grouping by person, model, route and day, and the totals. Pure: takes hourly rows, prices
+and identities as data; never formats numbers or writes files.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from generator.identity import IdentityAudit
+from generator.modelids import ModelRef, parse_model_id
+from generator.pricing import PriceBook, cost_of
+from generator.usage import HourlyRow, Window, local_day
+
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
+
+@dataclass(frozen=True, slots=True)
+class CostedRow:
+    """An hourly row with its person, parsed model and cost."""
+
+    hour: int
+    principal: str
+    person: str
+    model: str
+    route: str
+    logged_model: str
+    invocations: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost: Decimal
+    unpriced_tokens: int
+    unpriced_reason: str
+
+
+@dataclass(frozen=True)
+class Counters:
+    """Sums over a set of rows."""
+
+    invocations: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost: Decimal = Decimal(0)
+    unpriced_tokens: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One person's use of one model on one route."""
+
+    person: str
+    model: str
+    route: str
+    counters: Counters
+
+
+@dataclass(frozen=True)
+class Group:
+    """A person or a model with its totals and its cells."""
+
+    name: str
+    counters: Counters
+    cells: tuple[Cell, ...]
+
+
+@dataclass(frozen=True)
+class DayCell:
+    """One person's use of one model (routes merged) on one local day."""
+
+    day: date
+    person: str
+    model: str
+    counters: Counters
+
+
+@dataclass(frozen=True)
+class Unpriced:
+    """Tokens that no price covered, for one model as logged."""
+
+    model: str
+    route: str
+    tokens: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class WindowReport:
+    """Everything one window shows."""
+
+    window: Window
+    timezone: str
+    totals: Counters
+    users: tuple[Group, ...]  # by cost, highest first
+    models: tuple[Group, ...]  # base models, routes merged, by cost
+    cells: tuple[Cell, ...]  # person x model x route
+    daily: tuple[DayCell, ...]
+    days: tuple[date, ...]
+    unpriced: tuple[Unpriced, ...]
+    identities: tuple[IdentityAudit, ...]
+
+
+class _Sum:
+    __slots__ = ("v",)
+
+    def __init__(self) -> None:
+        self.v: list[int | Decimal] = [0, 0, 0, 0, 0, 0, Decimal(0), 0]
+
+    def add(self, r: CostedRow) -> None:
+        v = self.v
+        v[0] += r.invocations
+        v[1] += r.errors
+        v[2] += r.input_tokens
+        v[3] += r.output_tokens
+        v[4] += r.cache_read_tokens
+        v[5] += r.cache_write_tokens
+        v[6] += r.cost
+        v[7] += r.unpriced_tokens
+
+    def freeze(self) -> Counters:
+        return Counters(*self.v)  # type: ignore[arg-type]
+
+
+def cost_rows(
+    rows: Iterable[HourlyRow],
+    book: PriceBook,
+    people: Mapping[str, IdentityAudit],
+    profiles: Mapping[str, str],
+) -> list[CostedRow]:
+    """Attach person, model, route and cost to every hourly row; sorted by hour."""
+    refs: dict[str, ModelRef] = {}
+    out = []
+    for r in rows:
+        ref = refs.get(r.model_id)
+        if ref is None:
+            ref = refs[r.model_id] = parse_model_id(r.model_id, profiles)
+        price = cost_of(r, ref, book)
+        out.append(
+            CostedRow(
+                r.hour, r.principal, people[r.principal].person, ref.model, ref.route,
+                r.model_id, r.invocations, r.errors, r.input_tokens, r.output_tokens,
+                r.cache_read_tokens, r.cache_write_tokens, price.cost, price.unpriced_tokens, price.reason,
+            )
+        )  # fmt: skip
+    out.sort(key=lambda c: c.hour)
+    return out
+
+
+def summarize(
+    costed: Sequence[CostedRow],
+    window: Window,
+    tz: ZoneInfo,
+    people: Mapping[str, IdentityAudit],
+) -> WindowReport:
+    """Group the costed rows (sorted by hour) that fall in `window`."""
+    hours = [c.hour for c in costed]
+    lo = bisect.bisect_left(hours, window.start.timestamp())
+    hi = bisect.bisect_left(hours, window.end.timestamp())
+    total = _Sum()
+    cells: dict[tuple[str, str, str], _Sum] = defaultdict(_Sum)
+    daily: dict[tuple[date, str, str], _Sum] = defaultdict(_Sum)
+    unpriced: dict[tuple[str, str, str], int] = defaultdict(int)
+    principals: set[str] = set()
+    day_of: dict[int, date] = {}
+    for r in costed[lo:hi]:
+        total.add(r)
+        cells[(r.person, r.model, r.route)].add(r)
+        day = day_of.get(r.hour)
+        if day is None:
+            day = day_of[r.hour] = local_day(r.hour, tz)
+        daily[(day, r.person, r.model)].add(r)
+        principals.add(r.principal)
+        if r.unpriced_tokens:
+            unpriced[(r.logged_model, r.route, r.unpriced_reason)] += r.unpriced_tokens
+    cell_list = tuple(Cell(p, m, rt, s.freeze()) for (p, m, rt), s in sorted(cells.items()))
+    return WindowReport(
+        window=window,
+        timezone=tz.key,
+        totals=total.freeze(),
+        users=_groups(cell_list, lambda c: c.person),
+        models=_groups(cell_list, lambda c: c.model),
+        cells=cell_list,
+        daily=tuple(DayCell(d, p, m, s.freeze()) for (d, p, m), s in sorted(daily.items())),
+        days=_days(window, tz),
+        unpriced=tuple(Unpriced(m, rt, n, why) for (m, rt, why), n in sorted(unpriced.items())),
+        identities=tuple(people[p] for p in sorted(principals)),
+    )
+
+
+def _groups(cells: Sequence[Cell], key: Callable[[Cell], str]) -> tuple[Group, ...]:
+    by: dict[str, list[Cell]] = defaultdict(list)
+    for cell in cells:
+        by[key(cell)].append(cell)
+    groups = [Group(name, add_counters(c.counters for c in group), tuple(group)) for name, group in by.items()]
+    groups.sort(key=lambda g: (-g.counters.cost, -g.counters.invocations, g.name))
+    return tuple(groups)
+
+
+def add_counters(items: Iterable[Counters]) -> Counters:
+    """Sum counters field by field."""
+    v: list[int | Decimal] = [0, 0, 0, 0, 0, 0, Decimal(0), 0]
+    for c in items:
+        for i, x in enumerate(
+            (c.invocations, c.errors, c.input_tokens, c.output_tokens, c.cache_read_tokens,
+             c.cache_write_tokens, c.cost, c.unpriced_tokens)
+        ):  # fmt: skip
+            v[i] += x
+    return Counters(*v)  # type: ignore[arg-type]
+
+
+def _days(window: Window, tz: ZoneInfo) -> tuple[date, ...]:
+    first = window.start.astimezone(tz).date()
+    last = (window.end - timedelta(hours=1)).astimezone(tz).date()
+    return tuple(first + timedelta(days=i) for i in range((last - first).days + 1))

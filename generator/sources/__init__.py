@@ -1,0 +1,78 @@
+"""Sources of usage data: each turns its input into hourly rows plus a report of what it skipped.
+
+A source never prices, maps identities or renders; `read_source` picks one by name.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from generator.errors import ConfigError
+from generator.usage import HourlyRow
+
+MAX_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class SkipReport:
+    """What a source could not use: counts per reason and the first few places."""
+
+    counts: tuple[tuple[str, int], ...] = ()
+    examples: tuple[str, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, n in self.counts)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"total": self.total, "by_reason": dict(self.counts), "examples": list(self.examples)}
+
+
+@dataclass
+class SkipTally:
+    """Mutable collector behind a `SkipReport`."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+
+    def skip(self, reason: str, where: str, detail: str = "") -> None:
+        """Count one skipped record or file and remember the first few places."""
+        self.counts[reason] += 1
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(f"{where}: {reason}" + (f" ({detail})" if detail else ""))
+
+    def report(self) -> SkipReport:
+        return SkipReport(tuple(sorted(self.counts.items())), tuple(self.examples))
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    """Hourly rows from one source, what it skipped, and a description for the manifest."""
+
+    rows: tuple[HourlyRow, ...]
+    skipped: SkipReport
+    description: str
+    records: int
+
+
+SOURCES = ("demo", "files")
+
+
+def read_source(name: str, logs: tuple[Path, ...], now: datetime) -> SourceResult:
+    """Read usage from the source called `name`."""
+    from generator.sources import demo, files
+
+    if name == "files":
+        if not logs:
+            raise ConfigError("--source files needs at least one --logs PATH")
+        return files.read_files(logs)
+    if name == "demo":
+        with tempfile.TemporaryDirectory(prefix="bedrock-usage-demo-") as tmp:
+            demo.write_demo_logs(Path(tmp), now)
+            result = files.read_files((Path(tmp),))
+        return SourceResult(result.rows, result.skipped, "demo", result.records)
+    raise ConfigError(f"unknown source {name!r}: use one of {', '.join(SOURCES)}")

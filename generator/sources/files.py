@@ -1,0 +1,144 @@
+"""Read Bedrock model-invocation log records from files, exactly as Bedrock writes them.
+
+Streams `.json.gz` objects of the S3 delivery layout and plain `.json`/`.jsonl` files into hourly
+rows: memory grows with hourly rows, never with records. Bad lines are counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, BinaryIO
+
+import msgspec
+
+from generator.errors import SourceError
+from generator.sources import SkipTally, SourceResult
+from generator.usage import HourlyAggregator
+
+SUFFIXES = (".json.gz", ".jsonl.gz", ".json", ".jsonl")
+PERMISSION_CHECK = "amazon-bedrock-logs-permission-check"
+
+Count = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _Identity(msgspec.Struct, frozen=True):
+    arn: str
+
+
+class _Input(msgspec.Struct, frozen=True):
+    inputTokenCount: Count = 0
+    cacheReadInputTokenCount: Count = 0
+    cacheWriteInputTokenCount: Count = 0
+
+
+class _Output(msgspec.Struct, frozen=True):
+    outputTokenCount: Count = 0
+
+
+class _Record(msgspec.Struct, frozen=True):
+    # Only the fields we use are declared: msgspec skips the (large) bodies without decoding them.
+    timestamp: datetime
+    identity: _Identity
+    modelId: str
+    input: _Input = _Input()
+    output: _Output = _Output()
+    errorCode: str | None = None
+
+
+_decode = msgspec.json.Decoder(_Record).decode
+_decode_list = msgspec.json.Decoder(list[msgspec.Raw]).decode
+
+
+def find_log_files(paths: Iterable[Path]) -> list[Path]:
+    """List the record files under `paths`, skipping body-offload objects and the permission check."""
+    found: list[Path] = []
+    for root in paths:
+        if not root.exists():
+            raise SourceError(f"--logs {root}: no such file or folder")
+        candidates = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in candidates:
+            inside = path.relative_to(root).parts[:-1] if path != root else ()
+            if PERMISSION_CHECK in path.name or "data" in inside:
+                continue
+            if path.name.endswith(SUFFIXES):
+                found.append(path)
+    return found
+
+
+def read_files(paths: Iterable[Path]) -> SourceResult:
+    """Read every record file under `paths` into hourly rows."""
+    files = find_log_files(paths)
+    agg = HourlyAggregator()
+    tally = SkipTally()
+    records = 0
+    for path in files:
+        records += _read_file(path, agg, tally)
+    where = ", ".join(str(p) for p in paths)
+    return SourceResult(tuple(agg.rows()), tally.report(), f"files: {where}", records)
+
+
+def _read_file(path: Path, agg: HourlyAggregator, tally: SkipTally) -> int:
+    """Add one file's records to `agg`; return how many were used."""
+    used = 0
+    lineno = 0
+    try:
+        with _open(path) as fh:
+            first = fh.peek(64)[:64].lstrip() if hasattr(fh, "peek") else b""
+            lines: Iterator[bytes] = _array_items(fh.read()) if first.startswith(b"[") else fh
+            for lineno, line in enumerate(lines, 1):
+                if line.strip():
+                    used += _add_line(line, agg, tally, f"{path}:{lineno}")
+    except (OSError, EOFError, zlib.error) as exc:
+        # A truncated or corrupt file: the records read before the damage stand, the rest is lost.
+        tally.skip("unreadable_file", f"{path}:{lineno + 1}", str(exc))
+    return used
+
+
+def _open(path: Path) -> BinaryIO:
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def _array_items(data: bytes) -> Iterator[bytes]:
+    try:
+        yield from (bytes(item) for item in _decode_list(data))
+    except msgspec.DecodeError as exc:
+        raise OSError(f"not a JSON array of records: {exc}") from exc
+
+
+def _add_line(line: bytes, agg: HourlyAggregator, tally: SkipTally, where: str) -> int:
+    try:
+        rec = _decode(line)
+    except msgspec.ValidationError as exc:
+        tally.skip(_reason(str(exc)), where, str(exc))
+        return 0
+    except msgspec.DecodeError as exc:
+        tally.skip("malformed_json", where, str(exc))
+        return 0
+    if rec.timestamp.tzinfo is None:
+        tally.skip("invalid_field", where, "timestamp has no time zone")
+        return 0
+    agg.add(
+        int(rec.timestamp.timestamp()),
+        rec.identity.arn,
+        rec.modelId,
+        error=rec.errorCode is not None,
+        input_tokens=rec.input.inputTokenCount,
+        output_tokens=rec.output.outputTokenCount,
+        cache_read_tokens=rec.input.cacheReadInputTokenCount,
+        cache_write_tokens=rec.input.cacheWriteInputTokenCount,
+    )
+    return 1
+
+
+def _reason(message: str) -> str:
+    if "missing required field" in message:
+        return "missing_field"
+    if "TokenCount" in message:
+        return "bad_token_count"
+    return "invalid_field"

@@ -1,0 +1,127 @@
+"""Hourly usage rows, and the report windows over them.
+
+Owns the unit of data every source produces: one row per UTC hour x principal x model id as
+logged. Pure: no I/O, no identity mapping and no prices here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+HOUR = 3600
+WINDOW_KEYS = ("1d", "7d", "30d", "90d", "mtd", "last-month")
+WINDOW_LABELS = {
+    "1d": "Last 24 hours",
+    "7d": "Last 7 days",
+    "30d": "Last 30 days",
+    "90d": "Last 90 days",
+    "mtd": "Month to date",
+    "last-month": "Last month",
+}
+_TRAILING_DAYS = {"1d": 1, "7d": 7, "30d": 30, "90d": 90}
+
+
+@dataclass(frozen=True, slots=True)
+class HourlyRow:
+    """Usage of one model id by one principal during one UTC hour."""
+
+    hour: int  # epoch seconds, a multiple of 3600
+    principal: str
+    model_id: str
+    invocations: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+
+class HourlyAggregator:
+    """Sum invocation records into hourly rows; memory grows with rows, never with records."""
+
+    def __init__(self) -> None:
+        self._acc: dict[tuple[int, str, str], list[int]] = {}
+
+    def add(
+        self,
+        epoch: int,
+        principal: str,
+        model_id: str,
+        *,
+        error: bool,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read_tokens: int,
+        cache_write_tokens: int,
+    ) -> None:
+        """Count one invocation that happened at `epoch` (seconds)."""
+        key = (epoch - epoch % HOUR, principal, model_id)
+        acc = self._acc.get(key)
+        if acc is None:
+            acc = self._acc[key] = [0, 0, 0, 0, 0, 0]
+        acc[0] += 1
+        acc[1] += error
+        acc[2] += input_tokens
+        acc[3] += output_tokens
+        acc[4] += cache_read_tokens
+        acc[5] += cache_write_tokens
+
+    def rows(self) -> list[HourlyRow]:
+        """Return the rows sorted by hour, principal and model id."""
+        return [HourlyRow(h, p, m, *acc) for (h, p, m), acc in sorted(self._acc.items())]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open UTC interval [start, end) that one set of pages describes."""
+
+    key: str
+    start: datetime
+    end: datetime
+
+    @property
+    def label(self) -> str:
+        return WINDOW_LABELS[self.key]
+
+    def contains(self, hour: int) -> bool:
+        """Tell whether the hour starting at `hour` (epoch seconds) lies in the window."""
+        return self.start.timestamp() <= hour < self.end.timestamp()
+
+
+def floor_hour(moment: datetime) -> datetime:
+    """Return `moment` in UTC, floored to the whole hour."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def make_windows(now: datetime, tz: ZoneInfo) -> tuple[Window, ...]:
+    """Build every report window ending at `now` floored to the hour.
+
+    Trailing windows are N x 24 h; `mtd` and `last-month` are calendar months in `tz`.
+    """
+    end = floor_hour(now)
+    windows = [Window(k, end - timedelta(days=n), end) for k, n in _TRAILING_DAYS.items()]
+    local = end.astimezone(tz)
+    month_start = datetime(local.year, local.month, 1, tzinfo=tz)
+    prev = month_start - timedelta(days=1)
+    prev_start = datetime(prev.year, prev.month, 1, tzinfo=tz)
+    windows.append(Window("mtd", month_start.astimezone(UTC), end))
+    windows.append(Window("last-month", prev_start.astimezone(UTC), month_start.astimezone(UTC)))
+    return tuple(windows)
+
+
+def rows_in(rows: Iterable[HourlyRow], window: Window) -> Iterator[HourlyRow]:
+    """Yield the rows whose hour lies in `window`."""
+    start, end = window.start.timestamp(), window.end.timestamp()
+    return (r for r in rows if start <= r.hour < end)
+
+
+def local_day(hour: int, tz: ZoneInfo) -> date:
+    """Return the calendar day in `tz` on which the hour starting at `hour` begins."""
+    return datetime.fromtimestamp(hour, tz).date()
