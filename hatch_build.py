@@ -1,0 +1,66 @@
+"""Build hook: put the pinned Chart.js from the npm registry into assets/vendor/ of the wheel.
+
+Chart.js is never committed. `npm ci` installs exactly the version and sha512 integrity in
+package-lock.json, and this hook copies its one browser file next to our own assets, so a pip
+user gets a working site without Node.js. Run `python hatch_build.py` to vendor it by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+try:
+    from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+except ImportError:  # run as a script, outside a build
+    BuildHookInterface = object  # type: ignore[misc,assignment]
+
+FILES = {"chart.js": ("dist/chart.umd.min.js", "chart.umd.min.js")}
+
+
+def vendor(root: Path) -> list[Path]:
+    """Install the locked npm packages if needed and copy their browser files to assets/vendor/."""
+    lock = json.loads((root / "package-lock.json").read_text())["packages"]
+    target = root / "assets" / "vendor"
+    copied = []
+    for package, (source, name) in FILES.items():
+        wanted = lock[f"node_modules/{package}"]["version"]
+        installed = root / "node_modules" / package
+        if _version(installed) != wanted:
+            npm = shutil.which("npm")
+            if npm is None:
+                if (target / name).is_file():
+                    continue  # already vendored (an sdist built where npm was present)
+                raise RuntimeError(
+                    f"{package} {wanted} comes from the npm registry at build time and npm is not installed: "
+                    "install Node.js and npm, or install the published wheel"
+                )
+            subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=root, check=True)
+            if _version(installed) != wanted:
+                raise RuntimeError(f"npm ci did not install {package} {wanted}")
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(installed / source, target / name)
+        copied.append(target / name)
+    return copied
+
+
+def _version(folder: Path) -> str | None:
+    try:
+        return str(json.loads((folder / "package.json").read_text())["version"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+class CustomBuildHook(BuildHookInterface):  # type: ignore[misc,valid-type]
+    PLUGIN_NAME = "custom"
+
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        vendor(Path(self.root))
+
+
+if __name__ == "__main__":
+    for path in vendor(Path(__file__).resolve().parent):
+        print(f"vendored {path}")

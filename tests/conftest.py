@@ -1,0 +1,75 @@
+"""Shared fixtures: AWS isolation, localhost-only network, settings and demo-site factories."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator.config import Settings, load_settings
+
+NOW = datetime(2026, 11, 27, 7, 30, tzinfo=UTC)
+NOW_ISO = "2026-11-27T07:30:00Z"
+ROOT = Path(__file__).resolve().parent.parent
+
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> Any:
+    host = address[0] if isinstance(address, tuple) else None
+    if host is not None:
+        try:
+            if not ipaddress.ip_address(host).is_loopback:
+                raise OSError(f"tests may only connect to localhost, not {host}")
+        except ValueError:
+            if host != "localhost":
+                raise OSError(f"tests may only connect to localhost, not {host}") from None
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def aws_isolation(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No real credentials, no ~/.aws, no settings from the developer's shell, localhost only."""
+    empty = tmp_path_factory.mktemp("aws") / "empty"
+    empty.write_text("")
+    for name in list(__import__("os").environ):
+        if name.startswith(("AWS_", "BEDROCK_")) or name.endswith("_BEDROCK_USAGE") or name in (
+            "LOG_GROUP", "BUCKET", "PREFIX", "DISTRIBUTION_ID", "FQDN", "SUBNETS_ONLY", "SUBNET_ONLY",
+            "TIMEZONE", "CONFIG", "SOURCE", "OUT", "WINDOWS",
+        ):  # fmt: skip
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Build Settings the way the CLI does, with no .env and an empty environment."""
+
+    def factory(environ: dict[str, str] | None = None, **cli: Any) -> Settings:
+        cli.setdefault("out", tmp_path / "site")
+        cli.setdefault("now", NOW_ISO)
+        return load_settings(cli, environ=environ or {}, env_file=None)
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The demo site built once per session at a fixed time."""
+    from generator.build import build
+
+    out = tmp_path_factory.mktemp("demo") / "site"
+    build(load_settings({"out": out, "now": NOW_ISO}, environ={}, env_file=None))
+    yield out

@@ -1,0 +1,175 @@
+"""End to end: the build from records to a complete, valid, deterministic site."""
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from generator.config import load_settings
+
+from generator import render
+from generator.build import build
+from generator.errors import ConfigError, IncompleteDataError
+from generator.usage import WINDOW_KEYS
+
+PAGES = ["index.html", "pricing.html"] + [f"{kind}-{w}.html" for kind in ("usage", "matrix") for w in WINDOW_KEYS]
+DATA = ["data/pricing.json", "data/manifest.json", "data/schema/usage.schema.json"] + [
+    f"data/usage-{w}.{ext}" for w in WINDOW_KEYS for ext in ("json", "csv")
+]
+
+
+def load(site: Path, rel: str) -> Any:
+    return json.loads((site / rel).read_text())
+
+
+def test_every_fixed_path_exists(demo_site: Path) -> None:
+    for rel in PAGES + DATA:
+        assert (demo_site / rel).is_file(), rel
+    assert (demo_site / "index.html").read_bytes() == (demo_site / "usage-7d.html").read_bytes()
+
+
+def test_usage_json_validates_against_the_shipped_schema(demo_site: Path) -> None:
+    schema = load(demo_site, "data/schema/usage.schema.json")
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for w in WINDOW_KEYS:
+        doc = load(demo_site, f"data/usage-{w}.json")
+        jsonschema.Draft202012Validator(schema).validate(doc)
+        assert doc["window"]["key"] == w
+
+
+def test_schema_rejects_a_broken_document(demo_site: Path) -> None:
+    schema = load(demo_site, "data/schema/usage.schema.json")
+    doc = load(demo_site, "data/usage-7d.json")
+    doc["totals"]["cost_usd"] = -1
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schema)
+
+
+@pytest.mark.parametrize("window", WINDOW_KEYS)
+def test_peterdir_is_top_by_cost_and_invocations(demo_site: Path, window: str) -> None:
+    doc = load(demo_site, f"data/usage-{window}.json")
+    assert doc["users"][0]["name"] == "peterdir"
+    assert max(doc["user_invocations"], key=doc["user_invocations"].get) == "peterdir"
+    assert max(doc["user_costs"], key=doc["user_costs"].get) == "peterdir"
+    assert len(doc["users"]) >= 6
+    audit = {i["principal"]: i["person"] for i in doc["identities"]}
+    assert {p for p, person in audit.items() if person == "peterdir"} >= {
+        "arn:aws:iam::123456789012:user/peterdir", "arn:aws:iam::123456789012:user/aider",
+        "arn:aws:iam::123456789012:user/dirkcli"}  # fmt: skip
+
+
+def test_totals_are_consistent(demo_site: Path) -> None:
+    doc = load(demo_site, "data/usage-30d.json")
+    t = doc["totals"]
+    assert sum(u["invocations"] for u in doc["users"]) == t["invocations"] == doc["total_events"]
+    assert sum(d["invocations"] for d in doc["daily"]) == t["invocations"]
+    assert abs(sum(Decimal(str(u["cost_usd"])) for u in doc["users"]) - Decimal(str(t["cost_usd"]))) < Decimal("0.0001")
+    assert t["unpriced_tokens"] > 0 and doc["unpriced_models"]
+    assert doc["date_range"] == f"{doc['days'][0]} to {doc['days'][-1]}" and len(doc["days"]) == 31
+
+
+def test_manifest_lists_every_file_with_its_sha256(demo_site: Path) -> None:
+    manifest = load(demo_site, "data/manifest.json")
+    on_disk = {p.relative_to(demo_site).as_posix() for p in demo_site.rglob("*") if p.is_file()}
+    assert set(manifest["files"]) == on_disk - {"data/manifest.json"}
+    for rel, digest in manifest["files"].items():
+        assert hashlib.sha256((demo_site / rel).read_bytes()).hexdigest() == digest
+    assert manifest["skipped_records"] == {"total": 0, "by_reason": {}, "examples": []}
+    assert manifest["data_through"] == "2026-11-27T07:00:00Z"
+    assert manifest["windows"] == list(WINDOW_KEYS)
+
+
+def test_csv_has_one_row_per_person_model_route(demo_site: Path) -> None:
+    text = (demo_site / "data/usage-7d.csv").read_text().splitlines()
+    doc = load(demo_site, "data/usage-7d.json")
+    assert text[0].startswith("window,person,model,model_name,route,")
+    assert len(text) - 1 == sum(len(u["models"]) for u in doc["users"])
+
+
+def test_assets_are_fingerprinted(demo_site: Path) -> None:
+    for path in (demo_site / "assets").rglob("*.*"):
+        stem = path.name.split(".")
+        assert len(stem) >= 3 and len(stem[-2]) == 10, path.name
+
+
+def test_same_input_same_bytes(make_settings: Any, tmp_path: Path) -> None:
+    build(make_settings(out=tmp_path / "a"))
+    build(make_settings(out=tmp_path / "b"))
+    files_a = {p.relative_to(tmp_path / "a"): p.read_bytes() for p in (tmp_path / "a").rglob("*") if p.is_file()}
+    files_b = {p.relative_to(tmp_path / "b"): p.read_bytes() for p in (tmp_path / "b").rglob("*") if p.is_file()}
+    assert files_a == files_b
+
+
+def test_failed_build_leaves_the_previous_site(make_settings: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    out = tmp_path / "site"
+    build(make_settings(out=out, windows="7d"))
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def explode(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(render.export, "usage_csv", explode)
+    with pytest.raises(RuntimeError):
+        build(make_settings(out=out))
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]  # no staging folders left behind
+
+
+def test_refuses_to_replace_a_folder_it_did_not_build(make_settings: Any, tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    with pytest.raises(ConfigError, match="not built by bedrock-usage"):
+        build(make_settings(out=out))
+    assert (out / "thesis.tex").read_text() == "precious"
+
+
+def _bad_logs(tmp_path: Path) -> Path:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    good = {"timestamp": "2026-11-26T10:00:00Z", "identity": {"arn": "arn:aws:iam::1:user/ann"},
+            "modelId": "amazon.nova-lite-v1:0", "input": {"inputTokenCount": 1000}, "output": {"outputTokenCount": 10}}  # fmt: skip
+    (logs / "x.jsonl").write_text(json.dumps(good) + "\n{oops\n")
+    return logs
+
+
+def test_skipped_records_reach_the_manifest_and_pages(make_settings: Any, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    result = build(make_settings(out=out, logs=(_bad_logs(tmp_path),)))
+    manifest = load(out, "data/manifest.json")
+    assert manifest["skipped_records"]["by_reason"] == {"malformed_json": 1}
+    assert "x.jsonl:2: malformed_json" in manifest["skipped_records"]["examples"][0]
+    assert "1 log records skipped" in (out / "usage-7d.html").read_text()
+    assert "1 records skipped (malformed_json 1)" in result.summary()
+
+
+def test_strict_fails_on_skipped_records(make_settings: Any, tmp_path: Path) -> None:
+    with pytest.raises(IncompleteDataError, match="1 log records skipped"):
+        build(make_settings(out=tmp_path / "site", logs=(_bad_logs(tmp_path),), strict=True))
+    assert not (tmp_path / "site").exists()
+
+
+def test_strict_pricing_fails_on_unpriced_usage(make_settings: Any, tmp_path: Path) -> None:
+    with pytest.raises(IncompleteDataError, match=r"tokens have no price \(models: us.writer.palmyra-x5-v1:0\)"):
+        build(make_settings(out=tmp_path / "site", strict_pricing=True))
+
+
+def test_a_config_price_makes_the_demo_fully_priced(make_settings: Any, tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        "session_roles = ['DeveloperAccess']\n[aliases]\npeterdir = ['aider', 'dirkcli']\n"
+        "[[prices]]\nmodel = 'writer.palmyra-x5-v1:0'\nroute = 'geo'\ninput = 0.6\noutput = 6\n"
+    )
+    result = build(make_settings(out=tmp_path / "site", config=config, strict_pricing=True))
+    assert result.unpriced == {}
+    assert result.reports[0].users[0].name == "peterdir"
+
+
+def test_now_defaults_to_the_clock(tmp_path: Path) -> None:
+    result = build(load_settings({"out": tmp_path / "s", "windows": "1d"}, environ={}, env_file=None))
+    assert abs((result.meta.generated_at - datetime.now(UTC)).total_seconds()) < 120

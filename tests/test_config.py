@@ -1,0 +1,95 @@
+from pathlib import Path
+
+import pytest
+
+from generator.config import load_settings
+from generator.errors import ConfigError
+
+
+def test_precedence_cli_over_suffixed_env_over_env_over_dotenv(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("BUCKET=from-dotenv\nPREFIX=dot/\nFQDN=dot.example.com\nTIMEZONE_BEDROCK_USAGE=Asia/Tokyo\n")
+    env = {"BUCKET": "from-env", "BUCKET_BEDROCK_USAGE": "from-suffixed", "PREFIX": "env/"}
+    s = load_settings({"fqdn": "cli.example.com"}, environ=env, env_file=dotenv)
+    assert s.bucket == "from-suffixed"
+    assert s.prefix == "env/"
+    assert s.fqdn == "cli.example.com"
+    assert s.timezone == "Asia/Tokyo"
+    assert s.log_group == "/aws/bedrock/modelinvocations"  # default
+
+
+def test_old_subnet_spelling_is_accepted() -> None:
+    s = load_settings({}, environ={"SUBNET_ONLY": "10.0.0.0/8, 2001:db8::/32"}, env_file=None)
+    assert [str(n) for n in s.subnets_only] == ["10.0.0.0/8", "2001:db8::/32"]
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(
+            {"timezone": "Mars/Olympus", "windows": "7d,2w", "now": "soon"},
+            environ={"SUBNETS_ONLY": "10.0.0.300/8"},
+            env_file=None,
+        )
+    message = str(info.value)
+    assert "\n" not in message
+    for part in ("TIMEZONE: unknown time zone 'Mars/Olympus'", "WINDOWS: unknown window 2w",
+                 "NOW: 'soon' is not an ISO 8601", "SUBNETS_ONLY: bad CIDR '10.0.0.300/8'"):  # fmt: skip
+        assert part in message
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[aliases]\npeterdir = ['aider']\naider = ['x']\n", "is itself a person"),
+        ("[aliases]\na = ['x']\nb = ['x']\n", "mapped twice"),
+        ("aliases = [1", "invalid TOML"),
+        ("colour = 'red'\n", "unknown key(s) colour"),
+        ("session_roles = 'Dev'\n", "session_roles must be a list"),
+        ("[[prices]]\nmodel = 'm'\ninput = -1\noutput = 1\n", "prices[0] (m): input must be a non-negative"),
+        ("[[prices]]\nmodel = 'm'\ninput = 1\noutput = 1\nroute = 'mars'\n", "unknown route 'mars'"),
+        ("[inference_profiles]\nx = 3\n", "inference_profiles values must be model ids"),
+    ],
+)
+def test_bad_config_files(tmp_path: Path, toml: str, message: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        load_settings({"config": path}, environ={}, env_file=None)
+
+
+def test_unreadable_config(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="CONFIG .*missing.toml: cannot read it"):
+        load_settings({"config": tmp_path / "missing.toml"}, environ={}, env_file=None)
+
+
+def test_config_file_from_environment(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        "session_roles = ['Dev']\nstrip_prefixes = []\n[aliases]\nann = ['a1']\n"
+        "[inference_profiles]\n'arn:aws:bedrock:us-east-1:1:application-inference-profile/x' = 'amazon.nova-lite-v1:0'\n"
+        "[[prices]]\nmodel = 'acme.m'\ninput = 1.5\noutput = 2\n"
+    )
+    s = load_settings({}, environ={"CONFIG_BEDROCK_USAGE": str(path)}, env_file=None)
+    assert s.identity.session_roles == {"Dev"} and s.identity.strip_prefixes == ()
+    assert s.identity.aliases == {"a1": "ann"}
+    assert len(s.inference_profiles) == 1 and s.prices[0].model == "acme.m"
+
+
+@pytest.mark.parametrize(
+    ("cli", "message"),
+    [
+        ({"source": "files"}, "--source files needs at least one --logs"),
+        ({"source": "demo", "logs": ("x",)}, "--logs goes with --source files"),
+        ({"source": "ftp"}, "unknown source 'ftp'"),
+    ],
+)
+def test_source_flags(cli: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(cli, environ={}, env_file=None)
+
+
+def test_source_defaults() -> None:
+    assert load_settings({}, environ={}, env_file=None).source == "demo"
+    assert load_settings({"logs": ("x",)}, environ={}, env_file=None).source == "files"
+    assert load_settings({"now": "2026-01-01T00:00:00"}, environ={}, env_file=None).now.tzinfo is not None  # type: ignore[union-attr]
