@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from generator import export
+from generator import charts, export
 from generator.errors import GeneratorError
 from generator.export import BuildMeta
 from generator.report import WindowReport
@@ -26,6 +26,7 @@ from generator.usage import WINDOW_LABELS
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "usage.schema.json"
 INDEX_WINDOW = "7d"
+CHART_JS = "vendor/chart.umd.min.js"
 _SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
                    0x2028: "\\u2028", 0x2029: "\\u2029"}  # fmt: skip
 
@@ -101,6 +102,10 @@ def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
 def render_site(reports: Sequence[WindowReport], meta: BuildMeta) -> dict[str, bytes]:
     """Render every page and data file of the site."""
     assets = fingerprint_assets(package_dir("assets"))
+    if CHART_JS not in assets:
+        raise GeneratorError(
+            f"assets/{CHART_JS} is missing: reinstall bedrock-usage-site, or in a checkout run `python hatch_build.py`"
+        )
     env = make_env(package_dir("templates"), {name: path for name, (path, _) in assets.items()})
     files: dict[str, bytes] = {path: data for path, data in assets.values()}
     common = {"meta": meta, "windows": meta.windows, "book": meta.book}
@@ -110,7 +115,8 @@ def render_site(reports: Sequence[WindowReport], meta: BuildMeta) -> dict[str, b
         files[f"data/usage-{key}.json"] = export.dump(payload)
         files[f"data/usage-{key}.csv"] = export.usage_csv(rep, meta)
         page = {"rep": rep, "current": key, **common}
-        files[f"usage-{key}.html"] = _render(env, "usage.html", page)
+        overview = {"charts": charts.chart_payload(rep, meta.book), "chart_list": charts.chart_list(rep, meta.book)}
+        files[f"usage-{key}.html"] = _render(env, "usage.html", page | overview)
         files[f"matrix-{key}.html"] = _render(env, "matrix.html", page | {"matrix": matrix(rep)})
     index = INDEX_WINDOW if INDEX_WINDOW in meta.windows else meta.windows[0]
     files["index.html"] = files[f"usage-{index}.html"]
