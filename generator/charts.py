@@ -51,7 +51,7 @@ def chart_payload(rep: WindowReport, book: PriceBook) -> dict[str, Any]:
         sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
         for g in groups:
             s, k = sums[pick(g.name)], g.counters
-            for i, v in enumerate(_token_values(k) + [k.invocations]):
+            for i, v in enumerate([*_token_values(k), k.invocations]):
                 s[i] += v
         return sums
 

@@ -46,17 +46,34 @@ def _reports_errors(func: F) -> F:
 def settings_options(func: F) -> F:
     """Options shared by every command that builds the site."""
     options = [
-        click.option("--source", type=click.Choice(["demo", "files"]), help="Where usage comes from (default: files with --logs, else demo)."),
-        click.option("--logs", multiple=True, type=click.Path(path_type=Path), help="Log file or folder for --source files (repeatable)."),
+        click.option(
+            "--source",
+            type=click.Choice(["demo", "files"]),
+            help="Where usage comes from (default: files with --logs, else demo).",
+        ),
+        click.option(
+            "--logs",
+            multiple=True,
+            type=click.Path(path_type=Path),
+            help="Log file or folder for --source files (repeatable).",
+        ),
         click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: site)."),
         click.option("--now", help="Build as if it were this ISO 8601 time (reproducible builds)."),
         click.option("--timezone", help="IANA time zone for days and months (default: UTC)."),
         click.option("--windows", help="Windows to build, comma-separated (default: all)."),
-        click.option("--config", type=click.Path(path_type=Path), help="TOML file with aliases, session_roles, prices."),
-        click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True, help="Settings file read under the environment."),
+        click.option(
+            "--config", type=click.Path(path_type=Path), help="TOML file with aliases, session_roles, prices."
+        ),
+        click.option(
+            "--env-file",
+            type=click.Path(path_type=Path),
+            default=Path(".env"),
+            show_default=True,
+            help="Settings file read under the environment.",
+        ),
         click.option("--strict", is_flag=True, help="Fail when any log record had to be skipped."),
         click.option("--strict-pricing", is_flag=True, help="Fail when any usage has no price."),
-    ]  # fmt: skip
+    ]
     for option in reversed(options):
         func = option(func)
     return func

@@ -6,6 +6,7 @@ from reading the shipped TOML file; money is Decimal throughout, never rounded h
 
 from __future__ import annotations
 
+import itertools
 import tomllib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -153,7 +154,7 @@ def _check_overlaps(prices: Sequence[Price], origin: str) -> None:
         by_key[(p.model, p.route)].append(p)
     for (model, route), group in by_key.items():
         group.sort(key=lambda p: p.effective_from)
-        for a, b in zip(group, group[1:], strict=False):
+        for a, b in itertools.pairwise(group):
             if a.effective_to is None or a.effective_to > b.effective_from:
                 raise PriceEntryError(
                     f"{origin}: prices for {model} ({route}) overlap: "
@@ -191,7 +192,9 @@ def cost_of(row: HourlyRow, ref: ModelRef, book: PriceBook) -> RowCost:
 def price_table(book: PriceBook, pattern: str | None = None) -> str:
     """Format the book (optionally filtered by a case-insensitive substring) as a text table."""
     needle = (pattern or "").lower()
-    rows = [("model", "route", "input", "output", "cache read", "cache write", "1h write", "from", "to")]
+    rows: list[tuple[str, ...]] = [
+        ("model", "route", "input", "output", "cache read", "cache write", "1h write", "from", "to")
+    ]
     for p in book.prices:
         if needle and needle not in p.model.lower() and needle not in p.name.lower():
             continue

@@ -11,9 +11,9 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from markupsafe import Markup
@@ -55,7 +55,7 @@ def fingerprint_assets(folder: Path) -> dict[str, tuple[str, bytes]]:
 def script_json(value: Any) -> Markup:
     """Serialise `value` for a `<script type="application/json">` block; no string can break out."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
-    return Markup(text.translate(_SCRIPT_ESCAPES))  # noqa: S704 - every <, >, & is escaped above
+    return Markup(text.translate(_SCRIPT_ESCAPES))
 
 
 def format_usd(amount: Decimal | float) -> str:
@@ -79,7 +79,7 @@ def format_int(value: int) -> str:
 
 
 def format_pct(part: Decimal | int, whole: Decimal | int) -> str:
-    return f"{(Decimal(part) * 100 / Decimal(whole)):.1f}%" if whole else "–"
+    return f"{(Decimal(part) * 100 / Decimal(whole)):.1f}%" if whole else "-"
 
 
 def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
@@ -92,9 +92,7 @@ def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(
-        usd=format_usd, num=format_int, pct=format_pct, script_json=script_json, isotime=export.iso
-    )
+    env.filters.update(usd=format_usd, num=format_int, pct=format_pct, script_json=script_json, isotime=export.iso)
     env.globals.update(asset=assets.__getitem__, window_labels=WINDOW_LABELS, local_time=local_time)
     return env
 

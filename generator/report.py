@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from generator.identity import IdentityAudit
@@ -116,13 +117,34 @@ class WindowReport:
     identities: tuple[IdentityAudit, ...]
 
 
+class _Countable(Protocol):
+    """Anything with the counter fields: a costed row or a Counters."""
+
+    @property
+    def invocations(self) -> int: ...
+    @property
+    def errors(self) -> int: ...
+    @property
+    def input_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+    @property
+    def cache_read_tokens(self) -> int: ...
+    @property
+    def cache_write_tokens(self) -> int: ...
+    @property
+    def cost(self) -> Decimal: ...
+    @property
+    def unpriced_tokens(self) -> int: ...
+
+
 class _Sum:
     __slots__ = ("v",)
 
     def __init__(self) -> None:
         self.v: list[int | Decimal] = [0, 0, 0, 0, 0, 0, Decimal(0), 0]
 
-    def add(self, r: CostedRow) -> None:
+    def add(self, r: _Countable) -> None:
         v = self.v
         v[0] += r.invocations
         v[1] += r.errors
@@ -214,14 +236,10 @@ def _groups(cells: Sequence[Cell], key: Callable[[Cell], str]) -> tuple[Group, .
 
 def add_counters(items: Iterable[Counters]) -> Counters:
     """Sum counters field by field."""
-    v: list[int | Decimal] = [0, 0, 0, 0, 0, 0, Decimal(0), 0]
+    total = _Sum()
     for c in items:
-        for i, x in enumerate(
-            (c.invocations, c.errors, c.input_tokens, c.output_tokens, c.cache_read_tokens,
-             c.cache_write_tokens, c.cost, c.unpriced_tokens)
-        ):  # fmt: skip
-            v[i] += x
-    return Counters(*v)  # type: ignore[arg-type]
+        total.add(c)
+    return total.freeze()
 
 
 def _days(window: Window, tz: ZoneInfo) -> tuple[date, ...]:

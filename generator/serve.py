@@ -25,7 +25,7 @@ class _Handler(SimpleHTTPRequestHandler):
     def guess_type(self, path: str | Any) -> str:
         return content_type(str(path))
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 

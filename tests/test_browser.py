@@ -78,6 +78,7 @@ class Visit:
         self.page.close()
 
 
+ROW_VALUES = "rows => rows.map(r => Array.from(r.querySelectorAll('td')).map(c => Number(c.dataset.sort)))"
 PAINTED = """() => Array.from(document.querySelectorAll('canvas')).map(c => {
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
   let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
@@ -144,16 +145,13 @@ def test_window_links_lead_to_the_right_page(browser: Browser, base_url: str) ->
 @pytest.mark.parametrize("window", ["7d", "90d"])
 def test_matrix_totals_equal_the_sum_of_cells(browser: Browser, base_url: str, window: str) -> None:
     visit = Visit(browser, f"{base_url}/matrix-{window}.html")
-    grid = visit.page.eval_on_selector_all(
-        "#matrix tbody tr", "rows => rows.map(r => Array.from(r.querySelectorAll('td')).map(c => Number(c.dataset.sort)))"
-    )
+    grid = visit.page.eval_on_selector_all("#matrix tbody tr", ROW_VALUES)
     footer = visit.page.eval_on_selector_all("#matrix tfoot td", "cells => cells.map(c => Number(c.dataset.sort))")
     assert grid and all(abs(sum(row[:-1]) - row[-1]) < 1e-6 for row in grid)
     columns = list(zip(*grid, strict=True))
     assert all(abs(sum(col) - total) < 1e-6 for col, total in zip(columns, footer, strict=True))
     visit.page.locator("#matrix thead th").last.click()  # sort by total: footer stays last
-    totals = [row[-1] for row in visit.page.eval_on_selector_all(
-        "#matrix tbody tr", "rows => rows.map(r => Array.from(r.querySelectorAll('td')).map(c => Number(c.dataset.sort)))")]  # fmt: skip
+    totals = [row[-1] for row in visit.page.eval_on_selector_all("#matrix tbody tr", ROW_VALUES)]
     assert totals == sorted(totals, reverse=True)
     visit.check_clean()
     visit.close(f"matrix-{window}-checked")

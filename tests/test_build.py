@@ -10,10 +10,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from generator.config import load_settings
-
 from generator import render
 from generator.build import build
+from generator.config import load_settings
 from generator.errors import ConfigError, IncompleteDataError
 from generator.usage import WINDOW_KEYS
 
@@ -132,8 +131,13 @@ def test_refuses_to_replace_a_folder_it_did_not_build(make_settings: Any, tmp_pa
 def _bad_logs(tmp_path: Path) -> Path:
     logs = tmp_path / "logs"
     logs.mkdir()
-    good = {"timestamp": "2026-11-26T10:00:00Z", "identity": {"arn": "arn:aws:iam::1:user/ann"},
-            "modelId": "amazon.nova-lite-v1:0", "input": {"inputTokenCount": 1000}, "output": {"outputTokenCount": 10}}  # fmt: skip
+    good = {
+        "timestamp": "2026-11-26T10:00:00Z",
+        "identity": {"arn": "arn:aws:iam::1:user/ann"},
+        "modelId": "amazon.nova-lite-v1:0",
+        "input": {"inputTokenCount": 1000},
+        "output": {"outputTokenCount": 10},
+    }
     (logs / "x.jsonl").write_text(json.dumps(good) + "\n{oops\n")
     return logs
 

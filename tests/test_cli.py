@@ -31,7 +31,7 @@ def test_build_demo(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "site"
     result = runner.invoke(cli, ["build", "--out", str(out), "--now", NOW_ISO, "--windows", "7d,1d"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith(f"built ") and "tokens unpriced (models: us.writer.palmyra-x5-v1:0)" in result.output
+    assert result.output.startswith("built ") and "tokens unpriced (models: us.writer.palmyra-x5-v1:0)" in result.output
     assert json.loads((out / "data/manifest.json").read_text())["windows"] == ["1d", "7d"]
 
 

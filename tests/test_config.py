@@ -59,7 +59,7 @@ def test_bad_config_files(tmp_path: Path, toml: str, message: str) -> None:
 
 
 def test_unreadable_config(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="CONFIG .*missing.toml: cannot read it"):
+    with pytest.raises(ConfigError, match=r"CONFIG .*missing\.toml: cannot read it"):
         load_settings({"config": tmp_path / "missing.toml"}, environ={}, env_file=None)
 
 
@@ -67,7 +67,8 @@ def test_config_file_from_environment(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text(
         "session_roles = ['Dev']\nstrip_prefixes = []\n[aliases]\nann = ['a1']\n"
-        "[inference_profiles]\n'arn:aws:bedrock:us-east-1:1:application-inference-profile/x' = 'amazon.nova-lite-v1:0'\n"
+        "[inference_profiles]\n"
+        "'arn:aws:bedrock:us-east-1:1:application-inference-profile/x' = 'amazon.nova-lite-v1:0'\n"
         "[[prices]]\nmodel = 'acme.m'\ninput = 1.5\noutput = 2\n"
     )
     s = load_settings({}, environ={"CONFIG_BEDROCK_USAGE": str(path)}, env_file=None)
