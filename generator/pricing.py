@@ -6,6 +6,7 @@ from reading the shipped TOML file; money is Decimal throughout, never rounded h
 
 from __future__ import annotations
 
+import functools
 import itertools
 import tomllib
 from collections import defaultdict
@@ -67,13 +68,14 @@ class PriceBook:
         self._by_key: dict[tuple[str, str], list[Price]] = defaultdict(list)
         for p in self.prices:
             self._by_key[(p.model, p.route)].append(p)
+        self._found: dict[tuple[str, str, date], Price | None] = {}
 
     def lookup(self, model: str, route: str, day: date) -> Price | None:
         """Return the price in effect for `model` on `route` on `day`, or None."""
-        for p in self._by_key.get((model, route), ()):
-            if p.covers(day):
-                return p
-        return None
+        key = (model, route, day)
+        if key not in self._found:
+            self._found[key] = next((p for p in self._by_key.get((model, route), ()) if p.covers(day)), None)
+        return self._found[key]
 
     def name_of(self, model: str) -> str:
         """Return a model's display name, or its id when the book does not know it."""
@@ -170,10 +172,14 @@ def load_book(overrides: Sequence[Price] = (), path: Path = BOOK_PATH) -> PriceB
     return PriceBook([p for p in shipped if (p.model, p.route) not in replaced] + list(overrides))
 
 
+@functools.lru_cache(maxsize=4096)
+def _utc_day(midnight: int) -> date:
+    return datetime.fromtimestamp(midnight, UTC).date()
+
+
 def cost_of(row: HourlyRow, ref: ModelRef, book: PriceBook) -> RowCost:
     """Price one hourly row at the price in effect on its UTC day."""
-    day = datetime.fromtimestamp(row.hour, UTC).date()
-    price = book.lookup(ref.model, ref.route, day)
+    price = book.lookup(ref.model, ref.route, _utc_day(row.hour - row.hour % 86400))
     if price is None:
         reason = "no price for this model" if ref.route != "unknown" else "unmapped profile"
         return RowCost(Decimal(0), row.tokens, reason if row.tokens else "")

@@ -6,12 +6,13 @@ rows: memory grows with hourly rows, never with records. Bad lines are counted, 
 
 from __future__ import annotations
 
-import gzip
+import itertools
+import os
 import zlib
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import Annotated
 
 import msgspec
 
@@ -21,6 +22,7 @@ from generator.usage import HourlyAggregator
 
 SUFFIXES = (".json.gz", ".jsonl.gz", ".json", ".jsonl")
 PERMISSION_CHECK = "amazon-bedrock-logs-permission-check"
+CHUNK = 1 << 20
 
 Count = Annotated[int, msgspec.Meta(ge=0)]
 
@@ -57,15 +59,14 @@ def find_log_files(paths: Iterable[Path]) -> list[Path]:
     """List the record files under `paths`, skipping body-offload objects and the permission check."""
     found: list[Path] = []
     for root in paths:
-        if not root.exists():
+        if root.is_file():
+            found.append(root)
+            continue
+        if not root.is_dir():
             raise SourceError(f"--logs {root}: no such file or folder")
-        candidates = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        for path in candidates:
-            inside = path.relative_to(root).parts[:-1] if path != root else ()
-            if PERMISSION_CHECK in path.name or "data" in inside:
-                continue
-            if path.name.endswith(SUFFIXES):
-                found.append(path)
+        for folder, dirs, names in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if d != "data")  # body-offload objects, not records
+            found.extend(Path(folder, n) for n in sorted(names) if n.endswith(SUFFIXES) and PERMISSION_CHECK not in n)
     return found
 
 
@@ -86,22 +87,49 @@ def _read_file(path: Path, agg: HourlyAggregator, tally: SkipTally) -> int:
     used = 0
     lineno = 0
     try:
-        with _open(path) as fh:
-            first = fh.peek(64)[:64].lstrip() if hasattr(fh, "peek") else b""
-            lines: Iterator[bytes] = _array_items(fh.read()) if first.startswith(b"[") else fh
-            for lineno, line in enumerate(lines, 1):
-                if line.strip():
-                    used += _add_line(line, agg, tally, f"{path}:{lineno}")
+        chunks = _gunzip_chunks(path) if path.name.endswith(".gz") else _plain_chunks(path)
+        first = next(chunks, b"")
+        if first.lstrip().startswith(b"["):
+            lines: Iterator[bytes] = _array_items(first + b"".join(chunks))
+        else:
+            lines = _lines(itertools.chain((first,), chunks))
+        for lineno, line in enumerate(lines, 1):
+            if line.strip():
+                used += _add_line(line, agg, tally, f"{path}:{lineno}")
     except (OSError, EOFError, zlib.error) as exc:
         # A truncated or corrupt file: the records read before the damage stand, the rest is lost.
         tally.skip("unreadable_file", f"{path}:{lineno + 1}", str(exc))
     return used
 
 
-def _open(path: Path) -> BinaryIO:
-    if path.name.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return path.open("rb")
+def _plain_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            yield chunk
+
+
+def _gunzip_chunks(path: Path) -> Iterator[bytes]:
+    """Decompress a (possibly multi-member) gzip file in bounded chunks."""
+    unzip = zlib.decompressobj(wbits=31)
+    with path.open("rb") as fh:
+        while raw := fh.read(CHUNK):
+            while raw:
+                yield unzip.decompress(raw)
+                raw = unzip.unused_data
+                if raw:  # the next gzip member
+                    unzip = zlib.decompressobj(wbits=31)
+    if not unzip.eof:
+        raise EOFError("compressed file ended before the end-of-stream marker was reached")
+
+
+def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    rest = b""
+    for chunk in chunks:
+        parts = (rest + chunk).split(b"\n")
+        rest = parts.pop()
+        yield from parts
+    if rest:
+        yield rest
 
 
 def _array_items(data: bytes) -> Iterator[bytes]:
