@@ -131,7 +131,9 @@
     var filter = document.getElementById("price-filter");
     var prices = document.getElementById("prices");
     if (filter && prices) bindFilter(filter, prices);
-    document.documentElement.setAttribute("data-charts-drawn", String(drawCharts()));
+    var drawn = drawCharts();
+    document.documentElement.setAttribute("data-charts-ms", String(Math.round(performance.now())));
+    document.documentElement.setAttribute("data-charts-drawn", String(drawn));
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -38,7 +38,32 @@ MODELS = [
     "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0",
     "eu.anthropic.claude-3-7-sonnet-20250219-v1:0",
 ]  # fmt: skip
-WORDS = ["the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "with", "was", "on", "be", "by", "this", "are", "or", "from", "at", "which", "an", "have", "not"]
+WORDS = [
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "that",
+    "for",
+    "it",
+    "as",
+    "with",
+    "was",
+    "on",
+    "be",
+    "by",
+    "this",
+    "are",
+    "or",
+    "from",
+    "at",
+    "which",
+    "an",
+    "have",
+    "not",
+]
 
 
 def _hour_files(args: tuple[Path, int, int, int]) -> int:
