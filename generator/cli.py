@@ -132,6 +132,29 @@ def pricing_show(pattern: str | None, **flags: Any) -> None:
     click.echo(price_table(load_book(settings.prices), pattern))
 
 
+@pricing.command("refresh")
+@click.option("--out", "target", required=True, type=click.Path(path_type=Path), help="Where to write the price file.")
+@click.option("--region", "price_region", help="Region whose prices to read (default: AWS_REGION, else us-east-1).")
+@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True)
+@_reports_errors
+def pricing_refresh(target: Path, price_region: str | None, **flags: Any) -> None:
+    """Draft a price file from the AWS Price List API, to review and pass as CONFIG."""
+    from datetime import UTC, datetime
+
+    from generator import aws
+    from generator.pricelist import refresh
+    from generator.pricing import load_book
+    from generator.site import write_file
+
+    settings = _settings(flags)
+    region = price_region or settings.aws_region or "us-east-1"
+    client = aws.client("pricing", profile=settings.aws_profile, region="us-east-1")
+    text = refresh(client, load_book(), region, datetime.now(UTC).date())
+    write_file(target, text.encode())
+    entries = text.splitlines().count("[[prices]]")
+    click.echo(f"wrote {entries} prices for {region} to {target}; review it, then pass it as --config")
+
+
 def main() -> NoReturn:
     """Run the CLI."""
     sys.exit(cli.main(prog_name="bedrock-usage", standalone_mode=True))

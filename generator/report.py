@@ -155,6 +155,11 @@ class _Sum:
         v[6] += r.cost
         v[7] += r.unpriced_tokens
 
+    def merge(self, other: _Sum) -> None:
+        v = self.v
+        for i, x in enumerate(other.v):
+            v[i] += x
+
     def freeze(self) -> Counters:
         return Counters(*self.v)  # type: ignore[arg-type]
 
@@ -194,22 +199,26 @@ def summarize(
     hours = [c.hour for c in costed]
     lo = bisect.bisect_left(hours, window.start.timestamp())
     hi = bisect.bisect_left(hours, window.end.timestamp())
+    # One sum per row into day-level groups; everything else is summed from those few groups.
+    groups: dict[tuple[date, str, str, str, str, str, str], _Sum] = defaultdict(_Sum)
+    day_of: dict[int, date] = {}
+    for r in costed[lo:hi]:
+        day = day_of.get(r.hour)
+        if day is None:
+            day = day_of[r.hour] = local_day(r.hour, tz)
+        groups[(day, r.person, r.model, r.route, r.principal, r.logged_model, r.unpriced_reason)].add(r)
     total = _Sum()
     cells: dict[tuple[str, str, str], _Sum] = defaultdict(_Sum)
     daily: dict[tuple[date, str, str], _Sum] = defaultdict(_Sum)
     unpriced: dict[tuple[str, str, str], int] = defaultdict(int)
     principals: set[str] = set()
-    day_of: dict[int, date] = {}
-    for r in costed[lo:hi]:
-        total.add(r)
-        cells[(r.person, r.model, r.route)].add(r)
-        day = day_of.get(r.hour)
-        if day is None:
-            day = day_of[r.hour] = local_day(r.hour, tz)
-        daily[(day, r.person, r.model)].add(r)
-        principals.add(r.principal)
-        if r.unpriced_tokens:
-            unpriced[(r.logged_model, r.route, r.unpriced_reason)] += r.unpriced_tokens
+    for (day, person, model, route, principal, logged, reason), part in groups.items():
+        total.merge(part)
+        cells[(person, model, route)].merge(part)
+        daily[(day, person, model)].merge(part)
+        principals.add(principal)
+        if part.v[7]:
+            unpriced[(logged, route, reason)] += int(part.v[7])
     cell_list = tuple(Cell(p, m, rt, s.freeze()) for (p, m, rt), s in sorted(cells.items()))
     return WindowReport(
         window=window,

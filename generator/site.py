@@ -29,6 +29,17 @@ def check_out_dir(out: Path) -> None:
         )
 
 
+def write_file(path: Path, data: bytes) -> None:
+    """Write one file atomically: a reader sees the old content or the new, never a part."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
+            tmp.write(data)
+        Path(tmp.name).replace(path)
+    except OSError as exc:
+        raise PublishError(f"could not write {path}: {exc.strerror or exc}") from None
+
+
 def write_site(out: Path, files: Mapping[str, bytes]) -> None:
     """Write `files` (relative path -> bytes) as the whole content of `out`, atomically."""
     check_out_dir(out)

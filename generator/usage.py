@@ -54,7 +54,6 @@ class HourlyAggregator:
         epoch: int,
         principal: str,
         model_id: str,
-        *,
         error: bool,
         input_tokens: int,
         output_tokens: int,
@@ -73,9 +72,20 @@ class HourlyAggregator:
         acc[4] += cache_read_tokens
         acc[5] += cache_write_tokens
 
+    def merge(self, other: HourlyAggregator) -> None:
+        """Add another aggregator's sums to this one."""
+        for key, theirs in other._acc.items():
+            mine = self._acc.get(key)
+            if mine is None:
+                self._acc[key] = theirs
+            else:
+                for i, value in enumerate(theirs):
+                    mine[i] += value
+
     def rows(self) -> list[HourlyRow]:
-        """Return the rows sorted by hour, principal and model id."""
-        return [HourlyRow(h, p, m, *acc) for (h, p, m), acc in sorted(self._acc.items())]
+        """Return the rows sorted by hour, principal and model id, emptying the aggregator."""
+        acc, self._acc = self._acc, {}
+        return [HourlyRow(*key, *acc.pop(key)) for key in sorted(acc)]
 
 
 @dataclass(frozen=True)

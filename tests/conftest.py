@@ -73,3 +73,25 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("demo") / "site"
     build(load_settings({"out": out, "now": NOW_ISO}, environ={}, env_file=None))
     yield out
+
+
+@pytest.fixture
+def stubbed() -> Iterator[Callable[..., Any]]:
+    """Return real botocore clients (made by generator.aws) wrapped in a Stubber: no request leaves."""
+    from botocore.stub import Stubber
+
+    from generator import aws
+
+    stubbers: list[Stubber] = []
+
+    def factory(service: str, region: str = "us-east-1") -> tuple[Any, Stubber]:
+        client = aws.client(service, region=region)
+        stubber = Stubber(client)
+        stubber.activate()
+        stubbers.append(stubber)
+        return client, stubber
+
+    yield factory
+    for stubber in stubbers:
+        stubber.assert_no_pending_responses()
+        stubber.deactivate()

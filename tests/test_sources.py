@@ -136,3 +136,14 @@ def test_demo_source_content() -> None:
     assert {"anthropic", "amazon", "meta", "mistral", "openai"} <= providers
     assert sum(r.errors for r in result.rows) > 0
     assert sum(r.cache_read_tokens for r in result.rows) > 0 and sum(r.cache_write_tokens for r in result.rows) > 0
+
+
+def test_parallel_read_equals_sequential(tmp_path: Path) -> None:
+    for hour in range(40):
+        recs = [record(f"u{i % 3}", ts=f"2026-11-20T{hour % 24:02d}:15:00Z") for i in range(hour + 1)]
+        body = lines(*recs) + (b"{broken\n" if hour % 7 == 0 else b"")
+        s3_object(tmp_path, f"2026/11/{10 + hour // 24:02d}/{hour % 24:02d}", f"f{hour}.json.gz", body)
+    one = read_files((tmp_path,), workers=1)
+    two = read_files((tmp_path,), workers=2)
+    assert one == two
+    assert one.records == sum(range(1, 41)) and one.skipped.total == 6

@@ -45,6 +45,11 @@ class SkipTally:
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append(f"{where}: {reason}" + (f" ({detail})" if detail else ""))
 
+    def merge(self, other: SkipTally) -> None:
+        """Add another tally, keeping the first examples in order."""
+        self.counts.update(other.counts)
+        self.examples = (self.examples + other.examples)[:MAX_EXAMPLES]
+
     def report(self) -> SkipReport:
         return SkipReport(tuple(sorted(self.counts.items())), tuple(self.examples))
 

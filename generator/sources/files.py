@@ -10,6 +10,8 @@ import itertools
 import os
 import zlib
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +25,7 @@ from generator.usage import HourlyAggregator
 SUFFIXES = (".json.gz", ".jsonl.gz", ".json", ".jsonl")
 PERMISSION_CHECK = "amazon-bedrock-logs-permission-check"
 CHUNK = 1 << 20
+PER_WORKER = 64  # files: fewer per core are read in this process
 
 Count = Annotated[int, msgspec.Meta(ge=0)]
 
@@ -70,22 +73,43 @@ def find_log_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def read_files(paths: Iterable[Path]) -> SourceResult:
-    """Read every record file under `paths` into hourly rows."""
+def read_files(paths: Iterable[Path], workers: int | None = None) -> SourceResult:
+    """Read every record file under `paths` into hourly rows, on every core when there are many files."""
+    paths = tuple(paths)
     files = find_log_files(paths)
-    agg = HourlyAggregator()
-    tally = SkipTally()
-    records = 0
-    for path in files:
-        records += _read_file(path, agg, tally)
+    workers = workers or min(os.cpu_count() or 1, max(1, len(files) // PER_WORKER))
+    size = -(-len(files) // workers)  # contiguous batches: merged in order, examples stay in file order
+    batches = [files[i : i + size] for i in range(0, len(files), size)] if workers > 1 else [files]
+    results = _read_parallel(batches) if len(batches) > 1 else [_read_batch(files)]
+    agg, tally, records = HourlyAggregator(), SkipTally(), 0
+    for part_rows, part_tally, part_records in results:
+        agg.merge(part_rows)
+        tally.merge(part_tally)
+        records += part_records
     where = ", ".join(str(p) for p in paths)
     return SourceResult(tuple(agg.rows()), tally.report(), f"files: {where}", records)
+
+
+def _read_parallel(batches: list[list[Path]]) -> list[tuple[HourlyAggregator, SkipTally, int]]:
+    try:
+        with ProcessPoolExecutor(len(batches)) as pool:
+            return list(pool.map(_read_batch, batches))
+    except (OSError, NotImplementedError, BrokenProcessPool):
+        # No process pool here (AWS Lambda has no /dev/shm): read in this process instead.
+        return [_read_batch([f for batch in batches for f in batch])]
+
+
+def _read_batch(files: list[Path]) -> tuple[HourlyAggregator, SkipTally, int]:
+    agg, tally = HourlyAggregator(), SkipTally()
+    records = sum(_read_file(path, agg, tally) for path in files)
+    return agg, tally, records
 
 
 def _read_file(path: Path, agg: HourlyAggregator, tally: SkipTally) -> int:
     """Add one file's records to `agg`; return how many were used."""
     used = 0
     lineno = 0
+    add = agg.add
     try:
         chunks = _gunzip_chunks(path) if path.name.endswith(".gz") else _plain_chunks(path)
         first = next(chunks, b"")
@@ -94,8 +118,26 @@ def _read_file(path: Path, agg: HourlyAggregator, tally: SkipTally) -> int:
         else:
             lines = _lines(itertools.chain((first,), chunks))
         for lineno, line in enumerate(lines, 1):
-            if line.strip():
-                used += _add_line(line, agg, tally, f"{path}:{lineno}")
+            try:
+                rec = _decode(line)
+                epoch = int(rec.timestamp.timestamp())
+                if rec.timestamp.tzinfo is None:
+                    raise ValueError("timestamp has no time zone")
+            except msgspec.ValidationError as exc:
+                tally.skip(_reason(str(exc)), f"{path}:{lineno}", str(exc))
+                continue
+            except msgspec.DecodeError as exc:
+                if line.strip():
+                    tally.skip("malformed_json", f"{path}:{lineno}", str(exc))
+                continue
+            except ValueError as exc:
+                tally.skip("invalid_field", f"{path}:{lineno}", str(exc))
+                continue
+            i = rec.input
+            error = rec.errorCode is not None
+            add(epoch, rec.identity.arn, rec.modelId, error, i.inputTokenCount, rec.output.outputTokenCount,
+                i.cacheReadInputTokenCount, i.cacheWriteInputTokenCount)  # fmt: skip
+            used += 1
     except (OSError, EOFError, zlib.error) as exc:
         # A truncated or corrupt file: the records read before the damage stand, the rest is lost.
         tally.skip("unreadable_file", f"{path}:{lineno + 1}", str(exc))
@@ -137,31 +179,6 @@ def _array_items(data: bytes) -> Iterator[bytes]:
         yield from (bytes(item) for item in _decode_list(data))
     except msgspec.DecodeError as exc:
         raise OSError(f"not a JSON array of records: {exc}") from exc
-
-
-def _add_line(line: bytes, agg: HourlyAggregator, tally: SkipTally, where: str) -> int:
-    try:
-        rec = _decode(line)
-    except msgspec.ValidationError as exc:
-        tally.skip(_reason(str(exc)), where, str(exc))
-        return 0
-    except msgspec.DecodeError as exc:
-        tally.skip("malformed_json", where, str(exc))
-        return 0
-    if rec.timestamp.tzinfo is None:
-        tally.skip("invalid_field", where, "timestamp has no time zone")
-        return 0
-    agg.add(
-        int(rec.timestamp.timestamp()),
-        rec.identity.arn,
-        rec.modelId,
-        error=rec.errorCode is not None,
-        input_tokens=rec.input.inputTokenCount,
-        output_tokens=rec.output.outputTokenCount,
-        cache_read_tokens=rec.input.cacheReadInputTokenCount,
-        cache_write_tokens=rec.input.cacheWriteInputTokenCount,
-    )
-    return 1
 
 
 def _reason(message: str) -> str:

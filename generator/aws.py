@@ -1,0 +1,51 @@
+"""The one wall around AWS: the only module that creates boto3 sessions and clients.
+
+Every client uses botocore's "standard" retry mode (throttling, including Logs Insights'
+LimitExceededException, is retried with jittered backoff). Everything above this module takes a
+client as an argument, so tests pass a Stubber-wrapped or moto client instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from generator import __version__
+
+RETRIES = {"mode": "standard", "max_attempts": 8}
+# AWS errors that mean "you may not", as opposed to "it failed".
+DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException"}
+
+
+def client(
+    service: str,
+    *,
+    profile: str | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+) -> Any:
+    """Create a boto3 client with standard retries and our user agent."""
+    agent = f"bedrock-usage-site/{__version__}"
+    config = botocore.config.Config(retries=RETRIES, user_agent_extra=agent)
+    session = boto3.Session(profile_name=profile or None, region_name=region or None)
+    return session.client(service, config=config, endpoint_url=endpoint_url or None)
+
+
+def error_code(exc: BaseException) -> str:
+    """Return the AWS error code of a botocore ClientError, or the exception's class name."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__
+
+
+def is_denied(exc: BaseException) -> bool:
+    """Tell whether an AWS error means missing permission or credentials."""
+    if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
+        return True
+    return error_code(exc) in DENIED
+
+
+AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
