@@ -141,10 +141,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--also", type=int, nargs="*", default=[], help="more record counts for the RSS curve")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "bedrock-usage-bench")
     args = parser.parse_args()
 
-    sizes = [args.records // 4, args.records // 2, args.records]
+    sizes = sorted({args.records // 4, args.records // 2, *args.also, args.records})
     for n in sizes:
         start = time.perf_counter()
         generate(args.data / str(n), n)
@@ -168,7 +169,7 @@ def main() -> None:
     print(f"records/s: {args.records / bt:,.0f}")
     print(f"ratio build / gzip -dc: {bt / gz:.2f}  (target <= 2.0)")
     print(f"peak RSS at {args.records:,}: {max(rss)} MB  (target < 500 MB)")
-    for n in sizes[:-1]:
+    for n in (n for n in sizes if n != args.records):
         _, peak = timed([*build, "--logs", str(args.data / str(n))])
         print(f"peak RSS at {n:,}: {peak} MB")
     shutil.rmtree(out, ignore_errors=True)

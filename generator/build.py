@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from generator import __version__, identity, render, report, site
+from generator import __version__, aws, billing, identity, render, report, site
 from generator.config import Settings
 from generator.errors import IncompleteDataError
 from generator.export import BuildMeta, dump, manifest
-from generator.pricing import load_book
+from generator.pricing import PriceBook, load_book
 from generator.report import WindowReport
 from generator.sources import read_source
-from generator.usage import floor_hour, make_windows
+from generator.usage import Window, floor_hour, make_windows
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class BuildResult:
     reports: tuple[WindowReport, ...]
     files: int
     unpriced: dict[str, int]  # logged model id -> unpriced tokens across all windows
+    billing_note: str = ""
 
     def summary(self) -> str:
         """One line for the terminal."""
@@ -45,6 +46,8 @@ class BuildResult:
         if self.unpriced:
             models = ", ".join(sorted(self.unpriced))
             parts.append(f"{sum(self.unpriced.values()):,} tokens unpriced (models: {models})")
+        if self.billing_note:
+            parts.append(f"Cost Explorer: {self.billing_note}")
         return "; ".join(parts)
 
 
@@ -61,6 +64,8 @@ def build(settings: Settings) -> BuildResult:
     book = load_book(settings.prices)
     people = identity.resolve((r.principal for r in source.rows), settings.identity)
     costed = report.cost_rows(source.rows, book, people, settings.inference_profiles)
+    skipped, description, records = source.skipped, source.description, source.records
+    del source  # the costed rows carry everything on; let the hourly rows go
     windows = [w for w in make_windows(now, settings.tz) if w.key in settings.windows]
     reports = tuple(report.summarize(costed, w, settings.tz, people) for w in windows)
     unpriced: dict[str, int] = defaultdict(int)
@@ -73,10 +78,22 @@ def build(settings: Settings) -> BuildResult:
             "add [[prices]] entries to your config or drop --strict-pricing"
         )
     meta = BuildMeta(
-        now, floor_hour(now), source.description, __version__, tuple(settings.windows),
-        source.skipped, source.records, book,
+        now, floor_hour(now), description, __version__, tuple(settings.windows), skipped, records, book,
     )  # fmt: skip
-    files = render.render_site(reports, meta)
+    bills, bill_note = _reconcile(settings, costed, windows, book) if settings.cost_explorer else ({}, "")
+    files = render.render_site(reports, meta, bills)
     files["data/manifest.json"] = dump(manifest(meta, files, sum(unpriced.values())))
     site.write_site(settings.out, files)
-    return BuildResult(settings.out, meta, reports, len(files), dict(unpriced))
+    return BuildResult(settings.out, meta, reports, len(files), dict(unpriced), bill_note)
+
+
+def _reconcile(
+    settings: Settings, costed: list[report.CostedRow], windows: list[Window], book: PriceBook
+) -> tuple[dict[str, billing.Reconciliation], str]:
+    """Fetch the bill once for every window's complete days and set it beside each estimate."""
+    spans = [s for s in map(billing.complete_days, windows) if s]
+    if not spans:
+        return {}, ""
+    client = aws.client("ce", profile=settings.aws_profile, region="us-east-1")
+    bill = billing.fetch_bill(client, min(s[0] for s in spans), max(s[1] for s in spans) + timedelta(days=1))
+    return {w.key: billing.reconcile(costed, w, bill, book) for w in windows}, bill.note

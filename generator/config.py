@@ -60,6 +60,7 @@ class Settings:
     windows: tuple[str, ...] = WINDOW_KEYS
     strict: bool = False
     strict_pricing: bool = False
+    cost_explorer: bool = False
     config: Path | None = None
     identity: IdentityRules = field(default_factory=IdentityRules)
     inference_profiles: Mapping[str, str] = field(default_factory=dict)
@@ -141,6 +142,7 @@ def load_settings(
         logs=logs,
         strict=bool(cli.get("strict")),
         strict_pricing=bool(cli.get("strict_pricing")),
+        cost_explorer=bool(cli.get("cost_explorer")),
         **values,
     )
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from generator.billing import Line, Reconciliation
 from generator.pricing import PriceBook
 from generator.report import Cell, Counters, WindowReport, add_counters
 from generator.sources import SkipReport
@@ -61,7 +62,7 @@ def counters(c: Counters) -> dict[str, Any]:
     }
 
 
-def usage_payload(rep: WindowReport, meta: BuildMeta) -> dict[str, Any]:
+def usage_payload(rep: WindowReport, meta: BuildMeta, bill: Reconciliation | None = None) -> dict[str, Any]:
     """Return the `usage-<w>.json` document for one window."""
     name = meta.book.name_of
     days = [d.isoformat() for d in rep.days]
@@ -97,8 +98,30 @@ def usage_payload(rep: WindowReport, meta: BuildMeta) -> dict[str, Any]:
         ],
         "identities": [{"principal": i.principal, "person": i.person, "rule": i.rule} for i in rep.identities],
     }  # fmt: skip
+    doc["billing"] = billing_payload(bill) if bill is not None else None
     doc.update(legacy_keys(rep, days, meta))
     return doc
+
+
+def billing_payload(bill: Reconciliation) -> dict[str, Any]:
+    """The estimate beside the AWS bill, for the complete UTC days of the window."""
+
+    def lines(items: tuple[Line, ...]) -> list[dict[str, Any]]:
+        return [
+            {"name": x.name, "billed_usd": usd(x.billed), "estimated_usd": usd(x.estimated),
+             "difference_usd": float(x.difference.quantize(_MICRO))}
+            for x in items
+        ]  # fmt: skip
+
+    return {
+        "first_day": bill.first_day.isoformat() if bill.first_day else None,
+        "last_day": bill.last_day.isoformat() if bill.last_day else None,
+        "note": bill.note,
+        "unallocated_usd": usd(bill.unallocated),
+        "services": lines(bill.services),
+        "people": lines(bill.people),
+        "days": lines(bill.days),
+    }
 
 
 def _by_route(cells: Iterable[Cell]) -> list[dict[str, Any]]:

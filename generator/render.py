@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +19,7 @@ import jinja2
 from markupsafe import Markup
 
 from generator import charts, export
+from generator.billing import Reconciliation
 from generator.errors import GeneratorError
 from generator.export import BuildMeta
 from generator.report import WindowReport
@@ -63,9 +64,10 @@ def format_usd(amount: Decimal | float) -> str:
     value = Decimal(str(amount))
     if value == 0:
         return "$0.00"
-    if abs(value) < Decimal("0.01"):
-        return f"${value:.4f}"
-    return f"${value:,.2f}"
+    sign, value = ("-", -value) if value < 0 else ("", value)
+    if value < Decimal("0.01"):
+        return f"{sign}${value:.4f}"
+    return f"{sign}${value:,.2f}"
 
 
 def local_time(moment: datetime, tz: str, minutes: bool = False) -> str:
@@ -97,7 +99,9 @@ def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
     return env
 
 
-def render_site(reports: Sequence[WindowReport], meta: BuildMeta) -> dict[str, bytes]:
+def render_site(
+    reports: Sequence[WindowReport], meta: BuildMeta, billing: Mapping[str, Reconciliation] | None = None
+) -> dict[str, bytes]:
     """Render every page and data file of the site."""
     assets = fingerprint_assets(package_dir("assets"))
     if CHART_JS not in assets:
@@ -109,10 +113,11 @@ def render_site(reports: Sequence[WindowReport], meta: BuildMeta) -> dict[str, b
     common = {"meta": meta, "windows": meta.windows, "book": meta.book}
     for rep in reports:
         key = rep.window.key
-        payload = export.usage_payload(rep, meta)
+        bill = (billing or {}).get(key)
+        payload = export.usage_payload(rep, meta, bill)
         files[f"data/usage-{key}.json"] = export.dump(payload)
         files[f"data/usage-{key}.csv"] = export.usage_csv(rep, meta)
-        page = {"rep": rep, "current": key, **common}
+        page = {"rep": rep, "current": key, "bill": bill, **common}
         overview = {"charts": charts.chart_payload(rep, meta.book), "chart_list": charts.chart_list(rep, meta.book)}
         files[f"usage-{key}.html"] = _render(env, "usage.html", page | overview)
         files[f"matrix-{key}.html"] = _render(env, "matrix.html", page | {"matrix": matrix(rep)})

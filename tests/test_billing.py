@@ -1,0 +1,123 @@
+"""Reconciliation with Cost Explorer: pure allocation cases and the build against a recorded response."""
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from generator import aws
+from generator.billing import Bill, Billed, complete_days, reconcile, service_of
+from generator.cli import cli
+from generator.pricing import load_book
+from generator.report import CostedRow
+from generator.usage import Window
+from tests.conftest import NOW_ISO
+
+BOOK = load_book()
+SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+NOVA = "amazon.nova-lite-v1:0"
+DAY = date(2026, 11, 20)
+WINDOW = Window("7d", datetime(2026, 11, 20, 7, tzinfo=UTC), datetime(2026, 11, 27, 7, tzinfo=UTC))
+SONNET_SERVICE = "Claude Sonnet 4.5 (Amazon Bedrock Edition)"
+
+
+def row(person: str, model: str, cost: str, day: date = date(2026, 11, 21)) -> CostedRow:
+    hour = int(datetime(day.year, day.month, day.day, 10, tzinfo=UTC).timestamp())
+    return CostedRow(hour, person, person, model, "geo", model, 1, 0, 1, 1, 0, 0, Decimal(cost), 0, "")
+
+
+def test_complete_utc_days() -> None:
+    assert complete_days(WINDOW) == (date(2026, 11, 21), date(2026, 11, 26))
+    midnight = Window("x", datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 22, tzinfo=UTC))
+    assert complete_days(midnight) == (date(2026, 11, 20), date(2026, 11, 21))
+    short = Window("1d", datetime(2026, 11, 26, 7, tzinfo=UTC), datetime(2026, 11, 27, 7, tzinfo=UTC))
+    assert complete_days(short) is None
+
+
+def test_service_matching() -> None:
+    services = [SONNET_SERVICE, "Amazon Bedrock"]
+    assert service_of(SONNET, services, BOOK) == SONNET_SERVICE
+    assert service_of(NOVA, services, BOOK) == "Amazon Bedrock"
+
+
+def test_bill_is_shared_by_estimated_cost_not_invocations() -> None:
+    costed = [row("ann", SONNET, "3"), row("bob", SONNET, "1"), row("bob", SONNET, "0"), row("cy", NOVA, "0.5")]
+    bill = Bill((
+        Billed(date(2026, 11, 21), SONNET_SERVICE, Decimal("8")),
+        Billed(date(2026, 11, 21), "Amazon Bedrock", Decimal("0.4")),
+        Billed(date(2026, 11, 22), "Amazon Bedrock", Decimal("1")),  # no usage that day
+        Billed(date(2026, 11, 27), SONNET_SERVICE, Decimal("99")),  # outside the complete days
+    ))  # fmt: skip
+    rec = reconcile(costed, WINDOW, bill, BOOK)
+    people = {p.name: (p.billed, p.estimated) for p in rec.people}
+    assert people == {"ann": (6, 3), "bob": (2, 1), "cy": (Decimal("0.4"), Decimal("0.5"))}
+    services = {s.name: (s.billed, s.estimated) for s in rec.services}
+    assert services == {SONNET_SERVICE: (8, 4), "Amazon Bedrock": (Decimal("1.4"), Decimal("0.5"))}
+    assert rec.unallocated == 1
+    assert [d.name for d in rec.days] == ["2026-11-21", "2026-11-22"]
+
+
+def test_missing_bill_degrades_to_a_note() -> None:
+    rec = reconcile([row("ann", SONNET, "3")], WINDOW, Bill((), "no permission"), BOOK)
+    assert rec.note == "no permission" and rec.people == ()
+
+
+def ce_response(days: list[str]) -> dict[str, Any]:
+    return {
+        "ResultsByTime": [
+            {
+                "TimePeriod": {"Start": d, "End": d},
+                "Total": {},
+                "Groups": [
+                    {"Keys": [SONNET_SERVICE], "Metrics": {"UnblendedCost": {"Amount": "5.25", "Unit": "USD"}}},
+                    {"Keys": ["Amazon Bedrock"], "Metrics": {"UnblendedCost": {"Amount": "0.10", "Unit": "USD"}}},
+                    {
+                        "Keys": ["Amazon Simple Storage Service"],
+                        "Metrics": {"UnblendedCost": {"Amount": "3", "Unit": "USD"}},
+                    },
+                ],
+                "Estimated": False,
+            }
+            for d in days
+        ],
+        "DimensionValueAttributes": [],
+    }
+
+
+def test_build_with_cost_explorer(stubbed: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, stubber = stubbed("ce")
+    first, last = date(2026, 8, 30), date(2026, 11, 26)  # the 90-day window's complete UTC days
+    all_days = [date.fromordinal(d).isoformat() for d in range(first.toordinal(), last.toordinal() + 1)]
+    period = {"Start": first.isoformat(), "End": "2026-11-27"}
+    base = {"TimePeriod": period, "Granularity": "DAILY", "Metrics": ["UnblendedCost"],
+            "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}]}  # fmt: skip
+    stubber.add_response("get_cost_and_usage", {**ce_response(all_days[:40]), "NextPageToken": "p2"}, base)
+    stubber.add_response("get_cost_and_usage", ce_response(all_days[40:]), {**base, "NextPageToken": "p2"})
+    monkeypatch.setattr(aws, "client", lambda *a, **k: client)
+    out = tmp_path / "site"
+    result = CliRunner().invoke(cli, ["build", "--out", str(out), "--now", NOW_ISO, "--cost-explorer"])
+    assert result.exit_code == 0, result.output
+    bill = json.loads((out / "data/usage-7d.json").read_text())["billing"]
+    assert (bill["first_day"], bill["last_day"], bill["note"]) == ("2026-11-21", "2026-11-26", "")
+    services = {s["name"]: s for s in bill["services"]}
+    assert services[SONNET_SERVICE]["billed_usd"] == pytest.approx(6 * 5.25)
+    assert "Amazon Simple Storage Service" not in services
+    assert sum(p["billed_usd"] for p in bill["people"]) + bill["unallocated_usd"] == pytest.approx(6 * 5.35)
+    assert "Estimate and AWS bill" in (out / "usage-7d.html").read_text()
+
+
+def test_build_without_permission_still_builds(stubbed: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, stubber = stubbed("ce")
+    stubber.add_client_error("get_cost_and_usage", "AccessDeniedException", "not allowed", 400)
+    monkeypatch.setattr(aws, "client", lambda *a, **k: client)
+    out = tmp_path / "site"
+    result = CliRunner().invoke(
+        cli, ["build", "--out", str(out), "--now", NOW_ISO, "--cost-explorer", "--windows", "7d"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Cost Explorer: no permission for ce:GetCostAndUsage; showing the estimate only" in result.output
+    assert "no permission for ce:GetCostAndUsage" in (out / "usage-7d.html").read_text()
