@@ -73,7 +73,7 @@ def settings_options(func: F) -> F:
         ),
         click.option("--strict", is_flag=True, help="Fail when any log record had to be skipped."),
         click.option("--strict-pricing", is_flag=True, help="Fail when any usage has no price."),
-        click.option("--cost-explorer", is_flag=True, help="Show the AWS bill (ce:GetCostAndUsage) beside the estimate."),
+        click.option("--cost-explorer", is_flag=True, help="Show the AWS bill beside the estimate."),
     ]
     for option in reversed(options):
         func = option(func)
