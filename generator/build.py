@@ -7,13 +7,15 @@ own module and knows nothing of the others' I/O.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from generator import __version__, aws, billing, identity, render, report, site
+from generator import __version__, aws, billing, identity, publish, render, report, site
+from generator.aws import AWS_ERRORS
 from generator.config import Settings
-from generator.errors import IncompleteDataError
+from generator.errors import ConfigError, IncompleteDataError, PublishError
 from generator.export import BuildMeta, dump, manifest
 from generator.pricing import PriceBook, load_book
 from generator.report import WindowReport
@@ -97,3 +99,44 @@ def _reconcile(
     client = aws.client("ce", profile=settings.aws_profile, region="us-east-1")
     bill = billing.fetch_bill(client, min(s[0] for s in spans), max(s[1] for s in spans) + timedelta(days=1))
     return {w.key: billing.reconcile(costed, w, bill, book) for w in windows}, bill.note
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What a publish built, planned and did."""
+
+    build: BuildResult
+    plan: publish.Plan
+    outcome: publish.Outcome | None  # None for a dry run
+
+
+def publish_site(
+    settings: Settings, options: publish.Options, progress: Callable[[int, int], None] | None = None
+) -> PublishResult:
+    """Build the site, then sync it to S3 in a safe order and invalidate CloudFront."""
+    if not settings.bucket:
+        raise ConfigError("publish needs a bucket: --bucket NAME or BUCKET=NAME")
+    built = build(settings)
+    local = publish.read_site(settings.out)
+    prefix = settings.prefix.strip("/") + "/" if settings.prefix.strip("/") else ""
+    s3 = aws.client("s3", profile=settings.aws_profile, region=settings.aws_region, endpoint_url=options.endpoint_url)
+    remote = publish.Remote(s3, settings.bucket, prefix)
+    try:
+        the_plan = publish.plan(
+            local, remote.list(local), remote.published(),
+            delete=options.delete, max_deletes=options.max_deletes, force=options.force,
+        )  # fmt: skip
+        if options.dry_run:
+            return PublishResult(built, the_plan, None)
+        cloudfront = None
+        if settings.distribution_id:
+            cloudfront = aws.client("cloudfront", profile=settings.aws_profile, endpoint_url=options.endpoint_url)
+        outcome = publish.apply(
+            the_plan, local, remote, max_age=options.max_age, concurrency=options.concurrency,
+            cloudfront=cloudfront, distribution_id=settings.distribution_id, progress=progress,
+        )  # fmt: skip
+    except AWS_ERRORS as exc:
+        raise PublishError(
+            f"cannot publish to s3://{settings.bucket}/{prefix} ({aws.error_code(exc)}: {exc})"
+        ) from None
+    return PublishResult(built, the_plan, outcome)

@@ -104,6 +104,51 @@ def build(**flags: Any) -> None:
     click.echo(result.summary())
 
 
+@cli.command("publish")
+@settings_options
+@click.option("--bucket", help="S3 bucket (default: BUCKET).")
+@click.option("--prefix", help="Key prefix inside the bucket, e.g. usage/ (default: PREFIX).")
+@click.option("--distribution-id", help="CloudFront distribution to invalidate (default: DISTRIBUTION_ID).")
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@click.option("--delete", is_flag=True, help="Delete objects the previous publish made that the site no longer has.")
+@click.option("--max-deletes", default=100, show_default=True, type=click.IntRange(0), help="Refuse to delete more.")
+@click.option("--force", is_flag=True, help="Upload every file, changed or not.")
+@click.option("--endpoint-url", help="S3-compatible endpoint (also AWS_ENDPOINT_URL).")
+@click.option(
+    "--max-age", default=300, show_default=True, type=click.IntRange(0), help="Cache seconds for pages and data."
+)
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 64), help="Parallel uploads.")
+@_reports_errors
+def publish_command(**flags: Any) -> None:
+    """Build the site and upload what changed to S3, then invalidate CloudFront."""
+    import tempfile
+
+    from generator.build import publish_site
+    from generator.publish import Options
+
+    names = ("dry_run", "delete", "max_deletes", "force", "endpoint_url", "max_age", "concurrency")
+    options = Options(**{name: flags.pop(name) for name in names})
+    flags["distribution_id"] = flags.pop("distribution_id")
+    with tempfile.TemporaryDirectory(prefix="bedrock-usage-publish-") as tmp:
+        if flags.get("out") is None:
+            flags["out"] = Path(tmp) / "site"
+        settings = _settings(flags)
+        tty = sys.stderr.isatty()
+
+        def progress(done: int, total: int) -> None:
+            if tty and total:
+                click.echo(f"\ruploading {done}/{total}", nl=False, err=True)
+
+        result = publish_site(settings, options, progress)
+        if tty:
+            click.echo("", err=True)
+    click.echo(result.build.summary())
+    if result.outcome is None:
+        click.echo(result.plan.describe(f"s3://{settings.bucket}/{settings.prefix}"))
+    else:
+        click.echo(result.outcome.summary(len(result.plan.skipped)))
+
+
 @cli.command()
 @click.argument("directory", default="site", type=click.Path(path_type=Path))
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port on localhost.")

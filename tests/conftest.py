@@ -95,3 +95,18 @@ def stubbed() -> Iterator[Callable[..., Any]]:
     for stubber in stubbers:
         stubber.assert_no_pending_responses()
         stubber.deactivate()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """moto as a real HTTP server on localhost, for end-to-end tests over the wire."""
+    from moto.server import ThreadedMotoServer
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
