@@ -10,6 +10,7 @@ own virtual environment (its botocore pin would clash with ours).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import socket
 import statistics
@@ -48,6 +49,7 @@ def start_server() -> str:
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = make_server("127.0.0.1", port, counting, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{port}"
@@ -118,10 +120,12 @@ def main() -> None:
             counts = runs[-1][1]
             by_method = ", ".join(f"{m} {n}" for m, n in sorted(counts.items()))
             print(f"  {label:<22}{seconds:>10.3f}{sum(counts.values()):>10}{counts['PUT']:>6}  ({by_method})")
-        ratio = statistics.median(r[0] for r in results["bedrock-usage first"]) / statistics.median(
-            r[0] for r in results["aws s3 sync first"]
-        )
-        print(f"first publish time, ours / aws s3 sync: {ratio:.2f} (target <= 1.0)")
+        ours_first = statistics.median(r[0] for r in results["bedrock-usage first"])
+        theirs_first = statistics.median(r[0] for r in results["aws s3 sync first"])
+        startup = statistics.median(measure(lambda: subprocess.run([str(aws), "--version"], capture_output=True))[0]
+                                    for _ in range(args.runs))  # fmt: skip
+        print(f"first publish time, ours / aws s3 sync: {ours_first / theirs_first:.2f} (target <= 1.0)")
+        print(f"  without awscli's {startup:.2f} s start-up: {ours_first / max(theirs_first - startup, 1e-9):.2f}")
 
 
 if __name__ == "__main__":

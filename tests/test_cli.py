@@ -15,7 +15,9 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
-@pytest.mark.parametrize("args", [[], ["build"], ["serve"], ["pricing"], ["pricing", "show"]])
+@pytest.mark.parametrize(
+    "args", [[], ["build"], ["publish"], ["serve"], ["pricing"], ["pricing", "show"], ["pricing", "refresh"]]
+)
 def test_help(runner: CliRunner, args: list[str]) -> None:
     result = runner.invoke(cli, [*args, "--help"])
     assert result.exit_code == 0, result.output
@@ -46,12 +48,14 @@ def test_build_demo(runner: CliRunner, tmp_path: Path) -> None:
         (["build", "--strict-pricing"], 1, "tokens have no price"),
         (["build", "--logs", "/no/such/folder"], 1, "no such file or folder"),
         (["serve", "/no/such/site"], 2, "holds no index.html"),
+        (["publish"], 2, "publish needs a bucket"),
+        (["pricing", "refresh"], 2, "Missing option '--out'"),
     ],
 )
 def test_errors_are_one_line_with_exit_code(
     runner: CliRunner, tmp_path: Path, args: list[str], code: int, message: str
 ) -> None:
-    result = runner.invoke(cli, [*args, "--out", str(tmp_path / "s")] if args[0] == "build" else args)
+    result = runner.invoke(cli, [*args, "--out", str(tmp_path / "s")] if args[0] in ("build", "publish") else args)
     assert result.exit_code == code, result.output
     assert message in result.output
     assert "Traceback" not in result.output

@@ -95,8 +95,10 @@ def distribution(moto_server: str) -> tuple[Any, str]:
         "CallerReference": uuid.uuid4().hex, "Comment": "", "Enabled": True,
         "Origins": {"Quantity": 1, "Items": [{"Id": "s3", "DomainName": "b.s3.amazonaws.com",
                                                 "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
-        "DefaultCacheBehavior": {"TargetOriginId": "s3", "ViewerProtocolPolicy": "redirect-to-https",
-                                 "MinTTL": 0, "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}}},
+        "DefaultCacheBehavior": {
+            "TargetOriginId": "s3", "ViewerProtocolPolicy": "redirect-to-https", "MinTTL": 0,
+            "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+        },
     }  # fmt: skip
     return cf, cf.create_distribution(DistributionConfig=config)["Distribution"]["Id"]
 
