@@ -19,6 +19,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import sync_playwright
 
@@ -77,12 +78,13 @@ def measure(site: Path, runs: int, chromium: str) -> None:
             for run in range(runs):
                 context = browser.new_context()  # cold cache each run
                 page = context.new_page()
-                bodies: list[bytes] = []
-                page.on("response", lambda r, bodies=bodies: bodies.append(r.body()))
+                responses: list[Any] = []
+                page.on("response", lambda r, found=responses: found.append(r))
                 page.goto(f"{base}/{name}")
                 page.wait_for_function("document.documentElement.dataset.chartsDrawn !== undefined")
                 timings.append(float(page.evaluate("document.documentElement.dataset.chartsMs")))
                 if run == 0:
+                    bodies = [r.body() for r in responses]
                     raw = sum(len(b) for b in bodies)
                     packed = sum(len(gzip.compress(b, 6)) for b in bodies)
                 context.close()

@@ -156,9 +156,15 @@ class _Sum:
         v[7] += r.unpriced_tokens
 
     def merge(self, other: _Sum) -> None:
-        v = self.v
-        for i, x in enumerate(other.v):
-            v[i] += x
+        v, o = self.v, other.v
+        v[0] += o[0]
+        v[1] += o[1]
+        v[2] += o[2]
+        v[3] += o[3]
+        v[4] += o[4]
+        v[5] += o[5]
+        v[6] += o[6]
+        v[7] += o[7]
 
     def freeze(self) -> Counters:
         return Counters(*self.v)  # type: ignore[arg-type]
