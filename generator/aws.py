@@ -34,6 +34,23 @@ def client(
     return session.client(service, config=config, endpoint_url=endpoint_url or None)
 
 
+def has_credentials(profile: str | None = None) -> bool:
+    """Tell whether AWS credentials can be found (environment, config files, SSO, instance role)."""
+    try:
+        return boto3.Session(profile_name=profile or None).get_credentials() is not None
+    except botocore.exceptions.BotoCoreError:
+        return False
+
+
+def default_region(profile: str | None = None) -> str | None:
+    """The region AWS configuration names, if any."""
+    try:
+        region = boto3.Session(profile_name=profile or None).region_name
+    except botocore.exceptions.BotoCoreError:
+        return None
+    return str(region) if region else None
+
+
 def error_code(exc: BaseException) -> str:
     """Return the AWS error code of a botocore ClientError, or the exception's class name."""
     if isinstance(exc, botocore.exceptions.ClientError):

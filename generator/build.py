@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from generator import __version__, aws, billing, identity, publish, render, report, site
 from generator.aws import AWS_ERRORS
@@ -33,6 +34,7 @@ class BuildResult:
     files: int
     unpriced: dict[str, int]  # logged model id -> unpriced tokens across all windows
     billing_note: str = ""
+    queries: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
         """One line for the terminal."""
@@ -48,6 +50,12 @@ class BuildResult:
         if self.unpriced:
             models = ", ".join(sorted(self.unpriced))
             parts.append(f"{sum(self.unpriced.values()):,} tokens unpriced (models: {models})")
+        if self.queries:
+            q = self.queries
+            parts.append(
+                f"Insights: {q['queries']} queries over {q['hours_queried']} hours, {q['records_matched']:,} records, "
+                f"{q['bytes_scanned'] / 1e6:,.1f} MB scanned, ~${q['estimated_cost_usd']:.4f}"
+            )
         if self.billing_note:
             parts.append(f"Cost Explorer: {self.billing_note}")
         return "; ".join(parts)
@@ -57,7 +65,9 @@ def build(settings: Settings) -> BuildResult:
     """Read the source, price and group the usage, and write the site to `settings.out`."""
     now = settings.now or datetime.now(UTC)
     site.check_out_dir(settings.out)
-    source = read_source(settings.source, settings.logs, now)
+    windows = [w for w in make_windows(now, settings.tz) if w.key in settings.windows]
+    start = min(w.start for w in windows)
+    source = read_source(settings.source, settings.logs, now, start, settings.cloudwatch)
     if settings.strict and source.skipped.total:
         raise IncompleteDataError(
             f"{source.skipped.total} log records skipped ({source.skipped.examples[0]}, ...); "
@@ -66,9 +76,8 @@ def build(settings: Settings) -> BuildResult:
     book = load_book(settings.prices)
     people = identity.resolve((r.principal for r in source.rows), settings.identity)
     costed = report.cost_rows(source.rows, book, people, settings.inference_profiles)
-    skipped, description, records = source.skipped, source.description, source.records
+    skipped, description, records, queries = source.skipped, source.description, source.records, source.queries
     del source  # the costed rows carry everything on; let the hourly rows go
-    windows = [w for w in make_windows(now, settings.tz) if w.key in settings.windows]
     reports = tuple(report.summarize(costed, w, settings.tz, people) for w in windows)
     unpriced: dict[str, int] = defaultdict(int)
     for rep in reports:
@@ -84,9 +93,9 @@ def build(settings: Settings) -> BuildResult:
     )  # fmt: skip
     bills, bill_note = _reconcile(settings, costed, windows, book) if settings.cost_explorer else ({}, "")
     files = render.render_site(reports, meta, bills)
-    files["data/manifest.json"] = dump(manifest(meta, files, sum(unpriced.values())))
+    files["data/manifest.json"] = dump(manifest(meta, files, sum(unpriced.values()), queries))
     site.write_site(settings.out, files)
-    return BuildResult(settings.out, meta, reports, len(files), dict(unpriced), bill_note)
+    return BuildResult(settings.out, meta, reports, len(files), dict(unpriced), bill_note, dict(queries))
 
 
 def _reconcile(

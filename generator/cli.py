@@ -48,8 +48,8 @@ def settings_options(func: F) -> F:
     options = [
         click.option(
             "--source",
-            type=click.Choice(["demo", "files"]),
-            help="Where usage comes from (default: files with --logs, else demo).",
+            type=click.Choice(["demo", "files", "cloudwatch"]),
+            help="Where usage comes from (default: files with --logs, cloudwatch with AWS credentials, else demo).",
         ),
         click.option(
             "--logs",
@@ -74,6 +74,16 @@ def settings_options(func: F) -> F:
         click.option("--strict", is_flag=True, help="Fail when any log record had to be skipped."),
         click.option("--strict-pricing", is_flag=True, help="Fail when any usage has no price."),
         click.option("--cost-explorer", is_flag=True, help="Show the AWS bill beside the estimate."),
+        click.option("--log-group", "log_groups", multiple=True, help="CloudWatch log group (repeatable; LOG_GROUP)."),
+        click.option("--region", "regions", multiple=True, help="AWS region to query (repeatable; AWS_REGION)."),
+        click.option("--state", help="Hourly store: a folder or s3://bucket/prefix (default .bedrock-usage-state)."),
+        click.option("--rebuild", is_flag=True, help="Query every day again, ignoring the store."),
+        click.option("--since", help="With --rebuild: only days from this date (YYYY-MM-DD)."),
+        click.option("--settle-lag", type=click.IntRange(0, 48), help="Hours before logged hours count as final (2)."),
+        click.option("--insights-concurrency", type=click.IntRange(1, 30), help="Queries at once (4)."),
+        click.option("--insights-deadline", type=click.IntRange(10), help="Seconds all queries may take (900)."),
+        click.option("--insights-row-cap", type=click.IntRange(100, 100_000), help="Rows per query (10000)."),
+        click.option("--insights-price-per-gb", help="USD per GB scanned, for the estimate (0.005)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -129,6 +139,8 @@ def publish_command(**flags: Any) -> None:
     names = ("dry_run", "delete", "max_deletes", "force", "endpoint_url", "max_age", "concurrency")
     options = Options(**{name: flags.pop(name) for name in names})
     flags["distribution_id"] = flags.pop("distribution_id")
+    flags["endpoint_url"] = options.endpoint_url
+    flags["publishing"] = True
     with tempfile.TemporaryDirectory(prefix="bedrock-usage-publish-") as tmp:
         if flags.get("out") is None:
             flags["out"] = Path(tmp) / "site"

@@ -11,20 +11,24 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from generator import aws
 from generator.errors import ConfigError
 from generator.identity import IdentityRules, parse_aliases
 from generator.pricing import Price, PriceEntryError, parse_prices
 from generator.sources import SOURCES
+from generator.sources.cloudwatch import CloudWatchOptions
 from generator.usage import WINDOW_KEYS
 
 SUFFIX = "_BEDROCK_USAGE"
+STATE_PREFIX = ".bedrock-usage-state/"  # in the site bucket, outside what the manifest lists
 DEMO_CONFIG = Path(__file__).parent / "data" / "demo.toml"
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -32,7 +36,9 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 ENV_NAMES: dict[str, tuple[str, ...]] = {
     "aws_profile": ("AWS_PROFILE",),
     "aws_region": ("AWS_REGION",),
-    "log_group": ("LOG_GROUP",),
+    "log_groups": ("LOG_GROUP",),
+    "regions": ("AWS_REGION",),
+    "state": ("STATE",),
     "bucket": ("BUCKET",),
     "prefix": ("PREFIX",),
     "distribution_id": ("DISTRIBUTION_ID",),
@@ -44,7 +50,12 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "out": ("OUT",),
     "windows": ("WINDOWS",),
 }
-DEFAULTS: dict[str, Any] = {"timezone": "UTC", "out": "site", "log_group": "/aws/bedrock/modelinvocations"}
+DEFAULTS: dict[str, Any] = {
+    "timezone": "UTC",
+    "out": "site",
+    "log_groups": "/aws/bedrock/modelinvocations",
+    "state": ".bedrock-usage-state",
+}
 _CONFIG_KEYS = {"aliases", "session_roles", "strip_prefixes", "inference_profiles", "prices"}
 
 
@@ -67,7 +78,7 @@ class Settings:
     prices: tuple[Price, ...] = ()
     aws_profile: str | None = None
     aws_region: str | None = None
-    log_group: str = "/aws/bedrock/modelinvocations"
+    cloudwatch: CloudWatchOptions = field(default_factory=CloudWatchOptions)
     bucket: str | None = None
     prefix: str = ""
     distribution_id: str | None = None
@@ -114,7 +125,7 @@ def load_settings(
         except (ValueError, TypeError) as exc:
             errors.append(f"{key.upper()}: {exc}")
 
-    for key in ("aws_profile", "aws_region", "log_group", "bucket", "prefix", "distribution_id", "fqdn"):
+    for key in ("aws_profile", "aws_region", "bucket", "prefix", "distribution_id", "fqdn"):
         check(key, str)
     check("timezone", _parse_timezone)
     check("subnets_only", _parse_cidrs)
@@ -122,7 +133,12 @@ def load_settings(
     check("now", _parse_now)
     check("out", Path)
     logs = tuple(Path(p) for p in cli.get("logs") or ())
-    source = _pick("source", cli, environ, dotenv) or ("files" if logs else "demo")
+    # An explicit --source, then --logs, then SOURCE, then what the machine can reach.
+    source = cli.get("source") or ("files" if logs else None) or _pick("source", {}, environ, dotenv)
+    if not source:
+        source = "cloudwatch" if aws.has_credentials(values.get("aws_profile")) else "demo"
+    if source == "cloudwatch":
+        values["cloudwatch"] = _cloudwatch_options(cli, environ, dotenv, values, errors)
     if source not in SOURCES:
         errors.append(f"SOURCE: unknown source {source!r} (use one of {', '.join(SOURCES)})")
     elif source == "files" and not logs:
@@ -145,6 +161,60 @@ def load_settings(
         cost_explorer=bool(cli.get("cost_explorer")),
         **values,
     )
+
+
+def _cloudwatch_options(
+    cli: Mapping[str, Any],
+    environ: Mapping[str, str],
+    dotenv: Mapping[str, Any],
+    values: dict[str, Any],
+    errors: list[str],
+) -> CloudWatchOptions:
+    """The Logs Insights settings, checked; problems go to `errors`."""
+    groups = _names_of(_pick("log_groups", cli, environ, dotenv))
+    regions = _names_of(_pick("regions", cli, environ, dotenv)) or _names_of(
+        aws.default_region(values.get("aws_profile"))
+    )
+    if not 1 <= len(groups) <= 50:
+        errors.append(f"LOG_GROUP: give 1 to 50 log groups, not {len(groups)}")
+    if not regions:
+        errors.append("AWS_REGION: no region for CloudWatch Logs; pass --region or set AWS_REGION")
+    since = cli.get("since")
+    try:
+        since_day = date.fromisoformat(str(since)) if since else None
+    except ValueError:
+        errors.append(f"--since: {since!r} is not a date like 2025-06-01")
+        since_day = None
+    return CloudWatchOptions(
+        log_groups=tuple(groups),
+        regions=tuple(regions),
+        state=_state(cli, environ, dotenv, values),
+        rebuild=bool(cli.get("rebuild")),
+        since=since_day,
+        settle_lag_hours=int(cli.get("settle_lag") or 2),
+        concurrency=int(cli.get("insights_concurrency") or 4),
+        deadline_seconds=float(cli.get("insights_deadline") or 900),
+        row_cap=int(cli.get("insights_row_cap") or 10_000),
+        price_per_gb=Decimal(str(cli.get("insights_price_per_gb") or "0.005")),
+        profile=values.get("aws_profile"),
+        endpoint_url=cli.get("endpoint_url"),
+    )
+
+
+def _state(
+    cli: Mapping[str, Any], environ: Mapping[str, str], dotenv: Mapping[str, Any], values: dict[str, Any]
+) -> str:
+    """Where the hourly store lives: as given, else beside a published site, else a local folder."""
+    chosen = _pick("state", cli, environ, dotenv)
+    if chosen == DEFAULTS["state"] and cli.get("publishing") and values.get("bucket"):
+        return f"s3://{values['bucket']}/{STATE_PREFIX}"
+    return str(chosen)
+
+
+def _names_of(raw: str | tuple[str, ...] | None) -> list[str]:
+    if not raw:
+        return []
+    return raw.replace(",", " ").split() if isinstance(raw, str) else [n for n in raw if n]
 
 
 def _parse_timezone(raw: str) -> str:

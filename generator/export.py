@@ -210,7 +210,9 @@ def pricing_payload(book: PriceBook) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def manifest(meta: BuildMeta, files: Mapping[str, bytes], unpriced_tokens: int) -> dict[str, Any]:
+def manifest(
+    meta: BuildMeta, files: Mapping[str, bytes], unpriced_tokens: int, queries: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Return `manifest.json`: what was built, from what, and every file's sha256."""
     return {
         "schema_version": SCHEMA_VERSION,
@@ -222,6 +224,7 @@ def manifest(meta: BuildMeta, files: Mapping[str, bytes], unpriced_tokens: int) 
         "records_read": meta.records,
         "skipped_records": meta.skipped.as_dict(),
         "unpriced_tokens": unpriced_tokens,
+        "queries": dict(queries or {}),
         "files": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
     }
 

@@ -50,6 +50,7 @@ def aws_isolation(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("SOURCE", "demo")  # the fake credentials above would otherwise pick cloudwatch
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
 
 
@@ -59,6 +60,8 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
     def factory(environ: dict[str, str] | None = None, **cli: Any) -> Settings:
         cli.setdefault("out", tmp_path / "site")
+        if not cli.get("logs"):
+            cli.setdefault("source", "demo")
         cli.setdefault("now", NOW_ISO)
         return load_settings(cli, environ=environ or {}, env_file=None)
 
@@ -71,7 +74,7 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     from generator.build import build
 
     out = tmp_path_factory.mktemp("demo") / "site"
-    build(load_settings({"out": out, "now": NOW_ISO}, environ={}, env_file=None))
+    build(load_settings({"out": out, "now": NOW_ISO, "source": "demo"}, environ={}, env_file=None))
     yield out
 
 

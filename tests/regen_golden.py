@@ -15,7 +15,7 @@ FILES = ("index.html", "matrix-7d.html", "pricing.html", "usage-last-month.html"
 
 
 def build_demo(out: Path) -> None:
-    build(load_settings({"out": out, "now": NOW_ISO}, environ={}, env_file=None))
+    build(load_settings({"out": out, "now": NOW_ISO, "source": "demo"}, environ={}, env_file=None))
 
 
 if __name__ == "__main__":

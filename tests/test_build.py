@@ -175,5 +175,5 @@ def test_a_config_price_makes_the_demo_fully_priced(make_settings: Any, tmp_path
 
 
 def test_now_defaults_to_the_clock(tmp_path: Path) -> None:
-    result = build(load_settings({"out": tmp_path / "s", "windows": "1d"}, environ={}, env_file=None))
+    result = build(load_settings({"out": tmp_path / "s", "windows": "1d", "source": "demo"}, environ={}, env_file=None))
     assert abs((result.meta.generated_at - datetime.now(UTC)).total_seconds()) < 120

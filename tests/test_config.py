@@ -9,13 +9,13 @@ from generator.errors import ConfigError
 def test_precedence_cli_over_suffixed_env_over_env_over_dotenv(tmp_path: Path) -> None:
     dotenv = tmp_path / ".env"
     dotenv.write_text("BUCKET=from-dotenv\nPREFIX=dot/\nFQDN=dot.example.com\nTIMEZONE_BEDROCK_USAGE=Asia/Tokyo\n")
-    env = {"BUCKET": "from-env", "BUCKET_BEDROCK_USAGE": "from-suffixed", "PREFIX": "env/"}
+    env = {"BUCKET": "from-env", "BUCKET_BEDROCK_USAGE": "from-suffixed", "PREFIX": "env/", "SOURCE": "demo"}
     s = load_settings({"fqdn": "cli.example.com"}, environ=env, env_file=dotenv)
     assert s.bucket == "from-suffixed"
     assert s.prefix == "env/"
     assert s.fqdn == "cli.example.com"
     assert s.timezone == "Asia/Tokyo"
-    assert s.log_group == "/aws/bedrock/modelinvocations"  # default
+    assert s.source == "demo"
 
 
 def test_old_subnet_spelling_is_accepted() -> None:
@@ -55,12 +55,12 @@ def test_bad_config_files(tmp_path: Path, toml: str, message: str) -> None:
     path = tmp_path / "c.toml"
     path.write_text(toml)
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
-        load_settings({"config": path}, environ={}, env_file=None)
+        load_settings({"config": path, "source": "demo"}, environ={}, env_file=None)
 
 
 def test_unreadable_config(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"CONFIG .*missing\.toml: cannot read it"):
-        load_settings({"config": tmp_path / "missing.toml"}, environ={}, env_file=None)
+        load_settings({"config": tmp_path / "missing.toml", "source": "demo"}, environ={}, env_file=None)
 
 
 def test_config_file_from_environment(tmp_path: Path) -> None:
@@ -90,7 +90,16 @@ def test_source_flags(cli: dict[str, object], message: str) -> None:
         load_settings(cli, environ={}, env_file=None)
 
 
-def test_source_defaults() -> None:
+def test_source_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator import aws
+
+    monkeypatch.setattr(aws, "has_credentials", lambda profile=None: False)
     assert load_settings({}, environ={}, env_file=None).source == "demo"
+    monkeypatch.setattr(aws, "has_credentials", lambda profile=None: True)
+    s = load_settings({}, environ={"AWS_REGION": "eu-west-1"}, env_file=None)
+    assert s.source == "cloudwatch" and s.cloudwatch.regions == ("eu-west-1",)
+    assert s.cloudwatch.log_groups == ("/aws/bedrock/modelinvocations",)
+    assert load_settings({}, environ={"SOURCE": "demo"}, env_file=None).source == "demo"
+    assert load_settings({"logs": ("x",)}, environ={"SOURCE": "demo"}, env_file=None).source == "files"
     assert load_settings({"logs": ("x",)}, environ={}, env_file=None).source == "files"
     assert load_settings({"now": "2026-01-01T00:00:00"}, environ={}, env_file=None).now.tzinfo is not None  # type: ignore[union-attr]

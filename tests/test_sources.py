@@ -121,7 +121,8 @@ def test_demo_is_deterministic_and_in_bedrock_format(tmp_path: Path) -> None:
 
 
 def test_demo_source_content() -> None:
-    result = read_source("demo", (), datetime(2026, 11, 27, 7, tzinfo=UTC))
+    now = datetime(2026, 11, 27, 7, tzinfo=UTC)
+    result = read_source("demo", (), now, now)
     principals = {r.principal for r in result.rows}
     models = {r.model_id for r in result.rows}
     assert result.skipped.total == 0 and result.records > 10_000

@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import tempfile
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from generator.errors import ConfigError
 from generator.usage import HourlyRow
+
+if TYPE_CHECKING:
+    from generator.sources.cloudwatch import CloudWatchOptions
 
 MAX_EXAMPLES = 5
 
@@ -62,15 +67,21 @@ class SourceResult:
     skipped: SkipReport
     description: str
     records: int
+    queries: Mapping[str, Any] = field(default_factory=dict)  # what a query-based source asked for
 
 
-SOURCES = ("demo", "files")
+SOURCES = ("demo", "files", "cloudwatch")
 
 
-def read_source(name: str, logs: tuple[Path, ...], now: datetime) -> SourceResult:
-    """Read usage from the source called `name`."""
+def read_source(
+    name: str, logs: tuple[Path, ...], now: datetime, start: datetime, cloudwatch: CloudWatchOptions | None = None
+) -> SourceResult:
+    """Read usage from the source called `name`; `start` is the earliest time any window shows."""
+    from generator.sources import cloudwatch as insights_source
     from generator.sources import demo, files
 
+    if name == "cloudwatch":
+        return insights_source.read_cloudwatch(cloudwatch or insights_source.CloudWatchOptions(), start, now)
     if name == "files":
         if not logs:
             raise ConfigError("--source files needs at least one --logs PATH")

@@ -1,0 +1,228 @@
+"""Run CloudWatch Logs Insights aggregation queries: bounded concurrency, polling, deadline, splitting.
+
+Owns the query text, parsing result rows from their string form, and the lifecycle of queries
+(LimitExceeded retries, StopQuery on deadline or Ctrl-C, halving chunks whose results hit the row
+cap). Takes a `logs` client per region; knows nothing of the store or the site.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from generator.aws import AWS_ERRORS, error_code
+from generator.errors import SourceError
+from generator.usage import HOUR, HourlyRow
+
+QUERY = """fields coalesce(input.inputTokenCount, 0) as in_tokens,
+  coalesce(output.outputTokenCount, 0) as out_tokens,
+  coalesce(input.cacheReadInputTokenCount, 0) as cache_read,
+  coalesce(input.cacheWriteInputTokenCount, 0) as cache_write,
+  ispresent(errorCode) as failed,
+  identity.arn as principal,
+  modelId as model_id
+| stats count(*) as invocations, sum(failed) as errors, sum(in_tokens) as input_tokens,
+  sum(out_tokens) as output_tokens, sum(cache_read) as cache_read_tokens, sum(cache_write) as cache_write_tokens
+  by bin(1h) as hour, principal, model_id"""
+COUNTS = ("invocations", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+FAILED = {"Failed", "Cancelled", "Timeout", "Unknown"}
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One query: a region and a half-open range of whole hours [start, end), epoch seconds."""
+
+    region: str
+    start: int
+    end: int
+
+    def __str__(self) -> str:
+        fmt = "%Y-%m-%d %H:00"
+        a, b = (datetime.fromtimestamp(t, UTC).strftime(fmt) for t in (self.start, self.end))
+        return f"{self.region} {a} to {b} UTC"
+
+    def halves(self) -> tuple[Chunk, Chunk]:
+        middle = self.start + (self.end - self.start) // HOUR // 2 * HOUR
+        return Chunk(self.region, self.start, middle), Chunk(self.region, middle, self.end)
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """A completed query: its rows and statistics."""
+
+    chunk: Chunk
+    rows: tuple[HourlyRow, ...]
+    records_matched: float
+    bytes_scanned: float
+
+
+@dataclass
+class RunStats:
+    """What one run asked CloudWatch for."""
+
+    queries: int = 0
+    split: int = 0
+    hours: int = 0
+    records_matched: float = 0.0
+    bytes_scanned: float = 0.0
+    ranges: list[tuple[str, int, int]] = field(default_factory=list)
+
+
+def parse_hour(value: str) -> int:
+    """Parse Insights' bin value (`2025-03-11 00:00:00.000`, UTC) into epoch seconds."""
+    for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            moment = datetime.strptime(value, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        epoch = int(moment.timestamp())
+        if epoch % HOUR:
+            raise ValueError(f"hour {value!r} is not on the hour")
+        return epoch
+    raise ValueError(f"hour {value!r} is not a time")
+
+
+def _count(name: str, value: str | None) -> int:
+    if value is None or value == "":
+        return 0  # a sum over records that all lack the field
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{name} {value!r} is not a number") from None
+    if number < 0 or number != number.to_integral_value():
+        raise ValueError(f"{name} {value!r} is not a non-negative whole number")
+    return int(number)
+
+
+def parse_results(chunk: Chunk, results: Iterable[list[dict[str, str]]]) -> list[HourlyRow]:
+    """Turn GetQueryResults rows into hourly rows; any invalid row fails the chunk."""
+    rows = []
+    for n, result in enumerate(results, 1):
+        fields = {f["field"]: f.get("value") for f in result}
+        try:
+            hour = parse_hour(str(fields.get("hour") or fields.get("bin(1h)") or ""))
+            if not chunk.start <= hour < chunk.end:
+                raise ValueError(f"hour {fields.get('hour')} is outside the query range")
+            principal, model = fields.get("principal"), fields.get("model_id")
+            if not principal or not model:
+                raise ValueError("principal or model_id is missing")
+            counts = [_count(name, fields.get(name)) for name in COUNTS]
+        except ValueError as exc:
+            raise SourceError(f"Insights result row {n} of {chunk} is invalid: {exc}") from None
+        rows.append(HourlyRow(hour, principal, model, *counts))
+    return rows
+
+
+class InsightsRunner:
+    """Run chunks with at most `concurrency` queries at once, within `deadline` seconds."""
+
+    def __init__(
+        self,
+        clients: dict[str, Any],
+        log_groups: tuple[str, ...],
+        *,
+        concurrency: int = 4,
+        deadline: float = 900.0,
+        row_cap: int = 10_000,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.clients, self.log_groups = clients, log_groups
+        self.concurrency, self.deadline, self.row_cap = concurrency, deadline, row_cap
+        self.sleep, self.clock = sleep, clock
+        self.stats = RunStats()
+
+    def run(self, chunks: Iterable[Chunk]) -> list[ChunkResult]:
+        """Run every chunk to completion; raise SourceError (after stopping the others) on any failure."""
+        queue, done = list(chunks), []
+        running: dict[str, Chunk] = {}
+        ends_at = self.clock() + self.deadline
+        wait = 0.5
+        try:
+            while queue or running:
+                while queue and len(running) < self.concurrency:
+                    chunk = queue.pop(0)
+                    running[self._start(chunk, ends_at)] = chunk
+                if self.clock() > ends_at:
+                    raise SourceError(f"Insights queries passed the {self.deadline:.0f} s deadline; stopped them")
+                self.sleep(wait)
+                wait = min(wait * 1.5, 5.0)
+                for query_id, chunk in list(running.items()):
+                    result = self._poll(query_id, chunk)
+                    if result is None:
+                        continue
+                    del running[query_id]
+                    wait = 0.5
+                    if len(result.rows) >= self.row_cap:
+                        if chunk.end - chunk.start <= HOUR:
+                            raise SourceError(
+                                f"{chunk} has {len(result.rows)} rows, the Insights row cap, within one hour; "
+                                "raise --insights-row-cap if your botocore pages results"
+                            )
+                        self.stats.split += 1
+                        queue[:0] = chunk.halves()
+                        continue
+                    done.append(result)
+        except BaseException:
+            self._stop(running)
+            raise
+        return done
+
+    def _start(self, chunk: Chunk, ends_at: float) -> str:
+        backoff = 1.0
+        while True:
+            try:
+                response = self.clients[chunk.region].start_query(
+                    logGroupNames=list(self.log_groups),
+                    startTime=chunk.start,
+                    endTime=chunk.end - 1,  # both ends are inclusive, in seconds
+                    queryString=QUERY,
+                    limit=self.row_cap,
+                )
+                self.stats.queries += 1
+                self.stats.hours += (chunk.end - chunk.start) // HOUR
+                self.stats.ranges.append((chunk.region, chunk.start, chunk.end))
+                return str(response["queryId"])
+            except AWS_ERRORS as exc:
+                code = error_code(exc)
+                if code not in ("LimitExceededException", "ThrottlingException") or self.clock() > ends_at:
+                    raise SourceError(f"cannot start the Insights query for {chunk} ({code}: {exc})") from None
+                self.sleep(backoff * random.uniform(0.5, 1.5))  # jittered: concurrent runs spread out
+                backoff = min(backoff * 2, 30.0)
+
+    def _poll(self, query_id: str, chunk: Chunk) -> ChunkResult | None:
+        client = self.clients[chunk.region]
+        try:
+            page = client.get_query_results(queryId=query_id)
+        except AWS_ERRORS as exc:
+            raise SourceError(f"cannot read the Insights query for {chunk} ({error_code(exc)})") from None
+        status = page.get("status")
+        if status in FAILED:
+            raise SourceError(f"the Insights query for {chunk} ended {status}; nothing was published")
+        if status != "Complete":
+            return None  # Scheduled or Running: its partial rows are never used
+        results = list(page.get("results", []))
+        while page.get("nextToken"):
+            page = client.get_query_results(queryId=query_id, nextToken=page["nextToken"])
+            results.extend(page.get("results", []))
+        stats = page.get("statistics", {})
+        result = ChunkResult(
+            chunk,
+            tuple(parse_results(chunk, results)),
+            float(stats.get("recordsMatched", 0)),
+            float(stats.get("bytesScanned", 0)),
+        )
+        self.stats.records_matched += result.records_matched
+        self.stats.bytes_scanned += result.bytes_scanned
+        return result
+
+    def _stop(self, running: dict[str, Chunk]) -> None:
+        for query_id, chunk in running.items():
+            with contextlib.suppress(*AWS_ERRORS):  # it may have finished meanwhile; the run fails either way
+                self.clients[chunk.region].stop_query(queryId=query_id)

@@ -1,0 +1,173 @@
+"""The incremental store: hourly rows from Logs Insights, one partition per region and UTC day.
+
+Owns the partition format, its integrity check, where partitions live (a local folder or an S3
+prefix) and the plan of which hours still need a query. A partition records how far its hours are
+settled (queried after the log-delivery lag passed); settled hours are never queried again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from generator.aws import AWS_ERRORS, error_code
+from generator.errors import SourceError
+from generator.site import write_file
+from generator.sources.insights import Chunk
+from generator.usage import HOUR, HourlyRow
+
+DAY = 24 * HOUR
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One region's hourly rows for one UTC day, and how far they are final."""
+
+    region: str
+    day: date
+    sources: str  # the log groups queried, sorted and joined: another set makes the partition stale
+    settled_through: int  # epoch seconds: hours that start before this are final
+    queried_at: str
+    records_matched: float
+    bytes_scanned: float
+    rows: tuple[HourlyRow, ...]
+
+
+def day_start(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+
+
+def utc_days(start: int, end: int) -> list[date]:
+    """Every UTC day that has an hour in [start, end)."""
+    first = datetime.fromtimestamp(start, UTC).date()
+    last = datetime.fromtimestamp(end - HOUR, UTC).date()
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def encode(p: Partition) -> bytes:
+    rows = [[r.hour, r.principal, r.model_id, r.invocations, r.errors, r.input_tokens, r.output_tokens,
+             r.cache_read_tokens, r.cache_write_tokens] for r in p.rows]  # fmt: skip
+    body = json.dumps(rows, separators=(",", ":"))
+    doc = {
+        "format": FORMAT, "region": p.region, "day": p.day.isoformat(), "sources": p.sources,
+        "settled_through": p.settled_through, "queried_at": p.queried_at,
+        "statistics": {"recordsMatched": p.records_matched, "bytesScanned": p.bytes_scanned},
+        "rows_sha256": hashlib.sha256(body.encode()).hexdigest(), "rows": rows,
+    }  # fmt: skip
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def decode(data: bytes) -> Partition | None:
+    """Read a partition; None when it is damaged (a crash mid-write): that day is queried again."""
+    try:
+        doc = json.loads(data)
+        rows = doc["rows"]
+        body = json.dumps(rows, separators=(",", ":"))
+        if doc["format"] != FORMAT or hashlib.sha256(body.encode()).hexdigest() != doc["rows_sha256"]:
+            return None
+        stats = doc["statistics"]
+        return Partition(
+            doc["region"], date.fromisoformat(doc["day"]), doc["sources"], int(doc["settled_through"]),
+            doc["queried_at"], float(stats["recordsMatched"]), float(stats["bytesScanned"]),
+            tuple(HourlyRow(*row) for row in rows),
+        )  # fmt: skip
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class Store(Protocol):
+    def read(self, region: str, day: date) -> Partition | None: ...
+    def write(self, partition: Partition) -> None: ...
+
+
+def _name(region: str, day: date) -> str:
+    return f"region={region}/day={day.isoformat()}.json"
+
+
+class LocalStore:
+    """Partitions as files under a folder, each written atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def read(self, region: str, day: date) -> Partition | None:
+        path = self.root / _name(region, day)
+        return decode(path.read_bytes()) if path.is_file() else None
+
+    def write(self, partition: Partition) -> None:
+        write_file(self.root / _name(partition.region, partition.day), encode(partition))
+
+
+class S3Store:
+    """Partitions as objects under an S3 prefix (a PUT is atomic)."""
+
+    def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
+        self.s3, self.bucket, self.prefix = s3, bucket, prefix.strip("/") + "/" if prefix.strip("/") else ""
+
+    def read(self, region: str, day: date) -> Partition | None:
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=self.prefix + _name(region, day))["Body"].read()
+        except AWS_ERRORS as exc:
+            if error_code(exc) in ("NoSuchKey", "404"):
+                return None
+            raise SourceError(
+                f"cannot read the state in s3://{self.bucket}/{self.prefix} ({error_code(exc)})"
+            ) from None
+        return decode(body)
+
+    def write(self, partition: Partition) -> None:
+        key = self.prefix + _name(partition.region, partition.day)
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=encode(partition), ContentType="application/json")
+        except AWS_ERRORS as exc:
+            raise SourceError(f"cannot write the state to s3://{self.bucket}/{key} ({error_code(exc)})") from None
+
+
+def plan_chunks(
+    regions: Iterable[str],
+    partitions: Mapping[tuple[str, date], Partition | None],
+    start: int,
+    end: int,
+    sources: str,
+    rebuild_since: date | None = None,
+) -> list[Chunk]:
+    """One query per region and day, for the hours not yet settled in [day start, end)."""
+    chunks = []
+    for region in regions:
+        for day in utc_days(start, end):
+            p = partitions.get((region, day))
+            fresh = p is None or p.sources != sources or (rebuild_since is not None and day >= rebuild_since)
+            begin = day_start(day) if fresh or p is None else max(day_start(day), p.settled_through)
+            stop = min(end, day_start(day) + DAY)
+            if begin < stop:
+                chunks.append(Chunk(region, begin, stop))
+    return chunks
+
+
+def merge(
+    old: Partition | None,
+    region: str,
+    day: date,
+    sources: str,
+    queried: tuple[int, int],
+    rows: Iterable[HourlyRow],
+    settled_before: int,
+    now: datetime,
+    stats: tuple[float, float],
+) -> Partition:
+    """Replace the queried hours of a partition; hours that ended before `settled_before` become final."""
+    begin, stop = queried
+    keep = [] if old is None or old.sources != sources else [r for r in old.rows if not begin <= r.hour < stop]
+    merged = tuple(sorted([*keep, *rows], key=lambda r: (r.hour, r.principal, r.model_id)))
+    settled = max(begin, min(stop, settled_before - settled_before % HOUR))
+    return Partition(
+        region, day, sources, settled, now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        stats[0] + (old.records_matched if keep and old else 0), stats[1] + (old.bytes_scanned if keep and old else 0),
+        merged,
+    )  # fmt: skip
