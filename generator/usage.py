@@ -24,7 +24,7 @@ WINDOW_LABELS = {
 _TRAILING_DAYS = {"1d": 1, "7d": 7, "30d": 30, "90d": 90}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class HourlyRow:
     """Usage of one model id by one principal during one UTC hour."""
 

@@ -130,34 +130,34 @@ class InsightsRunner:
         concurrency: int = 4,
         deadline: float = 900.0,
         row_cap: int = 10_000,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.clients, self.log_groups = clients, log_groups
         self.concurrency, self.deadline, self.row_cap = concurrency, deadline, row_cap
-        self.sleep, self.clock = sleep, clock
+        self.sleep, self.clock = sleep or time.sleep, clock or time.monotonic
         self.stats = RunStats()
 
     def run(self, chunks: Iterable[Chunk]) -> list[ChunkResult]:
         """Run every chunk to completion; raise SourceError (after stopping the others) on any failure."""
         queue, done = list(chunks), []
-        running: dict[str, Chunk] = {}
+        running: dict[tuple[str, str], Chunk] = {}  # (region, query id): ids are unique per region only
         ends_at = self.clock() + self.deadline
         wait = 0.5
         try:
             while queue or running:
                 while queue and len(running) < self.concurrency:
                     chunk = queue.pop(0)
-                    running[self._start(chunk, ends_at)] = chunk
+                    running[(chunk.region, self._start(chunk, ends_at))] = chunk
                 if self.clock() > ends_at:
                     raise SourceError(f"Insights queries passed the {self.deadline:.0f} s deadline; stopped them")
                 self.sleep(wait)
                 wait = min(wait * 1.5, 5.0)
-                for query_id, chunk in list(running.items()):
-                    result = self._poll(query_id, chunk)
+                for key, chunk in list(running.items()):
+                    result = self._poll(key[1], chunk)
                     if result is None:
                         continue
-                    del running[query_id]
+                    del running[key]
                     wait = 0.5
                     if len(result.rows) >= self.row_cap:
                         if chunk.end - chunk.start <= HOUR:
@@ -222,7 +222,7 @@ class InsightsRunner:
         self.stats.bytes_scanned += result.bytes_scanned
         return result
 
-    def _stop(self, running: dict[str, Chunk]) -> None:
-        for query_id, chunk in running.items():
+    def _stop(self, running: dict[tuple[str, str], Chunk]) -> None:
+        for (_, query_id), chunk in running.items():
             with contextlib.suppress(*AWS_ERRORS):  # it may have finished meanwhile; the run fails either way
                 self.clients[chunk.region].stop_query(queryId=query_id)

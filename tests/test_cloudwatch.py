@@ -1,0 +1,390 @@
+"""The Logs Insights source: query text, parsing, query lifecycle, and the incremental store.
+
+moto cannot run `stats` queries, so Logs is a Stubber (exact response shapes) or a fake client
+that answers from a known set of hourly rows; moto serves the S3-backed store.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from click.testing import CliRunner
+from moto import mock_aws
+
+from generator import aws
+from generator.build import build
+from generator.cli import cli
+from generator.config import load_settings
+from generator.errors import SourceError
+from generator.sources import insights
+from generator.sources.cloudwatch import CloudWatchOptions, read_cloudwatch
+from generator.sources.insights import QUERY, Chunk, InsightsRunner, parse_results
+from generator.usage import HOUR, HourlyRow
+
+T0 = datetime(2026, 11, 27, 7, 30, tzinfo=UTC)
+ARN = "arn:aws:iam::123456789012:user/"
+MODELS = ["us.anthropic.claude-sonnet-4-5-20250929-v1:0", "amazon.nova-lite-v1:0"]
+
+
+def hour_text(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S.000")
+
+
+def result_row(r: HourlyRow, **drop: bool) -> list[dict[str, str]]:
+    fields = {
+        "hour": hour_text(r.hour), "principal": r.principal, "model_id": r.model_id,
+        "invocations": str(r.invocations), "errors": str(r.errors), "input_tokens": str(r.input_tokens),
+        "output_tokens": str(r.output_tokens), "cache_read_tokens": str(r.cache_read_tokens),
+        "cache_write_tokens": str(r.cache_write_tokens),
+    }  # fmt: skip
+    return [{"field": k, "value": v} for k, v in fields.items() if not drop.get(k)] + [
+        {"field": "@ptr", "value": "CmAKJwoj"}
+    ]
+
+
+def truth(start: datetime, days: int) -> list[HourlyRow]:
+    """Known hourly usage: three people, two models, every hour."""
+    first = int(start.timestamp()) // HOUR * HOUR
+    rows = []
+    for h in range(days * 24):
+        for i, name in enumerate(("ann", "bob", "cy")):
+            hour = first + h * HOUR
+            rows.append(HourlyRow(hour, ARN + name, MODELS[(h + i) % 2], 1 + (h + i) % 5, int(h % 7 == 0),
+                                  100 * (i + 1), 50 + h % 11, 1000 * (h % 3), 10 * (h % 4)))  # fmt: skip
+    return rows
+
+
+class FakeLogs:
+    """Answers Insights queries from known rows; records every StartQuery range."""
+
+    def __init__(self, rows: list[HourlyRow], statuses: tuple[str, ...] = ("Scheduled", "Running")) -> None:
+        self.rows, self.statuses = rows, statuses
+        self.started: list[tuple[int, int]] = []
+        self.stopped: list[str] = []
+        self.pending: dict[str, list[str]] = {}
+
+    def start_query(self, **kwargs: Any) -> dict[str, str]:
+        assert kwargs["queryString"] == QUERY and kwargs["logGroupNames"]
+        query_id = f"q{len(self.started)}"
+        self.started.append((kwargs["startTime"], kwargs["endTime"] + 1))
+        self.pending[query_id] = list(self.statuses)
+        return {"queryId": query_id}
+
+    def get_query_results(self, queryId: str, nextToken: str | None = None) -> dict[str, Any]:
+        if self.pending[queryId]:
+            return {"status": self.pending[queryId].pop(0), "results": [], "statistics": {}}
+        start, end = self.started[int(queryId[1:])]
+        rows = [r for r in self.rows if start <= r.hour < end]
+        matched = float(sum(r.invocations for r in rows))
+        return {
+            "status": "Complete",
+            "results": [result_row(r) for r in rows],
+            "statistics": {"recordsMatched": matched, "recordsScanned": matched, "bytesScanned": matched * 1500},
+        }
+
+    def stop_query(self, queryId: str) -> dict[str, bool]:
+        self.stopped.append(queryId)
+        return {"success": True}
+
+    def hours_queried(self) -> int:
+        return sum(end - start for start, end in self.started) // HOUR
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(insights.time, "sleep", lambda seconds: None)
+
+
+@pytest.fixture
+def fake_logs(monkeypatch: pytest.MonkeyPatch) -> dict[str, FakeLogs]:
+    """Fake Logs clients by region, handed out by the one module that creates clients."""
+    fakes: dict[str, FakeLogs] = {}
+    real = aws.client
+
+    def client(service: str, **kwargs: Any) -> Any:
+        if service == "logs":
+            return fakes[kwargs["region"]]
+        return real(service, **kwargs)
+
+    monkeypatch.setattr(aws, "client", client)
+    return fakes
+
+
+def test_query_text_snapshot() -> None:
+    assert (Path(__file__).parent / "fixtures/insights_query.txt").read_text() == QUERY + "\n"
+
+
+def test_parse_results_strings_and_missing_fields() -> None:
+    chunk = Chunk("us-east-1", 0, 10 * HOUR)
+    row = HourlyRow(3 * HOUR, ARN + "ann", MODELS[0], 4, 1, 10, 20, 30, 40)
+    parsed = parse_results(chunk, [result_row(row), result_row(row, cache_read_tokens=True, errors=True)])
+    assert parsed[0] == row
+    assert (parsed[1].cache_read_tokens, parsed[1].errors) == (0, 0)  # missing sums count as zero
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("input_tokens", "-1", "non-negative whole number"),
+        ("input_tokens", "1.5", "non-negative whole number"),
+        ("invocations", "many", "is not a number"),
+        ("hour", "yesterday", "is not a time"),
+        ("hour", "1970-01-01 12:00:00.000", "outside the query range"),
+        ("principal", "", "principal or model_id is missing"),
+    ],
+)
+def test_an_invalid_row_fails_the_chunk(field: str, value: str, message: str) -> None:
+    row = result_row(HourlyRow(3 * HOUR, ARN + "ann", MODELS[0], 4, 1, 10, 20, 30, 40))
+    for f in row:
+        if f["field"] == field:
+            f["value"] = value
+    with pytest.raises(SourceError, match=f"row 1 of us-east-1 1970-01-01 00:00 to 1970-01-01 10:00 UTC.*{message}"):
+        parse_results(Chunk("us-east-1", 0, 10 * HOUR), [row])
+
+
+# ---- the query lifecycle, with botocore's Stubber --------------------------------------------
+
+CHUNK = Chunk("us-east-1", 1764201600, 1764201600 + 24 * HOUR)  # 2025-11-27
+START = {"logGroupNames": ["/aws/bedrock/modelinvocations"], "startTime": CHUNK.start, "endTime": CHUNK.end - 1,
+         "queryString": QUERY, "limit": 10_000}  # fmt: skip
+
+
+def runner(client: Any, **kwargs: Any) -> InsightsRunner:
+    return InsightsRunner({"us-east-1": client}, ("/aws/bedrock/modelinvocations",), **kwargs)
+
+
+def test_statuses_until_complete(stubbed: Any) -> None:
+    client, stub = stubbed("logs")
+    row = HourlyRow(CHUNK.start + 5 * HOUR, ARN + "ann", MODELS[0], 4, 1, 10, 20, 30, 40)
+    stub.add_response("start_query", {"queryId": "q-1"}, START)
+    stub.add_response("get_query_results", {"status": "Scheduled", "results": []}, {"queryId": "q-1"})
+    stub.add_response("get_query_results", {"status": "Running", "results": [result_row(row)]}, {"queryId": "q-1"})
+    stub.add_response(
+        "get_query_results",
+        {"status": "Complete", "results": [result_row(row)],
+         "statistics": {"recordsMatched": 4.0, "recordsScanned": 9.0, "bytesScanned": 5000.0}},
+        {"queryId": "q-1"},
+    )  # fmt: skip
+    run = runner(client)
+    (result,) = run.run([CHUNK])
+    assert result.rows == (row,) and result.bytes_scanned == 5000.0
+    assert (run.stats.queries, run.stats.hours, run.stats.records_matched) == (1, 24, 4.0)
+
+
+@pytest.mark.parametrize("status", ["Failed", "Cancelled", "Timeout", "Unknown"])
+def test_a_failed_query_stops_the_others_and_names_the_chunk(stubbed: Any, status: str) -> None:
+    client, stub = stubbed("logs")
+    second = Chunk("us-east-1", CHUNK.end, CHUNK.end + 24 * HOUR)
+    stub.add_response("start_query", {"queryId": "q-1"}, START)
+    stub.add_response(
+        "start_query", {"queryId": "q-2"}, {**START, "startTime": second.start, "endTime": second.end - 1}
+    )
+    stub.add_response("get_query_results", {"status": status, "results": []}, {"queryId": "q-1"})
+    stub.add_response("stop_query", {"success": True}, {"queryId": "q-2"})
+    with pytest.raises(SourceError, match=f"for us-east-1 2025-11-27 00:00 to 2025-11-28 00:00 UTC ended {status}"):
+        runner(client, concurrency=2).run([CHUNK, second])
+
+
+def test_limit_exceeded_is_retried(stubbed: Any) -> None:
+    client, stub = stubbed("logs")
+    stub.add_client_error("start_query", "LimitExceededException", "too many concurrent queries")
+    stub.add_response("start_query", {"queryId": "q-1"}, START)
+    stub.add_response("get_query_results", {"status": "Complete", "results": []}, {"queryId": "q-1"})
+    (result,) = runner(client).run([CHUNK])
+    assert result.rows == ()
+
+
+def test_other_start_errors_are_fatal(stubbed: Any) -> None:
+    client, stub = stubbed("logs")
+    stub.add_client_error("start_query", "ResourceNotFoundException", "log group does not exist")
+    with pytest.raises(SourceError, match="ResourceNotFoundException"):
+        runner(client).run([CHUNK])
+
+
+def test_deadline_stops_running_queries(stubbed: Any) -> None:
+    client, stub = stubbed("logs")
+    clock = iter([0.0, 0.0, 100.0, 100.0])
+    stub.add_response("start_query", {"queryId": "q-1"}, START)
+    stub.add_response("get_query_results", {"status": "Running", "results": []}, {"queryId": "q-1"})
+    stub.add_response("stop_query", {"success": True}, {"queryId": "q-1"})
+    with pytest.raises(SourceError, match="deadline"):
+        runner(client, deadline=10, clock=lambda: next(clock)).run([CHUNK])
+
+
+def test_ctrl_c_stops_running_queries(stubbed: Any) -> None:
+    client, stub = stubbed("logs")
+    stub.add_response("start_query", {"queryId": "q-1"}, START)
+    stub.add_response("stop_query", {"success": True}, {"queryId": "q-1"})
+
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner(client, sleep=interrupt).run([CHUNK])
+
+
+def test_capped_chunks_are_split_until_none_is() -> None:
+    rows = truth(datetime(2025, 11, 27, tzinfo=UTC), 1)  # 72 rows in the day
+    fake = FakeLogs(rows, statuses=())
+    run = InsightsRunner({"us-east-1": fake}, ("g",), row_cap=40)
+    results = run.run([CHUNK])
+    assert sorted(r for res in results for r in res.rows) == sorted(rows)
+    assert all(len(res.rows) < 40 for res in results)
+    assert run.stats.split >= 1 and fake.started[0] == (CHUNK.start, CHUNK.end)
+
+
+def test_a_capped_single_hour_is_an_error() -> None:
+    rows = [HourlyRow(CHUNK.start, ARN + str(i), "m", 1, 0, 1, 1, 0, 0) for i in range(5)]
+    with pytest.raises(SourceError, match="within one hour"):
+        InsightsRunner({"us-east-1": FakeLogs(rows, ())}, ("g",), row_cap=5).run(
+            [Chunk("us-east-1", CHUNK.start, CHUNK.start + HOUR)]
+        )
+
+
+# ---- the incremental store ---------------------------------------------------------------------
+
+
+def options(tmp_path: Path, **kwargs: Any) -> CloudWatchOptions:
+    return CloudWatchOptions(state=str(tmp_path / "state"), regions=("us-east-1",), **kwargs)
+
+
+def test_first_run_fills_the_store_and_matches_the_truth(tmp_path: Path, fake_logs: dict[str, FakeLogs]) -> None:
+    rows = truth(T0 - timedelta(days=92), 93)
+    fake_logs["us-east-1"] = FakeLogs(rows)
+    start = T0.replace(minute=0) - timedelta(days=90)
+    result = read_cloudwatch(options(tmp_path), start, T0)
+    end = int(T0.timestamp()) // HOUR * HOUR
+    assert list(result.rows) == sorted(
+        (r for r in rows if start.timestamp() <= r.hour < end), key=lambda r: (r.hour, r.principal, r.model_id)
+    )
+    assert result.queries["queries"] == 91  # one per UTC day
+    assert result.queries["bytes_scanned"] > 0 and result.queries["estimated_cost_usd"] >= 0
+
+
+@pytest.mark.parametrize(("lag", "hours"), [(0, 1), (2, 3)])
+def test_an_hour_later_only_new_and_unsettled_hours(
+    tmp_path: Path, fake_logs: dict[str, FakeLogs], lag: int, hours: int
+) -> None:
+    fake_logs["us-east-1"] = fake = FakeLogs(truth(T0 - timedelta(days=3), 4))
+    start = T0.replace(minute=0) - timedelta(days=1)
+    read_cloudwatch(options(tmp_path, settle_lag_hours=lag), start, T0)
+    before = len(fake.started)
+    read_cloudwatch(options(tmp_path, settle_lag_hours=lag), start + timedelta(hours=1), T0 + timedelta(hours=1))
+    new = fake.started[before:]
+    assert sum(e - s for s, e in new) // HOUR == hours
+    assert max(e for _, e in new) == int(T0.timestamp()) // HOUR * HOUR + HOUR
+
+
+def test_a_broken_partition_is_queried_again(tmp_path: Path, fake_logs: dict[str, FakeLogs]) -> None:
+    fake_logs["us-east-1"] = fake = FakeLogs(truth(T0 - timedelta(days=5), 6))
+    start = T0.replace(minute=0) - timedelta(days=3)
+    first = read_cloudwatch(options(tmp_path), start, T0)
+    victim = tmp_path / "state/region=us-east-1/day=2026-11-25.json"
+    victim.write_bytes(victim.read_bytes()[:200])  # a crash mid-write
+    before = len(fake.started)
+    again = read_cloudwatch(options(tmp_path), start, T0)
+    day = int(datetime(2026, 11, 25, tzinfo=UTC).timestamp())
+    assert fake.started[before] == (day, day + 24 * HOUR)
+    assert again.rows == first.rows
+
+
+def test_rebuild_since_requeries_from_that_day(tmp_path: Path, fake_logs: dict[str, FakeLogs]) -> None:
+    fake_logs["us-east-1"] = fake = FakeLogs(truth(T0 - timedelta(days=5), 6))
+    start = T0.replace(minute=0) - timedelta(days=3)
+    read_cloudwatch(options(tmp_path), start, T0)
+    before = len(fake.started)
+    read_cloudwatch(options(tmp_path, rebuild=True, since=date(2026, 11, 26)), start, T0)
+    assert [datetime.fromtimestamp(s, UTC).date().isoformat() for s, _ in fake.started[before:]] == [
+        "2026-11-26", "2026-11-27"]  # fmt: skip
+
+
+def test_regions_are_merged(tmp_path: Path, fake_logs: dict[str, FakeLogs]) -> None:
+    east, west = truth(T0 - timedelta(days=2), 3), truth(T0 - timedelta(days=2), 3)
+    fake_logs["us-east-1"], fake_logs["eu-west-1"] = FakeLogs(east), FakeLogs(west)
+    start = T0.replace(minute=0) - timedelta(days=1)
+    result = read_cloudwatch(
+        CloudWatchOptions(state=str(tmp_path / "s"), regions=("us-east-1", "eu-west-1")), start, T0
+    )
+    in_window = [r for r in east if start.timestamp() <= r.hour < int(T0.timestamp()) // HOUR * HOUR]
+    assert sum(r.invocations for r in result.rows) == 2 * sum(r.invocations for r in in_window)
+    assert (tmp_path / "s/region=eu-west-1").is_dir() and (tmp_path / "s/region=us-east-1").is_dir()
+
+
+def test_state_in_s3(fake_logs: dict[str, FakeLogs]) -> None:
+    fake_logs["us-east-1"] = fake = FakeLogs(truth(T0 - timedelta(days=3), 4))
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="site")
+        opts = CloudWatchOptions(state="s3://site/.bedrock-usage-state/", regions=("us-east-1",))
+        start = T0.replace(minute=0) - timedelta(days=2)
+        first = read_cloudwatch(opts, start, T0)
+        keys = [
+            o["Key"] for o in boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket="site")["Contents"]
+        ]
+        assert ".bedrock-usage-state/region=us-east-1/day=2026-11-26.json" in keys
+        before = len(fake.started)
+        again = read_cloudwatch(opts, start, T0)
+        assert again.rows == first.rows
+        assert sum(e - s for s, e in fake.started[before:]) // HOUR <= 3  # only the unsettled hours
+
+
+def test_91_daily_runs_scan_at_most_two_days_and_match_a_rebuild(
+    tmp_path: Path, fake_logs: dict[str, FakeLogs]
+) -> None:
+    rows = truth(T0 - timedelta(days=92), 183)
+    fake_logs["us-east-1"] = fake = FakeLogs(rows, statuses=())
+    state = tmp_path / "state"
+
+    def settings(now: datetime, store: Path, **extra: Any) -> Any:
+        return load_settings(
+            {"source": "cloudwatch", "regions": ("us-east-1",), "state": str(store), "now": now.isoformat(),
+             "out": tmp_path / f"site-{store.name}", **extra},
+            environ={}, env_file=None,
+        )  # fmt: skip
+
+    first_scan = 0
+    for day in range(90):
+        before = len(fake.started)
+        now = T0 + timedelta(days=day)
+        start = now.replace(minute=0) - timedelta(days=90)
+        read_cloudwatch(settings(now, state).cloudwatch, start, now)
+        if day == 0:
+            first_scan = sum(e - s for s, e in fake.started[before:]) // HOUR
+    before = len(fake.started)
+    last = T0 + timedelta(days=90)
+    build(settings(last, state))  # the 91st run, through the whole build
+    scanned = sum(e - s for s, e in fake.started[before:]) / HOUR
+    assert scanned <= 48, scanned
+    assert first_scan >= 90 * 24
+    build(settings(last, tmp_path / "fresh"))
+    for name in ("data/usage-90d.json", "usage-90d.html", "data/usage-last-month.csv"):
+        assert (tmp_path / "site-state" / name).read_bytes() == (tmp_path / "site-fresh" / name).read_bytes()
+    print(f"91st daily run queried {scanned:.0f} hours (re-querying every window would scan 128 days)")
+
+
+def test_build_from_cloudwatch_end_to_end(tmp_path: Path, fake_logs: dict[str, FakeLogs]) -> None:
+    fake_logs["us-east-1"] = FakeLogs(truth(T0 - timedelta(days=92), 93))
+    out = tmp_path / "site"
+    args = ["build", "--source", "cloudwatch", "--region", "us-east-1", "--state", str(tmp_path / "st"),
+            "--now", T0.isoformat(), "--out", str(out), "--log-group", "/aws/bedrock/modelinvocations"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "Insights: 91 queries over" in result.output and "MB scanned" in result.output
+    manifest = json.loads((out / "data/manifest.json").read_text())
+    assert manifest["queries"]["queries"] == 91 and manifest["source"].startswith("cloudwatch:")
+    assert json.loads((out / "data/usage-7d.json").read_text())["users"][0]["name"] in {"ann", "bob", "cy"}
+
+
+def test_a_failed_query_publishes_nothing(tmp_path: Path, fake_logs: dict[str, FakeLogs]) -> None:
+    fake = FakeLogs(truth(T0 - timedelta(days=2), 3), statuses=("Running", "Failed"))
+    fake_logs["us-east-1"] = fake
+    out = tmp_path / "site"
+    args = ["build", "--source", "cloudwatch", "--region", "us-east-1", "--state", str(tmp_path / "st"),
+            "--now", T0.isoformat(), "--out", str(out), "--windows", "1d"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "ended Failed; nothing was published" in result.output
+    assert not out.exists() and not (tmp_path / "st").exists()
