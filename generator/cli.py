@@ -162,6 +162,29 @@ def publish_command(**flags: Any) -> None:
 
 
 @cli.command()
+@click.option("--log-group", "log_groups", multiple=True, help="CloudWatch log group (repeatable; LOG_GROUP).")
+@click.option("--region", "regions", multiple=True, help="AWS region (repeatable; AWS_REGION).")
+@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True)
+@_reports_errors
+def doctor(**flags: Any) -> None:
+    """Check credentials, log group, invocation logging and permissions for --source cloudwatch."""
+    from functools import partial
+
+    from generator import aws
+    from generator.doctor import run_checks
+
+    settings = _settings({**flags, "source": "cloudwatch"})
+    options = settings.cloudwatch
+    checks = run_checks(options, partial(aws.client, profile=settings.aws_profile))
+    for check in checks:
+        click.echo(check.line())
+    failed = sum(not c.ok for c in checks)
+    if failed:
+        raise click.ClickException(f"{failed} check(s) failed")
+    click.echo("all checks passed")
+
+
+@cli.command()
 @click.argument("directory", default="site", type=click.Path(path_type=Path))
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port on localhost.")
 @_reports_errors

@@ -16,7 +16,8 @@ def runner() -> CliRunner:
 
 
 @pytest.mark.parametrize(
-    "args", [[], ["build"], ["publish"], ["serve"], ["pricing"], ["pricing", "show"], ["pricing", "refresh"]]
+    "args",
+    [[], ["build"], ["publish"], ["serve"], ["doctor"], ["pricing"], ["pricing", "show"], ["pricing", "refresh"]],
 )
 def test_help(runner: CliRunner, args: list[str]) -> None:
     result = runner.invoke(cli, [*args, "--help"])

@@ -1,0 +1,125 @@
+"""`doctor`: check that a CloudWatch run can work, and say how to fix what cannot.
+
+Owns the list of checks (credentials, region, log group, records arriving, invocation logging,
+the permissions a run needs). Takes a client factory; reads only, changes nothing (a probe query
+over one second is started and stopped at once).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from generator.aws import AWS_ERRORS, error_code, is_denied
+from generator.sources.cloudwatch import CloudWatchOptions
+
+STREAM = "aws/bedrock/modelinvocations"
+WEEK = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Check:
+    """One finding: what was checked, whether it passed, and how to fix it if not."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        head = f"{'ok  ' if self.ok else 'FAIL'} {self.name}: {self.detail}"
+        return head if self.ok else f"{head}\n     fix: {self.fix}"
+
+
+def _denied(exc: BaseException, action: str, resource: str) -> Check:
+    if is_denied(exc):
+        return Check(action, False, f"not allowed ({error_code(exc)})", f"allow {action} on {resource}")
+    return Check(action, False, f"failed ({error_code(exc)}: {exc})", "see the error; retry")
+
+
+def run_checks(options: CloudWatchOptions, client: Callable[..., Any], now: float | None = None) -> list[Check]:
+    """Run every check; `client(service, region=...)` makes the clients."""
+    now = now or time.time()
+    checks: list[Check] = []
+    try:
+        who = client("sts", region=options.regions[0] if options.regions else None).get_caller_identity()
+        checks.append(Check("credentials", True, who["Arn"]))
+    except AWS_ERRORS as exc:
+        fix = "set AWS_PROFILE (and run `aws sso login`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        checks.append(Check("credentials", False, f"none usable ({error_code(exc)})", fix))
+        return checks
+    if not options.regions:
+        checks.append(Check("region", False, "none configured", "pass --region or set AWS_REGION"))
+        return checks
+    for region in options.regions:
+        logs = client("logs", region=region)
+        for group in options.log_groups:
+            checks += _log_group(logs, region, group, now)
+        checks += _logging(client("bedrock", region=region), region, options.log_groups)
+        checks += _query_permissions(logs, region, options.log_groups, now)
+    return checks
+
+
+def _log_group(logs: Any, region: str, group: str, now: float) -> list[Check]:
+    name = f"log group {group} in {region}"
+    try:
+        found = logs.describe_log_groups(logGroupNamePrefix=group).get("logGroups", [])
+    except AWS_ERRORS as exc:
+        return [_denied(exc, "logs:DescribeLogGroups", f"log groups in {region}")]
+    if not any(g["logGroupName"] == group for g in found):
+        fix = f"create it and enable invocation logging to it (`bedrock-usage setup-logging --log-group {group}`)"
+        return [Check(name, False, "does not exist", fix + ", or set LOG_GROUP to the right group")]
+    try:
+        streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=STREAM).get("logStreams", [])
+    except AWS_ERRORS as exc:
+        return [Check(name, True, "exists"), _denied(exc, "logs:DescribeLogStreams", group)]
+    last = max((s.get("lastEventTimestamp", 0) for s in streams), default=0) / 1000
+    if not last:
+        return [Check(name, True, "exists"), Check(f"records in {group}", False, "no Bedrock invocation records yet",
+                      "enable model invocation logging for this group, then call a model")]  # fmt: skip
+    if now - last > WEEK:
+        when = time.strftime("%Y-%m-%d", time.gmtime(last))
+        return [Check(name, True, "exists"), Check(f"records in {group}", False, f"the last record is from {when}",
+                      "check that model invocation logging still points at this group")]  # fmt: skip
+    return [Check(name, True, "exists"), Check(f"records in {group}", True, "Bedrock records arrive")]
+
+
+def _logging(bedrock: Any, region: str, groups: tuple[str, ...]) -> list[Check]:
+    name = f"invocation logging in {region}"
+    try:
+        config = bedrock.get_model_invocation_logging_configuration().get("loggingConfig") or {}
+    except AWS_ERRORS as exc:
+        return [_denied(exc, "bedrock:GetModelInvocationLoggingConfiguration", f"region {region}")]
+    target = (config.get("cloudWatchConfig") or {}).get("logGroupName")
+    if not target:
+        return [Check(name, False, "off, or not sent to CloudWatch Logs", "run `bedrock-usage setup-logging`")]
+    if target not in groups:
+        return [Check(name, False, f"sends to {target}, not to {', '.join(groups)}", f"pass --log-group {target}")]
+    return [Check(name, True, f"sends to {target}")]
+
+
+def _query_permissions(logs: Any, region: str, groups: tuple[str, ...], now: float) -> list[Check]:
+    resource = f"log groups {', '.join(groups)} in {region}"
+    try:
+        query_id = logs.start_query(logGroupNames=list(groups), startTime=int(now) - 1, endTime=int(now),
+                                    queryString="fields @timestamp | limit 1")["queryId"]  # fmt: skip
+    except AWS_ERRORS as exc:
+        return [_denied(exc, "logs:StartQuery", resource)]
+    checks = [Check("logs:StartQuery", True, f"allowed in {region}")]
+    try:
+        logs.get_query_results(queryId=query_id)
+        checks.append(Check("logs:GetQueryResults", True, f"allowed in {region}"))
+    except AWS_ERRORS as exc:
+        checks.append(_denied(exc, "logs:GetQueryResults", resource))
+    try:
+        logs.stop_query(queryId=query_id)
+        checks.append(Check("logs:StopQuery", True, f"allowed in {region}"))
+    except AWS_ERRORS as exc:
+        code = error_code(exc)
+        if code == "InvalidParameterException":  # already finished: the call itself was allowed
+            checks.append(Check("logs:StopQuery", True, f"allowed in {region}"))
+        else:
+            checks.append(_denied(exc, "logs:StopQuery", resource))
+    return checks

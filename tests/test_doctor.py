@@ -1,0 +1,108 @@
+"""`doctor` explains each missing permission: Stubber-backed STS, Logs and Bedrock clients."""
+
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from generator import aws
+from generator.cli import cli
+from generator.doctor import run_checks
+from generator.sources.cloudwatch import CloudWatchOptions
+
+NOW = 1_800_000_000.0
+GROUP = "/aws/bedrock/modelinvocations"
+OPTIONS = CloudWatchOptions(log_groups=(GROUP,), regions=("us-east-1",))
+
+
+@pytest.fixture
+def clients(stubbed: Any) -> dict[str, Any]:
+    return {name: stubbed(name) for name in ("sts", "logs", "bedrock")}
+
+
+def healthy(clients: dict[str, Any], *, deny: str = "") -> None:
+    sts, logs, bedrock = (clients[n][1] for n in ("sts", "logs", "bedrock"))
+    sts.add_response("get_caller_identity", {"Arn": "arn:aws:iam::123456789012:user/ann", "Account": "123456789012",
+                                             "UserId": "AIDA"})  # fmt: skip
+    logs.add_response("describe_log_groups", {"logGroups": [{"logGroupName": GROUP}]}, {"logGroupNamePrefix": GROUP})
+    logs.add_response(
+        "describe_log_streams",
+        {
+            "logStreams": [
+                {"logStreamName": "aws/bedrock/modelinvocations", "lastEventTimestamp": int(NOW * 1000) - 60_000}
+            ]
+        },
+        {"logGroupName": GROUP, "logStreamNamePrefix": "aws/bedrock/modelinvocations"},
+    )
+    if deny == "bedrock":
+        bedrock.add_client_error("get_model_invocation_logging_configuration", "AccessDeniedException", "no")
+    else:
+        bedrock.add_response("get_model_invocation_logging_configuration",
+                             {"loggingConfig": {"cloudWatchConfig": {"logGroupName": GROUP, "roleArn": "arn:r"}}})  # fmt: skip
+    if deny == "start":
+        logs.add_client_error("start_query", "AccessDeniedException", "no")
+        return
+    logs.add_response("start_query", {"queryId": "q"})
+    if deny == "results":
+        logs.add_client_error("get_query_results", "AccessDeniedException", "no")
+    else:
+        logs.add_response("get_query_results", {"status": "Complete", "results": []}, {"queryId": "q"})
+    if deny == "stop":
+        logs.add_client_error("stop_query", "AccessDeniedException", "no")
+    else:
+        logs.add_response("stop_query", {"success": True}, {"queryId": "q"})
+
+
+def factory(clients: dict[str, Any]) -> Any:
+    return lambda service, **_: clients[service][0]
+
+
+def test_all_good(clients: dict[str, Any]) -> None:
+    healthy(clients)
+    checks = run_checks(OPTIONS, factory(clients), NOW)
+    assert all(c.ok for c in checks), [c.line() for c in checks]
+    assert {c.name for c in checks} >= {"credentials", "logs:StartQuery", "logs:GetQueryResults", "logs:StopQuery"}
+
+
+@pytest.mark.parametrize(
+    ("deny", "action"),
+    [
+        ("bedrock", "bedrock:GetModelInvocationLoggingConfiguration"),
+        ("start", "logs:StartQuery"),
+        ("results", "logs:GetQueryResults"),
+        ("stop", "logs:StopQuery"),
+    ],
+)
+def test_each_missing_permission_is_explained(clients: dict[str, Any], deny: str, action: str) -> None:
+    healthy(clients, deny=deny)
+    (failed,) = [c for c in run_checks(OPTIONS, factory(clients), NOW) if not c.ok]
+    assert failed.name == action and "not allowed (AccessDeniedException)" in failed.detail
+    assert failed.fix.startswith(f"allow {action} on ")
+
+
+def test_missing_log_group_and_logging_off(clients: dict[str, Any]) -> None:
+    sts, logs, bedrock = (clients[n][1] for n in ("sts", "logs", "bedrock"))
+    sts.add_response("get_caller_identity", {"Arn": "arn:aws:iam::1:user/ann", "Account": "1", "UserId": "A"})
+    logs.add_response("describe_log_groups", {"logGroups": []}, {"logGroupNamePrefix": GROUP})
+    bedrock.add_response("get_model_invocation_logging_configuration", {})
+    logs.add_response("start_query", {"queryId": "q"})
+    logs.add_response("get_query_results", {"status": "Complete", "results": []}, {"queryId": "q"})
+    logs.add_client_error("stop_query", "InvalidParameterException", "query already finished")
+    failed = [c for c in run_checks(OPTIONS, factory(clients), NOW) if not c.ok]
+    assert [c.detail for c in failed] == ["does not exist", "off, or not sent to CloudWatch Logs"]
+    assert "setup-logging" in failed[0].fix and "setup-logging" in failed[1].fix
+
+
+def test_no_credentials(clients: dict[str, Any]) -> None:
+    clients["sts"][1].add_client_error("get_caller_identity", "ExpiredToken", "expired")
+    (check,) = run_checks(OPTIONS, factory(clients), NOW)
+    assert not check.ok and "AWS_PROFILE" in check.fix
+
+
+def test_doctor_cli_exit_codes(clients: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    healthy(clients, deny="stop")
+    monkeypatch.setattr(aws, "client", lambda service, **_: clients[service][0])
+    result = CliRunner().invoke(cli, ["doctor", "--region", "us-east-1"])
+    assert result.exit_code == 1
+    assert "FAIL logs:StopQuery: not allowed" in result.output and "fix: allow logs:StopQuery on" in result.output
+    assert "1 check(s) failed" in result.output
