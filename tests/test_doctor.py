@@ -37,8 +37,8 @@ def healthy(clients: dict[str, Any], *, deny: str = "") -> None:
     if deny == "bedrock":
         bedrock.add_client_error("get_model_invocation_logging_configuration", "AccessDeniedException", "no")
     else:
-        bedrock.add_response("get_model_invocation_logging_configuration",
-                             {"loggingConfig": {"cloudWatchConfig": {"logGroupName": GROUP, "roleArn": "arn:r"}}})  # fmt: skip
+        config = {"loggingConfig": {"cloudWatchConfig": {"logGroupName": GROUP, "roleArn": "arn:r"}}}
+        bedrock.add_response("get_model_invocation_logging_configuration", config)
     if deny == "start":
         logs.add_client_error("start_query", "AccessDeniedException", "no")
         return
