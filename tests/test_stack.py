@@ -1,0 +1,141 @@
+"""The CloudFormation template: cfn-lint clean, and its security properties asserted one by one."""
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import decode_str
+
+from generator.deploy import render_template, subnets_function
+from generator.headers import CONTENT_SECURITY_POLICY, HSTS
+from tests.conftest import ROOT
+
+GROUPS = ["/aws/bedrock/modelinvocations", "/team-b/bedrock"]
+NO_RESOURCE_LEVEL = {"logs:GetQueryResults", "logs:StopQuery", "ce:GetCostAndUsage"}  # AWS allows only "*"
+
+
+@pytest.fixture(scope="module")
+def text() -> str:
+    return render_template(GROUPS)
+
+
+@pytest.fixture(scope="module")
+def template(text: str) -> dict[str, Any]:
+    decoded, problems = decode_str(text)
+    assert not problems and decoded is not None
+    return dict(decoded)
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def one(template: dict[str, Any], kind: str) -> dict[str, Any]:
+    (found,) = resources(template, kind).values()
+    return dict(found["Properties"])
+
+
+def test_cfn_lint_passes(text: str, tmp_path: Path) -> None:
+    path = tmp_path / "stack.yaml"
+    path.write_text(text)
+    lint = Path(sys.executable).parent / "cfn-lint"
+    done = subprocess.run([str(lint), str(path)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_bucket_is_private_encrypted_and_versioned(template: dict[str, Any]) -> None:
+    bucket = one(template, "AWS::S3::Bucket")
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
+    assert "WebsiteConfiguration" not in bucket and "AccessControl" not in bucket
+
+
+def test_bucket_policy_is_tls_only_and_cloudfront_only(template: dict[str, Any]) -> None:
+    statements = one(template, "AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"]
+    tls = [s for s in statements if s["Effect"] == "Deny" and "Condition" in s]
+    assert tls and tls[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} and tls[0]["Action"] == "s3:*"
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    assert allows and all(s["Principal"] == {"Service": "cloudfront.amazonaws.com"} for s in allows)
+    assert all("AWS:SourceArn" in s["Condition"]["StringEquals"] for s in allows)
+    hidden = [s for s in statements if s.get("Sid") == "NeverServeTheStore"]
+    assert hidden and ".bedrock-usage-state/*" in str(hidden[0]["Resource"])
+
+
+def test_distribution_uses_oac_https_and_the_headers_policy(template: dict[str, Any]) -> None:
+    config = one(template, "AWS::CloudFront::Distribution")["DistributionConfig"]
+    assert config["DefaultRootObject"] == "index.html"
+    (origin,) = config["Origins"]
+    assert "OriginAccessControlId" in origin and origin["S3OriginConfig"]["OriginAccessIdentity"] == ""
+    behaviour = config["DefaultCacheBehavior"]
+    assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert behaviour["ResponseHeadersPolicyId"] == {"Ref": "HeadersPolicy"}
+    assert (
+        one(template, "AWS::CloudFront::OriginAccessControl")["OriginAccessControlConfig"]["SigningBehavior"]
+        == "always"
+    )
+    security = one(template, "AWS::CloudFront::ResponseHeadersPolicy")["ResponseHeadersPolicyConfig"][
+        "SecurityHeadersConfig"
+    ]
+    assert security["ContentSecurityPolicy"]["ContentSecurityPolicy"] == CONTENT_SECURITY_POLICY
+    assert "frame-ancestors 'none'" in CONTENT_SECURITY_POLICY
+    assert f"max-age={security['StrictTransportSecurity']['AccessControlMaxAgeSec']}" in HSTS
+    assert security["ContentTypeOptions"]["Override"] is True
+    assert security["ReferrerPolicy"]["ReferrerPolicy"] == "no-referrer"
+    assert security["FrameOptions"]["FrameOption"] == "DENY"
+    cache = one(template, "AWS::CloudFront::CachePolicy")["CachePolicyConfig"]
+    assert cache["MinTTL"] == 0  # so the origin's short Cache-Control on pages and data is honoured
+
+
+def test_subnet_function_runs_at_the_edge_only_when_asked(template: dict[str, Any]) -> None:
+    function = template["Resources"]["SubnetsOnlyFunction"]
+    assert function["Condition"] == "HasSubnets"
+    assert "${SubnetsOnly}" in str(function["Properties"]["FunctionCode"])
+    assert function["Properties"]["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
+    assert 'var ALLOWED = "10.0.0.0/8";' in subnets_function("10.0.0.0/8")
+
+
+def test_every_iam_statement_is_scoped(template: dict[str, Any]) -> None:
+    for name, role in resources(template, "AWS::IAM::Role").items():
+        for policy in role["Properties"]["Policies"]:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                if "Fn::If" in statement:
+                    condition, statement, _ = statement["Fn::If"]
+                    assert condition == "HasCostExplorer"
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert all("*" not in a for a in actions), (name, actions)
+                if statement["Resource"] == "*":
+                    assert set(actions) <= NO_RESOURCE_LEVEL, (name, actions)
+
+
+def test_lambda_may_query_only_the_configured_log_groups(template: dict[str, Any]) -> None:
+    role = template["Resources"]["PublishRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    (query,) = [s for s in role if s.get("Action") == "logs:StartQuery"]
+    arns = [r["Fn::Sub"] for r in query["Resource"]]
+    assert arns == [f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{g}{tail}"
+                    for g in GROUPS for tail in ("", ":*")]  # fmt: skip
+    (invalidate,) = [s for s in role if s.get("Action") == "cloudfront:CreateInvalidation"]
+    assert "distribution/${Distribution}" in invalidate["Resource"]["Fn::Sub"]
+    env = template["Resources"]["PublishFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["LOG_GROUP"] == ",".join(GROUPS) and env["SOURCE"] == "cloudwatch"
+
+
+def test_schedule_has_a_dead_letter_queue_and_an_alarm(template: dict[str, Any]) -> None:
+    schedule = one(template, "AWS::Scheduler::Schedule")
+    assert schedule["ScheduleExpression"] == {"Ref": "Schedule"}
+    assert schedule["Target"]["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    alarm = one(template, "AWS::CloudWatch::Alarm")
+    assert alarm["MetricName"] == "Errors" and alarm["Threshold"] == 1
+
+
+def test_template_ships_in_the_package() -> None:
+    assert (ROOT / "generator/deploy/stack.yaml").is_file() and (ROOT / "generator/deploy/subnets_only.js").is_file()
+
+
+def test_node_edge_function_tests() -> None:
+    done = subprocess.run(["node", "--test", str(ROOT / "tests/js")], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "# fail 0" in done.stdout
