@@ -36,6 +36,12 @@ def _reports_errors(func: F) -> F:
             return func(*args, **kwargs)
         except GeneratorError as exc:
             raise _Failure(exc) from None
+        except Exception as exc:
+            from generator import aws
+
+            if isinstance(exc, aws.AWS_ERRORS):  # an AWS call the library did not expect to fail
+                raise click.ClickException(f"AWS said no ({aws.error_code(exc)}): {exc}") from None
+            raise
         except KeyboardInterrupt:
             click.echo("interrupted; nothing was written", err=True)
             sys.exit(130)
@@ -159,6 +165,131 @@ def publish_command(**flags: Any) -> None:
         click.echo(result.plan.describe(f"s3://{settings.bucket}/{settings.prefix}"))
     else:
         click.echo(result.outcome.summary(len(result.plan.skipped)))
+
+
+@cli.command("setup-logging")
+@click.option("--log-group", help="Log group to create and log to (default: LOG_GROUP).")
+@click.option("--retention-days", type=click.IntRange(1), default=90, show_default=True, help="Keep logs this long.")
+@click.option("--role-name", default="bedrock-invocation-logging", show_default=True, help="Role Bedrock assumes.")
+@click.option("--region", help="Region to set up (default: AWS_REGION).")
+@click.option("--dry-run", is_flag=True, help="Print every change; make none.")
+@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True)
+@_reports_errors
+def setup_logging(log_group: str | None, retention_days: int, role_name: str, region: str | None, dry_run: bool,
+                  env_file: Path) -> None:  # fmt: skip
+    """Create the log group and role and turn on Bedrock model-invocation logging (idempotent)."""
+    from generator import aws
+    from generator.logging_setup import apply_plan, plan_logging
+
+    flags = {"source": "cloudwatch", "regions": (region,) if region else (), "env_file": env_file}
+    if log_group:
+        flags["log_groups"] = (log_group,)
+    settings = _settings(flags)
+    group, where = settings.cloudwatch.log_groups[0], settings.cloudwatch.regions[0]
+    clients = {s: aws.client(s, profile=settings.aws_profile, region=where) for s in ("logs", "iam", "bedrock", "sts")}
+    try:
+        steps = plan_logging(clients, log_group=group, retention_days=retention_days, role_name=role_name, region=where)
+        for step in steps:
+            click.echo(f"{'would ' if dry_run else ''}{step.action} ({step.reason})")
+        if not steps:
+            click.echo(f"nothing to change: Bedrock invocation logging in {where} already goes to {group}")
+        elif not dry_run:
+            apply_plan(steps, clients)
+            click.echo(f"done: {len(steps)} change(s)")
+    except aws.AWS_ERRORS as exc:
+        raise GeneratorError(f"setup-logging failed ({aws.error_code(exc)}: {exc})") from None
+
+
+@cli.command()
+@click.option("--stack", required=True, help="CloudFormation stack name.")
+@click.option("--fqdn", help="Custom domain (default: FQDN); needs --certificate-arn and --hosted-zone-id.")
+@click.option("--certificate-arn", default="", help="ACM certificate in us-east-1 for --fqdn.")
+@click.option("--hosted-zone-id", default="", help="Route 53 hosted zone for --fqdn.")
+@click.option("--subnets-only", help="Comma-separated CIDRs allowed to view the site (default: SUBNETS_ONLY).")
+@click.option("--schedule", default="rate(1 hour)", show_default=True, help="EventBridge Scheduler expression.")
+@click.option("--log-group", "log_groups", multiple=True, help="Log group(s) with Bedrock logs (LOG_GROUP).")
+@click.option("--region", help="Region of the stack and the logs (default: AWS_REGION).")
+@click.option("--cost-explorer", is_flag=True, help="Let the Lambda read the bill (ce:GetCostAndUsage).")
+@click.option("--dry-run", is_flag=True, help="Print what would be created; change nothing.")
+@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True)
+@_reports_errors
+def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str, dry_run: bool, **flags: Any) -> None:
+    """Stand up the private S3 + CloudFront site and its scheduled publish Lambda."""
+    import platform
+
+    from generator import aws
+    from generator.deploy.cloudformation import DeployRequest, package_lambda, plan_deploy, stack_status
+    from generator.deploy.cloudformation import deploy as run_deploy
+
+    region = flags.pop("region")
+    cost = flags.pop("cost_explorer")
+    settings = _settings({**flags, "source": "cloudwatch", "regions": (region,) if region else ()})
+    request = DeployRequest(
+        stack=stack, region=settings.cloudwatch.regions[0], log_groups=settings.cloudwatch.log_groups,
+        schedule=schedule, subnets_only=",".join(str(n) for n in settings.subnets_only), fqdn=settings.fqdn or "",
+        certificate_arn=certificate_arn, hosted_zone_id=hosted_zone_id, cost_explorer=cost,
+        timezone=settings.timezone, architecture="arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64",
+    )  # fmt: skip
+    request.check()
+    clients = {s: aws.client(s, profile=settings.aws_profile, region=request.region)
+               for s in ("cloudformation", "s3", "sts")}  # fmt: skip
+    code = b"" if dry_run else package_lambda(request.architecture)
+    for line in plan_deploy(request, stack_status(clients["cloudformation"], stack), len(code)):
+        click.echo(line)
+    if dry_run:
+        return
+    click.echo("waiting for CloudFormation (CloudFront takes a few minutes) ...")
+    found = run_deploy(clients, request, code)
+    click.echo(f"site: {found.get('SiteUrl', '?')} (bucket {found.get('BucketName')}, "
+               f"distribution {found.get('DistributionId')})")  # fmt: skip
+
+
+@cli.command()
+@click.option("--stack", required=True, help="CloudFormation stack name.")
+@click.option("--region", help="Region of the stack (default: AWS_REGION).")
+@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True)
+@_reports_errors
+def destroy(stack: str, region: str | None, env_file: Path) -> None:
+    """Delete the stack; the site bucket is kept with its versions."""
+    from generator import aws
+    from generator.deploy.cloudformation import destroy as run_destroy
+
+    settings = _settings({"source": "cloudwatch", "regions": (region,) if region else (), "env_file": env_file})
+    cfn = aws.client("cloudformation", profile=settings.aws_profile, region=settings.cloudwatch.regions[0])
+    kept = run_destroy(cfn, stack)
+    click.echo(
+        f"deleted stack {stack}; kept bucket {kept.get('BucketName', '?')} (empty and delete it to remove the site)"
+    )
+
+
+@cli.command("install-timer", context_settings={"ignore_unknown_options": True})
+@click.option("--user", is_flag=True, help="A user unit (~/.config/systemd/user) instead of a system one.")
+@click.option("--every", default="1h", show_default=True, help="How often: a systemd time span (30min, 1h, 1d).")
+@click.option("--dry-run", is_flag=True, help="Print the unit files; install nothing.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@_reports_errors
+def install_timer(user: bool, every: str, dry_run: bool, command: tuple[str, ...]) -> None:
+    """Run `publish` on a systemd timer: install-timer [--user] --every 1h -- publish ARGS..."""
+    from generator.timer import install, units
+
+    found = units(list(command), every, user, Path.cwd(), Path.home())
+    if dry_run:
+        for path, text in found.files().items():
+            click.echo(f"# {path}\n{text}")
+        return
+    install(found)
+    click.echo(f"installed and started {', '.join(str(p) for p in found.files())}")
+
+
+@cli.command("uninstall-timer")
+@click.option("--user", is_flag=True, help="Remove the user unit instead of the system one.")
+@_reports_errors
+def uninstall_timer(user: bool) -> None:
+    """Stop and remove the publish timer."""
+    from generator.timer import uninstall
+
+    removed = uninstall(user, Path.home())
+    click.echo(f"removed {', '.join(str(p) for p in removed)}")
 
 
 @cli.command()

@@ -39,6 +39,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "log_groups": ("LOG_GROUP",),
     "regions": ("AWS_REGION",),
     "state": ("STATE",),
+    "cost_explorer": ("COST_EXPLORER",),
     "bucket": ("BUCKET",),
     "prefix": ("PREFIX",),
     "distribution_id": ("DISTRIBUTION_ID",),
@@ -158,7 +159,8 @@ def load_settings(
         logs=logs,
         strict=bool(cli.get("strict")),
         strict_pricing=bool(cli.get("strict_pricing")),
-        cost_explorer=bool(cli.get("cost_explorer")),
+        cost_explorer=bool(cli.get("cost_explorer"))
+        or str(_pick("cost_explorer", {}, environ, dotenv) or "").lower() in ("1", "true", "yes"),
         **values,
     )
 

@@ -1,0 +1,29 @@
+"""AWS Lambda entry point: the scheduled `bedrock-usage publish`, configured by the function's environment.
+
+Owns nothing but the glue: settings come from the environment (BUCKET, DISTRIBUTION_ID, SOURCE,
+LOG_GROUP, STATE, ...), the site is built in /tmp, and any failure is raised so that Lambda counts
+it (the stack's alarm and dead-letter queue see it).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+def handler(event: Mapping[str, Any], context: Any) -> dict[str, str]:
+    """Build and publish the site once."""
+    from generator.build import publish_site
+    from generator.config import load_settings
+    from generator.publish import Options
+
+    with tempfile.TemporaryDirectory(prefix="bedrock-usage-") as tmp:
+        settings = load_settings({"out": Path(tmp) / "site", "publishing": True}, env_file=None)
+        result = publish_site(settings, Options())
+    outcome = result.outcome.summary(len(result.plan.skipped)) if result.outcome else "dry run"
+    summary = {"build": result.build.summary(), "publish": outcome}
+    print(json.dumps(summary))  # one line in the function's log
+    return summary

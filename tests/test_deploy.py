@@ -1,0 +1,215 @@
+"""Deploy and schedule: the request checks, the Lambda zip, CloudFormation calls (Stubber), the Lambda
+handler end to end (moto server S3 and CloudFront, fake Logs), systemd units and the workflows."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import subprocess
+import uuid
+from datetime import timedelta
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from botocore.stub import ANY
+from click.testing import CliRunner
+from moto import mock_aws
+
+from generator import aws
+from generator.cli import cli
+from generator.deploy.cloudformation import DeployRequest, deploy, destroy, package_lambda
+from generator.errors import ConfigError
+from generator.timer import units
+from tests.conftest import ROOT
+from tests.test_cloudwatch import T0, FakeLogs, truth
+
+REQUEST = DeployRequest(stack="usage", region="us-east-1", log_groups=("/aws/bedrock/modelinvocations",))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"stack": "1bad name"}, "--stack"),
+        ({"schedule": "every hour"}, "--schedule"),
+        ({"fqdn": "usage.example.com"}, "--fqdn needs --certificate-arn and --hosted-zone-id"),
+        ({"fqdn": "u.example.com", "hosted_zone_id": "Z1",
+          "certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/x"}, "in us-east-1"),
+    ],
+)  # fmt: skip
+def test_bad_requests(changes: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        DeployRequest(**{**REQUEST.__dict__, **changes}).check()
+
+
+def fake_install(target: Path, packages: list[str], python: str, architecture: str) -> None:
+    assert python == "3.13" and "msgspec>=0.18" in packages and architecture == "x86_64"
+    (target / "msgspec").mkdir()
+    (target / "msgspec" / "__init__.py").write_text("# stand-in for the manylinux wheel\n")
+
+
+def test_lambda_zip_holds_the_package_assets_and_dependencies() -> None:
+    code = package_lambda(install=fake_install)
+    names = zipfile.ZipFile(io.BytesIO(code)).namelist()
+    for needed in ("generator/lambda_handler.py", "generator/templates/base.html", "generator/assets/app.js",
+                   "generator/assets/vendor/chart.umd.min.js", "generator/deploy/stack.yaml",
+                   "generator/data/prices.toml", "msgspec/__init__.py"):  # fmt: skip
+        assert needed in names, needed
+    assert not any("__pycache__" in n for n in names)
+    assert package_lambda(install=fake_install) == code  # repeatable: same code, same key
+
+
+def outputs() -> dict[str, Any]:
+    values = {"SiteUrl": "https://d111.cloudfront.net/", "BucketName": "usage-sitebucket-1", "DistributionId": "E1"}
+    return {"Stacks": [{"StackName": "usage", "StackStatus": "CREATE_COMPLETE", "CreationTime": T0,
+                        "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in values.items()]}]}  # fmt: skip
+
+
+def test_deploy_creates_the_stack(stubbed: Any) -> None:
+    cfn, cfn_stub = stubbed("cloudformation")
+    sts, sts_stub = stubbed("sts")
+    sts_stub.add_response(
+        "get_caller_identity", {"Account": "123456789012", "Arn": "arn:aws:iam::1:user/a", "UserId": "A"}
+    )
+    cfn_stub.add_client_error("describe_stacks", "ValidationError", "Stack with id usage does not exist")
+    cfn_stub.add_response("create_stack", {"StackId": "arn:stack"}, {
+        "StackName": "usage", "TemplateBody": ANY, "Parameters": ANY, "Capabilities": ["CAPABILITY_IAM"],
+        "OnFailure": "ROLLBACK"})  # fmt: skip
+    cfn_stub.add_response("describe_stacks", outputs(), {"StackName": "usage"})  # the waiter
+    cfn_stub.add_response("describe_stacks", outputs(), {"StackName": "usage"})
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        found = deploy({"cloudformation": cfn, "s3": s3, "sts": sts}, REQUEST, b"zip-bytes", wait_delay=0)
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="usage-artifacts-123456789012-us-east-1")["Contents"]]
+    assert found["SiteUrl"] == "https://d111.cloudfront.net/"
+    assert len(keys) == 1 and keys[0].startswith("lambda/")
+
+
+def test_update_with_no_changes_is_fine(stubbed: Any) -> None:
+    cfn, cfn_stub = stubbed("cloudformation")
+    sts, sts_stub = stubbed("sts")
+    sts_stub.add_response(
+        "get_caller_identity", {"Account": "123456789012", "Arn": "arn:aws:iam::1:user/a", "UserId": "A"}
+    )
+    cfn_stub.add_response("describe_stacks", outputs(), {"StackName": "usage"})
+    cfn_stub.add_client_error("update_stack", "ValidationError", "No updates are to be performed.")
+    cfn_stub.add_response("describe_stacks", outputs(), {"StackName": "usage"})
+    with mock_aws():
+        found = deploy({"cloudformation": cfn, "s3": boto3.client("s3", region_name="us-east-1"), "sts": sts},
+                       REQUEST, b"zip", wait_delay=0)  # fmt: skip
+    assert found["DistributionId"] == "E1"
+
+
+def test_destroy(stubbed: Any) -> None:
+    cfn, stub = stubbed("cloudformation")
+    stub.add_response("describe_stacks", outputs(), {"StackName": "usage"})
+    stub.add_response("describe_stacks", outputs(), {"StackName": "usage"})
+    stub.add_response("delete_stack", {}, {"StackName": "usage"})
+    stub.add_client_error("describe_stacks", "ValidationError", "Stack with id usage does not exist")
+    assert destroy(cfn, "usage", wait_delay=0)["BucketName"] == "usage-sitebucket-1"
+
+
+def test_deploy_dry_run_prints_the_plan(stubbed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfn, stub = stubbed("cloudformation")
+    stub.add_client_error("describe_stacks", "ValidationError", "Stack with id usage does not exist")
+    monkeypatch.setattr(aws, "client", lambda service, **_: cfn)
+    result = CliRunner().invoke(cli, ["deploy", "--stack", "usage", "--region", "us-east-1", "--dry-run",
+                                      "--subnets-only", "10.0.0.0/8,2001:db8::/32"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "create stack usage in us-east-1 with:" in result.output
+    assert "a CloudFront Function letting only 10.0.0.0/8,2001:db8::/32 in" in result.output
+
+
+def test_lambda_handler_publishes(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from generator.lambda_handler import handler
+
+    bucket = f"site-{uuid.uuid4().hex[:10]}"
+    s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
+    s3.create_bucket(Bucket=bucket)
+    fake = FakeLogs(truth(T0 - timedelta(days=92), 93), statuses=())
+    real = aws.client
+    monkeypatch.setattr(aws, "client", lambda service, **kw: fake if service == "logs" else real(service, **kw))
+    for name, value in {"BUCKET": bucket, "SOURCE": "cloudwatch", "AWS_REGION": "us-east-1",
+                        "AWS_ENDPOINT_URL_S3": moto_server, "LOG_GROUP": "/aws/bedrock/modelinvocations",
+                        "STATE": f"s3://{bucket}/.bedrock-usage-state/"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    summary = handler({}, None)
+    assert summary["publish"].startswith("uploaded ")
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert "index.html" in keys and "data/manifest.json" in keys
+    assert any(k.startswith(".bedrock-usage-state/region=us-east-1/") for k in keys)
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key="data/manifest.json")["Body"].read())
+    assert not any(f.startswith(".bedrock-usage-state") for f in manifest["files"])  # never published, never deleted
+
+
+def test_systemd_units(tmp_path: Path) -> None:
+    found = units(["publish", "--bucket", "my site"], "1h", user=True, workdir=tmp_path, home=tmp_path)
+    service, timer = found.service, found.timer
+    assert "Type=oneshot" in service and "-m generator publish --bucket 'my site'" in service
+    assert f"EnvironmentFile=-{tmp_path}/.env" in service
+    assert "OnUnitActiveSec=1h" in timer and "WantedBy=timers.target" in timer
+    assert list(found.files()) == [tmp_path / ".config/systemd/user/bedrock-usage-publish.service",
+                                   tmp_path / ".config/systemd/user/bedrock-usage-publish.timer"]  # fmt: skip
+    if shutil.which("systemd-analyze"):
+        for path, text in found.files().items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        done = subprocess.run(["systemd-analyze", "verify", "--user", *map(str, found.files())],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        assert "error" not in done.stderr.lower() or "Failed to" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--every", "hourly", "--", "publish"], "time span"), (["--", "build"], "give the publish command")],
+)
+def test_install_timer_errors(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, ["install-timer", "--dry-run", *args])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_install_timer_dry_run() -> None:
+    result = CliRunner().invoke(cli, ["install-timer", "--user", "--every", "30min", "--dry-run", "--", "publish",
+                                      "--bucket", "b"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "bedrock-usage-publish.timer" in result.output and "OnUnitActiveSec=30min" in result.output
+
+
+def workflow(name: str) -> dict[Any, Any]:
+    return dict(yaml.safe_load((ROOT / ".github/workflows" / name).read_text()))
+
+
+def test_workflows_lint_clean() -> None:
+    done = subprocess.run(
+        ["yamllint", "-d", "{extends: relaxed, rules: {line-length: {max: 120}}}", str(ROOT / ".github/workflows")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_publish_workflow_has_cron_oidc_and_pinned_actions() -> None:
+    flow = workflow("publish.yml")
+    triggers = flow[True]  # YAML reads the key `on` as True
+    assert re.fullmatch(r"\d+ \* \* \* \*", triggers["schedule"][0]["cron"]) and "workflow_dispatch" in triggers
+    assert flow["permissions"] == {"contents": "read"}
+    job = flow["jobs"]["publish"]
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    uses = [s["uses"] for s in job["steps"] if "uses" in s]
+    assert any(u.startswith("aws-actions/configure-aws-credentials@") for u in uses)
+    for flow_name in ("publish.yml", "ci.yml"):
+        for step in (s for j in workflow(flow_name)["jobs"].values() for s in j["steps"] if "uses" in s):
+            assert re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+    credentials = next(s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/"))
+    assert "role-to-assume" in credentials["with"] and "aws-access-key-id" not in credentials["with"]
+
+
+def test_ci_workflow_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    command = "python -m pip install -e '.[test]' && python -m pytest -n 2"
+    assert command in readme and command in (ROOT / ".ci/run").read_text()
+    assert any(command in str(s.get("run", "")) for s in workflow("ci.yml")["jobs"]["test"]["steps"])
