@@ -9,8 +9,8 @@ import re
 import shutil
 import subprocess
 import uuid
-from datetime import timedelta
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
