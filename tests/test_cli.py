@@ -17,7 +17,21 @@ def runner() -> CliRunner:
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["build"], ["publish"], ["serve"], ["doctor"], ["pricing"], ["pricing", "show"], ["pricing", "refresh"]],
+    [
+        [],
+        ["build"],
+        ["publish"],
+        ["serve"],
+        ["doctor"],
+        ["pricing"],
+        ["pricing", "show"],
+        ["pricing", "refresh"],
+        ["setup-logging"],
+        ["deploy"],
+        ["destroy"],
+        ["install-timer"],
+        ["uninstall-timer"],
+    ],
 )
 def test_help(runner: CliRunner, args: list[str]) -> None:
     result = runner.invoke(cli, [*args, "--help"])
