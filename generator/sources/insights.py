@@ -20,16 +20,13 @@ from generator.aws import AWS_ERRORS, error_code
 from generator.errors import SourceError
 from generator.usage import HOUR, HourlyRow
 
-QUERY = """fields coalesce(input.inputTokenCount, 0) as in_tokens,
-  coalesce(output.outputTokenCount, 0) as out_tokens,
-  coalesce(input.cacheReadInputTokenCount, 0) as cache_read,
-  coalesce(input.cacheWriteInputTokenCount, 0) as cache_write,
-  ispresent(errorCode) as failed,
-  identity.arn as principal,
-  modelId as model_id
-| stats count(*) as invocations, sum(failed) as errors, sum(in_tokens) as input_tokens,
-  sum(out_tokens) as output_tokens, sum(cache_read) as cache_read_tokens, sum(cache_write) as cache_write_tokens
-  by bin(1h) as hour, principal, model_id"""
+QUERY = """stats count(*) as invocations, count(errorCode) as errors,
+  sum(input.inputTokenCount) as input_tokens, sum(output.outputTokenCount) as output_tokens,
+  sum(input.cacheReadInputTokenCount) as cache_read_tokens,
+  sum(input.cacheWriteInputTokenCount) as cache_write_tokens
+  by bin(1h) as hour, identity.arn as principal, modelId as model_id"""
+# count(field) counts the records that have it; a sum over records that all lack a field comes back
+# empty and is read as 0, so records without token counts (failed or blocked calls) are never lost.
 COUNTS = ("invocations", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 FAILED = {"Failed", "Cancelled", "Timeout", "Unknown"}
 
