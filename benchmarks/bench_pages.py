@@ -101,7 +101,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        build(load_settings({"out": root / "demo", "now": NOW}, environ={}, env_file=None))
+        build(load_settings({"out": root / "demo", "now": NOW, "source": "demo"}, environ={}, env_file=None))
         print("demo site (targets: every page under 300 KB gzipped, Chart.js included)")
         measure(root / "demo", args.runs, args.chromium)
         start = time.perf_counter()

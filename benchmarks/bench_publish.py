@@ -81,7 +81,7 @@ def main() -> None:
     s3 = boto3.client("s3", endpoint_url=endpoint)
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp) / "site"
-        build(load_settings({"out": site, "now": "2026-11-27T07:30:00Z"}, environ={}, env_file=None))
+        build(load_settings({"out": site, "now": "2026-11-27T07:30:00Z", "source": "demo"}, environ={}, env_file=None))
         local = publish.read_site(site)
         size = sum(len(f.data) for f in local.values())
         print(f"demo site: {len(local)} files, {size / 1024:.0f} KB")
