@@ -139,7 +139,8 @@ def publish_site(
             return PublishResult(built, the_plan, None)
         cloudfront = None
         if settings.distribution_id:
-            cloudfront = aws.client("cloudfront", profile=settings.aws_profile, endpoint_url=options.endpoint_url)
+            # --endpoint-url names an S3-compatible store; CloudFront is AWS's (AWS_ENDPOINT_URL_CLOUDFRONT overrides)
+            cloudfront = aws.client("cloudfront", profile=settings.aws_profile)
         outcome = publish.apply(
             the_plan, local, remote, max_age=options.max_age, concurrency=options.concurrency,
             cloudfront=cloudfront, distribution_id=settings.distribution_id, progress=progress,

@@ -124,7 +124,10 @@ def invalidations(cf: Any, dist: str) -> list[list[str]]:
             .get("Items", []) for i in items]  # fmt: skip
 
 
-def test_first_publish_then_nothing_changes(moto_server: str, bucket: Any, distribution: Any) -> None:
+def test_first_publish_then_nothing_changes(
+    moto_server: str, bucket: Any, distribution: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDFRONT", moto_server)
     s3, name = bucket
     cf, dist = distribution
     first = publish(moto_server, name, "--distribution-id", dist, "--prefix", "team/")
