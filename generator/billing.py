@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from generator.aws import AWS_ERRORS, error_code, is_denied
-from generator.pricing import PriceBook
+from generator.pricing import PriceBook, name_key
 from generator.report import CostedRow
 from generator.usage import Window
 
@@ -98,16 +98,12 @@ def fetch_bill(client: Any, start: date, end: date) -> Bill:
     return Bill(tuple(charges))
 
 
-def _key(name: str) -> str:
-    return re.sub(r"[^a-z0-9.]+", "", name.lower().replace("amazon", "").replace("anthropic", ""))
-
-
 def service_of(model: str, services: Iterable[str], book: PriceBook) -> str:
     """Return the billed service a base model's usage appears under."""
-    wanted = _key(book.name_of(model))
+    wanted = name_key(book.name_of(model))
     for service in services:
         match = _EDITION.match(service)
-        if match and _key(match["name"]) == wanted:
+        if match and name_key(match["name"]) == wanted:
             return service
     return GENERIC
 

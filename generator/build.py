@@ -127,7 +127,7 @@ def publish_site(
         raise ConfigError("publish needs a bucket: --bucket NAME or BUCKET=NAME")
     built = build(settings)
     local = publish.read_site(settings.out)
-    prefix = settings.prefix.strip("/") + "/" if settings.prefix.strip("/") else ""
+    prefix = publish.key_prefix(settings.prefix)
     s3 = aws.client("s3", profile=settings.aws_profile, region=settings.aws_region, endpoint_url=options.endpoint_url)
     remote = publish.Remote(s3, settings.bucket, prefix)
     try:

@@ -49,6 +49,15 @@ def _reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+ENV_FILE = click.option(
+    "--env-file",
+    type=click.Path(path_type=Path),
+    default=Path(".env"),
+    show_default=True,
+    help="Settings file read under the environment.",
+)
+
+
 def settings_options(func: F) -> F:
     """Options shared by every command that builds the site."""
     options = [
@@ -70,13 +79,7 @@ def settings_options(func: F) -> F:
         click.option(
             "--config", type=click.Path(path_type=Path), help="TOML file with aliases, session_roles, prices."
         ),
-        click.option(
-            "--env-file",
-            type=click.Path(path_type=Path),
-            default=Path(".env"),
-            show_default=True,
-            help="Settings file read under the environment.",
-        ),
+        ENV_FILE,
         click.option("--strict", is_flag=True, help="Fail when any log record had to be skipped."),
         click.option("--strict-pricing", is_flag=True, help="Fail when any usage has no price."),
         click.option("--cost-explorer", is_flag=True, help="Show the AWS bill beside the estimate."),
@@ -173,7 +176,7 @@ def publish_command(**flags: Any) -> None:
 @click.option("--role-name", default="bedrock-invocation-logging", show_default=True, help="Role Bedrock assumes.")
 @click.option("--region", help="Region to set up (default: AWS_REGION).")
 @click.option("--dry-run", is_flag=True, help="Print every change; make none.")
-@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True)
+@ENV_FILE
 @_reports_errors
 def setup_logging(log_group: str | None, retention_days: int, role_name: str, region: str | None, dry_run: bool,
                   env_file: Path) -> None:  # fmt: skip
@@ -211,7 +214,7 @@ def setup_logging(log_group: str | None, retention_days: int, role_name: str, re
 @click.option("--region", help="Region of the stack and the logs (default: AWS_REGION).")
 @click.option("--cost-explorer", is_flag=True, help="Let the Lambda read the bill (ce:GetCostAndUsage).")
 @click.option("--dry-run", is_flag=True, help="Print what would be created; change nothing.")
-@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True)
+@ENV_FILE
 @_reports_errors
 def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str, dry_run: bool, **flags: Any) -> None:
     """Stand up the private S3 + CloudFront site and its scheduled publish Lambda."""
@@ -247,7 +250,7 @@ def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str,
 @cli.command()
 @click.option("--stack", required=True, help="CloudFormation stack name.")
 @click.option("--region", help="Region of the stack (default: AWS_REGION).")
-@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True)
+@ENV_FILE
 @_reports_errors
 def destroy(stack: str, region: str | None, env_file: Path) -> None:
     """Delete the stack; the site bucket is kept with its versions."""
@@ -295,7 +298,7 @@ def uninstall_timer(user: bool) -> None:
 @cli.command()
 @click.option("--log-group", "log_groups", multiple=True, help="CloudWatch log group (repeatable; LOG_GROUP).")
 @click.option("--region", "regions", multiple=True, help="AWS region (repeatable; AWS_REGION).")
-@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True)
+@ENV_FILE
 @_reports_errors
 def doctor(**flags: Any) -> None:
     """Check credentials, log group, invocation logging and permissions for --source cloudwatch."""
@@ -334,7 +337,7 @@ def pricing() -> None:
 @pricing.command("show")
 @click.option("--model", "pattern", help="Only models whose id or name contains this text.")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML file whose [[prices]] override the book.")
-@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True)
+@ENV_FILE
 @_reports_errors
 def pricing_show(pattern: str | None, **flags: Any) -> None:
     """Print the effective price table (USD per 1M tokens)."""
@@ -347,7 +350,7 @@ def pricing_show(pattern: str | None, **flags: Any) -> None:
 @pricing.command("refresh")
 @click.option("--out", "target", required=True, type=click.Path(path_type=Path), help="Where to write the price file.")
 @click.option("--region", "price_region", help="Region whose prices to read (default: AWS_REGION, else us-east-1).")
-@click.option("--env-file", type=click.Path(path_type=Path), default=Path(".env"), show_default=True)
+@ENV_FILE
 @_reports_errors
 def pricing_refresh(target: Path, price_region: str | None, **flags: Any) -> None:
     """Draft a price file from the AWS Price List API, to review and pass as CONFIG."""

@@ -214,6 +214,7 @@ def _state(
 
 
 def _names_of(raw: str | tuple[str, ...] | None) -> list[str]:
+    """Split a comma- or space-separated setting (or take a CLI tuple), dropping empty names."""
     if not raw:
         return []
     return raw.replace(",", " ").split() if isinstance(raw, str) else [n for n in raw if n]
@@ -228,7 +229,7 @@ def _parse_timezone(raw: str) -> str:
 
 
 def _parse_cidrs(raw: str | tuple[str, ...]) -> tuple[IPNetwork, ...]:
-    parts = raw.replace(",", " ").split() if isinstance(raw, str) else list(raw)
+    parts = _names_of(raw)
     nets = []
     for part in parts:
         try:
@@ -239,7 +240,7 @@ def _parse_cidrs(raw: str | tuple[str, ...]) -> tuple[IPNetwork, ...]:
 
 
 def _parse_windows(raw: str | tuple[str, ...]) -> tuple[str, ...]:
-    keys = raw.replace(",", " ").split() if isinstance(raw, str) else list(raw)
+    keys = _names_of(raw)
     unknown = [k for k in keys if k not in WINDOW_KEYS]
     if unknown or not keys:
         raise ValueError(f"unknown window {', '.join(unknown) or '(none)'} (use {', '.join(WINDOW_KEYS)})")

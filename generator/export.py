@@ -12,7 +12,7 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +22,7 @@ from generator.billing import Line, Reconciliation
 from generator.pricing import PriceBook
 from generator.report import Cell, Counters, WindowReport, add_counters
 from generator.sources import SkipReport
+from generator.usage import iso
 
 SCHEMA_VERSION = 1
 _MICRO = Decimal("0.000001")
@@ -44,10 +45,6 @@ class BuildMeta:
 def usd(amount: Decimal) -> float:
     """Round dollars to a millionth for JSON (money stays Decimal until here)."""
     return float(amount.quantize(_MICRO))
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def counters(c: Counters) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 from generator.aws import AWS_ERRORS, error_code
 from generator.errors import SourceError
 from generator.modelids import GEO, GLOBAL, IN_REGION
-from generator.pricing import PriceBook
+from generator.pricing import PriceBook, name_key
 
 SERVICE_CODES = ("AmazonBedrock", "AmazonBedrockFoundationModels")
 _UNITS = {"1k tokens": Decimal(1000), "1m tokens": Decimal(1), "tokens": Decimal(1_000_000)}
@@ -110,10 +110,6 @@ def parse_product(doc: dict[str, Any]) -> list[Offer]:
     return offers
 
 
-def _key(name: str) -> str:
-    return re.sub(r"[^a-z0-9.]+", "", name.lower().replace("amazon", "").replace("anthropic", ""))
-
-
 def refresh(client: Any, book: PriceBook, region: str, today: date) -> str:
     """Read the Price List for `region` and draft a price file; raise SourceError when AWS says no."""
     try:
@@ -128,7 +124,7 @@ def draft_price_file(products: Iterable[dict[str, Any]], book: PriceBook, region
     """Return TOML `[[prices]]` entries for every Price List model the book can name, and the rest as comments."""
     ids: dict[str, str] = {}
     for p in book.prices:
-        ids.setdefault(_key(p.name), p.model)
+        ids.setdefault(name_key(p.name), p.model)
     found: dict[tuple[str, str], dict[str, Offer]] = defaultdict(dict)
     for doc in products:
         for offer in parse_product(doc):
@@ -141,7 +137,7 @@ def draft_price_file(products: Iterable[dict[str, Any]], book: PriceBook, region
     ]
     unmatched: list[str] = []
     for (name, route), kinds in sorted(found.items()):
-        model = ids.get(_key(name))
+        model = ids.get(name_key(name))
         if model is None or "input" not in kinds or "output" not in kinds:
             unmatched.append(f"{name} ({route}): {', '.join(sorted(kinds))}")
             continue

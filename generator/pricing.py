@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 import tomllib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -84,6 +85,11 @@ class PriceBook:
             if entries:
                 return entries[-1].name
         return model
+
+
+def name_key(name: str) -> str:
+    """Reduce a model's display name to what AWS's billing and Price List names share with the book's."""
+    return re.sub(r"[^a-z0-9.]+", "", name.lower().replace("amazon", "").replace("anthropic", ""))
 
 
 def _decimal(entry: Mapping[str, Any], key: str, where: str) -> Decimal | None:

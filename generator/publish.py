@@ -89,6 +89,12 @@ class Plan:
         return "\n".join(lines)
 
 
+def key_prefix(prefix: str) -> str:
+    """Normalise a key prefix: empty, or without a leading slash and with one trailing slash."""
+    bare = prefix.strip("/")
+    return bare + "/" if bare else ""
+
+
 def phase_of(path: str) -> str:
     """Which upload phase a site path belongs to."""
     if path == MANIFEST:
@@ -183,9 +189,7 @@ class Remote:
         try:
             body = self.s3.get_object(Bucket=self.bucket, Key=self.key(MANIFEST))["Body"].read()
             return {*json.loads(body)["files"], MANIFEST}
-        except AWS_ERRORS:
-            return None
-        except (ValueError, KeyError, TypeError):
+        except (*AWS_ERRORS, ValueError, KeyError, TypeError):
             return None
 
     def put(self, file: LocalFile, max_age: int) -> None:
@@ -243,7 +247,7 @@ def apply(
             if progress:
                 progress(len(outcome.uploaded), total)
     except Exception as exc:
-        restored = _roll_back(outcome.uploaded, backup, the_plan, remote)
+        restored = _roll_back(outcome.uploaded, backup, the_plan, remote, max_age)
         raise PublishError(f"publish stopped: {exc}; {restored}") from None
     for step in the_plan.deletes:
         try:
@@ -280,16 +284,14 @@ def _upload_phase(files: list[LocalFile], remote: Remote, max_age: int, concurre
             raise PublishError(f"upload of {path} failed ({code}: {exc})")
 
 
-def _roll_back(uploaded: list[str], backup: Mapping[str, bytes], the_plan: Plan, remote: Remote) -> str:
+def _roll_back(uploaded: list[str], backup: Mapping[str, bytes], the_plan: Plan, remote: Remote, max_age: int) -> str:
     """Put back every page and data file this run overwrote, and remove the ones it added."""
     new = {s.path for s in the_plan.uploads if s.reason == "new"}
     problems = 0
     for path in uploaded:
         try:
             if path in backup:
-                remote.s3.put_object(Bucket=remote.bucket, Key=remote.key(path), Body=backup[path],
-                                     ContentType=content_type(path), CacheControl=cache_control(path, 300),
-                                     Metadata={"sha256": hashlib.sha256(backup[path]).hexdigest()})  # fmt: skip
+                remote.put(LocalFile.of(path, backup[path]), max_age)
             elif path in new and phase_of(path) != "assets":
                 remote.s3.delete_object(Bucket=remote.bucket, Key=remote.key(path))
         except AWS_ERRORS:

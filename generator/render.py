@@ -23,7 +23,7 @@ from generator.billing import Reconciliation
 from generator.errors import GeneratorError
 from generator.export import BuildMeta
 from generator.report import WindowReport
-from generator.usage import WINDOW_LABELS
+from generator.usage import WINDOW_LABELS, iso
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "usage.schema.json"
 INDEX_WINDOW = "7d"
@@ -94,7 +94,7 @@ def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(usd=format_usd, num=format_int, pct=format_pct, script_json=script_json, isotime=export.iso)
+    env.filters.update(usd=format_usd, num=format_int, pct=format_pct, script_json=script_json, isotime=iso)
     env.globals.update(asset=assets.__getitem__, window_labels=WINDOW_LABELS, local_time=local_time)
     return env
 

@@ -193,8 +193,12 @@ def cost_rows(
                 r.cache_read_tokens, r.cache_write_tokens, price.cost, price.unpriced_tokens, price.reason,
             )
         )  # fmt: skip
-    out.sort(key=lambda c: c.hour)
+    out.sort(key=_hour)
     return out
+
+
+def _hour(row: CostedRow) -> int:
+    return row.hour
 
 
 def summarize(
@@ -204,9 +208,8 @@ def summarize(
     people: Mapping[str, IdentityAudit],
 ) -> WindowReport:
     """Group the costed rows (sorted by hour) that fall in `window`."""
-    hours = [c.hour for c in costed]
-    lo = bisect.bisect_left(hours, window.start.timestamp())
-    hi = bisect.bisect_left(hours, window.end.timestamp())
+    lo = bisect.bisect_left(costed, window.start.timestamp(), key=_hour)
+    hi = bisect.bisect_left(costed, window.end.timestamp(), key=_hour)
     # One sum per row, into (day, person, model, route); everything else is summed from those.
     parts: dict[tuple[date, str, str, str], _Sum] = {}
     unpriced: dict[tuple[str, str, str], int] = defaultdict(int)

@@ -56,15 +56,12 @@ def write_site(out: Path, files: Mapping[str, bytes]) -> None:
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             out.rename(old / "site")
         staging.rename(out)
-    except OSError as exc:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
         if old is not None and not out.exists():
             (old / "site").rename(out)
-        raise PublishError(f"could not write the site to {out}: {exc}") from exc
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if old is not None and not out.exists():
-            (old / "site").rename(out)
+        if isinstance(exc, OSError):
+            raise PublishError(f"could not write the site to {out}: {exc}") from exc
         raise
     finally:
         if old is not None:

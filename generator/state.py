@@ -17,9 +17,10 @@ from typing import Any, Protocol
 
 from generator.aws import AWS_ERRORS, error_code
 from generator.errors import SourceError
+from generator.publish import key_prefix
 from generator.site import write_file
 from generator.sources.insights import Chunk
-from generator.usage import HOUR, HourlyRow
+from generator.usage import HOUR, HourlyRow, iso
 
 DAY = 24 * HOUR
 FORMAT = 1
@@ -108,7 +109,7 @@ class S3Store:
     """Partitions as objects under an S3 prefix (a PUT is atomic)."""
 
     def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
-        self.s3, self.bucket, self.prefix = s3, bucket, prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.s3, self.bucket, self.prefix = s3, bucket, key_prefix(prefix)
 
     def read(self, region: str, day: date) -> Partition | None:
         try:
@@ -167,7 +168,7 @@ def merge(
     merged = tuple(sorted([*keep, *rows], key=lambda r: (r.hour, r.principal, r.model_id)))
     settled = max(begin, min(stop, settled_before - settled_before % HOUR))
     return Partition(
-        region, day, sources, settled, now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        region, day, sources, settled, iso(now),
         stats[0] + (old.records_matched if keep and old else 0), stats[1] + (old.bytes_scanned if keep and old else 0),
         merged,
     )  # fmt: skip

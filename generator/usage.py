@@ -6,7 +6,6 @@ logged. Pure: no I/O, no identity mapping and no prices here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -105,6 +104,11 @@ class Window:
         return self.start.timestamp() <= hour < self.end.timestamp()
 
 
+def iso(moment: datetime) -> str:
+    """Format a moment as UTC ISO 8601 with whole seconds, as the logs and the JSON files do."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def floor_hour(moment: datetime) -> datetime:
     """Return `moment` in UTC, floored to the whole hour."""
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
@@ -124,12 +128,6 @@ def make_windows(now: datetime, tz: ZoneInfo) -> tuple[Window, ...]:
     windows.append(Window("mtd", month_start.astimezone(UTC), end))
     windows.append(Window("last-month", prev_start.astimezone(UTC), month_start.astimezone(UTC)))
     return tuple(windows)
-
-
-def rows_in(rows: Iterable[HourlyRow], window: Window) -> Iterator[HourlyRow]:
-    """Yield the rows whose hour lies in `window`."""
-    start, end = window.start.timestamp(), window.end.timestamp()
-    return (r for r in rows if start <= r.hour < end)
 
 
 def local_day(hour: int, tz: ZoneInfo) -> date:

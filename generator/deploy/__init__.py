@@ -26,7 +26,7 @@ def render_template(log_groups: Sequence[str]) -> str:
     """Return the stack template with the CSP, the subnet function and the log-group ARNs filled in."""
     text = TEMPLATE.read_text()
     indent = " " * 8
-    code = SUBNETS_FUNCTION.read_text().replace("__ALLOWED_CIDRS__", "${SubnetsOnly}")
+    code = subnets_function("${SubnetsOnly}")  # CloudFormation's Fn::Sub fills in the parameter
     text = text.replace("__SUBNETS_ONLY_FUNCTION__", code.replace("\n", "\n" + indent).rstrip())
     text = text.replace("__CONTENT_SECURITY_POLICY__", json.dumps(CONTENT_SECURITY_POLICY))
     arns = []
