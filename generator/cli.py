@@ -20,11 +20,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _Failure(click.ClickException):
-    """A library error shown as one line with its own exit code."""
+    """A runtime failure from the library, shown as one line; exit code 1."""
 
-    def __init__(self, error: GeneratorError) -> None:
-        super().__init__(str(error))
-        self.exit_code = error.exit_code
+    exit_code = 1
+
+
+class _ConfigFailure(_Failure):
+    """A usage or configuration error from the library, shown as one line; exit code 2."""
+
+    exit_code = 2
+
+
+def _failure(error: GeneratorError) -> _Failure:
+    """The click exception that reports `error` with its exit code (click's exit_code is per class)."""
+    return (_ConfigFailure if error.exit_code == 2 else _Failure)(str(error))
 
 
 def _reports_errors(func: F) -> F:
@@ -35,7 +44,7 @@ def _reports_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except GeneratorError as exc:
-            raise _Failure(exc) from None
+            raise _failure(exc) from None
         except Exception as exc:
             from generator import aws
 
