@@ -210,6 +210,29 @@ def test_publish_workflow_has_cron_oidc_and_pinned_actions() -> None:
 
 def test_ci_workflow_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
-    command = "python -m pip install -e '.[test]' && python -m pytest -n 2"
-    assert command in readme and command in (ROOT / ".ci/run").read_text()
+    command = "python -m pip install -c constraints.txt -e '.[test]' && python -m pytest -n 2"
+    full = "python3 -m venv .venv && . .venv/bin/activate && " + command
+    assert full in readme and full in (ROOT / ".ci/run").read_text()
     assert any(command in str(s.get("run", "")) for s in workflow("ci.yml")["jobs"]["test"]["steps"])
+
+
+def test_every_dependency_is_pinned_in_the_constraints_file() -> None:
+    import tomllib
+
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"{line!r} is not an exact pin"
+            pins[re.sub(r"[-_.]+", "-", name.lower())] = version
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for requirement in [*project["dependencies"], *project["optional-dependencies"]["test"]]:
+        name = re.split(r"[\[<>=!~ ]", requirement, maxsplit=1)[0]
+        assert re.sub(r"[-_.]+", "-", name.lower()) in pins, f"{name} is not pinned in constraints.txt"
+
+
+def test_publish_workflow_installs_before_it_has_credentials() -> None:
+    steps = workflow("publish.yml")["jobs"]["publish"]["steps"]
+    install = next(i for i, s in enumerate(steps) if "pip install -c constraints.txt" in str(s.get("run", "")))
+    credentials = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("aws-actions/"))
+    assert install < credentials
