@@ -32,7 +32,7 @@ class BuildResult:
     meta: BuildMeta
     reports: tuple[WindowReport, ...]
     files: int
-    unpriced: dict[str, int]  # logged model id -> unpriced tokens across all windows
+    unpriced: dict[str, tuple[int, int]]  # logged model id -> (tokens, calls) unpriced, widest window
     billing_note: str = ""
     queries: dict[str, Any] = field(default_factory=dict)
 
@@ -48,8 +48,7 @@ class BuildResult:
             + (f" ({', '.join(f'{k} {n}' for k, n in skipped.counts)})" if skipped.total else ""),
         ]
         if self.unpriced:
-            models = ", ".join(sorted(self.unpriced))
-            parts.append(f"{sum(self.unpriced.values()):,} tokens unpriced (models: {models})")
+            parts.append(unpriced_line(self.unpriced))
         if self.queries:
             q = self.queries
             parts.append(
@@ -79,23 +78,40 @@ def build(settings: Settings) -> BuildResult:
     skipped, description, records, queries = source.skipped, source.description, source.records, source.queries
     del source  # the costed rows carry everything on; let the hourly rows go
     reports = tuple(report.summarize(costed, w, settings.tz, people) for w in windows)
-    unpriced: dict[str, int] = defaultdict(int)
-    for rep in reports:
-        for u in rep.unpriced:
-            unpriced[u.model] = max(unpriced[u.model], u.tokens)
+    unpriced = _unpriced(reports)
     if settings.strict_pricing and unpriced:
         raise IncompleteDataError(
-            f"{sum(unpriced.values()):,} tokens have no price (models: {', '.join(sorted(unpriced))}); "
-            "add [[prices]] entries to your config or drop --strict-pricing"
+            f"{unpriced_line(unpriced)}; add [[prices]] entries to your config or drop --strict-pricing"
         )
     meta = BuildMeta(
         now, floor_hour(now), description, __version__, tuple(settings.windows), skipped, records, book,
     )  # fmt: skip
     bills, bill_note = _reconcile(settings, costed, windows, book) if settings.cost_explorer else ({}, "")
     files = render.render_site(reports, meta, bills)
-    files["data/manifest.json"] = dump(manifest(meta, files, sum(unpriced.values()), queries))
+    total_unpriced = (sum(t for t, _ in unpriced.values()), sum(n for _, n in unpriced.values()))
+    files["data/manifest.json"] = dump(manifest(meta, files, total_unpriced, queries))
     site.write_site(settings.out, files)
     return BuildResult(settings.out, meta, reports, len(files), dict(unpriced), bill_note, dict(queries))
+
+
+def _unpriced(reports: tuple[WindowReport, ...]) -> dict[str, tuple[int, int]]:
+    """Unpriced tokens and calls per logged model id, in the window where each is largest."""
+    found: dict[str, tuple[int, int]] = {}
+    for rep in reports:
+        per_model: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for u in rep.unpriced:
+            per_model[u.model][0] += u.tokens
+            per_model[u.model][1] += u.invocations
+        for model, (tokens, calls) in per_model.items():
+            seen = found.get(model, (0, 0))
+            found[model] = (max(seen[0], tokens), max(seen[1], calls))
+    return found
+
+
+def unpriced_line(unpriced: dict[str, tuple[int, int]]) -> str:
+    """Say how much usage has no price, and of which models."""
+    tokens, calls = sum(t for t, _ in unpriced.values()), sum(n for _, n in unpriced.values())
+    return f"{calls:,} calls and {tokens:,} tokens unpriced, not in any cost (models: {', '.join(sorted(unpriced))})"
 
 
 def _reconcile(

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import msgspec
@@ -24,8 +24,9 @@ from generator.report import Cell, Counters, WindowReport, add_counters
 from generator.sources import SkipReport
 from generator.usage import iso
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _MICRO = Decimal("0.000001")
+_WIDE = Context(prec=60)  # quantizing any sum of bounded counts x prices never overflows the precision
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class BuildMeta:
 
 def usd(amount: Decimal) -> float:
     """Round dollars to a millionth for JSON (money stays Decimal until here)."""
-    return float(amount.quantize(_MICRO))
+    return float(amount.quantize(_MICRO, context=_WIDE))
 
 
 def counters(c: Counters) -> dict[str, Any]:
@@ -57,6 +58,8 @@ def counters(c: Counters) -> dict[str, Any]:
         "cache_write_tokens": c.cache_write_tokens,
         "cost_usd": usd(c.cost),
         "unpriced_tokens": c.unpriced_tokens,
+        "unpriced_invocations": c.unpriced_invocations,
+        "cost_complete": c.cost_complete,
     }
 
 
@@ -92,7 +95,8 @@ def usage_payload(rep: WindowReport, meta: BuildMeta, bill: Reconciliation | Non
         ],
         "days": days,
         "unpriced_models": [
-            {"model": u.model, "route": u.route, "tokens": u.tokens, "reason": u.reason} for u in rep.unpriced
+            {"model": u.model, "route": u.route, "tokens": u.tokens, "invocations": u.invocations, "reason": u.reason}
+            for u in rep.unpriced
         ],
         "identities": [{"principal": i.principal, "person": i.person, "rule": i.rule} for i in rep.identities],
     }  # fmt: skip
@@ -133,7 +137,8 @@ def legacy_keys(rep: WindowReport, days: list[str], meta: BuildMeta) -> dict[str
     """The old Flask dashboard's `/api/usage` keys, so its consumers keep working."""
 
     def prompt(c: Counters) -> int:
-        return c.input_tokens + c.cache_read_tokens + c.cache_write_tokens
+        # The old dashboard's "input" was inputTokenCount + cacheWriteInputTokenCount (cache reads apart).
+        return c.input_tokens + c.cache_write_tokens
 
     daily_inv: dict[str, int] = dict.fromkeys(days, 0)
     daily_cost: dict[str, Decimal] = dict.fromkeys(days, Decimal(0))
@@ -169,12 +174,13 @@ def legacy_keys(rep: WindowReport, days: list[str], meta: BuildMeta) -> dict[str
 
 CSV_FIELDS = (
     "window", "person", "model", "model_name", "route", "invocations", "errors", "input_tokens",
-    "output_tokens", "cache_read_tokens", "cache_write_tokens", "unpriced_tokens", "cost_usd",
+    "output_tokens", "cache_read_tokens", "cache_write_tokens", "unpriced_tokens", "unpriced_invocations",
+    "cost_complete", "cost_usd",
 )  # fmt: skip
 
 
 def usage_csv(rep: WindowReport, meta: BuildMeta) -> bytes:
-    """Return `usage-<w>.csv`: one row per person x model x route."""
+    """Return `usage-<w>.csv`: one row per person x model x route; `cost_usd` is empty when nothing was priced."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_FIELDS)
@@ -183,7 +189,8 @@ def usage_csv(rep: WindowReport, meta: BuildMeta) -> bytes:
         writer.writerow(
             (rep.window.key, c.person, c.model, meta.book.name_of(c.model), c.route, k.invocations,
              k.errors, k.input_tokens, k.output_tokens, k.cache_read_tokens, k.cache_write_tokens,
-             k.unpriced_tokens, f"{k.cost.quantize(_MICRO)}")
+             k.unpriced_tokens, k.unpriced_invocations, "true" if k.cost_complete else "false",
+             "" if k.priced_nothing else f"{k.cost.quantize(_MICRO, context=_WIDE)}")
         )  # fmt: skip
     return buf.getvalue().encode()
 
@@ -209,7 +216,10 @@ def pricing_payload(book: PriceBook) -> dict[str, Any]:
 
 
 def manifest(
-    meta: BuildMeta, files: Mapping[str, bytes], unpriced_tokens: int, queries: Mapping[str, Any] | None = None
+    meta: BuildMeta,
+    files: Mapping[str, bytes],
+    unpriced: tuple[int, int],
+    queries: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return `manifest.json`: what was built, from what, and every file's sha256."""
     return {
@@ -221,7 +231,8 @@ def manifest(
         "windows": list(meta.windows),
         "records_read": meta.records,
         "skipped_records": meta.skipped.as_dict(),
-        "unpriced_tokens": unpriced_tokens,
+        "unpriced_tokens": unpriced[0],
+        "unpriced_invocations": unpriced[1],
         "queries": dict(queries or {}),
         "files": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
     }

@@ -54,11 +54,12 @@ class Price:
 
 @dataclass(frozen=True)
 class RowCost:
-    """The cost of one hourly row, and the tokens no price covered."""
+    """The cost of one hourly row, and what no price covered."""
 
     cost: Decimal
     unpriced_tokens: int
-    reason: str = ""  # why tokens are unpriced ("" when none are)
+    reason: str = ""  # why something is unpriced ("" when nothing is)
+    unpriced_invocations: int = 0  # calls of which nothing was priced, token counts or not
 
 
 class PriceBook:
@@ -187,8 +188,10 @@ def cost_of(row: HourlyRow, ref: ModelRef, book: PriceBook) -> RowCost:
     """Price one hourly row at the price in effect on its UTC day."""
     price = book.lookup(ref.model, ref.route, _utc_day(row.hour - row.hour % 86400))
     if price is None:
+        # Every call of an unpriced model is unpriced, including calls that logged no tokens
+        # (image, video and rerank models): nothing here may read as a true $0.
         reason = "no price for this model" if ref.route != "unknown" else "unmapped profile"
-        return RowCost(Decimal(0), row.tokens, reason if row.tokens else "")
+        return RowCost(Decimal(0), row.tokens, reason, row.invocations)
     total = row.input_tokens * price.input + row.output_tokens * price.output
     unpriced = 0
     for count, unit in ((row.cache_read_tokens, price.cache_read), (row.cache_write_tokens, price.cache_write)):

@@ -22,7 +22,7 @@ from generator import charts, export
 from generator.billing import Reconciliation
 from generator.errors import GeneratorError
 from generator.export import BuildMeta
-from generator.report import WindowReport
+from generator.report import Counters, WindowReport, add_counters
 from generator.usage import WINDOW_LABELS, iso
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "usage.schema.json"
@@ -76,6 +76,14 @@ def local_time(moment: datetime, tz: str, minutes: bool = False) -> str:
     return local.strftime(("%H:%M" if minutes else "%H:00") + " %Z, %d %b %Y")
 
 
+def format_cost(c: Counters) -> str:
+    """Format an estimate that may be incomplete: `$1.20`, `$1.20 + unpriced`, or `unpriced` (never a false $0)."""
+    if c.priced_nothing:
+        return "unpriced"
+    text = format_usd(c.cost)
+    return text if c.cost_complete else f"{text} + unpriced"
+
+
 def format_int(value: int) -> str:
     return f"{value:,}"
 
@@ -94,7 +102,9 @@ def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(usd=format_usd, num=format_int, pct=format_pct, script_json=script_json, isotime=iso)
+    env.filters.update(
+        usd=format_usd, cost=format_cost, num=format_int, pct=format_pct, script_json=script_json, isotime=iso
+    )
     env.globals.update(asset=assets.__getitem__, window_labels=WINDOW_LABELS, local_time=local_time)
     return env
 
@@ -134,22 +144,25 @@ def _render(env: jinja2.Environment, template: str, context: dict[str, Any]) -> 
 
 
 def matrix(rep: WindowReport) -> dict[str, Any]:
-    """Person x model cost grid (routes merged), with totals and a low/medium/high level per cell."""
+    """Person x model grid of counters (routes merged), with totals and a cost level per cell."""
     models = [m.name for m in rep.models]
-    grid: dict[str, dict[str, Decimal]] = {u.name: {} for u in rep.users}
+    parts: dict[tuple[str, str], list[Counters]] = {}
     for c in rep.cells:
-        row = grid[c.person]
-        row[c.model] = row.get(c.model, Decimal(0)) + c.counters.cost
-    values = sorted(v for row in grid.values() for v in row.values() if v > 0)
+        parts.setdefault((c.person, c.model), []).append(c.counters)
+    grid = {key: add_counters(cs) for key, cs in parts.items()}
+    values = sorted(c.cost for c in grid.values() if c.cost > 0)
     low = values[len(values) // 3] if values else Decimal(0)
     high = values[2 * len(values) // 3] if values else Decimal(0)
+    empty = Counters()
 
-    def level(v: Decimal) -> str:
+    def level(c: Counters) -> str:
+        if c.priced_nothing:
+            return "unpriced"
+        v = c.cost
         return "none" if v <= 0 else "low" if v < low else "high" if v >= high else "medium"
 
-    rows = [
-        {"person": u.name, "total": u.counters.cost,
-         "cells": [(grid[u.name].get(m, Decimal(0)), level(grid[u.name].get(m, Decimal(0)))) for m in models]}
-        for u in rep.users
-    ]  # fmt: skip
-    return {"models": models, "rows": rows, "totals": [m.counters.cost for m in rep.models], "total": rep.totals.cost}
+    rows = []
+    for u in rep.users:
+        cells = [grid.get((u.name, m), empty) for m in models]
+        rows.append({"person": u.name, "total": u.counters, "cells": [(c, level(c)) for c in cells]})
+    return {"models": models, "rows": rows, "totals": [m.counters for m in rep.models], "total": rep.totals}

@@ -42,6 +42,7 @@ class CostedRow:
     cost: Decimal
     unpriced_tokens: int
     unpriced_reason: str
+    unpriced_invocations: int
 
 
 class Counters(NamedTuple):
@@ -55,10 +56,21 @@ class Counters(NamedTuple):
     cache_write_tokens: int = 0
     cost: Decimal = Decimal(0)
     unpriced_tokens: int = 0
+    unpriced_invocations: int = 0
 
     @property
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    @property
+    def cost_complete(self) -> bool:
+        """True when every token and call here was priced, so `cost` is the whole estimate."""
+        return not (self.unpriced_tokens or self.unpriced_invocations)
+
+    @property
+    def priced_nothing(self) -> bool:
+        """True when no part of these calls was priced: `cost` is not a $0 estimate but no estimate."""
+        return self.invocations > 0 and self.unpriced_invocations == self.invocations
 
 
 @dataclass(frozen=True)
@@ -92,12 +104,13 @@ class DayCell:
 
 @dataclass(frozen=True)
 class Unpriced:
-    """Tokens that no price covered, for one model as logged."""
+    """Tokens and calls that no price covered, for one model as logged."""
 
     model: str
     route: str
     tokens: int
     reason: str
+    invocations: int = 0
 
 
 @dataclass(frozen=True)
@@ -135,6 +148,8 @@ class _Countable(Protocol):
     def cost(self) -> Decimal: ...
     @property
     def unpriced_tokens(self) -> int: ...
+    @property
+    def unpriced_invocations(self) -> int: ...
 
 
 _ZERO = Decimal(0)
@@ -144,7 +159,7 @@ class _Sum:
     __slots__ = ("v",)
 
     def __init__(self) -> None:
-        self.v: list[int | Decimal] = [0, 0, 0, 0, 0, 0, _ZERO, 0]
+        self.v: list[int | Decimal] = [0, 0, 0, 0, 0, 0, _ZERO, 0, 0]
 
     def add(self, r: _Countable) -> None:
         v = self.v
@@ -156,6 +171,7 @@ class _Sum:
         v[5] += r.cache_write_tokens
         v[6] += r.cost
         v[7] += r.unpriced_tokens
+        v[8] += r.unpriced_invocations
 
     def merge(self, other: _Sum) -> None:
         v, o = self.v, other.v
@@ -167,6 +183,7 @@ class _Sum:
         v[5] += o[5]
         v[6] += o[6]
         v[7] += o[7]
+        v[8] += o[8]
 
     def freeze(self) -> Counters:
         return Counters(*self.v)  # type: ignore[arg-type]
@@ -191,6 +208,7 @@ def cost_rows(
                 r.hour, r.principal, people[r.principal].person, ref.model, ref.route,
                 r.model_id, r.invocations, r.errors, r.input_tokens, r.output_tokens,
                 r.cache_read_tokens, r.cache_write_tokens, price.cost, price.unpriced_tokens, price.reason,
+                price.unpriced_invocations,
             )
         )  # fmt: skip
     out.sort(key=_hour)
@@ -212,7 +230,7 @@ def summarize(
     hi = bisect.bisect_left(costed, window.end.timestamp(), key=_hour)
     # One sum per row, into (day, person, model, route); everything else is summed from those.
     parts: dict[tuple[date, str, str, str], _Sum] = {}
-    unpriced: dict[tuple[str, str, str], int] = defaultdict(int)
+    unpriced: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
     principals: set[str] = set()
     day_of: dict[int, date] = {}
     for r in costed[lo:hi]:
@@ -225,8 +243,10 @@ def summarize(
             part = parts[key] = _Sum()
         part.add(r)
         principals.add(r.principal)
-        if r.unpriced_tokens:
-            unpriced[(r.logged_model, r.route, r.unpriced_reason)] += r.unpriced_tokens
+        if r.unpriced_tokens or r.unpriced_invocations:
+            seen = unpriced[(r.logged_model, r.route, r.unpriced_reason)]
+            seen[0] += r.unpriced_tokens
+            seen[1] += r.unpriced_invocations
     total = _Sum()
     cells: dict[tuple[str, str, str], _Sum] = defaultdict(_Sum)
     daily: dict[tuple[date, str, str], _Sum] = {}
@@ -248,7 +268,7 @@ def summarize(
         cells=cell_list,
         daily=tuple(DayCell(d, p, m, s.freeze()) for (d, p, m), s in sorted(daily.items())),
         days=_days(window, tz),
-        unpriced=tuple(Unpriced(m, rt, n, why) for (m, rt, why), n in sorted(unpriced.items())),
+        unpriced=tuple(Unpriced(m, rt, n, why, calls) for (m, rt, why), (n, calls) in sorted(unpriced.items())),
         identities=tuple(people[p] for p in sorted(principals)),
     )
 

@@ -27,7 +27,7 @@ SONNET_SERVICE = "Claude Sonnet 4.5 (Amazon Bedrock Edition)"
 
 def row(person: str, model: str, cost: str, day: date = date(2026, 11, 21)) -> CostedRow:
     hour = int(datetime(day.year, day.month, day.day, 10, tzinfo=UTC).timestamp())
-    return CostedRow(hour, person, person, model, "geo", model, 1, 0, 1, 1, 0, 0, Decimal(cost), 0, "")
+    return CostedRow(hour, person, person, model, "geo", model, 1, 0, 1, 1, 0, 0, Decimal(cost), 0, "", 0)
 
 
 def test_complete_utc_days() -> None:

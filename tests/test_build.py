@@ -159,19 +159,26 @@ def test_strict_fails_on_skipped_records(make_settings: Any, tmp_path: Path) -> 
 
 
 def test_strict_pricing_fails_on_unpriced_usage(make_settings: Any, tmp_path: Path) -> None:
-    with pytest.raises(IncompleteDataError, match=r"tokens have no price \(models: us.writer.palmyra-x5-v1:0\)"):
+    with pytest.raises(
+        IncompleteDataError, match=r"tokens unpriced, not in any cost \(models: amazon.nova-canvas-v1:0, us"
+    ):
         build(make_settings(out=tmp_path / "site", strict_pricing=True))
 
 
-def test_a_config_price_makes_the_demo_fully_priced(make_settings: Any, tmp_path: Path) -> None:
+def test_a_config_price_prices_the_model_and_image_calls_stay_unpriced(make_settings: Any, tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(
         "session_roles = ['DeveloperAccess']\n[aliases]\npeterdir = ['aider', 'dirkcli']\n"
         "[[prices]]\nmodel = 'writer.palmyra-x5-v1:0'\nroute = 'geo'\ninput = 0.6\noutput = 6\n"
     )
-    result = build(make_settings(out=tmp_path / "site", config=config, strict_pricing=True))
-    assert result.unpriced == {}
+    result = build(make_settings(out=tmp_path / "site", config=config))
+    # Only the image model is left: its calls log no tokens, and none of them reads as a true $0.
+    assert set(result.unpriced) == {"amazon.nova-canvas-v1:0"}
+    tokens, calls = result.unpriced["amazon.nova-canvas-v1:0"]
+    assert tokens == 0 and calls > 0
     assert result.reports[0].users[0].name == "peterdir"
+    with pytest.raises(IncompleteDataError, match=r"^\d+ calls and 0 tokens unpriced"):
+        build(make_settings(out=tmp_path / "site2", config=config, strict_pricing=True))
 
 
 def test_now_defaults_to_the_clock(tmp_path: Path) -> None:

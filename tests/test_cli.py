@@ -48,7 +48,11 @@ def test_build_demo(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "site"
     result = runner.invoke(cli, ["build", "--out", str(out), "--now", NOW_ISO, "--windows", "7d,1d"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("built ") and "tokens unpriced (models: us.writer.palmyra-x5-v1:0)" in result.output
+    assert (
+        result.output.startswith("built ")
+        and "tokens unpriced, not in any cost (models: amazon.nova-canvas-v1:0, us.writer.palmyra-x5-v1:0)"
+        in result.output
+    )
     assert json.loads((out / "data/manifest.json").read_text())["windows"] == ["1d", "7d"]
 
 
@@ -60,7 +64,7 @@ def test_build_demo(runner: CliRunner, tmp_path: Path) -> None:
         (["build", "--source", "files"], 2, "--source files needs at least one --logs PATH"),
         (["build", "--source", "nope"], 2, "Invalid value for '--source'"),
         (["build", "--config", "/no/such.toml"], 2, "cannot read it"),
-        (["build", "--strict-pricing"], 1, "tokens have no price"),
+        (["build", "--strict-pricing"], 1, "tokens unpriced, not in any cost"),
         (["build", "--logs", "/no/such/folder"], 1, "no such file or folder"),
         (["serve", "/no/such/site"], 2, "holds no index.html"),
         (["publish"], 2, "publish needs a bucket"),

@@ -30,14 +30,14 @@ PRICES = {
     "mistral.mistral-large-2407-v1:0": ("2", "6", None, None),
     "openai.gpt-oss-120b-1:0": ("0.15", "0.60", None, None),
 }  # fmt: skip
-UNPRICED = {"us.writer.palmyra-x5-v1:0"}
+UNPRICED = {"us.writer.palmyra-x5-v1:0", "amazon.nova-canvas-v1:0"}
 
 
 def test_demo_7d_cost_matches_a_hand_calculation(demo_site: Path, tmp_path: Path) -> None:
     write_demo_logs(tmp_path, NOW)
     end = NOW.replace(minute=0)
     start = end - timedelta(days=7)
-    cost, unpriced, calls = Decimal(0), 0, 0
+    cost, unpriced, calls, unpriced_calls = Decimal(0), 0, 0, 0
     for path in tmp_path.rglob("*.json.gz"):
         if "data" in path.parts:
             continue
@@ -55,6 +55,7 @@ def test_demo_7d_cost_matches_a_hand_calculation(demo_site: Path, tmp_path: Path
             )
             if rec["modelId"] in UNPRICED:
                 unpriced += sum(counts)
+                unpriced_calls += 1
                 continue
             for count, price in zip(counts, PRICES[rec["modelId"]], strict=True):
                 assert count == 0 or price is not None
@@ -62,4 +63,5 @@ def test_demo_7d_cost_matches_a_hand_calculation(demo_site: Path, tmp_path: Path
     totals = json.loads((demo_site / "data/usage-7d.json").read_text())["totals"]
     assert totals["invocations"] == calls
     assert totals["unpriced_tokens"] == unpriced > 0
+    assert totals["unpriced_invocations"] == unpriced_calls > 0 and totals["cost_complete"] is False
     assert abs(Decimal(str(totals["cost_usd"])) - cost) < Decimal("0.000001")

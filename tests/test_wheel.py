@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 from tests.conftest import NOW_ISO, ROOT
@@ -25,9 +26,13 @@ def test_wheel_installs_and_builds_the_demo(tmp_path: Path) -> None:
     ):
         assert needed in names
 
-    # Dependencies come from this interpreter's site-packages; the package itself only from the wheel.
+    # Dependencies come from this interpreter's site-packages (a .pth line: its own .pth files, such as the
+    # editable install's, are not run); the package itself only from the wheel.
     venv = tmp_path / "venv"
-    run(sys.executable, "-m", "venv", "--system-site-packages", venv)
+    run(sys.executable, "-m", "venv", venv)
+    site_dir = run(venv / "bin/python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip()
+    deps = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    Path(site_dir, "deps-from-test-env.pth").write_text("\n".join(sorted(deps)) + "\n")
     run(venv / "bin/python", "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed", wheel)
     where = run(venv / "bin/python", "-c", "import generator; print(generator.__file__)", cwd=tmp_path)
     assert where.startswith(str(venv)), where

@@ -24,6 +24,7 @@ SEED = 20250311
 _IAM = f"arn:aws:iam::{ACCOUNT}:"
 _STS = f"arn:aws:sts::{ACCOUNT}:"
 SONNET_4 = "us.anthropic.claude-sonnet-4-20250514-v1:0"
+IMAGE_MODEL = "amazon.nova-canvas-v1:0"  # billed per image: its records carry no token counts
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ PERSONAS = (
     ),
     Persona(
         (_IAM + "user/engineering/carol",), 2.0, True,
-        ((SONNET_4, 50), ("amazon.nova-lite-v1:0", 30), ("anthropic.claude-3-haiku-20240307-v1:0", 20)),
+        ((SONNET_4, 50), ("amazon.nova-lite-v1:0", 30), ("anthropic.claude-3-haiku-20240307-v1:0", 20),
+         (IMAGE_MODEL, 4)),
         True,
     ),
     Persona(
@@ -161,6 +163,10 @@ def _record(rng: random.Random, persona: Persona, stamp: datetime) -> dict[str, 
         return record
     if roll < 0.025:  # guardrail-blocked: no inference region and no token counts
         del record["inferenceRegion"]
+        record["input"] = {"inputContentType": "application/json"}
+        record["output"] = {"outputContentType": "application/json"}
+        return record
+    if model == IMAGE_MODEL:
         record["input"] = {"inputContentType": "application/json"}
         record["output"] = {"outputContentType": "application/json"}
         return record
