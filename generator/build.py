@@ -23,6 +23,9 @@ from generator.report import WindowReport
 from generator.sources import read_source
 from generator.usage import Window, floor_hour, make_windows
 
+# Files under --logs that are rightly not read: Bedrock's own side objects and a second path to a file.
+BENIGN = ("body_offload_object", "permission_check_object", "same_file_again")
+
 
 @dataclass(frozen=True)
 class BuildResult:
@@ -39,14 +42,19 @@ class BuildResult:
     def summary(self) -> str:
         """One line for the terminal."""
         head = next((r for r in self.reports if r.window.key == "7d"), self.reports[0])
-        skipped = self.meta.skipped
+        skipped, ignored = self.meta.skipped, self.meta.ignored
         parts = [
             f"built {self.files} files in {self.out}/ from {self.meta.records:,} records ({self.meta.source})",
-            f"{head.window.key}: ${head.totals.cost:,.2f}, {len(head.users)} people, "
-            f"{head.totals.invocations:,} invocations",
+            f"{head.window.key}: ${head.totals.cost:,.2f}{'' if head.totals.cost_complete else ' + unpriced'}, "
+            f"{len(head.users)} people, {head.totals.invocations:,} invocations",
             f"{skipped.total:,} records skipped"
             + (f" ({', '.join(f'{k} {n}' for k, n in skipped.counts)})" if skipped.total else ""),
         ]
+        if ignored.total:
+            reasons = ", ".join(f"{k} {n}" for k, n in ignored.counts)
+            parts.append(f"{ignored.total:,} files not read ({reasons}; first: {ignored.examples[0]})")
+        if self.meta.duplicates:
+            parts.append(f"{self.meta.duplicates:,} duplicate records dropped (same requestId)")
         if self.unpriced:
             parts.append(unpriced_line(self.unpriced))
         if self.queries:
@@ -72,10 +80,19 @@ def build(settings: Settings) -> BuildResult:
             f"{source.skipped.total} log records skipped ({source.skipped.examples[0]}, ...); "
             "fix the input or drop --strict"
         )
+    unread = [f"{reason} {n}" for reason, n in source.ignored.counts if reason not in BENIGN]
+    if settings.strict and unread:
+        raise IncompleteDataError(
+            f"files under --logs were not read ({', '.join(unread)}); fix or remove them, or drop --strict"
+        )
     book = load_book(settings.prices)
     people = identity.resolve((r.principal for r in source.rows), settings.identity)
     costed = report.cost_rows(source.rows, book, people, settings.inference_profiles)
-    skipped, description, records, queries = source.skipped, source.description, source.records, source.queries
+    meta = BuildMeta(
+        now, floor_hour(now), source.description, __version__, tuple(settings.windows), source.skipped,
+        source.records, book, source.ignored, source.duplicates,
+    )  # fmt: skip
+    queries = source.queries
     del source  # the costed rows carry everything on; let the hourly rows go
     reports = tuple(report.summarize(costed, w, settings.tz, people) for w in windows)
     unpriced = _unpriced(reports)
@@ -83,9 +100,6 @@ def build(settings: Settings) -> BuildResult:
         raise IncompleteDataError(
             f"{unpriced_line(unpriced)}; add [[prices]] entries to your config or drop --strict-pricing"
         )
-    meta = BuildMeta(
-        now, floor_hour(now), description, __version__, tuple(settings.windows), skipped, records, book,
-    )  # fmt: skip
     bills, bill_note = _reconcile(settings, costed, windows, book) if settings.cost_explorer else ({}, "")
     files = render.render_site(reports, meta, bills)
     total_unpriced = (sum(t for t, _ in unpriced.values()), sum(n for _, n in unpriced.values()))

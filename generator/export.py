@@ -11,7 +11,7 @@ import hashlib
 import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Context, Decimal
 from typing import Any
@@ -41,6 +41,8 @@ class BuildMeta:
     skipped: SkipReport
     records: int
     book: PriceBook
+    ignored: SkipReport = field(default_factory=SkipReport)  # files not read, by reason
+    duplicates: int = 0  # records dropped as already counted (same requestId)
 
 
 def usd(amount: Decimal) -> float:
@@ -231,6 +233,8 @@ def manifest(
         "windows": list(meta.windows),
         "records_read": meta.records,
         "skipped_records": meta.skipped.as_dict(),
+        "files_not_read": meta.ignored.as_dict(),
+        "duplicate_records_dropped": meta.duplicates,
         "unpriced_tokens": unpriced[0],
         "unpriced_invocations": unpriced[1],
         "queries": dict(queries or {}),

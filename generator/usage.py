@@ -71,6 +71,22 @@ class HourlyAggregator:
         acc[4] += cache_read_tokens
         acc[5] += cache_write_tokens
 
+    def remove(
+        self,
+        epoch: int,
+        principal: str,
+        model_id: str,
+        error: bool,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read_tokens: int,
+        cache_write_tokens: int,
+    ) -> None:
+        """Take back one invocation that was added (a duplicate found later)."""
+        acc = self._acc[(epoch - epoch % HOUR, principal, model_id)]
+        for i, value in enumerate((1, error, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)):
+            acc[i] -= value
+
     def merge(self, other: HourlyAggregator) -> None:
         """Add another aggregator's sums to this one."""
         for key, theirs in other._acc.items():
@@ -84,7 +100,7 @@ class HourlyAggregator:
     def rows(self) -> list[HourlyRow]:
         """Return the rows sorted by hour, principal and model id, emptying the aggregator."""
         acc, self._acc = self._acc, {}
-        return [HourlyRow(*key, *acc.pop(key)) for key in sorted(acc)]
+        return [HourlyRow(*key, *acc.pop(key)) for key in sorted(acc) if acc[key][0]]  # all taken back: no row
 
 
 @dataclass(frozen=True)

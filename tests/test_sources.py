@@ -1,5 +1,6 @@
 import gzip
 import json
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,7 +19,7 @@ def record(user: str = "ann", ts: str = "2026-11-20T10:15:00Z", **extra: object)
     rec: dict[str, object] = {
         "schemaType": "ModelInvocationLog", "schemaVersion": "1.0", "timestamp": ts,
         "accountId": "123456789012", "identity": {"arn": ARN + user}, "region": "us-east-1",
-        "requestId": "r", "operation": "Converse", "modelId": "amazon.nova-lite-v1:0",
+        "requestId": str(uuid.uuid4()), "operation": "Converse", "modelId": "amazon.nova-lite-v1:0",
         "input": {"inputContentType": "application/json", "inputBodyJson": {"messages": ["hi " * 300]},
                   "inputTokenCount": 10, "cacheReadInputTokenCount": 2, "cacheWriteInputTokenCount": 1},
         "output": {"outputContentType": "application/json", "outputBodyJson": {"text": "yo"}, "outputTokenCount": 5},
@@ -95,7 +96,8 @@ def test_truncated_and_corrupt_gzip(tmp_path: Path) -> None:
     (tmp_path / "junk.json.gz").write_bytes(b"this is not gzip")
     (tmp_path / "ok.json.gz").write_bytes(good)
     result = read_files((tmp_path,))
-    assert dict(result.skipped.counts) == {"unreadable_file": 2}
+    assert dict(result.skipped.counts) == {"unreadable_file": 1}
+    assert dict(result.ignored.counts) == {"not_log_records": 1}  # named .gz, holds neither gzip nor records
     assert 200 <= result.records < 400  # every record before the damage is kept
 
 

@@ -66,8 +66,10 @@ class SourceResult:
     rows: tuple[HourlyRow, ...]
     skipped: SkipReport
     description: str
-    records: int
+    records: int  # records counted, each requestId once
     queries: Mapping[str, Any] = field(default_factory=dict)  # what a query-based source asked for
+    ignored: SkipReport = SkipReport()  # files (or the rest of files) not read, by reason
+    duplicates: int = 0  # records dropped because their requestId was already counted
 
 
 SOURCES = ("demo", "files", "cloudwatch")
@@ -90,5 +92,5 @@ def read_source(
         with tempfile.TemporaryDirectory(prefix="bedrock-usage-demo-") as tmp:
             demo.write_demo_logs(Path(tmp), now)
             result = files.read_files((Path(tmp),))
-        return SourceResult(result.rows, result.skipped, "demo", result.records)
+        return SourceResult(result.rows, result.skipped, "demo", result.records)  # its set-up files are no news
     raise ConfigError(f"unknown source {name!r}: use one of {', '.join(SOURCES)}")

@@ -1,96 +1,128 @@
-"""Read Bedrock model-invocation log records from files, exactly as Bedrock writes them.
+"""Read Bedrock model-invocation log records from files: every file under `--logs`, each record once.
 
-Streams `.json.gz` objects of the S3 delivery layout and plain `.json`/`.jsonl` files into hourly
-rows: memory grows with hourly rows, never with records. Bad lines are counted, never fatal.
+Finds the files (each real file once, however many paths reach it; every file not read counted by
+reason), reads them on every core into hourly rows, then drops records whose `requestId` was
+already counted. Memory grows with hourly rows plus 12 bytes a record for the duplicate check.
 """
 
 from __future__ import annotations
 
-import itertools
+import hashlib
 import os
+import stat
 import zlib
+from array import array
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from datetime import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
-
-import msgspec
 
 from generator.errors import SourceError
-from generator.sources import SkipTally, SourceResult
-from generator.usage import HourlyAggregator
+from generator.sources import SkipReport, SkipTally, SourceResult
+from generator.sources.logfile import TOO_LONG, BadLine, FileSkip, Record, chunks, decode, records, sniff
+from generator.usage import HOUR, HourlyAggregator
 
-SUFFIXES = (".json.gz", ".jsonl.gz", ".json", ".jsonl")
 PERMISSION_CHECK = "amazon-bedrock-logs-permission-check"
-CHUNK = 1 << 20
 PER_WORKER = 64  # files: fewer per core are read in this process
-
-Count = Annotated[int, msgspec.Meta(ge=0)]
-
-
-class _Identity(msgspec.Struct, frozen=True):
-    arn: str
+MAX_BAD_RUN = 10_000  # lines in a row that are not records: the rest of that file is not a log
 
 
-class _Input(msgspec.Struct, frozen=True):
-    inputTokenCount: Count = 0
-    cacheReadInputTokenCount: Count = 0
-    cacheWriteInputTokenCount: Count = 0
+@dataclass
+class _Batch:
+    """What one worker read: hourly sums, skips, and each record's request key by hour."""
+
+    agg: HourlyAggregator = field(default_factory=HourlyAggregator)
+    tally: SkipTally = field(default_factory=SkipTally)  # records skipped
+    ignored: SkipTally = field(default_factory=SkipTally)  # files (or their rest) not read
+    records: int = 0
+    # hour -> (64-bit request keys, index of the file each came from): 12 bytes a record
+    keys: dict[int, tuple[array[int], array[int]]] = field(default_factory=dict)
 
 
-class _Output(msgspec.Struct, frozen=True):
-    outputTokenCount: Count = 0
+def request_key(request_id: str) -> int:
+    """A 64-bit key for a requestId (the same in every process); collisions are settled by the full id."""
+    return int.from_bytes(hashlib.blake2b(request_id.encode(), digest_size=8).digest())
 
 
-class _Record(msgspec.Struct, frozen=True):
-    # Only the fields we use are declared: msgspec skips the (large) bodies without decoding them.
-    timestamp: datetime
-    identity: _Identity
-    modelId: str
-    input: _Input = _Input()
-    output: _Output = _Output()
-    errorCode: str | None = None
-
-
-_decode = msgspec.json.Decoder(_Record).decode
-_decode_list = msgspec.json.Decoder(list[msgspec.Raw]).decode
-
-
-def find_log_files(paths: Iterable[Path]) -> list[Path]:
-    """List the record files under `paths`, skipping body-offload objects and the permission check."""
+def find_log_files(paths: Iterable[Path], ignored: SkipTally | None = None) -> list[Path]:
+    """List each regular file under `paths` once, in order; count every other file in `ignored`."""
+    ignored = ignored if ignored is not None else SkipTally()
     found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+
+    def consider(path: Path) -> None:
+        if PERMISSION_CHECK in path.name:
+            ignored.skip("permission_check_object", str(path))
+            return
+        try:
+            info = path.stat()  # follows links: a link to a device or FIFO is judged by its target
+        except OSError as exc:
+            ignored.skip("unreadable_file", str(path), exc.strerror or str(exc))
+            return
+        if not stat.S_ISREG(info.st_mode):
+            ignored.skip("not_a_regular_file", str(path), "FIFO, device or socket")
+        elif (info.st_dev, info.st_ino) in seen:
+            ignored.skip("same_file_again", str(path), "reached by another --logs path or link")
+        else:
+            seen.add((info.st_dev, info.st_ino))
+            found.append(path)
+
     for root in paths:
-        if root.is_file():
-            found.append(root)
-            continue
-        if not root.is_dir():
+        if not root.exists() and not root.is_symlink():
             raise SourceError(f"--logs {root}: no such file or folder")
+        if not root.is_dir():
+            consider(root)
+            continue
         for folder, dirs, names in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if d != "data")  # body-offload objects, not records
-            found.extend(Path(folder, n) for n in sorted(names) if n.endswith(SUFFIXES) and PERMISSION_CHECK not in n)
+            dirs.sort()
+            for linked in [d for d in dirs if Path(folder, d).is_symlink()]:
+                ignored.skip("linked_folder_not_followed", str(Path(folder, linked)), "give its target as --logs")
+            for name in sorted(names):
+                path = Path(folder, name)
+                if "data" in path.relative_to(root).parts[:-1]:
+                    ignored.skip("body_offload_object", str(path))  # request/response bodies, not records
+                else:
+                    consider(path)
     return found
 
 
 def read_files(paths: Iterable[Path], workers: int | None = None) -> SourceResult:
-    """Read every record file under `paths` into hourly rows, on every core when there are many files."""
+    """Read every record file under `paths` into hourly rows, each requestId once, on every core."""
     paths = tuple(paths)
-    files = find_log_files(paths)
+    ignored = SkipTally()
+    files = find_log_files(paths, ignored)
     workers = workers or min(os.cpu_count() or 1, max(1, len(files) // PER_WORKER))
-    size = -(-len(files) // workers)  # contiguous batches: merged in order, examples stay in file order
-    batches = [files[i : i + size] for i in range(0, len(files), size)] if workers > 1 else [files]
-    results = _read_parallel(batches) if len(batches) > 1 else [_read_batch(files)]
-    agg, tally, records = HourlyAggregator(), SkipTally(), 0
-    for part_rows, part_tally, part_records in results:
-        agg.merge(part_rows)
-        tally.merge(part_tally)
-        records += part_records
+    size = max(1, -(-len(files) // workers))  # contiguous batches: merged in order, examples stay in order
+    numbered = list(enumerate(files))
+    batches = [numbered[i : i + size] for i in range(0, len(numbered), size)]
+    parts = _read_parallel(batches) if len(batches) > 1 else [_read_batch(b) for b in batches]
+    total = _Batch(ignored=ignored)
+    for part in parts:
+        total.agg.merge(part.agg)
+        total.tally.merge(part.tally)
+        total.ignored.merge(part.ignored)
+        total.records += part.records
+    dropped = _drop_duplicates(files, parts, total.agg)
     where = ", ".join(str(p) for p in paths)
-    return SourceResult(tuple(agg.rows()), tally.report(), f"files: {where}", records)
+    if total.records - dropped == 0:
+        raise SourceError(
+            f"no Bedrock invocation records in {where}: {len(files)} files, "
+            f"{_counted(total.tally.report(), 'log records skipped')}, "
+            f"{_counted(total.ignored.report(), 'files not read')}; check the --logs paths"
+        )
+    return SourceResult(
+        tuple(total.agg.rows()), total.tally.report(), f"files: {where}", total.records - dropped,
+        ignored=total.ignored.report(), duplicates=dropped,
+    )  # fmt: skip
 
 
-def _read_parallel(batches: list[list[Path]]) -> list[tuple[HourlyAggregator, SkipTally, int]]:
+def _counted(report: SkipReport, what: str) -> str:
+    reasons = ", ".join(f"{k} {n}" for k, n in report.counts)
+    return f"{report.total} {what}" + (f" ({reasons})" if reasons else "")
+
+
+def _read_parallel(batches: list[list[tuple[int, Path]]]) -> list[_Batch]:
     try:
         with ProcessPoolExecutor(len(batches)) as pool:
             return list(pool.map(_read_batch, batches))
@@ -99,91 +131,95 @@ def _read_parallel(batches: list[list[Path]]) -> list[tuple[HourlyAggregator, Sk
         return [_read_batch([f for batch in batches for f in batch])]
 
 
-def _read_batch(files: list[Path]) -> tuple[HourlyAggregator, SkipTally, int]:
-    agg, tally = HourlyAggregator(), SkipTally()
-    records = sum(_read_file(path, agg, tally) for path in files)
-    return agg, tally, records
+def _read_batch(files: list[tuple[int, Path]]) -> _Batch:
+    batch = _Batch()
+    add, keys = batch.agg.add, batch.keys
+    for index, path in files:
+        for epoch, rec in _records(path, batch.tally, batch.ignored):
+            add(epoch, *_usage(rec))
+            batch.records += 1
+            if rec.requestId:
+                hour = epoch - epoch % HOUR
+                slot = keys.get(hour)
+                if slot is None:
+                    slot = keys[hour] = (array("Q"), array("I"))
+                slot[0].append(request_key(rec.requestId))
+                slot[1].append(index)
+    return batch
 
 
-def _read_file(path: Path, agg: HourlyAggregator, tally: SkipTally) -> int:
-    """Add one file's records to `agg`; return how many were used."""
-    used = 0
-    lineno = 0
-    add = agg.add
+def _usage(rec: Record) -> tuple[str, str, bool, int, int, int, int]:
+    """What one record adds to its hourly row, in `HourlyAggregator.add`'s order after the time."""
+    i = rec.input
+    return (rec.identity.arn, rec.modelId, rec.errorCode is not None, i.inputTokenCount,
+            rec.output.outputTokenCount, i.cacheReadInputTokenCount, i.cacheWriteInputTokenCount)  # fmt: skip
+
+
+def _records(path: Path, tally: SkipTally, ignored: SkipTally) -> Iterator[tuple[int, Record]]:
+    """Yield (epoch seconds, record) for each usable record of one file; count everything else."""
+    n, bad_run = 0, 0
     try:
-        chunks = _gunzip_chunks(path) if path.name.endswith(".gz") else _plain_chunks(path)
-        first = next(chunks, b"")
-        if first.lstrip().startswith(b"["):
-            lines: Iterator[bytes] = _array_items(first + b"".join(chunks))
-        else:
-            lines = _lines(itertools.chain((first,), chunks))
-        for lineno, line in enumerate(lines, 1):
-            try:
-                rec = _decode(line)
-                epoch = int(rec.timestamp.timestamp())
-                if rec.timestamp.tzinfo is None:
-                    raise ValueError("timestamp has no time zone")
-            except msgspec.ValidationError as exc:
-                tally.skip(_reason(str(exc)), f"{path}:{lineno}", str(exc))
-                continue
-            except msgspec.DecodeError as exc:
-                if line.strip():
-                    tally.skip("malformed_json", f"{path}:{lineno}", str(exc))
-                continue
-            except ValueError as exc:
-                tally.skip("invalid_field", f"{path}:{lineno}", str(exc))
-                continue
-            i = rec.input
-            error = rec.errorCode is not None
-            add(epoch, rec.identity.arn, rec.modelId, error, i.inputTokenCount, rec.output.outputTokenCount,
-                i.cacheReadInputTokenCount, i.cacheWriteInputTokenCount)  # fmt: skip
-            used += 1
+        with path.open("rb") as fh:
+            pieces = chunks(fh)
+            first = next(pieces, b"")
+            shape = sniff(first)
+            if shape == "unknown":
+                ignored.skip("not_log_records" if first.strip() else "empty_file", str(path))
+                return
+            for n, text in enumerate(records(_prepend(first, pieces), shape), 1):
+                try:
+                    if text is TOO_LONG:
+                        raise BadLine("line_too_long", "a line over 32 MiB")
+                    assert isinstance(text, bytes)
+                    if not text.strip():
+                        continue
+                    rec = decode(text)
+                except BadLine as exc:
+                    tally.skip(exc.reason, f"{path}:{n}", str(exc))
+                    bad_run += 1
+                    if bad_run > MAX_BAD_RUN:
+                        raise FileSkip("not_log_records", f"{MAX_BAD_RUN:,} lines in a row are not records") from None
+                    continue
+                bad_run = 0
+                yield int(rec.timestamp.timestamp()), rec
+    except FileSkip as exc:
+        ignored.skip(exc.reason, f"{path}:{n + 1}", str(exc))
     except (OSError, EOFError, zlib.error) as exc:
         # A truncated or corrupt file: the records read before the damage stand, the rest is lost.
-        tally.skip("unreadable_file", f"{path}:{lineno + 1}", str(exc))
-    return used
+        tally.skip("unreadable_file", f"{path}:{n + 1}", str(exc))
 
 
-def _plain_chunks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            yield chunk
+def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest
 
 
-def _gunzip_chunks(path: Path) -> Iterator[bytes]:
-    """Decompress a (possibly multi-member) gzip file in bounded chunks."""
-    unzip = zlib.decompressobj(wbits=31)
-    with path.open("rb") as fh:
-        while raw := fh.read(CHUNK):
-            while raw:
-                yield unzip.decompress(raw)
-                raw = unzip.unused_data
-                if raw:  # the next gzip member
-                    unzip = zlib.decompressobj(wbits=31)
-    if not unzip.eof:
-        raise EOFError("compressed file ended before the end-of-stream marker was reached")
-
-
-def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    rest = b""
-    for chunk in chunks:
-        parts = (rest + chunk).split(b"\n")
-        rest = parts.pop()
-        yield from parts
-    if rest:
-        yield rest
-
-
-def _array_items(data: bytes) -> Iterator[bytes]:
-    try:
-        yield from (bytes(item) for item in _decode_list(data))
-    except msgspec.DecodeError as exc:
-        raise OSError(f"not a JSON array of records: {exc}") from exc
-
-
-def _reason(message: str) -> str:
-    if "missing required field" in message:
-        return "missing_field"
-    if "TokenCount" in message:
-        return "bad_token_count"
-    return "invalid_field"
+def _drop_duplicates(files: list[Path], parts: list[_Batch], agg: HourlyAggregator) -> int:
+    """Take back every record whose requestId was already counted; return how many."""
+    suspects: set[int] = set()
+    in_files: set[int] = set()
+    for hour in {h for part in parts for h in part.keys}:
+        slots = [part.keys[hour] for part in parts if hour in part.keys]
+        keys = [k for slot in slots for k in slot[0]] if len(slots) > 1 else slots[0][0]
+        if len(set(keys)) == len(keys):
+            continue  # the common case: no request seen twice in this hour
+        seen: set[int] = set()
+        twice = {k for k in keys if k in seen or seen.add(k)}  # type: ignore[func-returns-value]
+        suspects |= twice
+        in_files.update(i for slot in slots for k, i in zip(*slot, strict=True) if k in twice)
+    if not suspects:
+        return 0
+    # Read again only the files that hold a suspect, in the first pass's order: the first copy stays.
+    counted: set[str] = set()
+    dropped = 0
+    quiet = SkipTally()  # their skips were counted in the first pass
+    for index in sorted(in_files):
+        for epoch, rec in _records(files[index], quiet, quiet):
+            if not rec.requestId or request_key(rec.requestId) not in suspects:
+                continue
+            if rec.requestId not in counted:
+                counted.add(rec.requestId)
+                continue
+            agg.remove(epoch, *_usage(rec))
+            dropped += 1
+    return dropped
