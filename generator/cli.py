@@ -108,11 +108,11 @@ def settings_options(func: F) -> F:
     return func
 
 
-def _settings(flags: dict[str, Any]) -> Any:
+def _settings(flags: dict[str, Any], needs_source: bool = True) -> Any:
     from generator.config import load_settings
 
     env_file = flags.pop("env_file", Path(".env"))
-    return load_settings(flags, env_file=env_file)
+    return load_settings(flags, env_file=env_file, needs_source=needs_source)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -352,7 +352,7 @@ def pricing_show(pattern: str | None, **flags: Any) -> None:
     """Print the effective price table (USD per 1M tokens)."""
     from generator.pricing import load_book, price_table
 
-    settings = _settings(flags)
+    settings = _settings(flags, needs_source=False)
     click.echo(price_table(load_book(settings.prices), pattern))
 
 
@@ -370,7 +370,7 @@ def pricing_refresh(target: Path, price_region: str | None, **flags: Any) -> Non
     from generator.pricing import load_book
     from generator.site import write_file
 
-    settings = _settings(flags)
+    settings = _settings(flags, needs_source=False)
     region = price_region or settings.aws_region or "us-east-1"
     client = aws.client("pricing", profile=settings.aws_profile, region="us-east-1")
     text = refresh(client, load_book(), region, datetime.now(UTC).date())

@@ -110,9 +110,17 @@ def load_settings(
     cli: Mapping[str, Any],
     environ: Mapping[str, str] | None = None,
     env_file: Path | None = Path(".env"),
+    *,
+    needs_source: bool = True,
 ) -> Settings:
-    """Build Settings from CLI values, the environment and a .env file; raise ConfigError listing every problem."""
+    """Build Settings from CLI values, the environment and a .env file; raise ConfigError listing every problem.
+
+    With `needs_source=False` (commands that read no usage, such as `pricing show`) no source is chosen
+    and nothing about AWS credentials or regions is required.
+    """
     environ = os.environ if environ is None else environ
+    if cli.get("cost_explorer") is False:  # an unset CLI flag must not hide COST_EXPLORER
+        cli = {k: v for k, v in cli.items() if k != "cost_explorer"}
     dotenv = dotenv_values(env_file) if env_file is not None and env_file.is_file() else {}
     errors: list[str] = []
     values: dict[str, Any] = {}
@@ -134,17 +142,30 @@ def load_settings(
     check("now", _parse_now)
     check("out", Path)
     logs = tuple(Path(p) for p in cli.get("logs") or ())
-    # An explicit --source, then --logs, then SOURCE, then what the machine can reach.
+    check("cost_explorer", _parse_flag)
+    # An explicit --source, then --logs, then SOURCE, then AWS credentials; the demo only when asked for.
     source = cli.get("source") or ("files" if logs else None) or _pick("source", {}, environ, dotenv)
-    if not source:
-        source = "cloudwatch" if aws.has_credentials(values.get("aws_profile")) else "demo"
+    if not needs_source:
+        source = source or ""
+    elif not source and aws.has_credentials(values.get("aws_profile")):
+        source = "cloudwatch"
+    elif not source:
+        profile = values.get("aws_profile")
+        errors.append(
+            (f"AWS_PROFILE {profile!r} gives no usable credentials" if profile else "no AWS credentials found")
+            + ": pass --source demo to try the tool on made-up data, or set AWS_PROFILE and AWS_REGION to read "
+            "your logs (or --source files --logs PATH)"
+        )
+        source = ""
+    if cli.get("publishing") and source == "demo" and cli.get("source") != "demo":
+        errors.append("SOURCE: publish never uploads the demo's made-up people unless you pass --source demo")
     if source == "cloudwatch":
         values["cloudwatch"] = _cloudwatch_options(cli, environ, dotenv, values, errors)
-    if source not in SOURCES:
+    if source and source not in SOURCES:
         errors.append(f"SOURCE: unknown source {source!r} (use one of {', '.join(SOURCES)})")
     elif source == "files" and not logs:
         errors.append("--source files needs at least one --logs PATH")
-    elif source != "files" and logs:
+    elif source and source != "files" and logs:
         errors.append(f"--logs goes with --source files, not --source {source}")
     config_path = _pick("config", cli, environ, dotenv)
     if config_path is None and source == "demo":
@@ -159,8 +180,6 @@ def load_settings(
         logs=logs,
         strict=bool(cli.get("strict")),
         strict_pricing=bool(cli.get("strict_pricing")),
-        cost_explorer=bool(cli.get("cost_explorer"))
-        or str(_pick("cost_explorer", {}, environ, dotenv) or "").lower() in ("1", "true", "yes"),
         **values,
     )
 
@@ -187,17 +206,22 @@ def _cloudwatch_options(
     except ValueError:
         errors.append(f"--since: {since!r} is not a date like 2025-06-01")
         since_day = None
+    price_per_gb = Decimal("0.005")
+    try:
+        price_per_gb = _parse_price(_given(cli, "insights_price_per_gb", "0.005"))
+    except ValueError as exc:
+        errors.append(f"--insights-price-per-gb: {exc}")
     return CloudWatchOptions(
         log_groups=tuple(groups),
         regions=tuple(regions),
         state=_state(cli, environ, dotenv, values),
         rebuild=bool(cli.get("rebuild")),
         since=since_day,
-        settle_lag_hours=int(cli.get("settle_lag") or 2),
-        concurrency=int(cli.get("insights_concurrency") or 4),
-        deadline_seconds=float(cli.get("insights_deadline") or 900),
-        row_cap=int(cli.get("insights_row_cap") or 10_000),
-        price_per_gb=Decimal(str(cli.get("insights_price_per_gb") or "0.005")),
+        settle_lag_hours=_given(cli, "settle_lag", 2),
+        concurrency=_given(cli, "insights_concurrency", 4),
+        deadline_seconds=float(_given(cli, "insights_deadline", 900)),
+        row_cap=_given(cli, "insights_row_cap", 10_000),
+        price_per_gb=price_per_gb,
         profile=values.get("aws_profile"),
         endpoint_url=cli.get("endpoint_url"),
     )
@@ -211,6 +235,33 @@ def _state(
     if chosen == DEFAULTS["state"] and cli.get("publishing") and values.get("bucket"):
         return f"s3://{values['bucket']}/{STATE_PREFIX}"
     return str(chosen)
+
+
+def _given(cli: Mapping[str, Any], key: str, default: Any) -> Any:
+    """A CLI value when one was given (0 included), else the default."""
+    value = cli.get(key)
+    return default if value is None else value
+
+
+def _parse_price(raw: object) -> Decimal:
+    try:
+        price = Decimal(str(raw).strip())
+    except ArithmeticError:
+        raise ValueError(f"{raw!r} is not a number of US dollars such as 0.005") from None
+    if not price.is_finite() or price < 0:
+        raise ValueError(f"{raw!r} must be a non-negative number of US dollars such as 0.005")
+    return price
+
+
+def _parse_flag(raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{raw!r} is not true or false (use true/false, yes/no, 1/0)")
 
 
 def _names_of(raw: str | tuple[str, ...] | None) -> list[str]:
@@ -273,21 +324,42 @@ def _load_config_file(path: Path, errors: list[str]) -> dict[str, Any]:
     if unknown:
         errors.append(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(_CONFIG_KEYS))})")
     out: dict[str, Any] = {}
-    try:
-        aliases = parse_aliases(_table(doc, "aliases"))
-        session_roles = frozenset(_names(doc, "session_roles", []))
-        strip = tuple(_names(doc, "strip_prefixes", ["bedrock-"]))
+
+    def section(parse: Callable[[], Any]) -> Any:
+        try:
+            return parse()
+        except PriceEntryError as exc:
+            errors.append(str(exc))
+        except ValueError as exc:
+            errors.append(f"{where}: {exc}")
+        return None
+
+    aliases = section(lambda: parse_aliases(_table(doc, "aliases")))
+    session_roles = section(lambda: frozenset(_names(doc, "session_roles", [])))
+    strip = section(lambda: tuple(_names(doc, "strip_prefixes", ["bedrock-"])))
+    if None not in (aliases, session_roles, strip):
         out["identity"] = IdentityRules(session_roles, strip, aliases)
-        profiles = _table(doc, "inference_profiles")
-        if not all(isinstance(v, str) for v in profiles.values()):
-            raise ValueError("inference_profiles values must be model ids")
+    profiles = section(lambda: _profiles(doc))
+    if profiles is not None:
         out["inference_profiles"] = profiles
-        out["prices"] = tuple(parse_prices(doc.get("prices", []), str(path)))
-    except PriceEntryError as exc:
-        errors.append(str(exc))
-    except ValueError as exc:
-        errors.append(f"{where}: {exc}")
+    prices = section(lambda: tuple(parse_prices(_list(doc, "prices"), str(path))))
+    if prices is not None:
+        out["prices"] = prices
     return out
+
+
+def _profiles(doc: Mapping[str, Any]) -> dict[str, Any]:
+    profiles = _table(doc, "inference_profiles")
+    if not all(isinstance(v, str) for v in profiles.values()):
+        raise ValueError("inference_profiles values must be model ids")
+    return profiles
+
+
+def _list(doc: Mapping[str, Any], key: str) -> list[Any]:
+    value = doc.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ValueError(f"{key} must be a list of tables ([[{key}]])")
+    return value
 
 
 def _table(doc: Mapping[str, Any], key: str) -> dict[str, Any]:

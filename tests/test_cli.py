@@ -67,7 +67,8 @@ def test_build_demo(runner: CliRunner, tmp_path: Path) -> None:
         (["build", "--strict-pricing"], 1, "tokens unpriced, not in any cost"),
         (["build", "--logs", "/no/such/folder"], 1, "no such file or folder"),
         (["serve", "/no/such/site"], 2, "holds no index.html"),
-        (["publish"], 2, "publish needs a bucket"),
+        (["publish", "--source", "demo"], 2, "publish needs a bucket"),
+        (["publish"], 2, "publish never uploads the demo's made-up people unless you pass --source demo"),
         (["pricing", "refresh"], 2, "Missing option '--out'"),
     ],
 )

@@ -94,7 +94,11 @@ def test_source_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     from generator import aws
 
     monkeypatch.setattr(aws, "has_credentials", lambda profile=None: False)
-    assert load_settings({}, environ={}, env_file=None).source == "demo"
+    with pytest.raises(ConfigError, match=r"^no AWS credentials found: pass --source demo to try the tool"):
+        load_settings({}, environ={}, env_file=None)
+    with pytest.raises(ConfigError, match=r"^AWS_PROFILE 'prod-typo' gives no usable credentials: pass --source demo"):
+        load_settings({}, environ={"AWS_PROFILE": "prod-typo"}, env_file=None)
+    assert load_settings({"source": "demo"}, environ={}, env_file=None).source == "demo"
     monkeypatch.setattr(aws, "has_credentials", lambda profile=None: True)
     s = load_settings({}, environ={"AWS_REGION": "eu-west-1"}, env_file=None)
     assert s.source == "cloudwatch" and s.cloudwatch.regions == ("eu-west-1",)
@@ -103,3 +107,60 @@ def test_source_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings({"logs": ("x",)}, environ={"SOURCE": "demo"}, env_file=None).source == "files"
     assert load_settings({"logs": ("x",)}, environ={}, env_file=None).source == "files"
     assert load_settings({"now": "2026-01-01T00:00:00"}, environ={}, env_file=None).now.tzinfo is not None  # type: ignore[union-attr]
+
+
+def test_a_mistyped_profile_never_builds_the_demo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from generator.cli import cli
+
+    monkeypatch.delenv("SOURCE")
+    monkeypatch.setenv("AWS_PROFILE", "prodd")  # no such profile in the (empty) AWS config
+    result = CliRunner().invoke(cli, ["build", "--out", str(tmp_path / "site"), "--env-file", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "AWS_PROFILE 'prodd' gives no usable credentials" in result.output
+    assert "--source demo" in result.output and not (tmp_path / "site").exists()
+
+
+def test_zero_settle_lag_is_honoured_and_bad_prices_per_gb_are_errors() -> None:
+    base = {"source": "cloudwatch", "regions": ("us-east-1",)}
+    assert load_settings({**base, "settle_lag": 0}, environ={}, env_file=None).cloudwatch.settle_lag_hours == 0
+    for bad in ("-0.01", "cheap", "NaN", "Infinity"):
+        with pytest.raises(ConfigError, match="--insights-price-per-gb") as info:
+            load_settings({**base, "insights_price_per_gb": bad}, environ={}, env_file=None)
+        assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("true", True), ("1", True), ("no", False), ("off", False)])
+def test_cost_explorer_flag_values(raw: str, expected: bool) -> None:
+    settings = load_settings({"source": "demo"}, environ={"COST_EXPLORER": raw}, env_file=None)
+    assert settings.cost_explorer is expected
+
+
+def test_cost_explorer_maybe_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="COST_EXPLORER: 'maybe' is not true or false"):
+        load_settings({"source": "demo", "cost_explorer": False}, environ={"COST_EXPLORER": "maybe"}, env_file=None)
+
+
+def test_every_config_file_error_is_listed_together(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        "session_roles = 'Dev'\n[aliases]\na = ['x']\nb = ['x']\n[inference_profiles]\nx = 3\n"
+        "[[prices]]\nmodel = 'm'\ninput = -1\noutput = 1\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings({"config": path, "source": "demo"}, environ={}, env_file=None)
+    message = str(info.value)
+    for part in ("mapped twice", "session_roles must be a list", "inference_profiles values", "input must be"):
+        assert part in message, message
+
+
+def test_pricing_show_works_offline_with_credentials_and_no_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from generator.cli import cli
+
+    monkeypatch.delenv("SOURCE")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    result = CliRunner().invoke(cli, ["pricing", "show", "--model", "nova-lite"])
+    assert result.exit_code == 0, result.output
+    assert "amazon.nova-lite-v1:0" in result.output

@@ -105,8 +105,7 @@ def distribution(moto_server: str) -> tuple[Any, str]:
 
 def publish(moto_server: str, name: str, *extra: str, logs: Path | None = None) -> Any:
     args = ["publish", "--bucket", name, "--endpoint-url", moto_server, "--now", NOW_ISO, *extra]
-    if logs is not None:
-        args += ["--logs", str(logs)]
+    args += ["--logs", str(logs)] if logs is not None else ["--source", "demo"]
     return CliRunner().invoke(cli, args)
 
 

@@ -162,6 +162,8 @@ def _records(path: Path, tally: SkipTally, ignored: SkipTally) -> Iterator[tuple
         with path.open("rb") as fh:
             pieces = chunks(fh)
             first = next(pieces, b"")
+            while first and not first.strip():  # leading blank space (or a bomb of it) says nothing yet
+                first = next(pieces, b"")
             shape = sniff(first)
             if shape == "unknown":
                 ignored.skip("not_log_records" if first.strip() else "empty_file", str(path))
