@@ -20,6 +20,7 @@ from generator.errors import SourceError
 from generator.publish import key_prefix
 from generator.site import write_file
 from generator.sources.insights import Chunk
+from generator.sources.logfile import MAX_NAME
 from generator.usage import HOUR, HourlyRow, iso
 
 DAY = 24 * HOUR
@@ -64,8 +65,8 @@ def encode(p: Partition) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def decode(data: bytes) -> Partition | None:
-    """Read a partition; None when it is damaged (a crash mid-write): that day is queried again."""
+def decode(data: bytes, region: str, day: date) -> Partition | None:
+    """Read the partition of `region` and `day`; None when it is damaged or not that day's: it is queried again."""
     try:
         doc = json.loads(data)
         rows = doc["rows"]
@@ -73,13 +74,28 @@ def decode(data: bytes) -> Partition | None:
         if doc["format"] != FORMAT or hashlib.sha256(body.encode()).hexdigest() != doc["rows_sha256"]:
             return None
         stats = doc["statistics"]
-        return Partition(
+        found = Partition(
             doc["region"], date.fromisoformat(doc["day"]), doc["sources"], int(doc["settled_through"]),
             doc["queried_at"], float(stats["recordsMatched"]), float(stats["bytesScanned"]),
             tuple(HourlyRow(*row) for row in rows),
         )  # fmt: skip
     except (ValueError, KeyError, TypeError):
         return None
+    start = day_start(day)
+    valid = found.region == region and found.day == day and all(_valid_row(r, start) for r in found.rows)
+    return found if valid else None
+
+
+def _valid_row(row: HourlyRow, start: int) -> bool:
+    """A row a query could have written for the day from `start`: its hour in that day, names and counts in bounds."""
+    counts = (row.invocations, row.errors, row.input_tokens, row.output_tokens, row.cache_read_tokens,
+              row.cache_write_tokens)  # fmt: skip
+    return (
+        type(row.hour) is int and row.hour % HOUR == 0 and start <= row.hour < start + DAY
+        and all(isinstance(n, str) and 0 < len(n) <= MAX_NAME for n in (row.principal, row.model_id))
+        and all(type(c) is int and c >= 0 for c in counts)
+        and row.errors <= row.invocations
+    )  # fmt: skip
 
 
 class Store(Protocol):
@@ -99,7 +115,7 @@ class LocalStore:
 
     def read(self, region: str, day: date) -> Partition | None:
         path = self.root / _name(region, day)
-        return decode(path.read_bytes()) if path.is_file() else None
+        return decode(path.read_bytes(), region, day) if path.is_file() else None
 
     def write(self, partition: Partition) -> None:
         write_file(self.root / _name(partition.region, partition.day), encode(partition))
@@ -120,7 +136,7 @@ class S3Store:
             raise SourceError(
                 f"cannot read the state in s3://{self.bucket}/{self.prefix} ({error_code(exc)})"
             ) from None
-        return decode(body)
+        return decode(body, region, day)
 
     def write(self, partition: Partition) -> None:
         key = self.prefix + _name(partition.region, partition.day)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,8 @@ from generator.build import build
 from generator.cli import cli
 from generator.config import load_settings
 from generator.errors import SourceError
-from generator.sources import insights
-from generator.sources.cloudwatch import CloudWatchOptions, read_cloudwatch
+from generator.sources import cloudwatch, insights
+from generator.sources.cloudwatch import CloudWatchOptions
 from generator.sources.insights import QUERY, Chunk, InsightsRunner, parse_results
 from generator.usage import HOUR, HourlyRow
 
@@ -67,13 +68,16 @@ class FakeLogs:
         self.started: list[tuple[int, int]] = []
         self.stopped: list[str] = []
         self.pending: dict[str, list[str]] = {}
+        self.clock: float | None = None
 
-    def start_query(self, **kwargs: Any) -> dict[str, str]:
+    def start_query(self, **kwargs: Any) -> dict[str, Any]:
         assert kwargs["queryString"] == QUERY and kwargs["logGroupNames"]
         query_id = f"q{len(self.started)}"
         self.started.append((kwargs["startTime"], kwargs["endTime"] + 1))
         self.pending[query_id] = list(self.statuses)
-        return {"queryId": query_id}
+        if self.clock is None:
+            return {"queryId": query_id}
+        return {"queryId": query_id, "ResponseMetadata": {"HTTPHeaders": {"date": formatdate(self.clock, usegmt=True)}}}
 
     def get_query_results(self, queryId: str, nextToken: str | None = None) -> dict[str, Any]:
         if self.pending[queryId]:
@@ -112,7 +116,21 @@ def fake_logs(monkeypatch: pytest.MonkeyPatch) -> dict[str, FakeLogs]:
         return real(service, **kwargs)
 
     monkeypatch.setattr(aws, "client", client)
+    # Each run happens at its own `now` (the 91 daily runs play out in the future): the clock follows it.
+    world = {"now": 0.0}
+    real_read = cloudwatch.read_cloudwatch
+
+    def read_at_now(options: CloudWatchOptions, start: datetime, now: datetime) -> Any:
+        world["now"] = now.timestamp()
+        return real_read(options, start, now)
+
+    monkeypatch.setattr(cloudwatch, "read_cloudwatch", read_at_now)
+    monkeypatch.setattr(insights, "_now", lambda: world["now"])
     return fakes
+
+
+def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) -> Any:
+    return cloudwatch.read_cloudwatch(options, start, now)  # through the fixture's clock
 
 
 def test_query_text_snapshot() -> None:
@@ -132,10 +150,15 @@ def test_parse_results_strings_and_missing_fields() -> None:
     [
         ("input_tokens", "-1", "non-negative whole number"),
         ("input_tokens", "1.5", "non-negative whole number"),
-        ("invocations", "many", "is not a number"),
+        ("invocations", "many", "is not a plain non-negative whole number"),
+        ("input_tokens", "Infinity", "is not a plain non-negative whole number"),
+        ("input_tokens", "NaN", "is not a plain non-negative whole number"),
+        ("input_tokens", "1e999999999", "is not a plain non-negative whole number"),
+        ("input_tokens", "1" * 19, "is not a plain non-negative whole number"),
+        ("model_id", "m" * 1025, "model_id is 1,025 characters long"),
         ("hour", "yesterday", "is not a time"),
         ("hour", "1970-01-01 12:00:00.000", "outside the query range"),
-        ("principal", "", "principal or model_id is missing"),
+        ("principal", "", "principal is missing"),
     ],
 )
 def test_an_invalid_row_fails_the_chunk(field: str, value: str, message: str) -> None:
@@ -291,6 +314,64 @@ def test_a_broken_partition_is_queried_again(tmp_path: Path, fake_logs: dict[str
     day = int(datetime(2026, 11, 25, tzinfo=UTC).timestamp())
     assert fake.started[before] == (day, day + 24 * HOUR)
     assert again.rows == first.rows
+
+
+def tamper(path: Path, change: Any) -> None:
+    """Rewrite a partition's rows with a valid checksum, as a buggy or hostile writer could."""
+    import hashlib
+
+    doc = json.loads(path.read_bytes())
+    change(doc)
+    body = json.dumps(doc["rows"], separators=(",", ":"))
+    doc["rows_sha256"] = hashlib.sha256(body.encode()).hexdigest()
+    path.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d["rows"].append([d["rows"][0][0] - 86400, *d["rows"][0][1:]]),  # a row of another day
+        lambda d: d["rows"][0].__setitem__(5, -40),  # negative tokens
+        lambda d: d["rows"][0].__setitem__(5, 1.5),  # a float count
+        lambda d: d["rows"][0].__setitem__(3, True),  # a bool is no count
+        lambda d: d.__setitem__("region", "eu-west-1"),  # another region's partition
+        lambda d: d.__setitem__("day", "2026-11-24"),  # another day's partition
+    ],
+    ids=["other-day-row", "negative", "float", "bool", "other-region", "other-day"],
+)
+def test_an_invalid_partition_is_queried_again(tmp_path: Path, fake_logs: dict[str, FakeLogs], change: Any) -> None:
+    fake_logs["us-east-1"] = fake = FakeLogs(truth(T0 - timedelta(days=5), 6))
+    start = T0.replace(minute=0) - timedelta(days=3)
+    first = read_cloudwatch(options(tmp_path), start, T0)
+    tamper(tmp_path / "state/region=us-east-1/day=2026-11-25.json", change)
+    before = len(fake.started)
+    again = read_cloudwatch(options(tmp_path), start, T0)
+    day = int(datetime(2026, 11, 25, tzinfo=UTC).timestamp())
+    assert fake.started[before] == (day, day + 24 * HOUR) and again.rows == first.rows
+
+
+@pytest.mark.parametrize("who", ["--now", "local clock"])
+def test_a_clock_ahead_never_settles_hours_the_service_can_still_receive(
+    tmp_path: Path, fake_logs: dict[str, FakeLogs], monkeypatch: pytest.MonkeyPatch, who: str
+) -> None:
+    """Real now is T0; the run believes it is 3 days later. Late records must still be counted."""
+    rows = truth(T0 - timedelta(days=5), 5)
+    fake_logs["us-east-1"] = fake = FakeLogs(rows, statuses=())
+    fake.clock = T0.timestamp()  # AWS's Date header tells the real time
+    ahead = T0 + timedelta(days=3)
+    monkeypatch.setattr(insights, "_now", lambda: (ahead if who == "local clock" else T0).timestamp())
+    start = T0.replace(minute=0) - timedelta(days=4)
+    read_cloudwatch(options(tmp_path), start, ahead)
+    for path in (tmp_path / "state").rglob("*.json"):
+        doc = json.loads(path.read_text())
+        day = datetime.fromisoformat(doc["day"]).replace(tzinfo=UTC).timestamp()
+        assert doc["settled_through"] <= max(day, T0.timestamp() - 2 * HOUR)  # day start: nothing settled
+    late = HourlyRow(int(T0.timestamp()) // HOUR * HOUR - HOUR, ARN + "late", MODELS[0], 7, 0, 1, 1, 0, 0)
+    fake.rows.append(late)  # delivered after the first run, for an hour that run saw
+    monkeypatch.setattr(insights, "_now", lambda: (T0 + timedelta(hours=5)).timestamp())
+    fake.clock = (T0 + timedelta(hours=5)).timestamp()
+    result = read_cloudwatch(options(tmp_path), start, ahead)
+    assert late in result.rows
 
 
 def test_rebuild_since_requeries_from_that_day(tmp_path: Path, fake_logs: dict[str, FakeLogs]) -> None:

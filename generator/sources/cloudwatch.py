@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -67,12 +67,19 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
     by_day: dict[tuple[str, date], list[ChunkResult]] = defaultdict(list)
     for result in results:
         by_day[(result.chunk.region, datetime.fromtimestamp(result.chunk.start, UTC).date())].append(result)
-    settled_before = int((now - timedelta(hours=options.settle_lag_hours)).timestamp())
+    lag = options.settle_lag_hours * 3600
     for (region, day), parts in sorted(by_day.items()):
+        # Settled by the real time the queries ran, never --now or a clock that is ahead: an hour written
+        # as final that the log service can still receive would lose its late records for good.
+        ran_at = min(p.ran_at for p in parts)
+        settled_before = int(ran_at) - lag
         queried = (min(p.chunk.start for p in parts), max(p.chunk.end for p in parts))
         rows = [row for p in parts for row in p.rows]
         stats = (sum(p.records_matched for p in parts), sum(p.bytes_scanned for p in parts))
-        merged = state.merge(partitions[(region, day)], region, day, sources, queried, rows, settled_before, now, stats)
+        merged = state.merge(
+            partitions[(region, day)], region, day, sources, queried, rows, settled_before,
+            datetime.fromtimestamp(ran_at, UTC), stats,
+        )  # fmt: skip
         store.write(merged)
         partitions[(region, day)] = merged
     rows = sorted(

@@ -8,16 +8,18 @@ cap). Takes a `logs` client per region; knows nothing of the store or the site.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import random
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from generator.aws import AWS_ERRORS, error_code
 from generator.errors import SourceError
+from generator.sources.logfile import MAX_NAME
 from generator.usage import HOUR, HourlyRow
 
 QUERY = """stats count(*) as invocations, count(errorCode) as errors,
@@ -29,6 +31,7 @@ QUERY = """stats count(*) as invocations, count(errorCode) as errors,
 # empty and is read as 0, so records without token counts (failed or blocked calls) are never lost.
 COUNTS = ("invocations", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 FAILED = {"Failed", "Cancelled", "Timeout", "Unknown"}
+_PLAIN_COUNT = re.compile(r"(\d{1,18})(?:\.0*)?")  # a sum of at most 2**40-token records, as Insights prints it
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class ChunkResult:
     rows: tuple[HourlyRow, ...]
     records_matched: float
     bytes_scanned: float
+    ran_at: float  # epoch seconds when the query started: the earlier of our clock and AWS's
 
 
 @dataclass
@@ -69,6 +73,11 @@ class RunStats:
     records_matched: float = 0.0
     bytes_scanned: float = 0.0
     ranges: list[tuple[str, int, int]] = field(default_factory=list)
+
+
+def _now() -> float:
+    """This machine's clock (tests replace it to play a clock that is ahead)."""
+    return time.time()
 
 
 def parse_hour(value: str) -> int:
@@ -88,13 +97,19 @@ def parse_hour(value: str) -> int:
 def _count(name: str, value: str | None) -> int:
     if value is None or value == "":
         return 0  # a sum over records that all lack the field
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"{name} {value!r} is not a number") from None
-    if number < 0 or number != number.to_integral_value():
-        raise ValueError(f"{name} {value!r} is not a non-negative whole number")
-    return int(number)
+    match = _PLAIN_COUNT.fullmatch(value)  # never Decimal("1e999999999"): that integer takes minutes to build
+    if match is None:
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise ValueError(f"{name} {shown!r} is not a plain non-negative whole number")
+    return int(match[1])
+
+
+def _name(name: str, value: str | None) -> str:
+    if not value:
+        raise ValueError(f"{name} is missing")
+    if len(value) > MAX_NAME:
+        raise ValueError(f"{name} is {len(value):,} characters long (at most {MAX_NAME:,})")
+    return value
 
 
 def parse_results(chunk: Chunk, results: Iterable[list[dict[str, str]]]) -> list[HourlyRow]:
@@ -106,9 +121,7 @@ def parse_results(chunk: Chunk, results: Iterable[list[dict[str, str]]]) -> list
             hour = parse_hour(str(fields.get("hour") or fields.get("bin(1h)") or ""))
             if not chunk.start <= hour < chunk.end:
                 raise ValueError(f"hour {fields.get('hour')} is outside the query range")
-            principal, model = fields.get("principal"), fields.get("model_id")
-            if not principal or not model:
-                raise ValueError("principal or model_id is missing")
+            principal, model = _name("principal", fields.get("principal")), _name("model_id", fields.get("model_id"))
             counts = [_count(name, fields.get(name)) for name in COUNTS]
         except ValueError as exc:
             raise SourceError(f"Insights result row {n} of {chunk} is invalid: {exc}") from None
@@ -129,11 +142,13 @@ class InsightsRunner:
         row_cap: int = 10_000,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] | None = None,
+        wall: Callable[[], float] | None = None,
     ) -> None:
         self.clients, self.log_groups = clients, log_groups
         self.concurrency, self.deadline, self.row_cap = concurrency, deadline, row_cap
-        self.sleep, self.clock = sleep or time.sleep, clock or time.monotonic
+        self.sleep, self.clock, self.wall = sleep or time.sleep, clock or time.monotonic, wall or _now
         self.stats = RunStats()
+        self._started: dict[str, float] = {}  # query id -> when it started (see ChunkResult.ran_at)
 
     def run(self, chunks: Iterable[Chunk]) -> list[ChunkResult]:
         """Run every chunk to completion; raise SourceError (after stopping the others) on any failure."""
@@ -185,6 +200,7 @@ class InsightsRunner:
                 self.stats.queries += 1
                 self.stats.hours += (chunk.end - chunk.start) // HOUR
                 self.stats.ranges.append((chunk.region, chunk.start, chunk.end))
+                self._started[str(response["queryId"])] = self._ran_at(response)
                 return str(response["queryId"])
             except AWS_ERRORS as exc:
                 code = error_code(exc)
@@ -192,6 +208,15 @@ class InsightsRunner:
                     raise SourceError(f"cannot start the Insights query for {chunk} ({code}: {exc})") from None
                 self.sleep(backoff * random.uniform(0.5, 1.5))  # jittered: concurrent runs spread out
                 backoff = min(backoff * 2, 30.0)
+
+    def _ran_at(self, response: dict[str, Any]) -> float:
+        """The real time of a query: our clock, unless AWS's Date header says it is earlier (a clock ahead)."""
+        local = self.wall()
+        header = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+        try:
+            return min(local, email.utils.parsedate_to_datetime(header).timestamp()) if header else local
+        except (TypeError, ValueError):
+            return local
 
     def _poll(self, query_id: str, chunk: Chunk) -> ChunkResult | None:
         client = self.clients[chunk.region]
@@ -214,6 +239,7 @@ class InsightsRunner:
             tuple(parse_results(chunk, results)),
             float(stats.get("recordsMatched", 0)),
             float(stats.get("bytesScanned", 0)),
+            self._started[query_id],
         )
         self.stats.records_matched += result.records_matched
         self.stats.bytes_scanned += result.bytes_scanned
