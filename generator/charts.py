@@ -22,6 +22,14 @@ TOKEN_KINDS = (("input", "input_tokens"), ("output", "output_tokens"),
                ("cache read", "cache_read_tokens"), ("cache write", "cache_write_tokens"))  # fmt: skip
 
 
+MAX_SHOWN = 256  # characters of a name shown on pages; the JSON files and the identity audit keep it whole
+
+
+def shorten(name: str) -> str:
+    """Cut a display name past MAX_SHOWN characters, marking the cut."""
+    return name if len(name) <= MAX_SHOWN else name[: MAX_SHOWN - 1] + "…"
+
+
 def _top(groups: tuple[Group, ...], n: int) -> tuple[list[str], Callable[[str], str]]:
     names = [g.name for g in groups[:n]]
     keep = set(names)
@@ -60,13 +68,13 @@ def chart_payload(rep: WindowReport, book: PriceBook) -> dict[str, Any]:
     return {
         "window": rep.window.label,
         "days": days,
-        "people": people,
+        "people": [shorten(p) for p in people],
         "models": model_labels,
-        "daily_cost": [{"label": p, "data": [usd(v) for v in daily_cost[p]]} for p in people],
+        "daily_cost": [{"label": shorten(p), "data": [usd(v) for v in daily_cost[p]]} for p in people],
         "daily_invocations": daily_calls,
         "person_by_model": [{"label": label, "data": [usd(grid[(p, m)]) for p in people]}
                             for m, label in zip(models, model_labels, strict=True)],
-        "model_by_person": [{"label": p, "data": [usd(grid[(p, m)]) for m in models]} for p in people],
+        "model_by_person": [{"label": shorten(p), "data": [usd(grid[(p, m)]) for m in models]} for p in people],
         "person_tokens": [{"label": kind, "data": [person_sums[p][i] for p in people]}
                           for i, (kind, _) in enumerate(TOKEN_KINDS)],
         "model_tokens": [{"label": kind, "data": [model_sums[m][i] for m in models]}
@@ -83,7 +91,7 @@ def _token_values(k: Counters) -> list[int]:
 def chart_list(rep: WindowReport, book: PriceBook) -> list[dict[str, str]]:
     """Return each chart's id, title and a one-line text summary (its accessible fallback)."""
 
-    def top(groups: tuple[Group, ...], value: Callable[[Counters], str], label: Callable[[str], str] = str) -> str:
+    def top(groups: tuple[Group, ...], value: Callable[[Counters], str], label: Callable[[str], str] = shorten) -> str:
         return ", ".join(f"{label(g.name)} {value(g.counters)}" for g in groups[:3]) or "no usage"
 
     def money(k: Counters) -> str:

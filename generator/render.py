@@ -103,7 +103,13 @@ def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(
-        usd=format_usd, cost=format_cost, num=format_int, pct=format_pct, script_json=script_json, isotime=iso
+        usd=format_usd,
+        cost=format_cost,
+        short=charts.shorten,
+        num=format_int,
+        pct=format_pct,
+        script_json=script_json,
+        isotime=iso,
     )
     env.globals.update(asset=assets.__getitem__, window_labels=WINDOW_LABELS, local_time=local_time)
     return env

@@ -224,3 +224,42 @@ def test_legacy_input_is_input_plus_cache_write(demo_site: Path) -> None:
         assert doc["user_tokens"][u["name"]]["input"] == u["input_tokens"] + u["cache_write_tokens"]
     for m in doc["models"]:
         assert doc["model_tokens"][m["model"]]["input"] == m["input_tokens"] + m["cache_write_tokens"]
+
+
+def test_long_names_are_shortened_on_pages_and_whole_in_json(make_settings: Any, tmp_path: Path) -> None:
+    from generator.build import build
+
+    name = "n" * 990  # the ARN stays under the 1,024-character bound
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "x.jsonl").write_bytes(lines(record(name, ts="2026-11-27T05:00:00Z")))
+    build(make_settings(logs=(tmp_path / "logs",), windows="7d"))
+    page = (tmp_path / "site/usage-7d.html").read_text()
+    assert "n" * 255 + "…" in page and "n" * 257 not in page.replace(f'title="{name}"', "")
+    assert "n" * 257 not in (tmp_path / "site/matrix-7d.html").read_text()
+    doc = json.loads((tmp_path / "site/data/usage-7d.json").read_text())
+    assert doc["users"][0]["name"] == name and doc["identities"][0]["person"] == name
+
+
+def test_an_empty_logs_folder_fails_and_writes_nothing(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from generator.cli import cli
+
+    (tmp_path / "logs").mkdir()
+    out = tmp_path / "site"
+    result = CliRunner().invoke(cli, ["build", "--logs", str(tmp_path / "logs"), "--out", str(out)])
+    assert result.exit_code == 1 and f"no Bedrock invocation records in {tmp_path / 'logs'}" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_strict_fails_on_files_that_were_not_read(make_settings: Any, tmp_path: Path) -> None:
+    from generator.build import build
+    from generator.errors import IncompleteDataError
+
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "a.jsonl").write_bytes(lines(record()))
+    (tmp_path / "logs" / "notes.txt").write_text("not a log")
+    with pytest.raises(IncompleteDataError, match=r"files under --logs were not read \(not_log_records 1\)"):
+        build(make_settings(logs=(tmp_path / "logs",), strict=True))
+    result = build(make_settings(logs=(tmp_path / "logs",)))
+    assert "1 files not read (not_log_records 1; first: " in result.summary()

@@ -190,3 +190,35 @@ def test_hostile_names_render_as_text(browser: Browser, tmp_path: Path) -> None:
             visit.close(f"hostile-{name.removesuffix('.html')}")
     finally:
         server.shutdown()
+
+
+UNPRICED_MODELS = ("amazon.nova-canvas-v1:0", "us.writer.palmyra-x5-v1:0", "writer.palmyra-x5-v1:0")
+
+
+@pytest.mark.parametrize("window", ["7d", "30d"])
+def test_no_unpriced_cost_reads_zero(browser: Browser, base_url: str, window: str) -> None:
+    visit = Visit(browser, f"{base_url}/usage-{window}.html")
+    models = visit.page.locator("table.sortable").nth(1)
+    rows = models.locator("tbody tr")
+    seen = 0
+    for i in range(rows.count()):
+        row = rows.nth(i)
+        if row.locator("th span").get_attribute("title") in UNPRICED_MODELS:
+            cost = row.locator("td").nth(6).inner_text()
+            assert cost == "unpriced" or cost.endswith("+ unpriced"), cost
+            seen += 1
+    assert seen == 2
+    kpi = visit.page.locator(".kpi", has_text="Estimated cost").locator(".value").inner_text()
+    assert kpi.endswith("+ unpriced"), kpi
+    visit.check_clean()
+    visit.page.goto(f"{base_url}/matrix-{window}.html")
+    headers = visit.page.locator("#matrix thead th").all_inner_texts()
+    canvas = next(i for i, h in enumerate(headers) if "canvas" in h.lower())
+    cells = visit.page.locator("#matrix tbody tr").evaluate_all(
+        f"rows => rows.map(r => r.children[{canvas}].textContent.trim())"
+    )
+    assert "unpriced" in cells and "$0.00" not in cells  # a used-but-unpriced cell is never a dash or $0.00
+    totals = visit.page.locator("#matrix tfoot td").all_inner_texts()
+    assert totals[canvas - 1] == "unpriced" and totals[-1].endswith("+ unpriced")
+    visit.check_clean()
+    visit.close(f"unpriced-{window}")
