@@ -71,20 +71,11 @@ class HourlyAggregator:
         acc[4] += cache_read_tokens
         acc[5] += cache_write_tokens
 
-    def remove(
-        self,
-        epoch: int,
-        principal: str,
-        model_id: str,
-        error: bool,
-        input_tokens: int,
-        output_tokens: int,
-        cache_read_tokens: int,
-        cache_write_tokens: int,
-    ) -> None:
-        """Take back one invocation that was added (a duplicate found later)."""
+    def remove(self, epoch: int, usage: tuple[str, str, bool, int, int, int, int]) -> None:
+        """Take back one invocation that `add(epoch, *usage)` counted (a duplicate found later)."""
+        principal, model_id, error, *tokens = usage
         acc = self._acc[(epoch - epoch % HOUR, principal, model_id)]
-        for i, value in enumerate((1, error, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)):
+        for i, value in enumerate((1, error, *tokens)):
             acc[i] -= value
 
     def merge(self, other: HourlyAggregator) -> None:

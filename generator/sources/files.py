@@ -36,13 +36,13 @@ class _Batch:
     tally: SkipTally = field(default_factory=SkipTally)  # records skipped
     ignored: SkipTally = field(default_factory=SkipTally)  # files (or their rest) not read
     records: int = 0
-    # hour -> (64-bit request keys, index of the file each came from): 12 bytes a record
-    keys: dict[int, tuple[array[int], array[int]]] = field(default_factory=dict)
+    # hour -> (64-bit request keys as 8-byte digests, index of the file each came from): 12 bytes a record
+    keys: dict[int, tuple[bytearray, array[int]]] = field(default_factory=dict)
 
 
-def request_key(request_id: str) -> int:
+def request_key(request_id: str) -> bytes:
     """A 64-bit key for a requestId (the same in every process); collisions are settled by the full id."""
-    return int.from_bytes(hashlib.blake2b(request_id.encode(), digest_size=8).digest())
+    return hashlib.blake2b(request_id.encode(), digest_size=8).digest()
 
 
 def find_log_files(paths: Iterable[Path], ignored: SkipTally | None = None) -> list[Path]:
@@ -136,16 +136,23 @@ def _read_batch(files: list[tuple[int, Path]]) -> _Batch:
     add, keys = batch.agg.add, batch.keys
     for index, path in files:
         for epoch, rec in _records(path, batch.tally, batch.ignored):
-            add(epoch, *_usage(rec))
+            i = rec.input
+            add(epoch, rec.identity.arn, rec.modelId, rec.errorCode is not None, i.inputTokenCount,
+                rec.output.outputTokenCount, i.cacheReadInputTokenCount, i.cacheWriteInputTokenCount)  # fmt: skip
             batch.records += 1
             if rec.requestId:
                 hour = epoch - epoch % HOUR
                 slot = keys.get(hour)
                 if slot is None:
-                    slot = keys[hour] = (array("Q"), array("I"))
-                slot[0].append(request_key(rec.requestId))
+                    slot = keys[hour] = (bytearray(), array("I"))
+                slot[0].extend(request_key(rec.requestId))
                 slot[1].append(index)
     return batch
+
+
+def _as_int(key: bytes) -> int:
+    """A key as the number `array("Q")` reads from the same 8 bytes."""
+    return array("Q", key)[0]
 
 
 def _usage(rec: Record) -> tuple[str, str, bool, int, int, int, int]:
@@ -201,8 +208,8 @@ def _drop_duplicates(files: list[Path], parts: list[_Batch], agg: HourlyAggregat
     suspects: set[int] = set()
     in_files: set[int] = set()
     for hour in {h for part in parts for h in part.keys}:
-        slots = [part.keys[hour] for part in parts if hour in part.keys]
-        keys = [k for slot in slots for k in slot[0]] if len(slots) > 1 else slots[0][0]
+        slots = [(array("Q", bytes(d)), f) for d, f in (part.keys[hour] for part in parts if hour in part.keys)]
+        keys = [k for slot in slots for k in slot[0]]
         if len(set(keys)) == len(keys):
             continue  # the common case: no request seen twice in this hour
         seen: set[int] = set()
@@ -217,11 +224,11 @@ def _drop_duplicates(files: list[Path], parts: list[_Batch], agg: HourlyAggregat
     quiet = SkipTally()  # their skips were counted in the first pass
     for index in sorted(in_files):
         for epoch, rec in _records(files[index], quiet, quiet):
-            if not rec.requestId or request_key(rec.requestId) not in suspects:
+            if not rec.requestId or _as_int(request_key(rec.requestId)) not in suspects:
                 continue
             if rec.requestId not in counted:
                 counted.add(rec.requestId)
                 continue
-            agg.remove(epoch, *_usage(rec))
+            agg.remove(epoch, _usage(rec))
             dropped += 1
     return dropped
