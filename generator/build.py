@@ -47,12 +47,10 @@ class BuildResult:
             f"built {self.files} files in {self.out}/ from {self.meta.records:,} records ({self.meta.source})",
             f"{head.window.key}: ${head.totals.cost:,.2f}{'' if head.totals.cost_complete else ' + unpriced'}, "
             f"{len(head.users)} people, {head.totals.invocations:,} invocations",
-            f"{skipped.total:,} records skipped"
-            + (f" ({', '.join(f'{k} {n}' for k, n in skipped.counts)})" if skipped.total else ""),
+            skipped.describe("records skipped"),
         ]
         if ignored.total:
-            reasons = ", ".join(f"{k} {n}" for k, n in ignored.counts)
-            parts.append(f"{ignored.total:,} files not read ({reasons}; first: {ignored.examples[0]})")
+            parts.append(f"{ignored.total:,} files not read ({ignored.reasons}; first: {ignored.examples[0]})")
         if self.meta.duplicates:
             parts.append(f"{self.meta.duplicates:,} duplicate records dropped (same requestId)")
         if self.unpriced:

@@ -33,6 +33,15 @@ class SkipReport:
     def total(self) -> int:
         return sum(n for _, n in self.counts)
 
+    @property
+    def reasons(self) -> str:
+        """The counts by reason: `malformed_json 2, missing_field 1`."""
+        return ", ".join(f"{reason} {n}" for reason, n in self.counts)
+
+    def describe(self, what: str) -> str:
+        """Say how many and why: `3 records skipped (malformed_json 2, missing_field 1)`."""
+        return f"{self.total:,} {what}" + (f" ({self.reasons})" if self.counts else "")
+
     def as_dict(self) -> dict[str, object]:
         return {"total": self.total, "by_reason": dict(self.counts), "examples": list(self.examples)}
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.errors import SourceError
-from generator.sources import SkipReport, SkipTally, SourceResult
+from generator.sources import SkipTally, SourceResult
 from generator.sources.logfile import TOO_LONG, BadLine, FileSkip, Record, chunks, decode, records, sniff
 from generator.usage import HOUR, HourlyAggregator
 
@@ -108,18 +108,13 @@ def read_files(paths: Iterable[Path], workers: int | None = None) -> SourceResul
     if total.records - dropped == 0:
         raise SourceError(
             f"no Bedrock invocation records in {where}: {len(files)} files, "
-            f"{_counted(total.tally.report(), 'log records skipped')}, "
-            f"{_counted(total.ignored.report(), 'files not read')}; check the --logs paths"
+            f"{total.tally.report().describe('log records skipped')}, "
+            f"{total.ignored.report().describe('files not read')}; check the --logs paths"
         )
     return SourceResult(
         tuple(total.agg.rows()), total.tally.report(), f"files: {where}", total.records - dropped,
         ignored=total.ignored.report(), duplicates=dropped,
     )  # fmt: skip
-
-
-def _counted(report: SkipReport, what: str) -> str:
-    reasons = ", ".join(f"{k} {n}" for k, n in report.counts)
-    return f"{report.total} {what}" + (f" ({reasons})" if reasons else "")
 
 
 def _read_parallel(batches: list[list[tuple[int, Path]]]) -> list[_Batch]:
