@@ -18,9 +18,10 @@ from generator.aws import AWS_ERRORS
 from generator.config import Settings
 from generator.errors import ConfigError, IncompleteDataError, PublishError
 from generator.export import BuildMeta, dump, manifest
-from generator.pricing import PriceBook, load_book
+from generator.pricing import PriceBook, load_book, pricelist
 from generator.report import WindowReport
 from generator.sources import read_source
+from generator.sources.cloudwatch import open_store
 from generator.usage import Window, floor_hour, make_windows
 
 # Files under --logs that are rightly not read: Bedrock's own side objects and a second path to a file.
@@ -83,12 +84,13 @@ def build(settings: Settings) -> BuildResult:
         raise IncompleteDataError(
             f"files under --logs were not read ({', '.join(unread)}); fix or remove them, or drop --strict"
         )
-    book = load_book(settings.prices)
+    price_list = _price_list(settings, {r.region for r in source.rows}, now)
+    book = load_book(settings.prices, price_list.prices)
     people = identity.resolve((r.principal for r in source.rows), settings.identity)
     costed = report.cost_rows(source.rows, book, people, settings.inference_profiles)
     meta = BuildMeta(
         now, floor_hour(now), source.description, __version__, tuple(settings.windows), source.skipped,
-        source.records, book, source.ignored, source.duplicates,
+        source.records, book, source.ignored, source.duplicates, price_list.note,
     )  # fmt: skip
     queries = source.queries
     del source  # the costed rows carry everything on; let the hourly rows go
@@ -104,6 +106,16 @@ def build(settings: Settings) -> BuildResult:
     files["data/manifest.json"] = dump(manifest(meta, files, total_unpriced, queries))
     site.write_site(settings.out, files)
     return BuildResult(settings.out, meta, reports, len(files), dict(unpriced), bill_note, dict(queries))
+
+
+def _price_list(settings: Settings, regions: set[str], now: datetime) -> pricelist.Layer:
+    """The AWS Price List layer for the regions calls came from, cached a day in the state store."""
+    if not settings.price_list:
+        return pricelist.Layer((), "")
+    store = open_store(settings.cloudwatch.state, settings.aws_profile) if settings.source == "cloudwatch" else None
+    client = lambda: aws.client("pricing", profile=settings.aws_profile, region="us-east-1")  # noqa: E731
+    known = sorted(r for r in regions if r) or [settings.aws_region or "us-east-1"]
+    return pricelist.price_list_layer(client, store, known, load_book(), now)
 
 
 def _unpriced(reports: tuple[WindowReport, ...]) -> dict[str, tuple[int, int]]:

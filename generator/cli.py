@@ -92,6 +92,11 @@ def settings_options(func: F) -> F:
         click.option("--strict", is_flag=True, help="Fail when any log record had to be skipped."),
         click.option("--strict-pricing", is_flag=True, help="Fail when any usage has no price."),
         click.option("--cost-explorer", is_flag=True, help="Show the AWS bill beside the estimate."),
+        click.option(
+            "--price-list",
+            type=click.Choice(["auto", "on", "off"]),
+            help="Read current prices from the AWS Price List (auto: on for --source cloudwatch). [env: PRICE_LIST]",
+        ),
         click.option("--log-group", "log_groups", multiple=True, help="CloudWatch log group (repeatable; LOG_GROUP)."),
         click.option("--region", "regions", multiple=True, help="AWS region to query (repeatable; AWS_REGION)."),
         click.option("--state", help="Hourly store: a folder or s3://bucket/prefix (default .bedrock-usage-state)."),
@@ -344,16 +349,33 @@ def pricing() -> None:
 
 
 @pricing.command("show")
-@click.option("--model", "pattern", help="Only models whose id or name contains this text.")
+@click.option(
+    "--model", "pattern", help="Only models whose id or name contains this text; with --region/--date, a model id."
+)
+@click.option("--region", "price_region", help="Explain the price of a call of --model from this region.")
+@click.option("--date", "day", help="Explain the price of a call of --model on this day (YYYY-MM-DD; default today).")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML file whose [[prices]] override the book.")
 @ENV_FILE
 @_reports_errors
-def pricing_show(pattern: str | None, **flags: Any) -> None:
-    """Print the effective price table (USD per 1M tokens)."""
-    from generator.pricing import load_book, price_table
+def pricing_show(pattern: str | None, price_region: str | None, day: str | None, **flags: Any) -> None:
+    """Print the price table (USD per 1M tokens), or explain which entry prices one call and why."""
+    from datetime import UTC, date, datetime
+
+    from generator.modelids import parse_model_id
+    from generator.pricing import explain, load_book, price_table
 
     settings = _settings(flags, needs_source=False)
-    click.echo(price_table(load_book(settings.prices), pattern))
+    book = load_book(settings.prices)
+    if price_region is None and day is None:
+        click.echo(price_table(book, pattern))
+        return
+    if not pattern:
+        raise click.UsageError("--region and --date explain one model's price: give --model MODEL_ID too")
+    try:
+        when = date.fromisoformat(day) if day else datetime.now(UTC).date()
+    except ValueError:
+        raise click.UsageError(f"--date must be a day like 2026-11-27, not {day!r}") from None
+    click.echo(explain(book, parse_model_id(pattern, settings.inference_profiles), price_region or "", when))
 
 
 @pricing.command("refresh")
@@ -366,8 +388,8 @@ def pricing_refresh(target: Path, price_region: str | None, **flags: Any) -> Non
     from datetime import UTC, datetime
 
     from generator import aws
-    from generator.pricelist import refresh
     from generator.pricing import load_book
+    from generator.pricing.pricelist import refresh
     from generator.site import write_file
 
     settings = _settings(flags, needs_source=False)

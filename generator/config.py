@@ -40,6 +40,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "regions": ("AWS_REGION",),
     "state": ("STATE",),
     "cost_explorer": ("COST_EXPLORER",),
+    "price_list": ("PRICE_LIST",),
     "bucket": ("BUCKET",),
     "prefix": ("PREFIX",),
     "distribution_id": ("DISTRIBUTION_ID",),
@@ -73,6 +74,7 @@ class Settings:
     strict: bool = False
     strict_pricing: bool = False
     cost_explorer: bool = False
+    price_list: bool = False  # read current prices from the AWS Price List (auto: on for the cloudwatch source)
     config: Path | None = None
     identity: IdentityRules = field(default_factory=IdentityRules)
     inference_profiles: Mapping[str, str] = field(default_factory=dict)
@@ -157,6 +159,10 @@ def load_settings(
             "your logs (or --source files --logs PATH)"
         )
         source = ""
+    price_list = str(_pick("price_list", cli, environ, dotenv) or "auto").strip().lower()
+    if price_list not in ("auto", "on", "off"):
+        errors.append(f"PRICE_LIST: use auto, on or off, not {price_list!r}")
+    values["price_list"] = price_list == "on" or (price_list == "auto" and source == "cloudwatch")
     if cli.get("publishing") and source == "demo" and cli.get("source") != "demo":
         errors.append("SOURCE: publish never uploads the demo's made-up people unless you pass --source demo")
     if source == "cloudwatch":

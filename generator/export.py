@@ -12,14 +12,14 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Context, Decimal
 from typing import Any
 
 import msgspec
 
 from generator.billing import Line, Reconciliation
-from generator.pricing import PriceBook
+from generator.pricing import Price, PriceBook
 from generator.report import Cell, Counters, WindowReport, add_counters
 from generator.sources import SkipReport
 from generator.usage import iso
@@ -43,6 +43,7 @@ class BuildMeta:
     book: PriceBook
     ignored: SkipReport = field(default_factory=SkipReport)  # files not read, by reason
     duplicates: int = 0  # records dropped as already counted (same requestId)
+    price_note: str = ""  # how the AWS Price List layer was obtained ("" when not asked for)
 
 
 def usd(amount: Decimal) -> float:
@@ -62,6 +63,7 @@ def counters(c: Counters) -> dict[str, Any]:
         "unpriced_tokens": c.unpriced_tokens,
         "unpriced_invocations": c.unpriced_invocations,
         "cost_complete": c.cost_complete,
+        "inferred_invocations": c.inferred_invocations,
     }
 
 
@@ -83,12 +85,13 @@ def usage_payload(rep: WindowReport, meta: BuildMeta, bill: Reconciliation | Non
         "totals": counters(rep.totals) | {"people": len(rep.users), "models": len(rep.models)},
         "users": [
             {"name": u.name, **counters(u.counters),
-             "models": [{"model": c.model, "name": name(c.model), "route": c.route, **counters(c.counters)}
-                        for c in u.cells]}
+             "models": [{"model": c.model, "name": name(c.model), "route": c.route, **counters(c.counters),
+                         "price_source": rep.price_source(c.model)} for c in u.cells]}
             for u in rep.users
         ],
         "models": [
-            {"model": m.name, "name": name(m.name), **counters(m.counters), "routes": _by_route(m.cells)}
+            {"model": m.name, "name": name(m.name), **counters(m.counters), "routes": _by_route(m.cells),
+             "price_source": rep.price_source(m.name)}
             for m in rep.models
         ],
         "daily": [
@@ -99,6 +102,9 @@ def usage_payload(rep: WindowReport, meta: BuildMeta, bill: Reconciliation | Non
         "unpriced_models": [
             {"model": u.model, "route": u.route, "tokens": u.tokens, "invocations": u.invocations, "reason": u.reason}
             for u in rep.unpriced
+        ],
+        "inferred_prices": [
+            {"model": i.model, "priced_as": i.priced_as, "invocations": i.invocations} for i in rep.inferred
         ],
         "identities": [{"principal": i.principal, "person": i.person, "rule": i.rule} for i in rep.identities],
     }  # fmt: skip
@@ -177,7 +183,7 @@ def legacy_keys(rep: WindowReport, days: list[str], meta: BuildMeta) -> dict[str
 CSV_FIELDS = (
     "window", "person", "model", "model_name", "route", "invocations", "errors", "input_tokens",
     "output_tokens", "cache_read_tokens", "cache_write_tokens", "unpriced_tokens", "unpriced_invocations",
-    "cost_complete", "cost_usd",
+    "cost_complete", "cost_usd", "inferred_invocations", "price_source",
 )  # fmt: skip
 
 
@@ -192,29 +198,44 @@ def usage_csv(rep: WindowReport, meta: BuildMeta) -> bytes:
             (rep.window.key, c.person, c.model, meta.book.name_of(c.model), c.route, k.invocations,
              k.errors, k.input_tokens, k.output_tokens, k.cache_read_tokens, k.cache_write_tokens,
              k.unpriced_tokens, k.unpriced_invocations, "true" if k.cost_complete else "false",
-             "" if k.priced_nothing else f"{k.cost.quantize(_MICRO, context=_WIDE)}")
+             "" if k.priced_nothing else f"{k.cost.quantize(_MICRO, context=_WIDE)}", k.inferred_invocations,
+             rep.price_source(c.model))
         )  # fmt: skip
     return buf.getvalue().encode()
 
 
-def pricing_payload(book: PriceBook) -> dict[str, Any]:
-    """Return `pricing.json`: the price book in effect for this build."""
+STALE_DAYS = 90
+
+
+def pricing_payload(book: PriceBook, meta: BuildMeta) -> dict[str, Any]:
+    """Return `pricing.json`: every price in effect for this build, with its layer, source and age."""
 
     def num(v: Decimal | None) -> float | None:
         return None if v is None else float(v)
 
+    today = meta.generated_at.date()
     return {
         "schema_version": SCHEMA_VERSION,
-        "unit": "USD per 1M tokens",
+        "unit": "USD per 1M tokens (per unit where `unit` is image or query)",
+        "price_list": meta.price_note or "not read (PRICE_LIST off): layers are config and the bundled book",
+        "stale_after_days": STALE_DAYS,
         "prices": [
-            {"model": p.model, "name": p.name, "route": p.route, "input": num(p.input),
+            {"model": p.model, "name": p.name, "route": p.route, "regions": list(p.regions),
+             "prefixes": list(p.prefixes), "unit": p.unit, "per_unit": num(p.per_unit), "input": num(p.input),
              "output": num(p.output), "cache_read": num(p.cache_read), "cache_write": num(p.cache_write),
              "cache_write_1h": num(p.cache_write_1h), "batch": num(p.batch),
              "effective_from": p.effective_from.isoformat(),
-             "effective_to": p.effective_to.isoformat() if p.effective_to else None, "source": p.source}
+             "effective_to": p.effective_to.isoformat() if p.effective_to else None, "source": p.source,
+             "layer": p.origin, "checked": p.checked.isoformat() if p.checked else None,
+             "stale": is_stale(p, today)}
             for p in book.prices
         ],
     }  # fmt: skip
+
+
+def is_stale(price: Price, today: date) -> bool:
+    """A price whose source was last checked more than STALE_DAYS before `today` (config prices are yours)."""
+    return price.origin != "config" and (price.checked is None or (today - price.checked).days > STALE_DAYS)
 
 
 def manifest(

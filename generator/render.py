@@ -22,6 +22,7 @@ from generator import charts, export
 from generator.billing import Reconciliation
 from generator.errors import GeneratorError
 from generator.export import BuildMeta
+from generator.pricing.cost import price_cells
 from generator.report import Counters, WindowReport, add_counters
 from generator.usage import WINDOW_LABELS, iso
 
@@ -77,10 +78,12 @@ def local_time(moment: datetime, tz: str, minutes: bool = False) -> str:
 
 
 def format_cost(c: Counters) -> str:
-    """Format an estimate that may be incomplete: `$1.20`, `$1.20 + unpriced`, or `unpriced` (never a false $0)."""
+    """Format an estimate: `$1.20`, `$1.20 (inferred)`, `$1.20 + unpriced`, or `unpriced` (never a false $0)."""
     if c.priced_nothing:
         return "unpriced"
     text = format_usd(c.cost)
+    if c.inferred_invocations:
+        text += " (inferred)"  # a Claude family's price, not the model's own: see the notice
     return text if c.cost_complete else f"{text} + unpriced"
 
 
@@ -139,8 +142,11 @@ def render_site(
         files[f"matrix-{key}.html"] = _render(env, "matrix.html", page | {"matrix": matrix(rep)})
     index = INDEX_WINDOW if INDEX_WINDOW in meta.windows else meta.windows[0]
     files["index.html"] = files[f"usage-{index}.html"]
-    files["pricing.html"] = _render(env, "pricing.html", {"current": "pricing", "rep": None, **common})
-    files["data/pricing.json"] = export.dump(export.pricing_payload(meta.book))
+    stale = {p for p in meta.book.prices if export.is_stale(p, meta.generated_at.date())}
+    files["pricing.html"] = _render(
+        env, "pricing.html", {"current": "pricing", "rep": None, "stale": stale, "cells": price_cells, **common}
+    )
+    files["data/pricing.json"] = export.dump(export.pricing_payload(meta.book, meta))
     files["data/schema/usage.schema.json"] = SCHEMA_PATH.read_bytes()
     return files
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import NamedTuple, Protocol
@@ -43,6 +43,13 @@ class CostedRow:
     unpriced_tokens: int
     unpriced_reason: str
     unpriced_invocations: int
+    region: str = ""
+    price_source: str = ""  # config | price-list | book | inferred ("" when unpriced)
+    inferred_from: str = ""  # the model whose price an unknown Claude id borrowed
+
+    @property
+    def inferred_invocations(self) -> int:
+        return self.invocations if self.price_source == "inferred" else 0
 
 
 class Counters(NamedTuple):
@@ -57,6 +64,7 @@ class Counters(NamedTuple):
     cost: Decimal = Decimal(0)
     unpriced_tokens: int = 0
     unpriced_invocations: int = 0
+    inferred_invocations: int = 0  # calls priced at a Claude family's price, not their own model's
 
     @property
     def tokens(self) -> int:
@@ -114,6 +122,15 @@ class Unpriced:
 
 
 @dataclass(frozen=True)
+class Inferred:
+    """Calls of a model with no price of its own, priced as another model of its family."""
+
+    model: str  # as logged
+    priced_as: str
+    invocations: int
+
+
+@dataclass(frozen=True)
 class WindowReport:
     """Everything one window shows."""
 
@@ -127,6 +144,12 @@ class WindowReport:
     days: tuple[date, ...]
     unpriced: tuple[Unpriced, ...]
     identities: tuple[IdentityAudit, ...]
+    inferred: tuple[Inferred, ...] = ()
+    price_sources: Mapping[str, str] = field(default_factory=dict)  # base model -> price_source
+
+    def price_source(self, model: str) -> str:
+        """How a model's cost here was priced: config, price-list, book, inferred, mixed, or "" (unpriced)."""
+        return self.price_sources.get(model, "")
 
 
 class _Countable(Protocol):
@@ -150,6 +173,8 @@ class _Countable(Protocol):
     def unpriced_tokens(self) -> int: ...
     @property
     def unpriced_invocations(self) -> int: ...
+    @property
+    def inferred_invocations(self) -> int: ...
 
 
 _ZERO = Decimal(0)
@@ -159,7 +184,7 @@ class _Sum:
     __slots__ = ("v",)
 
     def __init__(self) -> None:
-        self.v: list[int | Decimal] = [0, 0, 0, 0, 0, 0, _ZERO, 0, 0]
+        self.v: list[int | Decimal] = [0, 0, 0, 0, 0, 0, _ZERO, 0, 0, 0]
 
     def add(self, r: _Countable) -> None:
         v = self.v
@@ -172,6 +197,7 @@ class _Sum:
         v[6] += r.cost
         v[7] += r.unpriced_tokens
         v[8] += r.unpriced_invocations
+        v[9] += r.inferred_invocations
 
     def merge(self, other: _Sum) -> None:
         v, o = self.v, other.v
@@ -184,6 +210,7 @@ class _Sum:
         v[6] += o[6]
         v[7] += o[7]
         v[8] += o[8]
+        v[9] += o[9]
 
     def freeze(self) -> Counters:
         return Counters(*self.v)  # type: ignore[arg-type]
@@ -208,7 +235,7 @@ def cost_rows(
                 r.hour, r.principal, people[r.principal].person, ref.model, ref.route,
                 r.model_id, r.invocations, r.errors, r.input_tokens, r.output_tokens,
                 r.cache_read_tokens, r.cache_write_tokens, price.cost, price.unpriced_tokens, price.reason,
-                price.unpriced_invocations,
+                price.unpriced_invocations, r.region, price.source, price.inferred_from,
             )
         )  # fmt: skip
     out.sort(key=_hour)
@@ -231,6 +258,8 @@ def summarize(
     # One sum per row, into (day, person, model, route); everything else is summed from those.
     parts: dict[tuple[date, str, str, str], _Sum] = {}
     unpriced: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    inferred: dict[tuple[str, str], int] = defaultdict(int)
+    sources: dict[str, set[str]] = defaultdict(set)
     principals: set[str] = set()
     day_of: dict[int, date] = {}
     for r in costed[lo:hi]:
@@ -247,6 +276,10 @@ def summarize(
             seen = unpriced[(r.logged_model, r.route, r.unpriced_reason)]
             seen[0] += r.unpriced_tokens
             seen[1] += r.unpriced_invocations
+        if r.price_source:
+            sources[r.model].add(r.price_source)
+            if r.inferred_from:
+                inferred[(r.logged_model, r.inferred_from)] += r.invocations
     total = _Sum()
     cells: dict[tuple[str, str, str], _Sum] = defaultdict(_Sum)
     daily: dict[tuple[date, str, str], _Sum] = {}
@@ -270,7 +303,15 @@ def summarize(
         days=_days(window, tz),
         unpriced=tuple(Unpriced(m, rt, n, why, calls) for (m, rt, why), (n, calls) in sorted(unpriced.items())),
         identities=tuple(people[p] for p in sorted(principals)),
+        inferred=tuple(Inferred(m, priced_as, n) for (m, priced_as), n in sorted(inferred.items())),
+        price_sources={m: _one_source(found) for m, found in sources.items()},
     )
+
+
+def _one_source(found: set[str]) -> str:
+    if "inferred" in found:
+        return "inferred"
+    return found.pop() if len(found) == 1 else "mixed"
 
 
 def _groups(cells: Sequence[Cell], key: Callable[[Cell], str]) -> tuple[Group, ...]:

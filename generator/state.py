@@ -21,7 +21,7 @@ from generator.publish import key_prefix
 from generator.site import write_file
 from generator.sources.insights import Chunk
 from generator.sources.logfile import MAX_NAME
-from generator.usage import HOUR, HourlyRow, iso
+from generator.usage import HOUR, HourlyRow, iso, row_of
 
 DAY = 24 * HOUR
 FORMAT = 1
@@ -77,7 +77,7 @@ def decode(data: bytes, region: str, day: date) -> Partition | None:
         found = Partition(
             doc["region"], date.fromisoformat(doc["day"]), doc["sources"], int(doc["settled_through"]),
             doc["queried_at"], float(stats["recordsMatched"]), float(stats["bytesScanned"]),
-            tuple(HourlyRow(*row) for row in rows),
+            tuple(row_of(row[0], row[1], row[2], row[3:], region) for row in rows),
         )  # fmt: skip
     except (ValueError, KeyError, TypeError):
         return None
@@ -101,6 +101,8 @@ def _valid_row(row: HourlyRow, start: int) -> bool:
 class Store(Protocol):
     def read(self, region: str, day: date) -> Partition | None: ...
     def write(self, partition: Partition) -> None: ...
+    def read_blob(self, name: str) -> bytes | None: ...
+    def write_blob(self, name: str, data: bytes) -> None: ...
 
 
 def _name(region: str, day: date) -> str:
@@ -120,6 +122,14 @@ class LocalStore:
     def write(self, partition: Partition) -> None:
         write_file(self.root / _name(partition.region, partition.day), encode(partition))
 
+    def read_blob(self, name: str) -> bytes | None:
+        """Read a cached document kept beside the partitions (None when absent)."""
+        path = self.root / name
+        return path.read_bytes() if path.is_file() else None
+
+    def write_blob(self, name: str, data: bytes) -> None:
+        write_file(self.root / name, data)
+
 
 class S3Store:
     """Partitions as objects under an S3 prefix (a PUT is atomic)."""
@@ -128,20 +138,28 @@ class S3Store:
         self.s3, self.bucket, self.prefix = s3, bucket, key_prefix(prefix)
 
     def read(self, region: str, day: date) -> Partition | None:
+        body = self.read_blob(_name(region, day))
+        return None if body is None else decode(body, region, day)
+
+    def write(self, partition: Partition) -> None:
+        self.write_blob(_name(partition.region, partition.day), encode(partition))
+
+    def read_blob(self, name: str) -> bytes | None:
+        """Read one object under the prefix (None when absent)."""
         try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=self.prefix + _name(region, day))["Body"].read()
+            body: bytes = self.s3.get_object(Bucket=self.bucket, Key=self.prefix + name)["Body"].read()
         except AWS_ERRORS as exc:
             if error_code(exc) in ("NoSuchKey", "404"):
                 return None
             raise SourceError(
                 f"cannot read the state in s3://{self.bucket}/{self.prefix} ({error_code(exc)})"
             ) from None
-        return decode(body, region, day)
+        return body
 
-    def write(self, partition: Partition) -> None:
-        key = self.prefix + _name(partition.region, partition.day)
+    def write_blob(self, name: str, data: bytes) -> None:
+        key = self.prefix + name
         try:
-            self.s3.put_object(Bucket=self.bucket, Key=key, Body=encode(partition), ContentType="application/json")
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json")
         except AWS_ERRORS as exc:
             raise SourceError(f"cannot write the state to s3://{self.bucket}/{key} ({error_code(exc)})") from None
 

@@ -1,11 +1,12 @@
 """Hourly usage rows, and the report windows over them.
 
 Owns the unit of data every source produces: one row per UTC hour x principal x model id as
-logged. Pure: no I/O, no identity mapping and no prices here.
+logged x source region (prices differ by region). Pure: no I/O, no identity mapping and no prices here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -36,23 +37,33 @@ class HourlyRow:
     output_tokens: int
     cache_read_tokens: int
     cache_write_tokens: int
+    region: str = ""  # the region the call was made in ("" when the source cannot say)
 
     @property
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
 
 
+def row_of(hour: int, principal: str, model_id: str, counts: Sequence[int], region: str = "") -> HourlyRow:
+    """Make a row from its six counts in field order (invocations, errors, input, output, cache read, cache write)."""
+    invocations, errors, input_tokens, output_tokens, cache_read, cache_write = counts
+    return HourlyRow(
+        hour, principal, model_id, invocations, errors, input_tokens, output_tokens, cache_read, cache_write, region
+    )
+
+
 class HourlyAggregator:
     """Sum invocation records into hourly rows; memory grows with rows, never with records."""
 
     def __init__(self) -> None:
-        self._acc: dict[tuple[int, str, str], list[int]] = {}
+        self._acc: dict[tuple[int, str, str, str], list[int]] = {}
 
     def add(
         self,
         epoch: int,
         principal: str,
         model_id: str,
+        region: str,
         error: bool,
         input_tokens: int,
         output_tokens: int,
@@ -60,7 +71,7 @@ class HourlyAggregator:
         cache_write_tokens: int,
     ) -> None:
         """Count one invocation that happened at `epoch` (seconds)."""
-        key = (epoch - epoch % HOUR, principal, model_id)
+        key = (epoch - epoch % HOUR, principal, model_id, region)
         acc = self._acc.get(key)
         if acc is None:
             acc = self._acc[key] = [0, 0, 0, 0, 0, 0]
@@ -71,10 +82,10 @@ class HourlyAggregator:
         acc[4] += cache_read_tokens
         acc[5] += cache_write_tokens
 
-    def remove(self, epoch: int, usage: tuple[str, str, bool, int, int, int, int]) -> None:
+    def remove(self, epoch: int, usage: tuple[str, str, str, bool, int, int, int, int]) -> None:
         """Take back one invocation that `add(epoch, *usage)` counted (a duplicate found later)."""
-        principal, model_id, error, *tokens = usage
-        acc = self._acc[(epoch - epoch % HOUR, principal, model_id)]
+        principal, model_id, region, error, *tokens = usage
+        acc = self._acc[(epoch - epoch % HOUR, principal, model_id, region)]
         for i, value in enumerate((1, error, *tokens)):
             acc[i] -= value
 
@@ -91,7 +102,8 @@ class HourlyAggregator:
     def rows(self) -> list[HourlyRow]:
         """Return the rows sorted by hour, principal and model id, emptying the aggregator."""
         acc, self._acc = self._acc, {}
-        return [HourlyRow(*key, *acc.pop(key)) for key in sorted(acc) if acc[key][0]]  # all taken back: no row
+        # a key whose calls were all taken back makes no row
+        return [row_of(*key[:3], acc.pop(key), key[3]) for key in sorted(acc) if acc[key][0]]
 
 
 @dataclass(frozen=True)

@@ -171,9 +171,10 @@ def costed(model: str, **counts: int) -> Counters:
 @pytest.mark.parametrize(
     ("model", "counts", "cost", "unpriced_calls", "complete", "shown"),
     [
-        ("amazon.nova-canvas-v1:0", {"invocations": 4}, "0", 4, False, "unpriced"),
-        ("stability.sd3-5-large-v1:0", {"invocations": 2}, "0", 2, False, "unpriced"),
-        ("us.writer.palmyra-x5-v1:0", {"input_tokens": 1000}, "0", 1, False, "unpriced"),
+        ("acme.image-maker-v1:0", {"invocations": 4}, "0", 4, False, "unpriced"),
+        ("amazon.nova-reel-v1:0", {"invocations": 2}, "0", 2, False, "unpriced"),  # per second: no seconds logged
+        ("arn:aws:bedrock:us-east-1:1:provisioned-model/x", {"input_tokens": 1000}, "0", 1, False, "unpriced"),
+        ("amazon.nova-canvas-v1:0", {"invocations": 4}, "0.16", 0, True, "$0.16"),  # per image
         ("amazon.nova-lite-v1:0", {"input_tokens": 1_000_000}, "0.06", 0, True, "$0.06"),
         ("amazon.nova-lite-v1:0", {"invocations": 3}, "0", 0, True, "$0.00"),  # failed calls: truly $0
         ("meta.llama3-1-70b-instruct-v1:0", {"input_tokens": 1_000_000, "cache_read_tokens": 5}, "0.72", 0, False,
@@ -192,7 +193,7 @@ def test_unpriced_usage_is_never_a_plain_zero(
 
 def test_csv_leaves_cost_empty_when_nothing_was_priced(demo_site: Path) -> None:
     rows = list(csv.DictReader(io.StringIO((demo_site / "data/usage-30d.csv").read_text())))
-    canvas = [r for r in rows if r["model"] == "amazon.nova-canvas-v1:0"]
+    canvas = [r for r in rows if r["model"] == "provisioned-model/q7h2k9x4m1ab"]
     assert canvas and all(r["cost_usd"] == "" and r["cost_complete"] == "false" for r in canvas)
     assert all(int(r["unpriced_invocations"]) == int(r["invocations"]) for r in canvas)
     priced = [r for r in rows if r["model"] == "amazon.nova-lite-v1:0"]
@@ -205,7 +206,7 @@ def test_every_counter_set_carries_the_unpriced_contract(demo_site: Path) -> Non
     sets += [m for u in doc["users"] for m in u["models"]] + [r for m in doc["models"] for r in m["routes"]]
     for counters in sets:
         assert counters["cost_complete"] == (counters["unpriced_tokens"] == counters["unpriced_invocations"] == 0)
-    canvas = next(m for m in doc["models"] if m["model"] == "amazon.nova-canvas-v1:0")
+    canvas = next(m for m in doc["models"] if m["model"] == "provisioned-model/q7h2k9x4m1ab")
     assert canvas["cost_usd"] == 0 and canvas["unpriced_invocations"] == canvas["invocations"] > 0
     assert doc["totals"]["cost_complete"] is False and doc["schema_version"] == 2
 

@@ -160,24 +160,27 @@ def test_strict_fails_on_skipped_records(make_settings: Any, tmp_path: Path) -> 
 
 def test_strict_pricing_fails_on_unpriced_usage(make_settings: Any, tmp_path: Path) -> None:
     with pytest.raises(
-        IncompleteDataError, match=r"tokens unpriced, not in any cost \(models: amazon.nova-canvas-v1:0, us"
+        IncompleteDataError, match=r"tokens unpriced, not in any cost \(models: arn:aws:bedrock:us-east-1:1234"
     ):
         build(make_settings(out=tmp_path / "site", strict_pricing=True))
 
 
-def test_a_config_price_prices_the_model_and_image_calls_stay_unpriced(make_settings: Any, tmp_path: Path) -> None:
+def test_a_config_price_wins_and_hourly_billing_stays_unpriced(make_settings: Any, tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
+    base = build(make_settings(out=tmp_path / "base"))
     config.write_text(
         "session_roles = ['DeveloperAccess']\n[aliases]\npeterdir = ['aider', 'dirkcli']\n"
-        "[[prices]]\nmodel = 'writer.palmyra-x5-v1:0'\nroute = 'geo'\ninput = 0.6\noutput = 6\n"
+        "[[prices]]\nmodel = 'writer.palmyra-x5-v1:0'\nroute = 'geo'\ninput = 6\noutput = 60\n"
     )
     result = build(make_settings(out=tmp_path / "site", config=config))
-    # Only the image model is left: its calls log no tokens, and none of them reads as a true $0.
-    assert set(result.unpriced) == {"amazon.nova-canvas-v1:0"}
-    tokens, calls = result.unpriced["amazon.nova-canvas-v1:0"]
-    assert tokens == 0 and calls > 0
+    palmyra = [next(m for m in r.reports[-1].models if m.name == "writer.palmyra-x5-v1:0") for r in (base, result)]
+    assert palmyra[1].counters.cost == palmyra[0].counters.cost * 10  # the config's price, 10x the book's
+    assert result.reports[-1].price_source("writer.palmyra-x5-v1:0") == "config"
+    # A provisioned-throughput ARN is billed per hour: no token price can cost it, and it never reads as $0.
+    (model,) = result.unpriced
+    assert "provisioned-model/" in model and result.unpriced[model][1] > 0
     assert result.reports[0].users[0].name == "peterdir"
-    with pytest.raises(IncompleteDataError, match=r"^\d+ calls and 0 tokens unpriced"):
+    with pytest.raises(IncompleteDataError, match=r"^\d+ calls and [\d,]+ tokens unpriced"):
         build(make_settings(out=tmp_path / "site2", config=config, strict_pricing=True))
 
 

@@ -50,7 +50,7 @@ def test_build_demo(runner: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (
         result.output.startswith("built ")
-        and "tokens unpriced, not in any cost (models: amazon.nova-canvas-v1:0, us.writer.palmyra-x5-v1:0)"
+        and "tokens unpriced, not in any cost (models: arn:aws:bedrock:us-east-1:123456789012:provisioned-model/"
         in result.output
     )
     assert json.loads((out / "data/manifest.json").read_text())["windows"] == ["1d", "7d"]
@@ -104,9 +104,9 @@ def test_pricing_show(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["pricing", "show", "--model", "sonnet-4-5"])
     assert result.exit_code == 0
     lines = result.output.splitlines()
-    assert lines[0].split()[:3] == ["model", "route", "input"]
-    assert any("global" in line and " 3.00 " in f" {line} " for line in lines)
-    assert any(" geo " in f" {line} " and "3.30" in line for line in lines)
+    assert lines[0].split()[:4] == ["model", "route", "where", "input"]
+    assert any(line.split()[1:5] == ["global", "every", "region", "3"] for line in lines)
+    assert any(line.split()[1:5] == ["geo", "every", "region", "3.3"] for line in lines)
 
 
 def test_pricing_show_with_override(runner: CliRunner, tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ def truth(start: datetime, days: int) -> list[HourlyRow]:
         for i, name in enumerate(("ann", "bob", "cy")):
             hour = first + h * HOUR
             rows.append(HourlyRow(hour, ARN + name, MODELS[(h + i) % 2], 1 + (h + i) % 5, int(h % 7 == 0),
-                                  100 * (i + 1), 50 + h % 11, 1000 * (h % 3), 10 * (h % 4)))  # fmt: skip
+                                  100 * (i + 1), 50 + h % 11, 1000 * (h % 3), 10 * (h % 4), "us-east-1"))  # fmt: skip
     return rows
 
 
@@ -139,7 +139,7 @@ def test_query_text_snapshot() -> None:
 
 def test_parse_results_strings_and_missing_fields() -> None:
     chunk = Chunk("us-east-1", 0, 10 * HOUR)
-    row = HourlyRow(3 * HOUR, ARN + "ann", MODELS[0], 4, 1, 10, 20, 30, 40)
+    row = HourlyRow(3 * HOUR, ARN + "ann", MODELS[0], 4, 1, 10, 20, 30, 40, "us-east-1")
     parsed = parse_results(chunk, [result_row(row), result_row(row, cache_read_tokens=True, errors=True)])
     assert parsed[0] == row
     assert (parsed[1].cache_read_tokens, parsed[1].errors) == (0, 0)  # missing sums count as zero
@@ -183,7 +183,7 @@ def runner(client: Any, **kwargs: Any) -> InsightsRunner:
 
 def test_statuses_until_complete(stubbed: Any) -> None:
     client, stub = stubbed("logs")
-    row = HourlyRow(CHUNK.start + 5 * HOUR, ARN + "ann", MODELS[0], 4, 1, 10, 20, 30, 40)
+    row = HourlyRow(CHUNK.start + 5 * HOUR, ARN + "ann", MODELS[0], 4, 1, 10, 20, 30, 40, "us-east-1")
     stub.add_response("start_query", {"queryId": "q-1"}, START)
     stub.add_response("get_query_results", {"status": "Scheduled", "results": []}, {"queryId": "q-1"})
     stub.add_response("get_query_results", {"status": "Running", "results": [result_row(row)]}, {"queryId": "q-1"})
@@ -366,7 +366,7 @@ def test_a_clock_ahead_never_settles_hours_the_service_can_still_receive(
         doc = json.loads(path.read_text())
         day = datetime.fromisoformat(doc["day"]).replace(tzinfo=UTC).timestamp()
         assert doc["settled_through"] <= max(day, T0.timestamp() - 2 * HOUR)  # day start: nothing settled
-    late = HourlyRow(int(T0.timestamp()) // HOUR * HOUR - HOUR, ARN + "late", MODELS[0], 7, 0, 1, 1, 0, 0)
+    late = HourlyRow(int(T0.timestamp()) // HOUR * HOUR - HOUR, ARN + "late", MODELS[0], 7, 0, 1, 1, 0, 0, "us-east-1")
     fake.rows.append(late)  # delivered after the first run, for an hour that run saw
     monkeypatch.setattr(insights, "_now", lambda: (T0 + timedelta(hours=5)).timestamp())
     fake.clock = (T0 + timedelta(hours=5)).timestamp()

@@ -23,14 +23,17 @@ PRICES = {
     "eu.anthropic.claude-3-7-sonnet-20250219-v1:0": ("3", "15", "0.30", "3.75"),
     "anthropic.claude-3-5-haiku-20241022-v1:0": ("0.80", "4", "0.08", "1"),
     "anthropic.claude-3-haiku-20240307-v1:0": ("0.25", "1.25", None, None),
-    "us.amazon.nova-pro-v1:0": ("0.80", "3.20", "0.20", "0"),
+    "eu.amazon.nova-pro-v1:0": ("1.05", "4.20", "0.2625", "0"),  # called from eu-west-1: the European price
+    "global.anthropic.claude-opus-4-7": ("5", "25", "0.50", "6.25"),
+    "us.writer.palmyra-x5-v1:0": ("0.60", "6", None, None),
     "amazon.nova-lite-v1:0": ("0.06", "0.24", "0.015", "0"),
     "us.amazon.nova-micro-v1:0": ("0.035", "0.14", "0.00875", "0"),
     "meta.llama3-1-70b-instruct-v1:0": ("0.72", "0.72", None, None),
     "mistral.mistral-large-2407-v1:0": ("2", "6", None, None),
     "openai.gpt-oss-120b-1:0": ("0.15", "0.60", None, None),
 }  # fmt: skip
-UNPRICED = {"us.writer.palmyra-x5-v1:0", "amazon.nova-canvas-v1:0"}
+PER_IMAGE = {"amazon.nova-canvas-v1:0": "0.04"}  # 1024x1024 standard, one image per call
+UNPRICED = {"arn:aws:bedrock:us-east-1:123456789012:provisioned-model/q7h2k9x4m1ab"}  # billed per hour
 
 
 def test_demo_7d_cost_matches_a_hand_calculation(demo_site: Path, tmp_path: Path) -> None:
@@ -53,6 +56,9 @@ def test_demo_7d_cost_matches_a_hand_calculation(demo_site: Path, tmp_path: Path
                 rec.get("input", {}).get("cacheReadInputTokenCount", 0),
                 rec.get("input", {}).get("cacheWriteInputTokenCount", 0),
             )
+            if rec["modelId"] in PER_IMAGE:
+                cost += Decimal(PER_IMAGE[rec["modelId"]]) * ("errorCode" not in rec)
+                continue
             if rec["modelId"] in UNPRICED:
                 unpriced += sum(counts)
                 unpriced_calls += 1

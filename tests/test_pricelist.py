@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from generator import aws
 from generator.cli import cli
 from generator.errors import SourceError
-from generator.pricelist import parse_product, refresh
 from generator.pricing import load_book, parse_prices
+from generator.pricing.pricelist import parse_product, refresh
 
 PAGES = json.loads((Path(__file__).parent / "fixtures/pricelist_get_products.json").read_text())
 

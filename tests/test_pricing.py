@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from generator.modelids import GEO, GLOBAL, IN_REGION, UNKNOWN, ModelRef, parse_model_id
+from generator.modelids import GEO, GLOBAL, IN_REGION, UNKNOWN, parse_model_id
 from generator.pricing import PriceBook, PriceEntryError, cost_of, load_book, parse_prices, price_table
 from generator.usage import HourlyRow
 
@@ -51,10 +51,11 @@ def row(model: str, inp: int = 0, out: int = 0, cr: int = 0, cw: int = 0, hour: 
          (M, 0, 0, 0), "0.25", 0),
         (ARN + "application-inference-profile/team-a", (10_000, 2_000, 100_000, 5_000), "0.10875", 0),
         # never a guessed price: unknown models, unmapped profiles, missing cache prices, wrong route
-        ("writer.palmyra-x5-v1:0", (100, 50, 0, 0), "0", 150),
+        ("acme.unknown-v1:0", (100, 50, 0, 0), "0", 150),
         (ARN + "application-inference-profile/unmapped", (100, 50, 7, 0), "0", 157),
         ("anthropic.claude-3-haiku-20240307-v1:0", (M, 0, 1_000, 0), "0.25", 1_000),
-        ("anthropic.claude-sonnet-4-5-20250929-v1:0", (M, 0, 0, 0), "0", M),  # no in-region price
+        ("us.openai.gpt-oss-120b-1:0", (M, 0, 0, 0), "0", M),  # no geo price
+        ("anthropic.claude-sonnet-4-5-20250929-v1:0", (M, 0, 0, 0), "3.3", 0),  # in-region at the regional price
     ],
 )  # fmt: skip
 def test_cost_by_hand(model: str, tokens: tuple[int, int, int, int], dollars: str, unpriced: int) -> None:
@@ -99,7 +100,8 @@ def test_usage_before_a_model_existed_is_unpriced() -> None:
     ],
 )  # fmt: skip
 def test_parse_model_id(logged: str, model: str, route: str, prefix: str) -> None:
-    assert parse_model_id(logged) == ModelRef(logged, model, route, prefix)
+    ref = parse_model_id(logged)
+    assert (ref.logged, ref.model, ref.route, ref.prefix) == (logged, model, route, prefix)
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,8 @@ from generator.headers import CONTENT_SECURITY_POLICY, HSTS
 from tests.conftest import ROOT
 
 GROUPS = ["/aws/bedrock/modelinvocations", "/team-b/bedrock"]
-NO_RESOURCE_LEVEL = {"logs:GetQueryResults", "logs:StopQuery", "ce:GetCostAndUsage"}  # AWS allows only "*"
+# AWS allows only "*" for these
+NO_RESOURCE_LEVEL = {"logs:GetQueryResults", "logs:StopQuery", "ce:GetCostAndUsage", "pricing:GetProducts"}
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +140,9 @@ def test_node_edge_function_tests() -> None:
     done = subprocess.run(["node", "--test", str(ROOT / "tests/js")], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "# fail 0" in done.stdout
+
+
+def test_the_scheduled_run_may_read_current_prices(template: dict[str, Any]) -> None:
+    role = template["Resources"]["PublishRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    (prices,) = [s for s in role if s.get("Action") == "pricing:GetProducts"]
+    assert prices["Effect"] == "Allow" and prices["Resource"] == "*"

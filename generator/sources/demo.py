@@ -25,6 +25,9 @@ _IAM = f"arn:aws:iam::{ACCOUNT}:"
 _STS = f"arn:aws:sts::{ACCOUNT}:"
 SONNET_4 = "us.anthropic.claude-sonnet-4-20250514-v1:0"
 IMAGE_MODEL = "amazon.nova-canvas-v1:0"  # billed per image: its records carry no token counts
+# Billed per model unit per hour, not per token: its calls stay unpriced, as they would in a real account.
+PROVISIONED = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:provisioned-model/q7h2k9x4m1ab"
+EU_REGION = "eu-west-1"  # where callers of eu. profiles are
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,8 @@ PERSONAS = (
         (("global.anthropic.claude-sonnet-4-5-20250929-v1:0", 45),
          ("us.anthropic.claude-opus-4-1-20250805-v1:0", 12),
          (f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/{SONNET_4}", 23),
-         ("us.anthropic.claude-haiku-4-5-20251001-v1:0", 20)),
+         ("us.anthropic.claude-haiku-4-5-20251001-v1:0", 20),
+         ("global.anthropic.claude-opus-4-7", 15)),
         True,
     ),
     Persona(
@@ -52,7 +56,7 @@ PERSONAS = (
         3.0, True,
         (("us.anthropic.claude-sonnet-4-5-20250929-v1:0", 60),
          ("eu.anthropic.claude-3-7-sonnet-20250219-v1:0", 25),
-         ("us.amazon.nova-pro-v1:0", 15)),
+         ("eu.amazon.nova-pro-v1:0", 15)),
         True,
     ),
     Persona(
@@ -70,7 +74,8 @@ PERSONAS = (
     ),
     Persona(
         (_STS + "assumed-role/bedrock-dave/dave-laptop",), 1.5, True,
-        (("global.anthropic.claude-haiku-4-5-20251001-v1:0", 70), ("us.writer.palmyra-x5-v1:0", 30)),
+        (("global.anthropic.claude-haiku-4-5-20251001-v1:0", 70), ("us.writer.palmyra-x5-v1:0", 20),
+         (PROVISIONED, 10)),
         True,
     ),
     Persona(
@@ -150,11 +155,15 @@ def _record(rng: random.Random, persona: Persona, stamp: datetime) -> dict[str, 
         "timestamp": stamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "accountId": ACCOUNT,
         "identity": {"arn": rng.choice(persona.principals)},
-        "region": REGION,
+        "region": EU_REGION if model.startswith("eu.") else REGION,
         "requestId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
         "operation": rng.choice(("Converse", "ConverseStream", "InvokeModel")),
         "modelId": model,
-        "inferenceRegion": rng.choice((REGION, "us-east-2", "us-west-2")),
+        "inferenceRegion": rng.choice(
+            ("eu-west-1", "eu-central-1", "eu-west-3")
+            if model.startswith("eu.")
+            else (REGION, "us-east-2", "us-west-2")
+        ),
     }
     roll = rng.random()
     if roll < 0.02:  # failed call: an error code and no token counts

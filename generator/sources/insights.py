@@ -20,7 +20,7 @@ from typing import Any
 from generator.aws import AWS_ERRORS, error_code
 from generator.errors import SourceError
 from generator.sources.logfile import MAX_NAME
-from generator.usage import HOUR, HourlyRow
+from generator.usage import HOUR, HourlyRow, row_of
 
 QUERY = """stats count(*) as invocations, count(errorCode) as errors,
   sum(input.inputTokenCount) as input_tokens, sum(output.outputTokenCount) as output_tokens,
@@ -125,7 +125,7 @@ def parse_results(chunk: Chunk, results: Iterable[list[dict[str, str]]]) -> list
             counts = [_count(name, fields.get(name)) for name in COUNTS]
         except ValueError as exc:
             raise SourceError(f"Insights result row {n} of {chunk} is invalid: {exc}") from None
-        rows.append(HourlyRow(hour, principal, model, *counts))
+        rows.append(row_of(hour, principal, model, counts, chunk.region))
     return rows
 
 

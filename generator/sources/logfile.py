@@ -49,6 +49,7 @@ class Record(msgspec.Struct, frozen=True):
     timestamp: datetime
     identity: _Identity
     modelId: Name
+    region: Annotated[str, msgspec.Meta(max_length=64)] | None = None  # where the call was made: prices vary
     input: _Input = _Input()
     output: _Output = _Output()
     errorCode: str | None = None

@@ -1,0 +1,285 @@
+"""The price book: validated price entries from every layer, and the one rule that picks a price.
+
+Owns the entry format, the layers (config > Price List > bundled book) and the lookup by model,
+route, prefix, region and day, including the two fallbacks: the same model under another version
+id, and a Claude family's current price (marked inferred). Pure apart from reading the shipped TOML.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import re
+import tomllib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from generator.modelids import GEO_PREFIXES, ROUTES, claude_generation, version_free
+
+BOOK_PATH = Path(__file__).parent.parent / "data" / "prices.toml"
+PRICE_FIELDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "batch")
+UNITS = ("token", "image", "query", "second")
+# Which layer wins between equally specific entries (config always wins: the user said so).
+ORIGINS = ("config", "price-list", "book")
+_KNOWN = {
+    "model", "name", "route", "routes", "effective_from", "effective_to", "source", "regions", "prefixes",
+    "unit", "per_unit", "checked", *PRICE_FIELDS,
+}  # fmt: skip
+
+
+class PriceEntryError(ValueError):
+    """A price entry that cannot be used; the message names the entry."""
+
+
+@dataclass(frozen=True)
+class Price:
+    """One model's price on one route, over a range of UTC days, for some or all regions.
+
+    Token prices are USD per 1M tokens; a per-unit price (`unit` image, query or second) is USD per unit.
+    """
+
+    model: str
+    route: str
+    name: str
+    input: Decimal | None
+    output: Decimal | None
+    cache_read: Decimal | None
+    cache_write: Decimal | None
+    cache_write_1h: Decimal | None
+    batch: Decimal | None
+    effective_from: date
+    effective_to: date | None
+    source: str
+    origin: str = "book"  # config | price-list | book
+    regions: tuple[str, ...] = ()  # source regions (glob patterns) this price is for; () = any
+    prefixes: tuple[str, ...] = ()  # geographic prefixes (us, eu, ...) this price is for; () = any
+    unit: str = "token"
+    per_unit: Decimal | None = None
+    checked: date | None = None  # when its source was last read
+
+    def covers(self, day: date) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
+
+    def applies(self, prefix: str, region: str) -> bool:
+        """Tell whether this price is for a call with this route prefix from this region."""
+        if self.prefixes and prefix not in self.prefixes:
+            return False
+        return not self.regions or any(fnmatch.fnmatchcase(region, pattern) for pattern in self.regions)
+
+    @property
+    def rank(self) -> tuple[bool, int, int]:
+        """Config first; then the most specific price; then the layer (Price List before the book)."""
+        return (self.origin == "config", bool(self.regions) + bool(self.prefixes), -ORIGINS.index(self.origin))
+
+    @property
+    def scope(self) -> str:
+        """Where this price applies, in words."""
+        parts = [f"prefix {'/'.join(self.prefixes)}" if self.prefixes else "", ",".join(self.regions)]
+        return "; ".join(p for p in parts if p) or "every region"
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The price that applies to a call, and how it was found."""
+
+    price: Price
+    inferred_from: str = ""  # the model whose price a Claude id with no entry borrowed ("" if its own)
+    alias_of: str = ""  # the book's id for the same model logged under another version id
+
+    @property
+    def source(self) -> str:
+        """`inferred`, or the layer the price came from: config, price-list or book."""
+        return "inferred" if self.inferred_from else self.price.origin
+
+
+class PriceBook:
+    """Every known price, looked up by model, route, prefix, region and day."""
+
+    def __init__(self, prices: Iterable[Price]) -> None:
+        self.prices = tuple(
+            sorted(prices, key=lambda p: (p.model, ROUTES.index(p.route), p.regions, p.prefixes, p.effective_from))
+        )
+        self._by_key: dict[tuple[str, str], list[Price]] = defaultdict(list)
+        for p in self.prices:
+            self._by_key[(p.model, p.route)].append(p)
+        self._models = {p.model for p in self.prices}
+        aliases: dict[str, set[str]] = defaultdict(set)
+        for model in self._models:
+            aliases[version_free(model)].add(model)
+        self._alias = {key: next(iter(ids)) for key, ids in aliases.items() if len(ids) == 1}
+        families: dict[str, list[tuple[tuple[int, int], str]]] = defaultdict(list)
+        for model in self._models:
+            found = claude_generation(model)
+            if found:
+                families[found[0]].append((found[1], model))
+        self._families = {name: sorted(members, reverse=True) for name, members in families.items()}
+        self._found: dict[tuple[str, str, str, str, date], Quote | None] = {}
+
+    def _best(self, model: str, route: str, prefix: str, region: str, day: date) -> Price | None:
+        fits = [p for p in self._by_key.get((model, route), ()) if p.covers(day) and p.applies(prefix, region)]
+        return max(fits, key=lambda p: p.rank) if fits else None
+
+    def quote(self, model: str, route: str, day: date, prefix: str = "", region: str = "") -> Quote | None:
+        """Return the price in effect for a call of `model` on `route` from `region` on `day`, or None."""
+        key = (model, route, prefix, region, day)
+        if key not in self._found:
+            self._found[key] = self._quote(model, route, prefix, region, day)
+        return self._found[key]
+
+    def _quote(self, model: str, route: str, prefix: str, region: str, day: date) -> Quote | None:
+        if model in self._models:  # a model the book knows is never priced as another, even on a day it lacks
+            price = self._best(model, route, prefix, region, day)
+            return Quote(price) if price else None
+        alias = self._alias.get(version_free(model))
+        if alias is not None:
+            price = self._best(alias, route, prefix, region, day)
+            return Quote(price, alias_of=alias) if price else None
+        found = claude_generation(model)
+        if found is None:
+            return None
+        family, generation = found
+        for known_generation, member in self._families.get(family, ()):
+            if known_generation <= generation:
+                price = self._best(member, route, prefix, region, day)
+                if price:
+                    return Quote(price, inferred_from=member)
+        return None
+
+    def lookup(self, model: str, route: str, day: date, prefix: str = "", region: str = "") -> Price | None:
+        """Return the price in effect (see `quote`), or None."""
+        found = self.quote(model, route, day, prefix, region)
+        return found.price if found else None
+
+    def knows(self, model: str) -> bool:
+        """Tell whether the book has entries for this model (under this or another version id)."""
+        return model in self._models or version_free(model) in self._alias
+
+    def name_of(self, model: str) -> str:
+        """Return a model's display name, or its id when the book does not know it."""
+        for route in ROUTES:
+            entries = self._by_key.get((model, route))
+            if entries:
+                return entries[-1].name
+        alias = self._alias.get(version_free(model))
+        return self.name_of(alias) if alias else model
+
+
+def name_key(name: str) -> str:
+    """Reduce a model's display name to what AWS's billing and Price List names share with the book's."""
+    return re.sub(r"[^a-z0-9.]+", "", name.lower().replace("amazon", "").replace("anthropic", ""))
+
+
+def _decimal(entry: Mapping[str, Any], key: str, where: str) -> Decimal | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+        raise PriceEntryError(f"{where}: {key} must be a number")
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        raise PriceEntryError(f"{where}: {key} must be a number, not {value!r}") from None
+    if not number.is_finite() or number < 0:
+        raise PriceEntryError(f"{where}: {key} must be a non-negative number, not {value}")
+    return number
+
+
+def _day(entry: Mapping[str, Any], key: str, where: str) -> date | None:
+    value = entry.get(key)
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise PriceEntryError(f"{where}: {key} must be a date like 2025-01-31, not {value!r}")
+
+
+def _strings(entry: Mapping[str, Any], key: str, where: str, allowed: Sequence[str] = ()) -> tuple[str, ...]:
+    value = entry.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value):
+        raise PriceEntryError(f"{where}: {key} must be a list of names")
+    bad = [v for v in value if allowed and v not in allowed]
+    if bad:
+        raise PriceEntryError(f"{where}: unknown {key} {bad[0]!r} (use {', '.join(allowed)})")
+    return tuple(sorted(value))
+
+
+def parse_prices(entries: Sequence[Mapping[str, Any]], origin: str, layer: str = "config") -> list[Price]:
+    """Validate `[[prices]]` entries from `origin` (a file) for `layer`; PriceEntryError names the first bad one."""
+    prices: list[Price] = []
+    for i, entry in enumerate(entries):
+        model = entry.get("model")
+        where = f"{origin}: prices[{i}] ({model or 'no model'})"
+        if not isinstance(model, str) or not model:
+            raise PriceEntryError(f"{where}: model is required")
+        unknown = sorted(set(entry) - _KNOWN)
+        if unknown:
+            raise PriceEntryError(f"{where}: unknown field(s) {', '.join(unknown)}")
+        routes = entry.get("routes", [entry.get("route", "in-region")])
+        if not isinstance(routes, list) or not routes:
+            raise PriceEntryError(f"{where}: routes must be a list of {', '.join(ROUTES)}")
+        for route in routes:
+            if route not in ROUTES:
+                raise PriceEntryError(f"{where}: unknown route {route!r} (use {', '.join(ROUTES)})")
+        values = {key: _decimal(entry, key, where) for key in (*PRICE_FIELDS, "per_unit")}
+        unit = entry.get("unit", "token")
+        if unit not in UNITS:
+            raise PriceEntryError(f"{where}: unknown unit {unit!r} (use {', '.join(UNITS)})")
+        if unit == "token" and (values["input"] is None or values["output"] is None):
+            raise PriceEntryError(f"{where}: input and output prices are required")
+        if unit != "token" and values["per_unit"] is None:
+            raise PriceEntryError(f"{where}: per_unit is required for unit {unit!r}")
+        start = _day(entry, "effective_from", where) or date(2000, 1, 1)
+        end = _day(entry, "effective_to", where)
+        if end is not None and end <= start:
+            raise PriceEntryError(f"{where}: effective_to must be after effective_from")
+        regions = _strings(entry, "regions", where)
+        prefixes = _strings(entry, "prefixes", where, GEO_PREFIXES)
+        if prefixes and "geo" not in routes:
+            raise PriceEntryError(f"{where}: prefixes apply to the geo route only")
+        for route in routes:
+            prices.append(
+                Price(
+                    model, route, str(entry.get("name") or model),
+                    values["input"], values["output"], values["cache_read"], values["cache_write"],
+                    values["cache_write_1h"], values["batch"], start, end,
+                    str(entry.get("source") or origin), layer, regions, prefixes if route == "geo" else (),
+                    unit, values["per_unit"], _day(entry, "checked", where),
+                )
+            )  # fmt: skip
+    _check_overlaps(prices, origin)
+    return prices
+
+
+def _check_overlaps(prices: Sequence[Price], origin: str) -> None:
+    by_key: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], list[Price]] = defaultdict(list)
+    for p in prices:
+        by_key[(p.model, p.route, p.regions, p.prefixes)].append(p)
+    for (model, route, *_), group in by_key.items():
+        group.sort(key=lambda p: p.effective_from)
+        for a, b in itertools.pairwise(group):
+            if a.effective_to is None or a.effective_to > b.effective_from:
+                raise PriceEntryError(
+                    f"{origin}: prices for {model} ({route}, {a.scope}) overlap: "
+                    f"from {a.effective_from} and from {b.effective_from}"
+                )
+
+
+def read_book(path: Path = BOOK_PATH) -> list[Price]:
+    """Read the bundled book's entries."""
+    with path.open("rb") as fh:
+        doc = tomllib.load(fh, parse_float=Decimal)
+    checked = doc.get("checked")  # the file's default for entries that do not say
+    return parse_prices([{"checked": checked} | e for e in doc["prices"]], path.name, "book")
+
+
+def load_book(overrides: Sequence[Price] = (), price_list: Sequence[Price] = (), path: Path = BOOK_PATH) -> PriceBook:
+    """Layer config overrides and Price List prices over the bundled book."""
+    return PriceBook([*read_book(path), *price_list, *overrides])
