@@ -11,7 +11,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -206,7 +206,7 @@ class BlobStore(Protocol):
     def write_blob(self, name: str, data: bytes) -> None: ...
 
 
-def _cached(store: BlobStore | None, region: str, now: datetime) -> list[dict[str, Any]] | None:
+def _cached(store: BlobStore | None, region: str, now: datetime) -> tuple[list[dict[str, Any]], datetime] | None:
     raw = store.read_blob(f"prices/price-list-{region}.json") if store else None
     if raw is None:
         return None
@@ -216,7 +216,7 @@ def _cached(store: BlobStore | None, region: str, now: datetime) -> list[dict[st
         valid = doc["format"] == CACHE_FORMAT and doc["region"] == region and isinstance(doc["products"], list)
     except (ValueError, KeyError, TypeError):
         return None  # a damaged cache is read again, never trusted
-    return doc["products"] if fresh and valid else None
+    return (doc["products"], datetime.fromtimestamp(float(doc["fetched_at"]), UTC)) if fresh and valid else None
 
 
 def price_list_layer(
@@ -229,8 +229,8 @@ def price_list_layer(
     prices: list[Price] = []
     fetched, cached = [], []
     for region in sorted(set(regions)):
-        products = _cached(store, region, now)
-        if products is None:
+        found = _cached(store, region, now)
+        if found is None:
             try:
                 products = read_products(client(), region)
             except SourceError as exc:
@@ -239,9 +239,10 @@ def price_list_layer(
                 doc = {"format": CACHE_FORMAT, "region": region, "fetched_at": now.timestamp(), "products": products}
                 store.write_blob(f"prices/price-list-{region}.json", json.dumps(doc).encode())
             fetched.append(region)
+            found = products, now
         else:
             cached.append(region)
-        prices += to_prices(products, book, region, now.date())
+        prices += to_prices(found[0], book, region, found[1].date())  # checked: the day it was read
     how = ", ".join(x for x in (f"read for {', '.join(fetched)}" if fetched else "",
                                 f"cached under a day for {', '.join(cached)}" if cached else "") if x)  # fmt: skip
     return Layer(tuple(prices), f"AWS Price List {how}: {len(prices)} prices")
