@@ -22,7 +22,7 @@ from generator import charts, export
 from generator.billing import Reconciliation
 from generator.errors import GeneratorError
 from generator.export import BuildMeta
-from generator.pricing.cost import price_cells
+from generator.pricing.cost import long_context, price_cells
 from generator.report import Counters, WindowReport, add_counters
 from generator.usage import WINDOW_LABELS, iso
 
@@ -143,9 +143,8 @@ def render_site(
     index = INDEX_WINDOW if INDEX_WINDOW in meta.windows else meta.windows[0]
     files["index.html"] = files[f"usage-{index}.html"]
     stale = {p for p in meta.book.prices if export.is_stale(p, meta.generated_at.date())}
-    files["pricing.html"] = _render(
-        env, "pricing.html", {"current": "pricing", "rep": None, "stale": stale, "cells": price_cells, **common}
-    )
+    helpers = {"stale": stale, "cells": price_cells, "long_context": long_context}
+    files["pricing.html"] = _render(env, "pricing.html", {"current": "pricing", "rep": None, **helpers, **common})
     files["data/pricing.json"] = export.dump(export.pricing_payload(meta.book, meta))
     files["data/schema/usage.schema.json"] = SCHEMA_PATH.read_bytes()
     return files

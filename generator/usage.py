@@ -12,6 +12,10 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 HOUR = 3600
+# Prompt sizes (input + cache read + cache write tokens) above which some models bill a whole request at a
+# long-context rate; a row keeps the largest one its calls exceeded, so the premium can be priced.
+PROMPT_BOUNDARIES = (100_000, 200_000, 272_000)
+_SMALLEST = PROMPT_BOUNDARIES[0]
 WINDOW_KEYS = ("1d", "7d", "30d", "90d", "mtd", "last-month")
 WINDOW_LABELS = {
     "1d": "Last 24 hours",
@@ -38,25 +42,34 @@ class HourlyRow:
     cache_read_tokens: int
     cache_write_tokens: int
     region: str = ""  # the region the call was made in ("" when the source cannot say)
+    prompt_over: int = 0  # the largest PROMPT_BOUNDARIES value every call's prompt exceeded (0: none, or unknown)
 
     @property
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
 
 
-def row_of(hour: int, principal: str, model_id: str, counts: Sequence[int], region: str = "") -> HourlyRow:
+def prompt_class(prompt_tokens: int) -> int:
+    """The largest PROMPT_BOUNDARIES value a prompt of this many tokens exceeds, or 0."""
+    return max((b for b in PROMPT_BOUNDARIES if prompt_tokens > b), default=0)
+
+
+def row_of(
+    hour: int, principal: str, model_id: str, counts: Sequence[int], region: str = "", prompt_over: int = 0
+) -> HourlyRow:
     """Make a row from its six counts in field order (invocations, errors, input, output, cache read, cache write)."""
     invocations, errors, input_tokens, output_tokens, cache_read, cache_write = counts
     return HourlyRow(
-        hour, principal, model_id, invocations, errors, input_tokens, output_tokens, cache_read, cache_write, region
-    )
+        hour, principal, model_id, invocations, errors, input_tokens, output_tokens, cache_read, cache_write, region,
+        prompt_over,
+    )  # fmt: skip
 
 
 class HourlyAggregator:
     """Sum invocation records into hourly rows; memory grows with rows, never with records."""
 
     def __init__(self) -> None:
-        self._acc: dict[tuple[int, str, str, str], list[int]] = {}
+        self._acc: dict[tuple[int, str, str, str, int], list[int]] = {}
 
     def add(
         self,
@@ -71,7 +84,8 @@ class HourlyAggregator:
         cache_write_tokens: int,
     ) -> None:
         """Count one invocation that happened at `epoch` (seconds)."""
-        key = (epoch - epoch % HOUR, principal, model_id, region)
+        prompt = input_tokens + cache_read_tokens + cache_write_tokens
+        key = (epoch - epoch % HOUR, principal, model_id, region, prompt_class(prompt) if prompt > _SMALLEST else 0)
         acc = self._acc.get(key)
         if acc is None:
             acc = self._acc[key] = [0, 0, 0, 0, 0, 0]
@@ -85,7 +99,8 @@ class HourlyAggregator:
     def remove(self, epoch: int, usage: tuple[str, str, str, bool, int, int, int, int]) -> None:
         """Take back one invocation that `add(epoch, *usage)` counted (a duplicate found later)."""
         principal, model_id, region, error, *tokens = usage
-        acc = self._acc[(epoch - epoch % HOUR, principal, model_id, region)]
+        over = prompt_class(tokens[0] + tokens[2] + tokens[3])
+        acc = self._acc[(epoch - epoch % HOUR, principal, model_id, region, over)]
         for i, value in enumerate((1, error, *tokens)):
             acc[i] -= value
 
@@ -103,7 +118,7 @@ class HourlyAggregator:
         """Return the rows sorted by hour, principal and model id, emptying the aggregator."""
         acc, self._acc = self._acc, {}
         # a key whose calls were all taken back makes no row
-        return [row_of(*key[:3], acc.pop(key), key[3]) for key in sorted(acc) if acc[key][0]]
+        return [row_of(*key[:3], acc.pop(key), *key[3:]) for key in sorted(acc) if acc[key][0]]
 
 
 @dataclass(frozen=True)

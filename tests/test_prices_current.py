@@ -298,3 +298,45 @@ def test_price_list_setting_is_validated() -> None:
         load_settings({"source": "demo"}, environ={"PRICE_LIST": "sometimes"}, env_file=None)
     assert load_settings({"source": "demo"}, environ={}, env_file=None).price_list is False
     assert load_settings({"source": "demo", "price_list": "on"}, environ={}, env_file=None).price_list is True
+
+
+@pytest.mark.parametrize(
+    ("logged", "prompt", "dollars"),
+    [
+        # Sonnet 4.5 on global: 3/15 up to 200K prompt tokens; over it the whole request is 6/22.5 (cache 2x)
+        ("global.anthropic.claude-sonnet-4-5-20250929-v1:0", (150_000, 0, 50_000), "0.45 + 0.015 + 0.1875"),
+        ("global.anthropic.claude-sonnet-4-5-20250929-v1:0", (150_000, 0, 50_001), "0.9 + 0.0225 + 0.3750075"),
+        # Haiku 5.5 bills every token at 5x over 100K; GPT-6 Sol input 2x and output 1.5x over 272K
+        ("global.anthropic.claude-haiku-5-5", (100_001, 0, 0), "0.0500005 + 0.0025"),
+        ("global.openai.gpt-6-sol", (272_001, 0, 0), "1.088004 + 0.015"),
+        ("global.openai.gpt-6-sol", (272_000, 0, 0), "0.544 + 0.01"),
+        # a model with no long-context rate: standard whatever the size
+        ("global.anthropic.claude-opus-4-7", (900_000, 0, 0), "4.5 + 0.025"),
+    ],
+)
+def test_long_context_is_priced_per_request_from_log_files(
+    logged: str, prompt: tuple[int, int, int], dollars: str, tmp_path: Path
+) -> None:
+    from generator.config import load_settings
+    from generator.sources import read_source
+
+    inp, cache_read, cache_write = prompt
+    record = {"timestamp": "2026-11-26T10:00:00Z", "identity": {"arn": "arn:aws:iam::123456789012:user/ann"},
+              "region": "us-east-1", "modelId": logged, "requestId": "r1",
+              "input": {"inputTokenCount": inp, "cacheReadInputTokenCount": cache_read,
+                        "cacheWriteInputTokenCount": cache_write},
+              "output": {"outputTokenCount": 1000}}  # fmt: skip
+    (tmp_path / "a.jsonl").write_text(json.dumps(record) + "\n")
+    settings = load_settings({"logs": (tmp_path / "a.jsonl",)}, environ={}, env_file=None)
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    (r,) = read_source(settings.source, settings.logs, now, now - timedelta(days=2), settings.cloudwatch).rows
+    expected = sum(Decimal(x) for x in dollars.split(" + "))
+    assert cost_of(r, parse_model_id(logged), BOOK).cost == expected
+
+
+def test_long_context_thresholds_are_the_ones_sources_record() -> None:
+    bad = {"model": "m", "input": 1, "output": 1, "long_context_above": 150_000, "long_input": 2, "long_output": 2}
+    with pytest.raises(Exception, match="long_context_above must be one of 100000, 200000, 272000"):
+        parse_prices([bad], "cfg")
+    with pytest.raises(Exception, match="needs long_input and long_output"):
+        parse_prices([{"model": "m", "input": 1, "output": 1, "long_context_above": 200_000}], "cfg")

@@ -20,15 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from generator.modelids import GEO_PREFIXES, ROUTES, claude_generation, version_free
+from generator.usage import PROMPT_BOUNDARIES
 
 BOOK_PATH = Path(__file__).parent.parent / "data" / "prices.toml"
 PRICE_FIELDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "batch")
+# A whole request whose prompt exceeds `long_context_above` tokens is billed at these rates instead.
+LONG_FIELDS = ("long_input", "long_output", "long_cache_read", "long_cache_write", "long_cache_write_1h")
 UNITS = ("token", "image", "query", "second")
 # Which layer wins between equally specific entries (config always wins: the user said so).
 ORIGINS = ("config", "price-list", "book")
 _KNOWN = {
     "model", "name", "route", "routes", "effective_from", "effective_to", "source", "regions", "prefixes",
-    "unit", "per_unit", "checked", *PRICE_FIELDS,
+    "unit", "per_unit", "checked", "long_context_above", *PRICE_FIELDS, *LONG_FIELDS,
 }  # fmt: skip
 
 
@@ -61,6 +64,8 @@ class Price:
     unit: str = "token"
     per_unit: Decimal | None = None
     checked: date | None = None  # when its source was last read
+    long_above: int = 0  # prompt tokens above which a request is billed at the long-context rates (0: never)
+    long: tuple[Decimal | None, ...] = ()  # long-context input, output, cache read, cache write, 1h cache write
 
     def covers(self, day: date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
@@ -228,7 +233,14 @@ def parse_prices(entries: Sequence[Mapping[str, Any]], origin: str, layer: str =
         for route in routes:
             if route not in ROUTES:
                 raise PriceEntryError(f"{where}: unknown route {route!r} (use {', '.join(ROUTES)})")
-        values = {key: _decimal(entry, key, where) for key in (*PRICE_FIELDS, "per_unit")}
+        values = {key: _decimal(entry, key, where) for key in (*PRICE_FIELDS, *LONG_FIELDS, "per_unit")}
+        long_above = entry.get("long_context_above", 0)
+        if long_above not in (0, *PROMPT_BOUNDARIES):
+            raise PriceEntryError(
+                f"{where}: long_context_above must be one of {', '.join(map(str, PROMPT_BOUNDARIES))} (prompt tokens)"
+            )
+        if long_above and (values["long_input"] is None or values["long_output"] is None):
+            raise PriceEntryError(f"{where}: long_context_above needs long_input and long_output")
         unit = entry.get("unit", "token")
         if unit not in UNITS:
             raise PriceEntryError(f"{where}: unknown unit {unit!r} (use {', '.join(UNITS)})")
@@ -251,7 +263,8 @@ def parse_prices(entries: Sequence[Mapping[str, Any]], origin: str, layer: str =
                     values["input"], values["output"], values["cache_read"], values["cache_write"],
                     values["cache_write_1h"], values["batch"], start, end,
                     str(entry.get("source") or origin), layer, regions, prefixes if route == "geo" else (),
-                    unit, values["per_unit"], _day(entry, "checked", where),
+                    unit, values["per_unit"], _day(entry, "checked", where), long_above,
+                    tuple(values[k] for k in LONG_FIELDS) if long_above else (),
                 )
             )  # fmt: skip
     _check_overlaps(prices, origin)

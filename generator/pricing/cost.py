@@ -63,10 +63,15 @@ def cost_of(row: HourlyRow, ref: ModelRef, book: PriceBook) -> RowCost:
             return _unpriced(row, f"billed per {price.unit}; the log does not say how many")
         billed = row.invocations - row.errors  # a failed call makes no image and answers no query
         return RowCost(billed * price.per_unit, 0, "", 0, quote.source, quote.inferred_from)
-    assert price.input is not None and price.output is not None  # parse_prices requires both for tokens
-    total = row.input_tokens * price.input + row.output_tokens * price.output
+    if price.long_above and row.prompt_over >= price.long_above:
+        # every call of this row had a prompt over the model's long-context threshold: the whole request costs more
+        p_input, p_output, p_cache_read, p_cache_write = price.long[:4]
+    else:
+        p_input, p_output, p_cache_read, p_cache_write = price.input, price.output, price.cache_read, price.cache_write
+    assert p_input is not None and p_output is not None  # parse_prices requires both for tokens
+    total = row.input_tokens * p_input + row.output_tokens * p_output
     unpriced = 0
-    for count, unit in ((row.cache_read_tokens, price.cache_read), (row.cache_write_tokens, price.cache_write)):
+    for count, unit in ((row.cache_read_tokens, p_cache_read), (row.cache_write_tokens, p_cache_write)):
         if not count:
             continue
         if unit is None:
@@ -88,17 +93,40 @@ def price_cells(p: Price) -> tuple[str, ...]:
     return tuple(_money(v) for v in (p.input, p.output, p.cache_read, p.cache_write, p.cache_write_1h))
 
 
+def long_context(p: Price) -> str:
+    """The long-context rates of a price, in words ("" when it has none)."""
+    if not p.long_above:
+        return ""
+    names = ("input", "output", "cache read", "cache write", "1h write")
+    rates = ", ".join(f"{k} {v}" for k, v in zip(names, p.long, strict=True) if v is not None)
+    return f"prompts over {p.long_above // 1000}K tokens: {rates}"
+
+
 def price_table(book: PriceBook, pattern: str | None = None) -> str:
     """Format the book (optionally filtered by a case-insensitive substring) as a text table."""
     needle = (pattern or "").lower()
     rows: list[tuple[str, ...]] = [
-        ("model", "route", "where", "input", "output", "cache read", "cache write", "1h write", "from", "to", "layer")
+        (
+            "model",
+            "route",
+            "where",
+            "input",
+            "output",
+            "cache read",
+            "cache write",
+            "1h write",
+            "long context",
+            "from",
+            "to",
+            "layer",
+        )
     ]
     for p in book.prices:
         if needle and needle not in p.model.lower() and needle not in p.name.lower():
             continue
         rows.append(
-            (p.model, p.route, p.scope, *price_cells(p), p.effective_from.isoformat(),
+            (p.model, p.route, p.scope, *price_cells(p),
+             f">{p.long_above // 1000}K {p.long[0]}/{p.long[1]}" if p.long_above else "-", p.effective_from.isoformat(),
              p.effective_to.isoformat() if p.effective_to else "", p.origin)
         )  # fmt: skip
     if len(rows) == 1:
@@ -138,6 +166,8 @@ def _why(quote: Quote, day: date) -> str:
         + f"; layer {p.origin}; source: {p.source}",
         "why: " + _reason(quote, day),
     ]
+    if p.long_above:
+        lines.insert(1, "long context: " + long_context(p) + " (whole request; priced where the log shows the size)")
     return "\n".join(lines)
 
 
