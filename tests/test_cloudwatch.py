@@ -469,3 +469,32 @@ def test_a_failed_query_publishes_nothing(tmp_path: Path, fake_logs: dict[str, F
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1 and "ended Failed; nothing was published" in result.output
     assert not out.exists() and not (tmp_path / "st").exists()
+
+
+def test_the_scheduled_run_reads_current_prices_once_a_day(
+    monkeypatch: pytest.MonkeyPatch, fake_logs: dict[str, FakeLogs]
+) -> None:
+    from generator import lambda_handler
+    from tests.test_prices_current import FakePricing
+
+    fake_logs["us-east-1"] = FakeLogs(truth(datetime.now(UTC) - timedelta(days=2), 3))
+    pricing = FakePricing()
+    logs_client = aws.client  # the fixture's: fake Logs, real (moto) everything else
+    monkeypatch.setattr(
+        aws, "client", lambda service, **k: pricing if service == "pricing" else logs_client(service, **k)
+    )
+    for name, value in {"SOURCE": "cloudwatch", "BUCKET": "site", "AWS_REGION": "us-east-1", "WINDOWS": "7d",
+                        "STATE": "s3://site/.bedrock-usage-state/"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="site")
+        lambda_handler.handler({}, None)
+        lambda_handler.handler({}, None)
+        cache = s3.get_object(Bucket="site", Key=".bedrock-usage-state/prices/price-list-us-east-1.json")
+        published = json.loads(s3.get_object(Bucket="site", Key="data/pricing.json")["Body"].read())
+    assert json.loads(cache["Body"].read())["region"] == "us-east-1"
+    assert pricing.reads == {"us-east-1": 1}  # the second run used the day-old cache
+    assert "AWS Price List cached under a day for us-east-1" in published["price_list"]
+    from_list = [p for p in published["prices"] if p["layer"] == "price-list"]
+    assert {p["model"] for p in from_list} >= {"anthropic.claude-sonnet-4-5-20250929-v1:0", "amazon.nova-lite-v1:0"}
