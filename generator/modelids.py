@@ -15,7 +15,7 @@ ROUTES = (IN_REGION, GEO, GLOBAL)
 GEO_PREFIXES = ("us", "eu", "apac", "jp", "au", "us-gov", "ca")
 _ARN = re.compile(r"^arn:aws[a-z-]*:bedrock:[^:]*:[^:]*:(?P<kind>[a-z-]+)/(?P<id>.+)$")
 _VARIANT = re.compile(r"^(?P<id>.+?)\[(?P<variant>[a-z0-9]{1,8})\]$")  # `anthropic.claude-sonnet-4-6[1m]`: 1M context
-_VERSION = re.compile(r"(-\d{8})?(-v\d+)?(:\d+)?(:\d+[km])?$")
+_VERSION = re.compile(r"^(?P<base>.+?)(?P<date>-\d{8})?(?P<version>-v\d+)?(?::\d+)?(?::\d+[km])?$")
 _CLAUDE = re.compile(
     r"^anthropic\.claude-(?:(?P<family>haiku|sonnet|opus|fable|mythos)-(?P<major>\d+)"
     r"(?:-(?P<minor>\d)(?!\d))?|(?P<old_major>\d)(?:-(?P<old_minor>\d))?-(?P<old_family>haiku|sonnet|opus))(?:-|$)"
@@ -70,9 +70,24 @@ def parse_model_id(logged: str, profiles: Mapping[str, str] | None = None) -> Mo
     return ModelRef(logged, model, route, prefix, variant)
 
 
-def version_free(model: str) -> str:
-    """Drop the date, version and context suffixes: `anthropic.claude-opus-4-6-v1:0` -> `anthropic.claude-opus-4-6`."""
-    return _VERSION.sub("", model, count=1)
+def version_parts(model: str) -> tuple[str, str, str]:
+    """Split `anthropic.claude-opus-4-6-20250101-v1:0` into (`anthropic.claude-opus-4-6`, `-20250101`, `-v1`).
+
+    The `:0` revision and `:200k` context suffixes are dropped: they name the same model at the same price.
+    """
+    found = _VERSION.match(model)
+    assert found is not None  # `.+?` with all-optional suffixes matches any non-empty id
+    return found["base"], found["date"] or "", found["version"] or ""
+
+
+def same_model(logged: str, known: str) -> bool:
+    """Tell whether a logged id names a known id's model: same base; a date or version it gives must agree.
+
+    `anthropic.claude-opus-4-7` and `anthropic.claude-opus-4-6-v1` name `...-4-7-v1:0` and `...-4-6-v1:0`; a `-v2`
+    never names a `-v1` (it may be another model at another price).
+    """
+    (base, day, version), (k_base, k_day, k_version) = version_parts(logged), version_parts(known)
+    return base == k_base and day in ("", k_day) and version in ("", k_version)
 
 
 def claude_generation(model: str) -> tuple[str, tuple[int, int]] | None:

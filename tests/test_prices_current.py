@@ -340,3 +340,19 @@ def test_long_context_thresholds_are_the_ones_sources_record() -> None:
         parse_prices([bad], "cfg")
     with pytest.raises(Exception, match="needs long_input and long_output"):
         parse_prices([{"model": "m", "input": 1, "output": 1, "long_context_above": 200_000}], "cfg")
+
+
+@pytest.mark.parametrize(
+    ("logged", "alias"),
+    [
+        ("anthropic.claude-opus-4-7", "anthropic.claude-opus-4-7-v1:0"),  # no version: the model of that name
+        ("anthropic.claude-opus-4-6-v1", "anthropic.claude-opus-4-6-v1:0"),  # the :0 revision left out
+        ("anthropic.claude-sonnet-4-5", "anthropic.claude-sonnet-4-5-20250929-v1:0"),  # no date
+        ("amazon.nova-pro-v1:0:300k", "amazon.nova-pro-v1:0"),  # a context-length variant
+        ("amazon.nova-pro-v2:0", None),  # another version may be another model at another price
+        ("anthropic.claude-sonnet-4-5-20990101-v1:0", None),  # another date: another release
+        ("anthropic.claude-3-5-sonnet", None),  # names two models (v1 and v2): ambiguous
+    ],
+)
+def test_a_logged_id_names_a_book_model_only_when_nothing_disagrees(logged: str, alias: str | None) -> None:
+    assert BOOK.alias_of(logged) == alias

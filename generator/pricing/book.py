@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from generator.modelids import GEO_PREFIXES, ROUTES, claude_generation, version_free
+from generator.modelids import GEO_PREFIXES, ROUTES, claude_generation, same_model, version_parts
 from generator.usage import PROMPT_BOUNDARIES
 
 BOOK_PATH = Path(__file__).parent.parent / "data" / "prices.toml"
@@ -113,10 +113,9 @@ class PriceBook:
         for p in self.prices:
             self._by_key[(p.model, p.route)].append(p)
         self._models = {p.model for p in self.prices}
-        aliases: dict[str, set[str]] = defaultdict(set)
-        for model in self._models:
-            aliases[version_free(model)].add(model)
-        self._alias = {key: next(iter(ids)) for key, ids in aliases.items() if len(ids) == 1}
+        self._by_base: dict[str, list[str]] = defaultdict(list)
+        for model in sorted(self._models):
+            self._by_base[version_parts(model)[0]].append(model)
         families: dict[str, list[tuple[tuple[int, int], str]]] = defaultdict(list)
         for model in self._models:
             found = claude_generation(model)
@@ -140,7 +139,7 @@ class PriceBook:
         if model in self._models:  # a model the book knows is never priced as another, even on a day it lacks
             price = self._best(model, route, prefix, region, day)
             return Quote(price) if price else None
-        alias = self._alias.get(version_free(model))
+        alias = self.alias_of(model)
         if alias is not None:
             price = self._best(alias, route, prefix, region, day)
             return Quote(price, alias_of=alias) if price else None
@@ -162,7 +161,12 @@ class PriceBook:
 
     def knows(self, model: str) -> bool:
         """Tell whether the book has entries for this model (under this or another version id)."""
-        return model in self._models or version_free(model) in self._alias
+        return model in self._models or self.alias_of(model) is not None
+
+    def alias_of(self, model: str) -> str | None:
+        """The one book id the logged id names under another version suffix, or None (none, or ambiguous)."""
+        found = [known for known in self._by_base.get(version_parts(model)[0], ()) if same_model(model, known)]
+        return found[0] if len(found) == 1 else None
 
     def name_of(self, model: str) -> str:
         """Return a model's display name, or its id when the book does not know it."""
@@ -170,7 +174,7 @@ class PriceBook:
             entries = self._by_key.get((model, route))
             if entries:
                 return entries[-1].name
-        alias = self._alias.get(version_free(model))
+        alias = self.alias_of(model)
         return self.name_of(alias) if alias else model
 
 
