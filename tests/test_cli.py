@@ -105,8 +105,8 @@ def test_pricing_show(runner: CliRunner) -> None:
     assert result.exit_code == 0
     lines = result.output.splitlines()
     assert lines[0].split()[:4] == ["model", "route", "where", "input"]
-    assert any(line.split()[1:5] == ["global", "every", "region", "3"] for line in lines)
-    assert any(line.split()[1:5] == ["geo", "every", "region", "3.3"] for line in lines)
+    assert any(line.split()[1:5] == ["global", "every", "region", "3.00"] for line in lines)
+    assert any(line.split()[1:5] == ["geo", "every", "region", "3.30"] for line in lines)
 
 
 def test_pricing_show_with_override(runner: CliRunner, tmp_path: Path) -> None:

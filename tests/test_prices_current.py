@@ -356,3 +356,20 @@ def test_long_context_thresholds_are_the_ones_sources_record() -> None:
 )
 def test_a_logged_id_names_a_book_model_only_when_nothing_disagrees(logged: str, alias: str | None) -> None:
     assert BOOK.alias_of(logged) == alias
+
+
+def test_prices_not_checked_for_90_days_are_flagged_stale() -> None:
+    from generator.export import BuildMeta, pricing_payload
+    from generator.sources import SkipReport
+
+    override = parse_prices([{"model": "acme.m-v1", "input": 1, "output": 1}], "cfg")
+    book = load_book(override)
+
+    def meta(day: date) -> BuildMeta:
+        moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return BuildMeta(moment, moment, "test", "0", ("7d",), SkipReport(), 0, book)
+
+    fresh = pricing_payload(book, meta(TODAY + timedelta(days=90)))["prices"]
+    old = pricing_payload(book, meta(TODAY + timedelta(days=91)))["prices"]
+    assert not any(p["stale"] for p in fresh)
+    assert all(p["stale"] == (p["layer"] == "book") for p in old)  # your own config prices are never stale

@@ -83,13 +83,17 @@ def cost_of(row: HourlyRow, ref: ModelRef, book: PriceBook) -> RowCost:
 
 
 def _money(v: Decimal | None) -> str:
-    return "-" if v is None else f"{v}"
+    """A price as written on the pricing page: at least cents (`0.80`, `3.00`), every digit it has (`0.00875`)."""
+    if v is None:
+        return "-"
+    cents = v.quantize(Decimal("0.01"))
+    return f"{cents}" if cents == v else f"{v.normalize():f}"
 
 
 def price_cells(p: Price) -> tuple[str, ...]:
     """The five price columns of a price: per-1M token prices, or the per-unit price in the first."""
     if p.unit != "token":
-        return (f"{p.per_unit} per {p.unit}", "-", "-", "-", "-")
+        return (f"{_money(p.per_unit)} per {p.unit}", "-", "-", "-", "-")
     return tuple(_money(v) for v in (p.input, p.output, p.cache_read, p.cache_write, p.cache_write_1h))
 
 
