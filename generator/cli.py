@@ -14,7 +14,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from generator import __version__
-from generator.errors import GeneratorError
+from generator.errors import GeneratorError, printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,7 +33,12 @@ class _ConfigFailure(_Failure):
 
 def _failure(error: GeneratorError) -> _Failure:
     """The click exception that reports `error` with its exit code (click's exit_code is per class)."""
-    return (_ConfigFailure if error.exit_code == 2 else _Failure)(str(error))
+    return (_ConfigFailure if error.exit_code == 2 else _Failure)(printable(str(error)))
+
+
+def _say(message: str = "", err: bool = False, nl: bool = True) -> None:
+    """Print a line that may carry names from the logs, with control characters escaped."""
+    click.echo(printable(message), err=err, nl=nl)
 
 
 def _reports_errors(func: F) -> F:
@@ -52,7 +57,7 @@ def _reports_errors(func: F) -> F:
                 raise click.ClickException(f"AWS said no ({aws.error_code(exc)}): {exc}") from None
             raise
         except KeyboardInterrupt:
-            click.echo("interrupted; nothing was written", err=True)
+            _say("interrupted; nothing was written", err=True)
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
@@ -134,7 +139,7 @@ def build(**flags: Any) -> None:
     from generator.build import build as run_build
 
     result = run_build(_settings(flags))
-    click.echo(result.summary())
+    _say(result.summary())
 
 
 @cli.command("publish")
@@ -172,16 +177,16 @@ def publish_command(**flags: Any) -> None:
 
         def progress(done: int, total: int) -> None:
             if tty and total:
-                click.echo(f"\ruploading {done}/{total}", nl=False, err=True)
+                click.echo(f"\ruploading {done}/{total}", nl=False, err=True)  # our own \r: not escaped
 
         result = publish_site(settings, options, progress)
         if tty:
-            click.echo("", err=True)
-    click.echo(result.build.summary())
+            _say("", err=True)
+    _say(result.build.summary())
     if result.outcome is None:
-        click.echo(result.plan.describe(f"s3://{settings.bucket}/{settings.prefix}"))
+        _say(result.plan.describe(f"s3://{settings.bucket}/{settings.prefix}"))
     else:
-        click.echo(result.outcome.summary(len(result.plan.skipped)))
+        _say(result.outcome.summary(len(result.plan.skipped)))
 
 
 @cli.command("setup-logging")
@@ -207,12 +212,12 @@ def setup_logging(log_group: str | None, retention_days: int, role_name: str, re
     try:
         steps = plan_logging(clients, log_group=group, retention_days=retention_days, role_name=role_name, region=where)
         for step in steps:
-            click.echo(f"{'would ' if dry_run else ''}{step.action} ({step.reason})")
+            _say(f"{'would ' if dry_run else ''}{step.action} ({step.reason})")
         if not steps:
-            click.echo(f"nothing to change: Bedrock invocation logging in {where} already goes to {group}")
+            _say(f"nothing to change: Bedrock invocation logging in {where} already goes to {group}")
         elif not dry_run:
             apply_plan(steps, clients)
-            click.echo(f"done: {len(steps)} change(s)")
+            _say(f"done: {len(steps)} change(s)")
     except aws.AWS_ERRORS as exc:
         raise GeneratorError(f"setup-logging failed ({aws.error_code(exc)}: {exc})") from None
 
@@ -252,12 +257,12 @@ def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str,
                for s in ("cloudformation", "s3", "sts")}  # fmt: skip
     code = b"" if dry_run else package_lambda(request.architecture)
     for line in plan_deploy(request, stack_status(clients["cloudformation"], stack), len(code)):
-        click.echo(line)
+        _say(line)
     if dry_run:
         return
-    click.echo("waiting for CloudFormation (CloudFront takes a few minutes) ...")
+    _say("waiting for CloudFormation (CloudFront takes a few minutes) ...")
     found = run_deploy(clients, request, code)
-    click.echo(f"site: {found.get('SiteUrl', '?')} (bucket {found.get('BucketName')}, "
+    _say(f"site: {found.get('SiteUrl', '?')} (bucket {found.get('BucketName')}, "
                f"distribution {found.get('DistributionId')})")  # fmt: skip
 
 
@@ -274,9 +279,7 @@ def destroy(stack: str, region: str | None, env_file: Path) -> None:
     settings = _settings({"source": "cloudwatch", "regions": (region,) if region else (), "env_file": env_file})
     cfn = aws.client("cloudformation", profile=settings.aws_profile, region=settings.cloudwatch.regions[0])
     kept = run_destroy(cfn, stack)
-    click.echo(
-        f"deleted stack {stack}; kept bucket {kept.get('BucketName', '?')} (empty and delete it to remove the site)"
-    )
+    _say(f"deleted stack {stack}; kept bucket {kept.get('BucketName', '?')} (empty and delete it to remove the site)")
 
 
 @cli.command("install-timer", context_settings={"ignore_unknown_options": True})
@@ -292,10 +295,10 @@ def install_timer(user: bool, every: str, dry_run: bool, command: tuple[str, ...
     found = units(list(command), every, user, Path.cwd(), Path.home())
     if dry_run:
         for path, text in found.files().items():
-            click.echo(f"# {path}\n{text}")
+            _say(f"# {path}\n{text}")
         return
     install(found)
-    click.echo(f"installed and started {', '.join(str(p) for p in found.files())}")
+    _say(f"installed and started {', '.join(str(p) for p in found.files())}")
 
 
 @cli.command("uninstall-timer")
@@ -306,7 +309,7 @@ def uninstall_timer(user: bool) -> None:
     from generator.timer import uninstall
 
     removed = uninstall(user, Path.home())
-    click.echo(f"removed {', '.join(str(p) for p in removed)}")
+    _say(f"removed {', '.join(str(p) for p in removed)}")
 
 
 @cli.command()
@@ -325,11 +328,11 @@ def doctor(**flags: Any) -> None:
     options = settings.cloudwatch
     checks = run_checks(options, partial(aws.client, profile=settings.aws_profile))
     for check in checks:
-        click.echo(check.line())
+        _say(check.line())
     failed = sum(not c.ok for c in checks)
     if failed:
         raise click.ClickException(f"{failed} check(s) failed")
-    click.echo("all checks passed")
+    _say("all checks passed")
 
 
 @cli.command()
@@ -340,7 +343,7 @@ def serve(directory: Path, port: int) -> None:
     """Preview a built site on localhost with the production security headers."""
     from generator.serve import serve_forever
 
-    serve_forever(directory, port, announce=click.echo)
+    serve_forever(directory, port, announce=_say)
 
 
 @cli.group()
@@ -367,7 +370,7 @@ def pricing_show(pattern: str | None, price_region: str | None, day: str | None,
     settings = _settings(flags, needs_source=False)
     book = load_book(settings.prices)
     if price_region is None and day is None:
-        click.echo(price_table(book, pattern))
+        _say(price_table(book, pattern))
         return
     if not pattern:
         raise click.UsageError("--region and --date explain one model's price: give --model MODEL_ID too")
@@ -375,7 +378,7 @@ def pricing_show(pattern: str | None, price_region: str | None, day: str | None,
         when = date.fromisoformat(day) if day else datetime.now(UTC).date()
     except ValueError:
         raise click.UsageError(f"--date must be a day like 2026-11-27, not {day!r}") from None
-    click.echo(explain(book, parse_model_id(pattern, settings.inference_profiles), price_region or "", when))
+    _say(explain(book, parse_model_id(pattern, settings.inference_profiles), price_region or "", when))
 
 
 @pricing.command("refresh")
@@ -398,7 +401,7 @@ def pricing_refresh(target: Path, price_region: str | None, **flags: Any) -> Non
     text = refresh(client, load_book(), region, datetime.now(UTC).date())
     write_file(target, text.encode())
     entries = text.splitlines().count("[[prices]]")
-    click.echo(f"wrote {entries} prices for {region} to {target}; review it, then pass it as --config")
+    _say(f"wrote {entries} prices for {region} to {target}; review it, then pass it as --config")
 
 
 def main() -> NoReturn:

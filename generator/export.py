@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from generator.billing import Line, Reconciliation
+from generator.identity import caller_named
 from generator.pricing import Price, PriceBook
 from generator.report import Cell, Counters, WindowReport, add_counters
 from generator.sources import SkipReport
@@ -70,6 +71,7 @@ def counters(c: Counters) -> dict[str, Any]:
 def usage_payload(rep: WindowReport, meta: BuildMeta, bill: Reconciliation | None = None) -> dict[str, Any]:
     """Return the `usage-<w>.json` document for one window."""
     name = meta.book.name_of
+    named = caller_named(rep.identities)
     days = [d.isoformat() for d in rep.days]
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -84,7 +86,7 @@ def usage_payload(rep: WindowReport, meta: BuildMeta, bill: Reconciliation | Non
         "data_through": iso(meta.data_through),
         "totals": counters(rep.totals) | {"people": len(rep.users), "models": len(rep.models)},
         "users": [
-            {"name": u.name, **counters(u.counters),
+            {"name": u.name, "caller_chosen_name": u.name in named, **counters(u.counters),
              "models": [{"model": c.model, "name": name(c.model), "route": c.route, **counters(c.counters),
                          "price_source": rep.price_source(c.model)} for c in u.cells]}
             for u in rep.users
@@ -106,7 +108,8 @@ def usage_payload(rep: WindowReport, meta: BuildMeta, bill: Reconciliation | Non
         "inferred_prices": [
             {"model": i.model, "priced_as": i.priced_as, "invocations": i.invocations} for i in rep.inferred
         ],
-        "identities": [{"principal": i.principal, "person": i.person, "rule": i.rule} for i in rep.identities],
+        "identities": [{"principal": i.principal, "person": i.person, "rule": i.rule,
+                        "caller_chosen": i.caller_chosen} for i in rep.identities],
     }  # fmt: skip
     doc["billing"] = billing_payload(bill) if bill is not None else None
     doc.update(legacy_keys(rep, days, meta))
@@ -187,15 +190,24 @@ CSV_FIELDS = (
 )  # fmt: skip
 
 
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(text: str) -> str:
+    """A text cell a spreadsheet cannot run (OWASP CSV injection: a leading quote) and that holds no NUL."""
+    text = text.replace("\x00", "\ufffd")
+    return "'" + text if text.startswith(_FORMULA) else text
+
+
 def usage_csv(rep: WindowReport, meta: BuildMeta) -> bytes:
     """Return `usage-<w>.csv`: one row per person x model x route; `cost_usd` is empty when nothing was priced."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(buf, lineterminator="\r\n")  # RFC 4180: a field holding CR or LF is then quoted
     writer.writerow(CSV_FIELDS)
     for c in rep.cells:
         k = c.counters
         writer.writerow(
-            (rep.window.key, c.person, c.model, meta.book.name_of(c.model), c.route, k.invocations,
+            (rep.window.key, cell(c.person), cell(c.model), cell(meta.book.name_of(c.model)), c.route, k.invocations,
              k.errors, k.input_tokens, k.output_tokens, k.cache_read_tokens, k.cache_write_tokens,
              k.unpriced_tokens, k.unpriced_invocations, "true" if k.cost_complete else "false",
              "" if k.priced_nothing else f"{k.cost.quantize(_MICRO, context=_WIDE)}", k.inferred_invocations,

@@ -30,6 +30,17 @@ class IdentityAudit:
     person: str
     rule: str
 
+    @property
+    def caller_chosen(self) -> bool:
+        """The name is a session name under a `session_roles` role: whoever assumes the role picks it."""
+        return self.rule.startswith("session-role")
+
+
+def caller_named(audits: Iterable[IdentityAudit]) -> frozenset[str]:
+    """People whose every principal is a caller-chosen session name: nothing vouches for who they are."""
+    vouched = {a.person for a in audits if not a.caller_chosen}
+    return frozenset(a.person for a in audits if a.caller_chosen and a.person not in vouched)
+
 
 def parse_aliases(table: Mapping[str, object]) -> dict[str, str]:
     """Turn `{person: [alias, ...]}` into `{alias: person}`; raise ValueError on any ambiguity."""

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from markupsafe import Markup
 
-from generator import charts, export
+from generator import charts, export, identity
 from generator.billing import Reconciliation
 from generator.errors import GeneratorError
 from generator.export import BuildMeta
@@ -95,6 +95,11 @@ def format_pct(part: Decimal | int, whole: Decimal | int) -> str:
     return f"{(Decimal(part) * 100 / Decimal(whole)):.1f}%" if whole else "-"
 
 
+def _no_nul(value: Any) -> Any:
+    """A NUL in a name (JSON can carry one) is never written into a page: it shows as U+FFFD."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
 def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
     """Build the Jinja2 environment with every filter and global registered explicitly."""
     env = jinja2.Environment(
@@ -104,6 +109,7 @@ def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=_no_nul,
     )
     env.filters.update(
         usd=format_usd,
@@ -136,7 +142,13 @@ def render_site(
         payload = export.usage_payload(rep, meta, bill)
         files[f"data/usage-{key}.json"] = export.dump(payload)
         files[f"data/usage-{key}.csv"] = export.usage_csv(rep, meta)
-        page = {"rep": rep, "current": key, "bill": bill, **common}
+        page = {
+            "rep": rep,
+            "current": key,
+            "bill": bill,
+            "caller_named": identity.caller_named(rep.identities),
+            **common,
+        }
         overview = {"charts": charts.chart_payload(rep, meta.book), "chart_list": charts.chart_list(rep, meta.book)}
         files[f"usage-{key}.html"] = _render(env, "usage.html", page | overview)
         files[f"matrix-{key}.html"] = _render(env, "matrix.html", page | {"matrix": matrix(rep)})

@@ -33,13 +33,26 @@ class Units:
         return {self.folder / f"{NAME}.service": self.service, self.folder / f"{NAME}.timer": self.timer}
 
 
+def _path(path: Path) -> str:
+    """A folder for a unit file's setting: no control characters, specifiers doubled."""
+    text = str(path)
+    if any(ord(c) < 0x20 or c == "\x7f" for c in text):
+        raise ConfigError(f"the folder {text!r} holds a newline or control character; run from another folder")
+    return text.replace("%", "%%")
+
+
 def units(args: Sequence[str], every: str, user: bool, workdir: Path, home: Path) -> Units:
     """Write the service (runs publish once) and the timer (every `every`, catching up after downtime)."""
     if not _SPAN.match(every):
         raise ConfigError(f"--every {every!r}: use a systemd time span such as 30min, 1h or 1d")
     if not args or args[0] != "publish":
         raise ConfigError("give the publish command after --, e.g. -- publish --bucket my-site")
-    command = shlex.join([sys.executable, "-m", "generator", *args])
+    bad = next((a for a in args if any(ord(c) < 0x20 or c == "\x7f" for c in a)), None)
+    if bad is not None:
+        raise ConfigError(f"argument {bad!r} holds a newline or control character; a unit file cannot carry it")
+    # systemd expands %-specifiers and $VARIABLES in ExecStart: doubled, they stand for themselves.
+    words = [w.replace("%", "%%").replace("$", "$$") for w in (sys.executable, "-m", "generator", *args)]
+    command = shlex.join(words)
     env = workdir / ".env"
     service = "\n".join([
         "[Unit]",
@@ -49,8 +62,8 @@ def units(args: Sequence[str], every: str, user: bool, workdir: Path, home: Path
         "",
         "[Service]",
         "Type=oneshot",
-        f"WorkingDirectory={workdir}",
-        f"EnvironmentFile=-{env}",
+        f"WorkingDirectory={_path(workdir)}",
+        f"EnvironmentFile=-{_path(env)}",
         f"ExecStart={command}",
         "NoNewPrivileges=yes",
         "PrivateTmp=yes",
