@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from generator import __version__, aws, billing, identity, publish, render, report, site
+from generator import __version__, aws, billing, identity, lock, publish, render, report, site
 from generator.aws import AWS_ERRORS
 from generator.config import Settings
 from generator.errors import ConfigError, IncompleteDataError, PublishError
@@ -156,7 +156,8 @@ class PublishResult:
 
     build: BuildResult
     plan: publish.Plan
-    outcome: publish.Outcome | None  # None for a dry run
+    outcome: publish.Outcome | None  # None for a dry run, or when another publish held the lock
+    busy: str = ""  # who held the lock, when this run published nothing
 
 
 def publish_site(
@@ -170,9 +171,13 @@ def publish_site(
     prefix = publish.key_prefix(settings.prefix)
     s3 = aws.client("s3", profile=settings.aws_profile, region=settings.aws_region, endpoint_url=options.endpoint_url)
     remote = publish.Remote(s3, settings.bucket, prefix)
+    held = None
     try:
+        if not options.dry_run:  # one publisher at a time: the plan is made and applied under the lock
+            held = lock.acquire(s3, settings.bucket, lock.lock_key(prefix), wait=options.lock_wait)
+        published, problem = remote.published()
         the_plan = publish.plan(
-            local, remote.list(local), remote.published(),
+            local, remote.list(local), published, published_problem=problem,
             delete=options.delete, max_deletes=options.max_deletes, force=options.force,
         )  # fmt: skip
         if options.dry_run:
@@ -185,8 +190,13 @@ def publish_site(
             the_plan, local, remote, max_age=options.max_age, concurrency=options.concurrency,
             cloudfront=cloudfront, distribution_id=settings.distribution_id, progress=progress,
         )  # fmt: skip
+    except lock.Busy as busy:
+        return PublishResult(built, publish.Plan((), (), ()), None, str(busy))
     except AWS_ERRORS as exc:
         raise PublishError(
             f"cannot publish to s3://{settings.bucket}/{prefix} ({aws.error_code(exc)}: {exc})"
         ) from None
+    finally:
+        if held is not None:
+            held.release()
     return PublishResult(built, the_plan, outcome)

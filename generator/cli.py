@@ -156,6 +156,10 @@ def build(**flags: Any) -> None:
     "--max-age", default=300, show_default=True, type=click.IntRange(0), help="Cache seconds for pages and data."
 )
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 64), help="Parallel uploads.")
+@click.option(
+    "--lock-wait", default=120, show_default=True, type=click.IntRange(0, 900),
+    help="Seconds to wait while another publish holds the lock; then exit 0 without publishing.",
+)  # fmt: skip
 @_reports_errors
 def publish_command(**flags: Any) -> None:
     """Build the site and upload what changed to S3, then invalidate CloudFront."""
@@ -164,7 +168,7 @@ def publish_command(**flags: Any) -> None:
     from generator.build import publish_site
     from generator.publish import Options
 
-    names = ("dry_run", "delete", "max_deletes", "force", "endpoint_url", "max_age", "concurrency")
+    names = ("dry_run", "delete", "max_deletes", "force", "endpoint_url", "max_age", "concurrency", "lock_wait")
     options = Options(**{name: flags.pop(name) for name in names})
     flags["distribution_id"] = flags.pop("distribution_id")
     flags["endpoint_url"] = options.endpoint_url
@@ -183,10 +187,14 @@ def publish_command(**flags: Any) -> None:
         if tty:
             _say("", err=True)
     _say(result.build.summary())
-    if result.outcome is None:
+    if result.busy:
+        _say(result.busy)
+    elif result.outcome is None:
         _say(result.plan.describe(f"s3://{settings.bucket}/{settings.prefix}"))
     else:
         _say(result.outcome.summary(len(result.plan.skipped)))
+        if result.plan.note:
+            _say(result.plan.note)
 
 
 @cli.command("setup-logging")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,12 +24,12 @@ from generator import aws
 from generator.errors import ConfigError
 from generator.identity import IdentityRules, parse_aliases
 from generator.pricing import Price, PriceEntryError, parse_prices
+from generator.site import STATE_PREFIX
 from generator.sources import SOURCES
 from generator.sources.cloudwatch import CloudWatchOptions
 from generator.usage import WINDOW_KEYS
 
 SUFFIX = "_BEDROCK_USAGE"
-STATE_PREFIX = ".bedrock-usage-state/"  # in the site bucket, outside what the manifest lists
 DEMO_CONFIG = Path(__file__).parent / "data" / "demo.toml"
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -136,8 +137,9 @@ def load_settings(
         except (ValueError, TypeError) as exc:
             errors.append(f"{key.upper()}: {exc}")
 
-    for key in ("aws_profile", "aws_region", "bucket", "prefix", "distribution_id", "fqdn"):
+    for key in ("aws_profile", "aws_region", "bucket", "distribution_id", "fqdn"):
         check(key, str)
+    check("prefix", _parse_prefix)
     check("timezone", _parse_timezone)
     check("subnets_only", _parse_cidrs)
     check("windows", _parse_windows)
@@ -247,6 +249,27 @@ def _given(cli: Mapping[str, Any], key: str, default: Any) -> Any:
     """A CLI value when one was given (0 included), else the default."""
     value = cli.get(key)
     return default if value is None else value
+
+
+_PREFIX_SEGMENT = re.compile(r"^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,100}$")
+
+
+def _parse_prefix(raw: object) -> str:
+    """A key prefix of plain path segments: never `..`, an empty segment, or the state's own prefix."""
+    text = str(raw).strip().strip("/")
+    if not text:
+        return ""
+    segments = text.split("/")
+    bad = next((s for s in segments if not _PREFIX_SEGMENT.match(s) or set(s) == {"."}), None)
+    if bad is not None or len(segments) > 10:
+        shown = "an empty segment" if bad == "" else f"segment {bad!r}" if bad is not None else "more than 10 segments"
+        raise ValueError(
+            f"{shown} in {str(raw)!r}: use plain folder names (letters, digits, . _ ~ -) separated by /, "
+            "such as usage/ or team-a/usage/"
+        )
+    if (text + "/").startswith(STATE_PREFIX) or segments[0] == STATE_PREFIX.strip("/"):
+        raise ValueError(f"{text!r} is the store's own prefix ({STATE_PREFIX}); choose another")
+    return text + "/"
 
 
 def _parse_price(raw: object) -> Decimal:

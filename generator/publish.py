@@ -8,9 +8,9 @@ pages never point at missing files and the manifest always describes what is the
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -20,7 +20,7 @@ from typing import Any
 from generator.aws import AWS_ERRORS, error_code
 from generator.errors import PublishError
 from generator.headers import content_type
-from generator.site import MANIFEST
+from generator.site import MANIFEST, MAX_MANIFEST, SITE_PATH, manifest_files
 
 PHASES = ("assets", "data", "pages", "manifest")  # upload order
 _FINGERPRINT = re.compile(r"^assets/.+\.[0-9a-f]{10}\.[A-Za-z0-9]+$")
@@ -38,6 +38,7 @@ class Options:
     endpoint_url: str | None = None
     max_age: int = 300
     concurrency: int = 8
+    lock_wait: float = 120.0  # seconds to wait for another publisher before giving up (exit 0)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Plan:
     uploads: tuple[Step, ...]
     skipped: tuple[str, ...]
     deletes: tuple[Step, ...]
+    note: str = ""  # why nothing is deleted this run, when --delete was asked for
 
     def phase(self, name: str) -> list[Step]:
         return [s for s in self.uploads if phase_of(s.path) == name]
@@ -86,6 +88,8 @@ class Plan:
         lines = [f"upload {prefix}{s.path} ({s.reason})" for s in self.uploads]
         lines += [f"delete {prefix}{s.path} ({s.reason})" for s in self.deletes]
         lines.append(f"{len(self.uploads)} to upload, {len(self.skipped)} unchanged, {len(self.deletes)} to delete")
+        if self.note:
+            lines.append(self.note)
         return "\n".join(lines)
 
 
@@ -124,6 +128,7 @@ def plan(
     remote: Mapping[str, RemoteObject],
     published: set[str] | None,
     *,
+    published_problem: str = "",
     delete: bool = False,
     max_deletes: int = 100,
     force: bool = False,
@@ -140,15 +145,20 @@ def plan(
         else:
             skipped.append(path)
     deletes: list[Step] = []
+    note = f"no deletes this run: the published {MANIFEST} {published_problem}" if delete and published_problem else ""
     if delete and published:
-        # Only what our previous manifest listed: never an object this tool did not publish.
-        deletes = [Step(p, "removed from site") for p in sorted(published) if p not in local and p in remote]
+        # Only what our previous manifest listed and this tool writes: never an object it did not publish.
+        deletes = [
+            Step(p, "removed from site")
+            for p in sorted(published)
+            if p not in local and p in remote and SITE_PATH.match(p)
+        ]
         if len(deletes) > max_deletes:
             raise PublishError(
                 f"{len(deletes)} objects would be deleted, more than --max-deletes {max_deletes}; "
                 "check the prefix, or raise --max-deletes"
             )
-    return Plan(tuple(uploads), tuple(skipped), tuple(deletes))
+    return Plan(tuple(uploads), tuple(skipped), tuple(deletes), note)
 
 
 def read_site(folder: Path) -> dict[str, LocalFile]:
@@ -184,13 +194,17 @@ class Remote:
                 found[path] = RemoteObject(obj.key, obj.etag, head.get("Metadata", {}).get("sha256"))
         return found
 
-    def published(self) -> set[str] | None:
-        """The files the previous manifest listed (None when there is no readable manifest)."""
+    def published(self) -> tuple[set[str] | None, str]:
+        """The files the previous manifest listed, or None and what is wrong with it ("" when there is none)."""
         try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=self.key(MANIFEST))["Body"].read()
-            return {*json.loads(body)["files"], MANIFEST}
-        except (*AWS_ERRORS, ValueError, KeyError, TypeError):
-            return None
+            response = self.s3.get_object(Bucket=self.bucket, Key=self.key(MANIFEST))
+        except AWS_ERRORS as exc:
+            if error_code(exc) in ("NoSuchKey", "404"):
+                return None, ""
+            return None, f"could not be read ({error_code(exc)})"
+        body = response["Body"].read(MAX_MANIFEST + 1)
+        found, why = manifest_files(body)
+        return found, (f"is not one this tool wrote: {why}" if found is None else "")
 
     def put(self, file: LocalFile, max_age: int) -> None:
         self.s3.put_object(
@@ -305,13 +319,13 @@ def invalidate(
     cloudfront: Any, distribution_id: str, prefix: str, uploaded: list[str], collapse_over: int
 ) -> list[str]:
     """Invalidate the changed pages and data (assets have new names); one `/*` path above the threshold."""
-    paths = sorted({"/" + prefix + p for p in uploaded if not p.startswith("assets/")})
+    paths = sorted({"/" + urllib.parse.quote(prefix + p) for p in uploaded if not p.startswith("assets/")})
     if any(p.endswith("index.html") for p in uploaded):
-        paths.append("/" + prefix)  # the default root object is served at the folder path too
+        paths.append("/" + urllib.parse.quote(prefix))  # the default root object is served at the folder path too
     if not paths:
         return []
     if len(paths) > collapse_over:
-        paths = [f"/{prefix}*"]
+        paths = [f"/{urllib.parse.quote(prefix)}*"]
     reference = f"bedrock-usage-{time.time_ns()}"
     batch = {"Paths": {"Quantity": len(paths), "Items": paths}, "CallerReference": reference}
     cloudfront.create_invalidation(DistributionId=distribution_id, InvalidationBatch=batch)

@@ -123,7 +123,7 @@ def test_refuses_to_replace_a_folder_it_did_not_build(make_settings: Any, tmp_pa
     out = tmp_path / "mine"
     out.mkdir()
     (out / "thesis.tex").write_text("precious")
-    with pytest.raises(ConfigError, match="not built by bedrock-usage"):
+    with pytest.raises(ConfigError, match="not a site bedrock-usage built"):
         build(make_settings(out=out))
     assert (out / "thesis.tex").read_text() == "precious"
 

@@ -1,0 +1,118 @@
+"""One publisher at a time: a lock object in the site bucket, taken with an S3 conditional write.
+
+Owns taking, waiting for, breaking (once expired) and releasing the lock. `PutObject` with
+`If-None-Match: *` creates the object only if no one holds it; a crashed holder's lock expires and
+is removed with `If-Match` on its ETag, so two waiters never both break it. Takes a client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from generator.aws import AWS_ERRORS, error_code
+from generator.errors import PublishError
+from generator.site import STATE_PREFIX
+
+TTL_SECONDS = 1800  # longer than any publish (the Lambda's timeout is 15 minutes at most)
+
+
+def lock_key(prefix: str) -> str:
+    """Where the lock for a site published under `prefix` lives (beside the state, never served)."""
+    return f"{STATE_PREFIX}publish-lock/{prefix or '_root/'}lock.json"
+
+
+def holder_name() -> str:
+    """Who is publishing: host and process (a Lambda's host name is its sandbox)."""
+    return f"{socket.gethostname()} pid {os.getpid()}"
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Busy(Exception):
+    """Someone else holds the lock past our wait; the message says who and until when."""
+
+
+@dataclass
+class Lock:
+    """A held lock: release it when done."""
+
+    s3: Any
+    bucket: str
+    key: str
+    etag: str
+
+    def release(self) -> None:
+        """Remove the lock if it is still ours (If-Match on our ETag); never someone else's."""
+        try:
+            self.s3.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=self.etag)
+        except AWS_ERRORS as exc:
+            if error_code(exc) not in ("PreconditionFailed", "NoSuchKey", "404", "412"):
+                raise PublishError(f"could not release the publish lock s3://{self.bucket}/{self.key}") from None
+
+
+def acquire(
+    s3: Any,
+    bucket: str,
+    key: str,
+    *,
+    wait: float = 120.0,
+    ttl: float = TTL_SECONDS,
+    holder: str | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Lock:
+    """Take the lock, waiting up to `wait` seconds for another holder; raise Busy if it is still held."""
+    who = holder or holder_name()
+    deadline = clock() + wait
+    while True:
+        now = clock()
+        body = json.dumps({"holder": who, "acquired_at": _when(now), "expires_at": now + ttl}).encode()
+        try:
+            put = s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*", ContentType="application/json")
+            return Lock(s3, bucket, key, put["ETag"])
+        except AWS_ERRORS as exc:
+            if error_code(exc) not in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                raise PublishError(f"could not take the publish lock s3://{bucket}/{key} ({error_code(exc)})") from None
+        current = _read(s3, bucket, key)
+        if current is None:
+            continue  # released between our attempt and our read: try again at once
+        etag, other, expires = current
+        if expires <= clock():
+            _break(s3, bucket, key, etag)  # a crashed holder's lock: remove exactly that version
+            continue
+        if clock() >= deadline:
+            raise Busy(f"another publish holds the lock ({other}, until {_when(expires)}); nothing was published")
+        sleep(min(1.0, max(0.1, deadline - clock())))  # a GET a second while waiting
+
+
+def _read(s3: Any, bucket: str, key: str) -> tuple[str, str, float] | None:
+    """The lock's ETag, holder and expiry; an unreadable lock counts as expired (None when it is gone)."""
+    try:
+        response = s3.get_object(Bucket=bucket, Key=key)
+        raw = response["Body"].read(4096)
+    except AWS_ERRORS as exc:
+        if error_code(exc) in ("NoSuchKey", "404"):
+            return None
+        raise PublishError(f"could not read the publish lock s3://{bucket}/{key} ({error_code(exc)})") from None
+    try:
+        doc = json.loads(raw)
+        return response["ETag"], str(doc["holder"])[:200], float(doc["expires_at"])
+    except (ValueError, KeyError, TypeError):
+        return response["ETag"], "an unreadable lock", 0.0
+
+
+def _break(s3: Any, bucket: str, key: str, etag: str) -> None:
+    try:
+        s3.delete_object(Bucket=bucket, Key=key, IfMatch=etag)
+    except AWS_ERRORS as exc:
+        if error_code(exc) not in ("PreconditionFailed", "NoSuchKey", "404", "412"):
+            raise PublishError(f"could not remove an expired publish lock ({error_code(exc)})") from None
