@@ -240,6 +240,14 @@ def setup_logging(log_group: str | None, retention_days: int, role_name: str, re
 @click.option("--log-group", "log_groups", multiple=True, help="Log group(s) with Bedrock logs (LOG_GROUP).")
 @click.option("--region", help="Region of the stack and the logs (default: AWS_REGION).")
 @click.option("--cost-explorer", is_flag=True, help="Let the Lambda read the bill (ce:GetCostAndUsage).")
+@click.option("--sign-in", type=click.Choice(["cognito", "none"]), help="Put a Cognito sign-in in front of the site.")
+@click.option("--public", is_flag=True, help="Open the site to anyone on purpose (no allow-list, no sign-in).")
+@click.option("--alarm-email", default="", help="E-mail told when a scheduled publish fails.")
+@click.option("--access-logs", is_flag=True, help="Keep CloudFront and S3 access logs in a log bucket (90 days).")
+@click.option(
+    "--insights-deadline", default=600, show_default=True, type=click.IntRange(60, 780),
+    help="Seconds the Lambda's Insights queries may take; its timeout is 120 s more.",
+)  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Print what would be created; change nothing.")
 @ENV_FILE
 @_reports_errors
@@ -248,28 +256,33 @@ def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str,
     import platform
 
     from generator import aws
-    from generator.deploy.cloudformation import DeployRequest, package_lambda, plan_deploy, stack_status
+    from generator.deploy.cloudformation import DeployRequest, current_stack, package_lambda, plan_deploy
     from generator.deploy.cloudformation import deploy as run_deploy
 
     region = flags.pop("region")
-    cost = flags.pop("cost_explorer")
+    extra = {k: flags.pop(k) for k in ("cost_explorer", "sign_in", "public", "alarm_email", "access_logs")}
+    deadline = flags.pop("insights_deadline")
+    given_subnets = flags.get("subnets_only")  # "" on the command line removes the allow-list, on purpose
     settings = _settings({**flags, "source": "cloudwatch", "regions": (region,) if region else ()})
+    subnets = ",".join(str(n) for n in settings.subnets_only) or (None if given_subnets is None else "")
     request = DeployRequest(
         stack=stack, region=settings.cloudwatch.regions[0], log_groups=settings.cloudwatch.log_groups,
-        schedule=schedule, subnets_only=",".join(str(n) for n in settings.subnets_only), fqdn=settings.fqdn or "",
-        certificate_arn=certificate_arn, hosted_zone_id=hosted_zone_id, cost_explorer=cost,
-        timezone=settings.timezone, architecture="arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64",
+        schedule=schedule, subnets_only=subnets, fqdn=settings.fqdn or "", certificate_arn=certificate_arn,
+        hosted_zone_id=hosted_zone_id, timezone=settings.timezone, insights_deadline=deadline,
+        architecture="arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64", **extra,
     )  # fmt: skip
     request.check()
     clients = {s: aws.client(s, profile=settings.aws_profile, region=request.region)
                for s in ("cloudformation", "s3", "sts")}  # fmt: skip
+    found_stack = current_stack(clients["cloudformation"], stack)
+    access = request.access(found_stack[1] if found_stack else None)  # refuses an open site before anything runs
     code = b"" if dry_run else package_lambda(request.architecture)
-    for line in plan_deploy(request, stack_status(clients["cloudformation"], stack), len(code)):
+    for line in plan_deploy(request, found_stack[0] if found_stack else None, len(code), access):
         _say(line)
     if dry_run:
         return
     _say("waiting for CloudFormation (CloudFront takes a few minutes) ...")
-    found = run_deploy(clients, request, code)
+    found = run_deploy(clients, request, code, access)
     _say(f"site: {found.get('SiteUrl', '?')} (bucket {found.get('BucketName')}, "
                f"distribution {found.get('DistributionId')})")  # fmt: skip
 

@@ -42,6 +42,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "state": ("STATE",),
     "cost_explorer": ("COST_EXPLORER",),
     "price_list": ("PRICE_LIST",),
+    "insights_deadline": ("INSIGHTS_DEADLINE",),
     "bucket": ("BUCKET",),
     "prefix": ("PREFIX",),
     "distribution_id": ("DISTRIBUTION_ID",),
@@ -227,7 +228,7 @@ def _cloudwatch_options(
         since=since_day,
         settle_lag_hours=_given(cli, "settle_lag", 2),
         concurrency=_given(cli, "insights_concurrency", 4),
-        deadline_seconds=float(_given(cli, "insights_deadline", 900)),
+        deadline_seconds=_deadline(_pick("insights_deadline", cli, environ, dotenv), errors),
         row_cap=_given(cli, "insights_row_cap", 10_000),
         price_per_gb=price_per_gb,
         profile=values.get("aws_profile"),
@@ -243,6 +244,20 @@ def _state(
     if chosen == DEFAULTS["state"] and cli.get("publishing") and values.get("bucket"):
         return f"s3://{values['bucket']}/{STATE_PREFIX}"
     return str(chosen)
+
+
+def _deadline(raw: object, errors: list[str]) -> float:
+    """Seconds the Insights queries may take (INSIGHTS_DEADLINE: the stack sets it below the Lambda's timeout)."""
+    if raw is None:
+        return 900.0
+    try:
+        seconds = float(str(raw))
+    except ValueError:
+        seconds = -1.0
+    if not 10 <= seconds <= 86_400:
+        errors.append(f"INSIGHTS_DEADLINE: give seconds from 10 to 86400, not {raw!r}")
+        return 900.0
+    return seconds
 
 
 def _given(cli: Mapping[str, Any], key: str, default: Any) -> Any:

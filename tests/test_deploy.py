@@ -30,6 +30,7 @@ from tests.conftest import ROOT
 from tests.test_cloudwatch import T0, FakeLogs, truth
 
 REQUEST = DeployRequest(stack="usage", region="us-east-1", log_groups=("/aws/bedrock/modelinvocations",))
+PRIVATE = REQUEST.__class__(**{**REQUEST.__dict__, "subnets_only": "10.0.0.0/8"}).access(None)
 
 
 @pytest.mark.parametrize(
@@ -84,7 +85,7 @@ def test_deploy_creates_the_stack(stubbed: Any) -> None:
     cfn_stub.add_response("describe_stacks", outputs(), {"StackName": "usage"})
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
-        found = deploy({"cloudformation": cfn, "s3": s3, "sts": sts}, REQUEST, b"zip-bytes", wait_delay=0)
+        found = deploy({"cloudformation": cfn, "s3": s3, "sts": sts}, REQUEST, b"zip-bytes", PRIVATE, wait_delay=0)
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket="usage-artifacts-123456789012-us-east-1")["Contents"]]
     assert found["SiteUrl"] == "https://d111.cloudfront.net/"
     assert len(keys) == 1 and keys[0].startswith("lambda/")
@@ -101,7 +102,7 @@ def test_update_with_no_changes_is_fine(stubbed: Any) -> None:
     cfn_stub.add_response("describe_stacks", outputs(), {"StackName": "usage"})
     with mock_aws():
         found = deploy({"cloudformation": cfn, "s3": boto3.client("s3", region_name="us-east-1"), "sts": sts},
-                       REQUEST, b"zip", wait_delay=0)  # fmt: skip
+                       REQUEST, b"zip", PRIVATE, wait_delay=0)  # fmt: skip
     assert found["DistributionId"] == "E1"
 
 
@@ -236,3 +237,79 @@ def test_publish_workflow_installs_before_it_has_credentials() -> None:
     install = next(i for i, s in enumerate(steps) if "pip install -c constraints.txt" in str(s.get("run", "")))
     credentials = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("aws-actions/"))
     assert install < credentials
+
+
+def stack_with(params: dict[str, str]) -> dict[str, Any]:
+    found = outputs()
+    found["Stacks"][0]["Parameters"] = [{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()]
+    return found
+
+
+def dry_run(
+    stubbed: Any, monkeypatch: pytest.MonkeyPatch, previous: dict[str, str] | None, *args: str, reaches_aws: bool = True
+) -> Any:
+    cfn, stub = stubbed("cloudformation")
+    if not reaches_aws:  # refused while checking the flags, before any AWS call
+        pass
+    elif previous is None:
+        stub.add_client_error("describe_stacks", "ValidationError", "Stack with id usage does not exist")
+    else:
+        stub.add_response("describe_stacks", stack_with(previous), {"StackName": "usage"})
+    monkeypatch.setattr(aws, "client", lambda service, **_: cfn)
+    return CliRunner().invoke(cli, ["deploy", "--stack", "usage", "--region", "us-east-1", "--dry-run", *args],
+                              env={"SUBNETS_ONLY": "", "SUBNET_ONLY": ""})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("previous", "args"),
+    [
+        (None, []),  # a new stack with no access flags
+        (None, ["--subnets-only", ""]),
+        ({"SubnetsOnly": "10.0.0.0/8", "SignIn": "none", "Public": "false"}, ["--subnets-only", ""]),
+        ({"SubnetsOnly": ""}, []),  # a stack from before: open, and no one said --public
+    ],
+)
+def test_deploy_refuses_an_open_site_without_public(
+    stubbed: Any, monkeypatch: pytest.MonkeyPatch, previous: dict[str, str] | None, args: list[str]
+) -> None:
+    result = dry_run(stubbed, monkeypatch, previous, *args)
+    assert result.exit_code == 2, result.output
+    assert "deploy would leave the site open to anyone" in result.output and "--public" in result.output
+
+
+def test_deploy_public_on_purpose(stubbed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = dry_run(stubbed, monkeypatch, None, "--public")
+    assert result.exit_code == 0 and "NO viewer restriction" in result.output
+
+
+def test_a_redeploy_without_access_flags_keeps_the_stacks_setting(
+    stubbed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    previous = {"SubnetsOnly": "10.0.0.0/8", "SignIn": "none", "Public": "false"}
+    result = dry_run(stubbed, monkeypatch, previous)
+    assert result.exit_code == 0, result.output
+    assert "letting only 10.0.0.0/8 in (403 for everyone else) (kept from the stack)" in result.output
+    access = REQUEST.access(previous)
+    params = {p["ParameterKey"]: p for p in REQUEST.parameters("b", "k", access)}
+    assert all(params[k] == {"ParameterKey": k, "UsePreviousValue": True} for k in ("SubnetsOnly", "SignIn", "Public"))
+    changed = DeployRequest(**{**REQUEST.__dict__, "subnets_only": "192.168.0.0/16"}).access(previous)
+    assert changed.subnets_only == "192.168.0.0/16" and "SubnetsOnly" not in changed.kept and "SignIn" in changed.kept
+
+
+def test_a_subnet_list_that_is_code_is_refused(stubbed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = dry_run(
+        stubbed, monkeypatch, None, "--subnets-only", '10.0.0.0/8"; ALLOWED = "0.0.0.0/0,::/0', reaches_aws=False
+    )
+    assert result.exit_code == 2 and "SUBNETS_ONLY" in result.output
+    with pytest.raises(ConfigError, match="--subnets-only"):
+        DeployRequest(**{**REQUEST.__dict__, "subnets_only": '1.2.3.4/32"; x="'}).check()
+
+
+def test_deploy_plan_says_how_failures_are_heard(stubbed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = dry_run(stubbed, monkeypatch, None, "--public", "--alarm-email", "ops@example.com", "--access-logs",
+                     "--insights-deadline", "500")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "timeout 620 s, Insights deadline 500 s" in result.output and "e-mailing ops@example.com" in result.output
+    assert "a log bucket with CloudFront and S3 access logs" in result.output
+    bad = dry_run(stubbed, monkeypatch, None, "--public", "--alarm-email", "not an address", reaches_aws=False)
+    assert bad.exit_code == 2 and "--alarm-email" in bad.output

@@ -33,9 +33,10 @@ def resources(template: dict[str, Any], kind: str) -> dict[str, Any]:
     return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
 
 
-def one(template: dict[str, Any], kind: str) -> dict[str, Any]:
-    (found,) = resources(template, kind).values()
-    return dict(found["Properties"])
+def one(template: dict[str, Any], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = resources(template, kind)
+    (only,) = [found[name]] if name else found.values()
+    return dict(only["Properties"])
 
 
 def test_cfn_lint_passes(text: str, tmp_path: Path) -> None:
@@ -47,7 +48,7 @@ def test_cfn_lint_passes(text: str, tmp_path: Path) -> None:
 
 
 def test_bucket_is_private_encrypted_and_versioned(template: dict[str, Any]) -> None:
-    bucket = one(template, "AWS::S3::Bucket")
+    bucket = one(template, "AWS::S3::Bucket", "SiteBucket")
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
@@ -56,7 +57,7 @@ def test_bucket_is_private_encrypted_and_versioned(template: dict[str, Any]) -> 
 
 
 def test_bucket_policy_is_tls_only_and_cloudfront_only(template: dict[str, Any]) -> None:
-    statements = one(template, "AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"]
+    statements = one(template, "AWS::S3::BucketPolicy", "SiteBucketPolicy")["PolicyDocument"]["Statement"]
     tls = [s for s in statements if s["Effect"] == "Deny" and "Condition" in s]
     assert tls and tls[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} and tls[0]["Action"] == "s3:*"
     allows = [s for s in statements if s["Effect"] == "Allow"]
@@ -128,8 +129,9 @@ def test_schedule_has_a_dead_letter_queue_and_an_alarm(template: dict[str, Any])
     schedule = one(template, "AWS::Scheduler::Schedule")
     assert schedule["ScheduleExpression"] == {"Ref": "Schedule"}
     assert schedule["Target"]["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
-    alarm = one(template, "AWS::CloudWatch::Alarm")
+    alarm = one(template, "AWS::CloudWatch::Alarm", "FailureAlarm")
     assert alarm["MetricName"] == "Errors" and alarm["Threshold"] == 1
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]  # someone hears of it
 
 
 def test_template_ships_in_the_package() -> None:
@@ -146,3 +148,60 @@ def test_the_scheduled_run_may_read_current_prices(template: dict[str, Any]) -> 
     role = template["Resources"]["PublishRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     (prices,) = [s for s in role if s.get("Action") == "pricing:GetProducts"]
     assert prices["Effect"] == "Allow" and prices["Resource"] == "*"
+
+
+def test_a_failed_run_is_not_retried_and_lands_in_the_queue(template: dict[str, Any]) -> None:
+    config = one(template, "AWS::Lambda::EventInvokeConfig")
+    assert config["MaximumRetryAttempts"] == 0  # a retry would run (and pay for) the Insights scans again
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    role = template["Resources"]["PublishRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert any(s.get("Action") == "sqs:SendMessage" for s in role)
+    queued = one(template, "AWS::CloudWatch::Alarm", "FailedRunsAlarm")
+    assert queued["MetricName"] == "ApproximateNumberOfMessagesVisible" and queued["AlarmActions"] == [
+        {"Ref": "AlarmTopic"}]  # fmt: skip
+
+
+def test_the_alarm_can_email_someone(template: dict[str, Any]) -> None:
+    subscription = template["Resources"]["AlarmSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"] == {"TopicArn": {"Ref": "AlarmTopic"}, "Protocol": "email",
+                                          "Endpoint": {"Ref": "AlarmEmail"}}  # fmt: skip
+    policy = one(template, "AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"][0]
+    assert policy["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and "aws:SourceAccount" in str(policy)
+
+
+def test_the_timeout_leaves_room_after_the_insights_deadline(template: dict[str, Any]) -> None:
+    function = one(template, "AWS::Lambda::Function", "PublishFunction")
+    assert function["Timeout"] == {"Ref": "FunctionTimeout"}
+    assert function["Environment"]["Variables"]["INSIGHTS_DEADLINE"] == {"Ref": "InsightsDeadline"}
+    params = template["Parameters"]
+    assert params["InsightsDeadline"]["MaxValue"] + 120 == params["FunctionTimeout"]["MaxValue"]
+
+
+def test_access_logs_are_optional_and_private(template: dict[str, Any]) -> None:
+    logs = template["Resources"]["LogBucket"]
+    assert logs["Condition"] == "HasAccessLogs" and all(logs["Properties"]["PublicAccessBlockConfiguration"].values())
+    site = one(template, "AWS::S3::Bucket", "SiteBucket")
+    assert site["LoggingConfiguration"]["Fn::If"][0] == "HasAccessLogs"
+    config = one(template, "AWS::CloudFront::Distribution")["DistributionConfig"]
+    assert config["Logging"]["Fn::If"][0] == "HasAccessLogs"
+
+
+def test_the_stack_refuses_to_be_open_unless_public(template: dict[str, Any]) -> None:
+    rule = template["Rules"]["PrivateUnlessSaidOtherwise"]
+    assert rule["RuleCondition"] == {"Fn::And": [{"Fn::Equals": [{"Ref": "SubnetsOnly"}, ""]},
+                                                 {"Fn::Equals": [{"Ref": "SignIn"}, "none"]}]}  # fmt: skip
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Equals": [{"Ref": "Public"}, "true"]}
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [("", True), ("10.0.0.0/8", True), ("10.0.0.0/8,2001:db8::/32", True), ("::/0", True),
+     ('10.0.0.0/8"; ALLOWED = "0.0.0.0/0,::/0', False), ("10.0.0.0/8 ", False), ("10.0.0.0", False),
+     ("10.0.0.0/8,", False), ("x/8", False)],
+)  # fmt: skip
+def test_subnets_only_accepts_cidrs_and_nothing_else(template: dict[str, Any], value: str, ok: bool) -> None:
+    import re
+
+    pattern = template["Parameters"]["SubnetsOnly"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, value)) is ok

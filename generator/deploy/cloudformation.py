@@ -29,6 +29,12 @@ from generator.render import package_dir
 RUNTIME_PYTHON = "3.13"  # the template's Lambda runtime
 _SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")
 _CERT = re.compile(r"^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/.+$")
+_CIDRS = re.compile(
+    r"^[0-9A-Fa-f:.]{2,39}/[0-9]{1,3}(,[0-9A-Fa-f:.]{2,39}/[0-9]{1,3}){0,49}$"
+)  # the template's pattern
+_EMAIL = re.compile(r"^[^\s@,]+@[^\s@,]+\.[^\s@,]+$")
+DEADLINE_MARGIN = 120  # seconds the function keeps after the Insights deadline to stop queries and publish
+MAX_DEADLINE = 900 - DEADLINE_MARGIN
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,12 @@ class DeployRequest:
     region: str
     log_groups: tuple[str, ...]
     schedule: str = "rate(1 hour)"
-    subnets_only: str = ""
+    subnets_only: str | None = None  # None: not given (an update keeps the stack's allow-list)
+    sign_in: str | None = None  # none | cognito; None: not given (an update keeps the stack's)
+    public: bool = False  # open to anyone on purpose
+    alarm_email: str = ""
+    access_logs: bool = False
+    insights_deadline: int = 600
     fqdn: str = ""
     certificate_arn: str = ""
     hosted_zone_id: str = ""
@@ -58,17 +69,75 @@ class DeployRequest:
             problems.append("--fqdn needs --certificate-arn and --hosted-zone-id")
         if self.certificate_arn and not _CERT.match(self.certificate_arn):
             problems.append("--certificate-arn must be an ACM certificate in us-east-1 (CloudFront uses only those)")
+        if self.subnets_only and not _CIDRS.match(self.subnets_only):
+            problems.append(f"--subnets-only {self.subnets_only!r}: give comma-separated CIDRs such as 10.0.0.0/8")
+        if self.alarm_email and not _EMAIL.match(self.alarm_email):
+            problems.append(f"--alarm-email {self.alarm_email!r} is not an e-mail address")
+        if not 60 <= self.insights_deadline <= MAX_DEADLINE:
+            problems.append(f"--insights-deadline {self.insights_deadline}: 60 to {MAX_DEADLINE} seconds on Lambda")
         if problems:
             raise ConfigError("; ".join(problems))
 
-    def parameters(self, code_bucket: str, code_key: str) -> list[dict[str, str]]:
+    def access(self, previous: Mapping[str, str] | None) -> Access:
+        """Who may view the site after this deploy; ConfigError when it would be open without --public.
+
+        On an update, an access setting not given keeps the stack's value: a redeploy from a folder without
+        `.env` never drops the allow-list or the sign-in.
+        """
+        before = previous or {}
+        subnets = self.subnets_only if self.subnets_only is not None else before.get("SubnetsOnly", "")
+        sign_in = self.sign_in if self.sign_in is not None else before.get("SignIn", "none")
+        untouched = self.subnets_only is None and self.sign_in is None and not self.public
+        public = self.public or (untouched and before.get("Public") == "true")
+        if not subnets and sign_in == "none" and not public:
+            raise ConfigError(
+                "deploy would leave the site open to anyone on the internet: give --subnets-only CIDRS or "
+                "--sign-in cognito (or both), or --public if it is meant to be public"
+            )
+        kept = {k for k, given in (("SubnetsOnly", self.subnets_only), ("SignIn", self.sign_in)) if given is None}
+        if untouched:
+            kept.add("Public")
+        return Access(subnets, sign_in, public, frozenset(k for k in kept if k in before))
+
+    def parameters(self, code_bucket: str, code_key: str, access: Access) -> list[dict[str, Any]]:
         values = {
             "CodeBucket": code_bucket, "CodeKey": code_key, "Schedule": self.schedule,
-            "SubnetsOnly": self.subnets_only, "Fqdn": self.fqdn, "CertificateArn": self.certificate_arn,
-            "HostedZoneId": self.hosted_zone_id, "CostExplorer": "true" if self.cost_explorer else "false",
-            "Timezone": self.timezone, "Architecture": self.architecture,
+            "SubnetsOnly": access.subnets_only, "SignIn": access.sign_in, "Public": str(access.public).lower(),
+            "Fqdn": self.fqdn, "CertificateArn": self.certificate_arn, "HostedZoneId": self.hosted_zone_id,
+            "CostExplorer": "true" if self.cost_explorer else "false", "Timezone": self.timezone,
+            "Architecture": self.architecture, "AlarmEmail": self.alarm_email,
+            "AccessLogs": "true" if self.access_logs else "false", "InsightsDeadline": str(self.insights_deadline),
+            "FunctionTimeout": str(self.insights_deadline + DEADLINE_MARGIN),
         }  # fmt: skip
-        return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
+        return [
+            {"ParameterKey": k, "UsePreviousValue": True}
+            if k in access.kept
+            else {"ParameterKey": k, "ParameterValue": v}
+            for k, v in values.items()
+        ]
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may view the site: the allow-list, the sign-in, or everyone on purpose."""
+
+    subnets_only: str
+    sign_in: str
+    public: bool
+    kept: frozenset[str]  # parameters an update keeps from the stack (UsePreviousValue)
+
+    def describe(self) -> list[str]:
+        said = " (kept from the stack)"
+        lines = []
+        if self.subnets_only:
+            lines.append(f"  a CloudFront Function letting only {self.subnets_only} in (403 for everyone else)"
+                         + (said if "SubnetsOnly" in self.kept else ""))  # fmt: skip
+        if self.sign_in == "cognito":
+            lines.append("  sign-in with Cognito in front of every page (a signed session cookie checked at the edge)"
+                         + (said if "SignIn" in self.kept else ""))  # fmt: skip
+        if self.public:
+            lines.append("  NO viewer restriction: anyone with the URL sees every person's spend (--public)")
+        return lines
 
 
 def requirements() -> list[str]:
@@ -108,17 +177,25 @@ def package_lambda(
         return buffer.getvalue()
 
 
-def stack_status(cfn: Any, stack: str) -> str | None:
-    """The stack's status, or None when it does not exist."""
+def current_stack(cfn: Any, stack: str) -> tuple[str, dict[str, str]] | None:
+    """The stack's status and parameter values, or None when it does not exist."""
     try:
-        return str(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"])
+        found = cfn.describe_stacks(StackName=stack)["Stacks"][0]
     except AWS_ERRORS as exc:
         if "does not exist" in str(exc):
             return None
         raise
+    params = {p["ParameterKey"]: str(p.get("ParameterValue", "")) for p in found.get("Parameters", [])}
+    return str(found["StackStatus"]), params
 
 
-def plan_deploy(request: DeployRequest, status: str | None, code_size: int) -> list[str]:
+def stack_status(cfn: Any, stack: str) -> str | None:
+    """The stack's status, or None when it does not exist."""
+    found = current_stack(cfn, stack)
+    return found[0] if found else None
+
+
+def plan_deploy(request: DeployRequest, status: str | None, code_size: int, access: Access) -> list[str]:
     """Say what deploy will do, before it does it."""
     verb = "create" if status is None else f"update (now {status})"
     lines = [
@@ -127,12 +204,16 @@ def plan_deploy(request: DeployRequest, status: str | None, code_size: int) -> l
         f"{verb} stack {request.stack} in {request.region} with:",
         "  a private S3 bucket (public access blocked, owner-enforced, encrypted, versioned, TLS-only policy)",
         "  a CloudFront distribution (Origin Access Control, HTTPS only, CSP/HSTS/nosniff/referrer/frame headers)",
-        f"  a Lambda running `bedrock-usage publish` on {request.schedule}, with a dead-letter queue and an alarm",
+        f"  a Lambda running `bedrock-usage publish` on {request.schedule} (timeout "
+        f"{request.insights_deadline + DEADLINE_MARGIN} s, Insights deadline {request.insights_deadline} s), never "
+        "retried, failed runs to a dead-letter queue, and alarms to an SNS topic"
+        + (f" e-mailing {request.alarm_email}" if request.alarm_email else ""),
         f"  one IAM role: logs:StartQuery on {', '.join(request.log_groups)}, the bucket, this distribution"
         + (", ce:GetCostAndUsage" if request.cost_explorer else ""),
     ]
-    if request.subnets_only:
-        lines.append(f"  a CloudFront Function letting only {request.subnets_only} in (403 for everyone else)")
+    lines += access.describe()
+    if request.access_logs:
+        lines.append("  a log bucket with CloudFront and S3 access logs (kept 90 days)")
     if request.fqdn:
         lines.append(f"  the domain {request.fqdn} (ACM certificate, Route 53 A/AAAA alias records)")
     return lines
@@ -159,7 +240,9 @@ def ensure_bucket(s3: Any, bucket: str, region: str) -> None:
     )  # fmt: skip
 
 
-def deploy(clients: Mapping[str, Any], request: DeployRequest, code: bytes, wait_delay: int = 15) -> dict[str, str]:
+def deploy(
+    clients: Mapping[str, Any], request: DeployRequest, code: bytes, access: Access, wait_delay: int = 15
+) -> dict[str, str]:
     """Upload the code, create or update the stack, wait, and return its outputs."""
     cfn, s3 = clients["cloudformation"], clients["s3"]
     try:
@@ -171,7 +254,7 @@ def deploy(clients: Mapping[str, Any], request: DeployRequest, code: bytes, wait
         arguments = {
             "StackName": request.stack,
             "TemplateBody": render_template(request.log_groups),
-            "Parameters": request.parameters(bucket, key),
+            "Parameters": request.parameters(bucket, key, access),
             "Capabilities": ["CAPABILITY_IAM"],
         }
         if stack_status(cfn, request.stack) is None:
