@@ -241,6 +241,10 @@ def setup_logging(log_group: str | None, retention_days: int, role_name: str, re
 @click.option("--region", help="Region of the stack and the logs (default: AWS_REGION).")
 @click.option("--cost-explorer", is_flag=True, help="Let the Lambda read the bill (ce:GetCostAndUsage).")
 @click.option("--sign-in", type=click.Choice(["cognito", "none"]), help="Put a Cognito sign-in in front of the site.")
+@click.option("--saml-metadata-url", help="With --sign-in cognito: federate to this SAML identity provider.")
+@click.option("--oidc-issuer", help="With --sign-in cognito: federate to this OIDC identity provider.")
+@click.option("--oidc-client-id", help="The site's client id at that OIDC provider.")
+@click.option("--oidc-client-secret", help="Its client secret (or OIDC_CLIENT_SECRET).", envvar="OIDC_CLIENT_SECRET")
 @click.option("--public", is_flag=True, help="Open the site to anyone on purpose (no allow-list, no sign-in).")
 @click.option("--alarm-email", default="", help="E-mail told when a scheduled publish fails.")
 @click.option("--access-logs", is_flag=True, help="Keep CloudFront and S3 access logs in a log bucket (90 days).")
@@ -260,7 +264,9 @@ def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str,
     from generator.deploy.cloudformation import deploy as run_deploy
 
     region = flags.pop("region")
-    extra = {k: flags.pop(k) for k in ("cost_explorer", "sign_in", "public", "alarm_email", "access_logs")}
+    names = ("cost_explorer", "sign_in", "public", "alarm_email", "access_logs", "saml_metadata_url", "oidc_issuer",
+             "oidc_client_id", "oidc_client_secret")  # fmt: skip
+    extra = {k: flags.pop(k) for k in names}
     deadline = flags.pop("insights_deadline")
     given_subnets = flags.get("subnets_only")  # "" on the command line removes the allow-list, on purpose
     settings = _settings({**flags, "source": "cloudwatch", "regions": (region,) if region else ()})
@@ -285,6 +291,11 @@ def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str,
     found = run_deploy(clients, request, code, access)
     _say(f"site: {found.get('SiteUrl', '?')} (bucket {found.get('BucketName')}, "
                f"distribution {found.get('DistributionId')})")  # fmt: skip
+    if found.get("UserPoolId"):
+        _say(
+            f"sign-in: user pool {found['UserPoolId']}; give people access with `aws cognito-idp admin-create-user "
+            f"--user-pool-id {found['UserPoolId']} --username EMAIL`, or in your identity provider when federated"
+        )
 
 
 @cli.command()

@@ -418,3 +418,14 @@ def _names(doc: Mapping[str, Any], key: str, default: list[str]) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"{key} must be a list of names")
     return value
+
+
+def sign_in_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The sign-in Lambda's settings from its environment (set by the stack); ConfigError if any is missing."""
+    environ = os.environ if environ is None else environ
+    names = {"session_key": "SESSION_KEY", "audience": "AUDIENCE", "parameter": "SIGN_IN_PARAMETER"}
+    found = {key: environ.get(name, "") for key, name in names.items()}
+    missing = [names[k] for k, v in found.items() if not v]
+    if missing or not re.fullmatch(r"[0-9a-f]{64}", found["session_key"]):
+        raise ConfigError(f"the sign-in function needs {', '.join(missing) or 'a 64-hex-digit SESSION_KEY'}")
+    return found

@@ -313,3 +313,33 @@ def test_deploy_plan_says_how_failures_are_heard(stubbed: Any, monkeypatch: pyte
     assert "a log bucket with CloudFront and S3 access logs" in result.output
     bad = dry_run(stubbed, monkeypatch, None, "--public", "--alarm-email", "not an address", reaches_aws=False)
     assert bad.exit_code == 2 and "--alarm-email" in bad.output
+
+
+def test_sign_in_gets_a_session_key_once_and_keeps_it() -> None:
+    signed = DeployRequest(**{**REQUEST.__dict__, "sign_in": "cognito"})
+    first = signed.access(None)
+    key = first.values["SessionKey"]
+    assert len(key) == 64 and int(key, 16) >= 0 and first.sign_in == "cognito" and not first.subnets_only
+    params = {p["ParameterKey"]: p for p in signed.parameters("b", "k", first)}
+    assert params["SessionKey"]["ParameterValue"] == key and params["SignIn"]["ParameterValue"] == "cognito"
+    previous = {"SubnetsOnly": "", "SignIn": "cognito", "Public": "false", "SessionKey": "****", "SamlMetadataUrl": ""}
+    again = REQUEST.access(previous)  # a redeploy without flags: still signed in, same key, same provider
+    assert again.sign_in == "cognito" and {"SessionKey", "SignIn", "SamlMetadataUrl"} <= again.kept
+    assert "SessionKey" not in again.values
+    off = DeployRequest(**{**REQUEST.__dict__, "sign_in": "none", "subnets_only": "10.0.0.0/8"}).access(previous)
+    assert off.values["SessionKey"] == "" and off.sign_in == "none"
+
+
+def test_sign_in_federation_flags(stubbed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    saml = "https://portal.sso.us-east-1.amazonaws.com/saml/metadata/abc"
+    result = dry_run(stubbed, monkeypatch, None, "--sign-in", "cognito", "--saml-metadata-url", saml)
+    assert result.exit_code == 0, result.output
+    assert f"sign-in with Cognito in front of every page (a signed session cookie checked at the edge), " \
+           f"federated to {saml}" in result.output  # fmt: skip
+    for args, message in [
+        (["--saml-metadata-url", saml], "go with --sign-in cognito"),
+        (["--sign-in", "cognito", "--oidc-issuer", "https://idp.example.com"], "needs --oidc-client-id"),
+        (["--sign-in", "cognito", "--saml-metadata-url", "http://plain"], "give an https:// URL"),
+    ]:
+        bad = dry_run(stubbed, monkeypatch, None, "--public", *args, reaches_aws=False)
+        assert bad.exit_code == 2 and message in bad.output, bad.output

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode_str
 
-from generator.deploy import render_template, subnets_function
+from generator.deploy import edge_function, render_template
 from generator.headers import CONTENT_SECURITY_POLICY, HSTS
 from tests.conftest import ROOT
 
@@ -70,13 +70,16 @@ def test_bucket_policy_is_tls_only_and_cloudfront_only(template: dict[str, Any])
 def test_distribution_uses_oac_https_and_the_headers_policy(template: dict[str, Any]) -> None:
     config = one(template, "AWS::CloudFront::Distribution")["DistributionConfig"]
     assert config["DefaultRootObject"] == "index.html"
-    (origin,) = config["Origins"]
+    origin, sign_in = config["Origins"]
+    assert sign_in["Fn::If"][0] == "HasSignIn"
     assert "OriginAccessControlId" in origin and origin["S3OriginConfig"]["OriginAccessIdentity"] == ""
     behaviour = config["DefaultCacheBehavior"]
     assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
     assert behaviour["ResponseHeadersPolicyId"] == {"Ref": "HeadersPolicy"}
     assert (
-        one(template, "AWS::CloudFront::OriginAccessControl")["OriginAccessControlConfig"]["SigningBehavior"]
+        one(template, "AWS::CloudFront::OriginAccessControl", "OriginAccessControl")["OriginAccessControlConfig"][
+            "SigningBehavior"
+        ]
         == "always"
     )
     security = one(template, "AWS::CloudFront::ResponseHeadersPolicy")["ResponseHeadersPolicyConfig"][
@@ -92,12 +95,20 @@ def test_distribution_uses_oac_https_and_the_headers_policy(template: dict[str, 
     assert cache["MinTTL"] == 0  # so the origin's short Cache-Control on pages and data is honoured
 
 
-def test_subnet_function_runs_at_the_edge_only_when_asked(template: dict[str, Any]) -> None:
-    function = template["Resources"]["SubnetsOnlyFunction"]
-    assert function["Condition"] == "HasSubnets"
-    assert "${SubnetsOnly}" in str(function["Properties"]["FunctionCode"])
+def test_edge_function_runs_only_when_a_restriction_is_asked_for(template: dict[str, Any]) -> None:
+    function = template["Resources"]["EdgeFunction"]
+    assert function["Condition"] == "HasEdgeFunction"
+    assert template["Conditions"]["HasEdgeFunction"] == {"Fn::Or": [{"Condition": "HasSubnets"},
+                                                                    {"Condition": "HasSignIn"}]}  # fmt: skip
+    code = str(function["Properties"]["FunctionCode"])
+    for reference in ("${SubnetsOnly}", "${SignIn}", "${SessionKey}", "bedrock-usage-site:${AWS::StackName}"):
+        assert reference in code
     assert function["Properties"]["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
-    assert 'var ALLOWED = "10.0.0.0/8";' in subnets_function("10.0.0.0/8")
+    assert 'var ALLOWED = "10.0.0.0/8";' in edge_function("10.0.0.0/8", "none", "", "a")
+    for name in ("SignIn", "SessionKey"):  # values that reach the code admit no quote or backslash
+        parameter = template["Parameters"][name]
+        assert "AllowedValues" in parameter or parameter["AllowedPattern"] == "^$|^[0-9a-f]{64}$"
+    assert template["Parameters"]["SessionKey"]["NoEcho"] is True
 
 
 def test_every_iam_statement_is_scoped(template: dict[str, Any]) -> None:
@@ -135,7 +146,8 @@ def test_schedule_has_a_dead_letter_queue_and_an_alarm(template: dict[str, Any])
 
 
 def test_template_ships_in_the_package() -> None:
-    assert (ROOT / "generator/deploy/stack.yaml").is_file() and (ROOT / "generator/deploy/subnets_only.js").is_file()
+    for name in ("stack.yaml", "edge.js", "signin.py"):
+        assert (ROOT / "generator/deploy" / name).is_file()
 
 
 def test_node_edge_function_tests() -> None:
@@ -205,3 +217,43 @@ def test_subnets_only_accepts_cidrs_and_nothing_else(template: dict[str, Any], v
 
     pattern = template["Parameters"]["SubnetsOnly"]["AllowedPattern"]
     assert bool(re.fullmatch(pattern, value)) is ok
+
+
+def test_sign_in_is_a_private_cognito_pool_behind_the_edge(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    for name in ("UserPool", "UserPoolDomain", "UserPoolClient", "SignInFunction", "SignInUrl", "SignInSettings"):
+        assert resources[name]["Condition"] == "HasSignIn", name
+    pool = resources["UserPool"]["Properties"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True  # nobody signs themselves up
+    client = resources["UserPoolClient"]["Properties"]
+    assert client["GenerateSecret"] is False and client["AllowedOAuthFlows"] == ["code"]
+    assert "_auth/callback" in str(client["CallbackURLs"])
+    url = resources["SignInUrl"]["Properties"]
+    assert url["AuthType"] == "AWS_IAM"  # only CloudFront, signing with Origin Access Control, can call it
+    permission = resources["SignInUrlPermission"]["Properties"]
+    assert permission["Principal"] == "cloudfront.amazonaws.com" and "distribution/${Distribution}" in str(
+        permission["SourceArn"])  # fmt: skip
+    control = resources["SignInAccessControl"]["Properties"]["OriginAccessControlConfig"]
+    assert control["OriginAccessControlOriginType"] == "lambda" and control["SigningBehavior"] == "always"
+    env = resources["SignInFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["SESSION_KEY"] == {"Ref": "SessionKey"} and env["AUDIENCE"] == {
+        "Fn::Sub": "bedrock-usage-site:${AWS::StackName}"}  # fmt: skip
+    assert resources["SignInFunction"]["Properties"]["Handler"] == "generator.deploy.signin.handler"
+
+
+def test_sign_in_paths_go_to_the_lambda_and_still_pass_the_allow_list(template: dict[str, Any]) -> None:
+    config = one(template, "AWS::CloudFront::Distribution")["DistributionConfig"]
+    condition, (auth,), _ = config["CacheBehaviors"]["Fn::If"]
+    assert condition == "HasSignIn" and auth["PathPattern"] == "/_auth/*" and auth["TargetOriginId"] == "sign-in"
+    assert auth["FunctionAssociations"][0]["FunctionARN"] == {
+        "Fn::GetAtt": ["EdgeFunction", "FunctionMetadata.FunctionARN"]}  # fmt: skip
+    assert auth["ViewerProtocolPolicy"] == "https-only"
+
+
+@pytest.mark.parametrize("url", ["https://portal.sso.us-east-1.amazonaws.com/saml/metadata/abc", ""])
+def test_federation_parameters(template: dict[str, Any], url: str) -> None:
+    import re
+
+    assert re.fullmatch(template["Parameters"]["SamlMetadataUrl"]["AllowedPattern"], url)
+    assert not re.fullmatch(template["Parameters"]["SamlMetadataUrl"]["AllowedPattern"], 'https://x"y')
+    assert template["Parameters"]["OidcClientSecret"]["NoEcho"] is True

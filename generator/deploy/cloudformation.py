@@ -11,13 +11,14 @@ import hashlib
 import importlib.metadata
 import io
 import re
+import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ _CERT = re.compile(r"^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/.+$")
 _CIDRS = re.compile(
     r"^[0-9A-Fa-f:.]{2,39}/[0-9]{1,3}(,[0-9A-Fa-f:.]{2,39}/[0-9]{1,3}){0,49}$"
 )  # the template's pattern
+_HTTPS = re.compile(r"^https://[^\s\"'<>]+$")
 _EMAIL = re.compile(r"^[^\s@,]+@[^\s@,]+\.[^\s@,]+$")
 DEADLINE_MARGIN = 120  # seconds the function keeps after the Insights deadline to stop queries and publish
 MAX_DEADLINE = 900 - DEADLINE_MARGIN
@@ -48,6 +50,10 @@ class DeployRequest:
     subnets_only: str | None = None  # None: not given (an update keeps the stack's allow-list)
     sign_in: str | None = None  # none | cognito; None: not given (an update keeps the stack's)
     public: bool = False  # open to anyone on purpose
+    saml_metadata_url: str | None = None  # federate the sign-in to the company's SAML identity provider
+    oidc_issuer: str | None = None  # ... or to an OIDC one
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
     alarm_email: str = ""
     access_logs: bool = False
     insights_deadline: int = 600
@@ -71,6 +77,16 @@ class DeployRequest:
             problems.append("--certificate-arn must be an ACM certificate in us-east-1 (CloudFront uses only those)")
         if self.subnets_only and not _CIDRS.match(self.subnets_only):
             problems.append(f"--subnets-only {self.subnets_only!r}: give comma-separated CIDRs such as 10.0.0.0/8")
+        for flag, url in (("--saml-metadata-url", self.saml_metadata_url), ("--oidc-issuer", self.oidc_issuer)):
+            if url and not _HTTPS.match(url):
+                problems.append(f"{flag} {url!r}: give an https:// URL")
+        if self.saml_metadata_url and self.oidc_issuer:
+            problems.append("give --saml-metadata-url or --oidc-issuer, not both")
+        if self.oidc_issuer and not (self.oidc_client_id and self.oidc_client_secret):
+            problems.append("--oidc-issuer needs --oidc-client-id and --oidc-client-secret")
+        federated = self.saml_metadata_url or self.oidc_issuer
+        if federated and self.sign_in != "cognito":
+            problems.append("--saml-metadata-url and --oidc-issuer go with --sign-in cognito")
         if self.alarm_email and not _EMAIL.match(self.alarm_email):
             problems.append(f"--alarm-email {self.alarm_email!r} is not an e-mail address")
         if not 60 <= self.insights_deadline <= MAX_DEADLINE:
@@ -97,7 +113,18 @@ class DeployRequest:
         kept = {k for k, given in (("SubnetsOnly", self.subnets_only), ("SignIn", self.sign_in)) if given is None}
         if untouched:
             kept.add("Public")
-        return Access(subnets, sign_in, public, frozenset(k for k in kept if k in before))
+        idp = {"SamlMetadataUrl": self.saml_metadata_url, "OidcIssuer": self.oidc_issuer,
+               "OidcClientId": self.oidc_client_id, "OidcClientSecret": self.oidc_client_secret}  # fmt: skip
+        if any(v is not None for v in idp.values()):
+            values = {k: v or "" for k, v in idp.items()}  # one provider replaces the other
+        else:
+            values = {}
+            kept |= set(idp)
+        if sign_in == "cognito" and before.get("SignIn") == "cognito":
+            kept.add("SessionKey")  # signed-in viewers stay signed in across deploys
+        else:  # a fresh key whenever sign-in is turned on (and none when it is off)
+            values["SessionKey"] = secrets.token_hex(32) if sign_in == "cognito" else ""
+        return Access(subnets, sign_in, public, frozenset(k for k in kept if k in before), values)
 
     def parameters(self, code_bucket: str, code_key: str, access: Access) -> list[dict[str, Any]]:
         values = {
@@ -108,6 +135,8 @@ class DeployRequest:
             "Architecture": self.architecture, "AlarmEmail": self.alarm_email,
             "AccessLogs": "true" if self.access_logs else "false", "InsightsDeadline": str(self.insights_deadline),
             "FunctionTimeout": str(self.insights_deadline + DEADLINE_MARGIN),
+            "SessionKey": "", "SamlMetadataUrl": "", "OidcIssuer": "", "OidcClientId": "", "OidcClientSecret": "",
+            **access.values,
         }  # fmt: skip
         return [
             {"ParameterKey": k, "UsePreviousValue": True}
@@ -125,6 +154,7 @@ class Access:
     sign_in: str
     public: bool
     kept: frozenset[str]  # parameters an update keeps from the stack (UsePreviousValue)
+    values: Mapping[str, str] = field(default_factory=dict)  # sign-in parameters set by this deploy
 
     def describe(self) -> list[str]:
         said = " (kept from the stack)"
@@ -133,7 +163,9 @@ class Access:
             lines.append(f"  a CloudFront Function letting only {self.subnets_only} in (403 for everyone else)"
                          + (said if "SubnetsOnly" in self.kept else ""))  # fmt: skip
         if self.sign_in == "cognito":
+            provider = self.values.get("SamlMetadataUrl") or self.values.get("OidcIssuer")
             lines.append("  sign-in with Cognito in front of every page (a signed session cookie checked at the edge)"
+                         + (f", federated to {provider}" if provider else "")
                          + (said if "SignIn" in self.kept else ""))  # fmt: skip
         if self.public:
             lines.append("  NO viewer restriction: anyone with the URL sees every person's spend (--public)")

@@ -1,0 +1,191 @@
+"""The sign-in Lambda behind `/_auth/*`: Cognito's hosted login with PKCE, and the session cookie the edge checks.
+
+Owns /_auth/login (send the viewer to Cognito), /_auth/callback (exchange the code at Cognito's token endpoint,
+check the ID token's issuer, audience and expiry, set the signed session cookie) and /_auth/logout. The cookie
+format is the one `edge.js` verifies. Its configuration comes from the stack: the session key and audience in
+the environment, the Cognito domain, client id and site URL in an SSM parameter (read once per container).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+COOKIE = "__Host-bedrock-usage-session"
+FLOW_COOKIE = "__Host-bedrock-usage-signin"
+SESSION_SECONDS = 8 * 3600
+FLOW_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class SignInConfig:
+    """What the sign-in needs to know: the key and audience (environment) and Cognito's side (SSM)."""
+
+    session_key: str  # 64 hex characters, shared with the edge function
+    audience: str
+    domain: str  # the user pool's hosted-login domain, e.g. bus-1234.auth.us-east-1.amazoncognito.com
+    client_id: str
+    site: str  # https://usage.example.com
+    issuer: str  # https://cognito-idp.<region>.amazonaws.com/<pool id>
+    identity_provider: str = ""  # a federated provider's name: skip Cognito's own page
+
+
+def _mac(key: str, text: str) -> str:
+    return hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def session_cookie(key: str, audience: str, user: str, now: float, seconds: int = SESSION_SECONDS) -> str:
+    """The cookie value the edge accepts until `now + seconds`: `v1|expiry|audience|user.` + HMAC."""
+    token = f"v1|{int(now) + seconds}|{audience}|{hashlib.sha256(user.encode()).hexdigest()[:16]}"
+    return f"{token}.{_mac(key, token)}"
+
+
+def session_valid(value: str, key: str, audience: str, now: float) -> bool:
+    """The edge's check, in Python (tests run both against the same cookies)."""
+    token, _, signature = value.rpartition(".")
+    if not token or len(value) > 1024 or not hmac.compare_digest(signature, _mac(key, token)):
+        return False
+    parts = token.split("|")
+    return len(parts) == 4 and parts[0] == "v1" and parts[2] == audience and parts[1].isdigit() and int(parts[1]) > now
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _set_cookie(name: str, value: str, seconds: int) -> str:
+    return f"{name}={value}; Max-Age={seconds}; Path=/; Secure; HttpOnly; SameSite=Lax"
+
+
+def _redirect(location: str, cookies: list[str] | None = None) -> dict[str, Any]:
+    headers = {"Location": location, "Cache-Control": "no-store"}
+    return {"statusCode": 302, "headers": headers, "cookies": cookies or [], "body": ""}
+
+
+def _refuse(status: int, text: str) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"},
+            "cookies": [_set_cookie(FLOW_COOKIE, "", 0)], "body": text + "\n"}  # fmt: skip
+
+
+def _next_path(raw: str) -> str:
+    """Where to go after signing in: a path on this site only (never `//host` or a URL)."""
+    return raw if raw.startswith("/") and not raw.startswith(("//", "/\\")) and len(raw) <= 512 else "/"
+
+
+def login(config: SignInConfig, query: Mapping[str, str], now: float) -> dict[str, Any]:
+    """Send the viewer to Cognito's hosted login, remembering the PKCE verifier and state in a signed cookie."""
+    verifier, state = _b64(secrets.token_bytes(32)), _b64(secrets.token_bytes(16))
+    flow = _b64(json.dumps({"v": verifier, "s": state, "n": _next_path(query.get("next", "/")),
+                            "e": int(now) + FLOW_SECONDS}).encode())  # fmt: skip
+    params = {
+        "response_type": "code", "client_id": config.client_id, "redirect_uri": f"{config.site}/_auth/callback",
+        "scope": "openid email", "state": state, "code_challenge_method": "S256",
+        "code_challenge": _b64(hashlib.sha256(verifier.encode()).digest()),
+    }  # fmt: skip
+    if config.identity_provider:
+        params["identity_provider"] = config.identity_provider
+    location = f"https://{config.domain}/oauth2/authorize?{urllib.parse.urlencode(params)}"
+    return _redirect(location, [_set_cookie(FLOW_COOKIE, f"{flow}.{_mac(config.session_key, flow)}", FLOW_SECONDS)])
+
+
+def callback(
+    config: SignInConfig,
+    query: Mapping[str, str],
+    cookies: Mapping[str, str],
+    now: float,
+    exchange: Callable[[str, dict[str, str]], dict[str, Any]],
+) -> dict[str, Any]:
+    """Finish the sign-in: the state must match our flow cookie and the token endpoint must vouch for the user."""
+    flow, _, signature = cookies.get(FLOW_COOKIE, "").rpartition(".")
+    if not flow or not hmac.compare_digest(signature, _mac(config.session_key, flow)):
+        return _refuse(400, "This sign-in did not start here, or took too long: open the site again.")
+    started = json.loads(_unb64(flow))
+    if started["e"] < now or not hmac.compare_digest(str(started["s"]), query.get("state", "")):
+        return _refuse(400, "This sign-in expired or does not match: open the site again.")
+    if "code" not in query:
+        return _refuse(403, "Sign-in was refused.")
+    tokens = exchange(f"https://{config.domain}/oauth2/token", {
+        "grant_type": "authorization_code", "client_id": config.client_id, "code": query["code"],
+        "redirect_uri": f"{config.site}/_auth/callback", "code_verifier": started["v"],
+    })  # fmt: skip
+    # The ID token came straight from the token endpoint over TLS, so its issuer and audience are checked;
+    # its signature need not be (OpenID Connect Core 3.1.3.7).
+    parts = str(tokens.get("id_token", "")).split(".")
+    claims = json.loads(_unb64(parts[1])) if len(parts) == 3 else {}
+    if (
+        not isinstance(claims, dict)
+        or claims.get("iss") != config.issuer
+        or claims.get("aud") != config.client_id
+        or claims.get("exp", 0) < now
+    ):
+        return _refuse(403, "Sign-in was refused: the identity token is not for this site.")
+    value = session_cookie(config.session_key, config.audience, str(claims.get("sub", "")), now)
+    return _redirect(started["n"], [_set_cookie(COOKIE, value, SESSION_SECONDS), _set_cookie(FLOW_COOKIE, "", 0)])
+
+
+def logout(config: SignInConfig) -> dict[str, Any]:
+    """Forget the session here and at Cognito."""
+    params = urllib.parse.urlencode({"client_id": config.client_id, "logout_uri": f"{config.site}/"})
+    return _redirect(f"https://{config.domain}/logout?{params}", [_set_cookie(COOKIE, "", 0)])
+
+
+def post_form(url: str, form: dict[str, str]) -> dict[str, Any]:
+    """POST a form to Cognito's token endpoint and return its JSON answer."""
+    request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(), method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return dict(json.loads(response.read(65536)))
+
+
+def route(
+    config: SignInConfig,
+    event: Mapping[str, Any],
+    now: float | None = None,
+    exchange: Callable[[str, dict[str, str]], dict[str, Any]] = post_form,
+) -> dict[str, Any]:
+    """Answer one Lambda function URL request (payload format 2.0) for a path under /_auth/."""
+    when = time.time() if now is None else now
+    path = str(event.get("rawPath", ""))
+    query = dict(urllib.parse.parse_qsl(str(event.get("rawQueryString", "")), keep_blank_values=True))
+    cookies = dict(c.split("=", 1) for c in event.get("cookies") or [] if "=" in c)
+    if path == "/_auth/login":
+        return login(config, query, when)
+    if path == "/_auth/callback":
+        try:
+            return callback(config, query, cookies, when, exchange)
+        except (ValueError, KeyError, TypeError, OSError):
+            return _refuse(403, "Sign-in failed: open the site again.")
+    if path == "/_auth/logout":
+        return logout(config)
+    return _refuse(404, "Not found.")
+
+
+_CONFIG: list[SignInConfig] = []
+
+
+def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda entry point (`generator.deploy.signin.handler`)."""
+    if not _CONFIG:
+        from generator import aws
+        from generator.config import sign_in_environment
+
+        env = sign_in_environment()
+        doc = json.loads(aws.client("ssm").get_parameter(Name=env["parameter"])["Parameter"]["Value"])
+        site, provider = doc["site"].rstrip("/"), doc.get("identity_provider", "")
+        config = SignInConfig(env["session_key"], env["audience"], doc["domain"], doc["client_id"], site,
+                              doc["issuer"], provider)  # fmt: skip
+        _CONFIG.append(config)
+    return route(_CONFIG[0], event)

@@ -1,0 +1,129 @@
+// node --test tests/js: the CloudFront Function at the site's front door (the allow-list and the sign-in).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import { readFileSync } from "node:fs";
+import vm from "node:vm";
+
+const source = readFileSync(new URL("../../generator/deploy/edge.js", import.meta.url), "utf8");
+const KEY = "0123456789abcdef".repeat(4);
+const AUDIENCE = "bedrock-usage-site:usage";
+
+function load(cidrs, signIn = "none", key = KEY) {
+  const context = { require: (name) => (name === "crypto" ? crypto : undefined) };
+  const code = source.replace("__ALLOWED_CIDRS__", cidrs).replace("__SIGN_IN__", signIn)
+    .replace("__SESSION_KEY__", key).replace("__AUDIENCE__", AUDIENCE);
+  vm.runInNewContext(code, context);
+  return context.handler;
+}
+
+const handler = load("10.0.0.0/8, 192.168.1.0/24,2001:db8::/32, 203.0.113.7/32, ::1/128");
+const request = { uri: "/index.html", headers: {} };
+const visit = (ip) => handler({ viewer: { ip }, request });
+
+test("allowed IPv4 viewers pass", () => {
+  for (const ip of ["10.0.0.1", "10.255.255.255", "192.168.1.200", "203.0.113.7"]) {
+    assert.equal(visit(ip), request, ip);
+  }
+});
+
+test("other IPv4 viewers get a plain 403", () => {
+  for (const ip of ["11.0.0.1", "192.168.2.1", "203.0.113.8", "9.255.255.255"]) {
+    const response = visit(ip);
+    assert.equal(response.statusCode, 403, ip);
+    assert.equal(response.headers["content-type"].value, "text/plain; charset=utf-8");
+    assert.match(response.body.data, /403 Forbidden/);
+  }
+});
+
+test("IPv6 viewers, compressed and full forms", () => {
+  assert.equal(visit("2001:db8::1"), request);
+  assert.equal(visit("2001:0db8:ffff:0:0:0:0:1"), request);
+  assert.equal(visit("::1"), request);
+  assert.equal(visit("2001:db9::1").statusCode, 403);
+  assert.equal(visit("fe80::1").statusCode, 403);
+});
+
+test("IPv4-mapped IPv6 viewers are matched against IPv4 networks", () => {
+  assert.equal(visit("::ffff:10.1.2.3"), request);
+  assert.equal(visit("::ffff:11.1.2.3").statusCode, 403);
+});
+
+test("malformed viewer addresses are denied", () => {
+  for (const ip of ["", "10.0.0", "10.0.0.256", "10.0.0.1.5", "2001:db8:::1", "2001:db8::g", "1:2:3:4:5:6:7:8:9",
+                    "abc", undefined, null, "10.0.0.01a"]) {
+    assert.equal(visit(ip).statusCode, 403, String(ip));
+  }
+  assert.equal(handler({ request }).statusCode, 403);
+});
+
+test("malformed allow-list entries are ignored, not widened", () => {
+  const strict = load("10.0.0.0/33, nonsense, 300.1.1.1/8, 192.168.0.0/16");
+  assert.equal(strict({ viewer: { ip: "192.168.5.5" }, request }), request);
+  assert.equal(strict({ viewer: { ip: "10.0.0.1" }, request }).statusCode, 403);
+  assert.equal(load("")({ viewer: { ip: "10.0.0.1" }, request }).statusCode, 403); // no restriction: nobody
+});
+
+test("prefix lengths that are not byte-aligned", () => {
+  const odd = load("172.16.0.0/12, 2001:db8:8000::/33");
+  assert.equal(odd({ viewer: { ip: "172.31.255.255" }, request }), request);
+  assert.equal(odd({ viewer: { ip: "172.32.0.0" }, request }).statusCode, 403);
+  assert.equal(odd({ viewer: { ip: "2001:db8:8000::1" }, request }), request);
+  assert.equal(odd({ viewer: { ip: "2001:db8:7fff::1" }, request }).statusCode, 403);
+});
+
+// The session cookie /_auth/callback sets: "v1|<expiry>|<audience>|<user>" + "." + hex HMAC-SHA256 (see signin.py).
+function cookie(expires, { audience = AUDIENCE, key = KEY, user = "u1" } = {}) {
+  const token = `v1|${expires}|${audience}|${user}`;
+  return `${token}.${crypto.createHmac("sha256", key).update(token).digest("hex")}`;
+}
+const now = Math.floor(Date.now() / 1000);
+const page = (value, uri = "/usage-7d.html") => ({
+  viewer: { ip: "198.51.100.7" },
+  request: { uri, headers: {}, cookies: value === undefined ? {} : { "__Host-bedrock-usage-session": { value } } },
+});
+
+test("sign-in: a valid session cookie passes", () => {
+  const signedIn = load("", "cognito");
+  const event = page(cookie(now + 3600));
+  assert.equal(signedIn(event), event.request);
+});
+
+test("sign-in: expired, wrong audience, wrong signature, none or malformed are refused", () => {
+  const signedIn = load("", "cognito");
+  const refused = {
+    expired: cookie(now - 1),
+    "wrong audience": cookie(now + 3600, { audience: "bedrock-usage-site:other-stack" }),
+    "wrong signature": cookie(now + 3600, { key: "f".repeat(64) }),
+    "tampered expiry": cookie(now + 3600).replace(`|${now + 3600}|`, `|${now + 99999}|`),
+    none: undefined,
+    empty: "",
+    "no signature": `v1|${now + 3600}|${AUDIENCE}|u1`,
+    "not a number": cookie("soon"),
+    "too long": cookie(now + 3600, { user: "x".repeat(2000) }),
+  };
+  for (const [name, value] of Object.entries(refused)) {
+    const response = signedIn(page(value));
+    assert.equal(response.statusCode, 302, name);
+    assert.equal(response.headers.location.value, "/_auth/login?next=%2Fusage-7d.html", name);
+  }
+});
+
+test("sign-in: data files get 401, not a redirect; the sign-in path itself is open", () => {
+  const signedIn = load("", "cognito");
+  assert.equal(signedIn(page(undefined, "/data/usage-7d.json")).statusCode, 401);
+  assert.equal(signedIn(page(undefined, "/")).statusCode, 302);
+  const login = page(undefined, "/_auth/login");
+  assert.equal(signedIn(login), login.request);
+});
+
+test("sign-in fails closed without a key, and combines with the allow-list", () => {
+  assert.equal(load("", "cognito", "")(page(cookie(now + 3600))).statusCode, 302);
+  assert.equal(load("", "cognito", "__SESSION_KEY__")(page(cookie(now + 3600))).statusCode, 302);
+  const both = load("198.51.100.0/24", "cognito");
+  assert.equal(both(page(cookie(now + 3600))).statusCode, undefined); // allowed network and signed in: passes
+  const outside = page(cookie(now + 3600));
+  outside.viewer.ip = "203.0.113.9";
+  assert.equal(both(outside).statusCode, 403); // signed in, but not from an allowed network
+  assert.equal(load("", "something-else")(page(cookie(now + 3600))).statusCode, 403);
+});

@@ -1,0 +1,173 @@
+"""The sign-in Lambda (/_auth/*) and the session cookie it sets, checked by the edge function itself under node."""
+
+import base64
+import json
+import subprocess
+import urllib.parse
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from generator.deploy import signin
+from generator.deploy.signin import COOKIE, FLOW_COOKIE, SignInConfig, route, session_cookie, session_valid
+from tests.conftest import ROOT
+
+KEY = "0123456789abcdef" * 4
+NOW = 1_795_000_000.0
+ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_pool"
+CONFIG = SignInConfig(KEY, "bedrock-usage-site:usage", "bus-1.auth.us-east-1.amazoncognito.com", "client-1",
+                      "https://usage.example.com", ISSUER)  # fmt: skip
+
+
+def cookies_of(response: dict[str, Any]) -> dict[str, str]:
+    return {c.split("=", 1)[0]: c.split("=", 1)[1].split(";", 1)[0] for c in response["cookies"]}
+
+
+def id_token(**claims: Any) -> str:
+    body = {"iss": CONFIG.issuer, "aud": "client-1", "exp": NOW + 3600, "sub": "u-1", "email": "a@example.com"}
+    body.update(claims)
+    part = base64.urlsafe_b64encode(json.dumps(body).encode()).rstrip(b"=").decode()
+    return f"eyJhbGciOiJSUzI1NiJ9.{part}.signature"
+
+
+def start(next_path: str = "/usage-30d.html") -> tuple[dict[str, str], dict[str, str]]:
+    response = route(CONFIG, {"rawPath": "/_auth/login", "rawQueryString": f"next={next_path}"}, NOW)
+    assert response["statusCode"] == 302
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(response["headers"]["Location"]).query))
+    return query, cookies_of(response)
+
+
+def finish(state: str, flow: dict[str, str], token: str, now: float = NOW) -> tuple[dict[str, Any], list[Any]]:
+    calls: list[Any] = []
+
+    def exchange(url: str, form: dict[str, str]) -> dict[str, Any]:
+        calls.append((url, form))
+        return {"id_token": token, "access_token": "a", "token_type": "Bearer"}
+
+    cookies = [f"{k}={v}" for k, v in flow.items()]
+    event = {"rawPath": "/_auth/callback", "rawQueryString": f"code=c-1&state={state}", "cookies": cookies}
+    return route(CONFIG, event, now, exchange), calls
+
+
+def test_login_sends_the_viewer_to_cognito_with_pkce() -> None:
+    query, flow = start()
+    assert query["client_id"] == "client-1" and query["response_type"] == "code"
+    assert query["redirect_uri"] == "https://usage.example.com/_auth/callback"
+    assert query["code_challenge_method"] == "S256" and len(query["code_challenge"]) == 43 and query["state"]
+    assert FLOW_COOKIE in flow and "identity_provider" not in query
+
+
+def test_a_signed_in_viewer_gets_a_cookie_the_edge_accepts() -> None:
+    query, flow = start()
+    response, calls = finish(query["state"], flow, id_token())
+    assert response["statusCode"] == 302 and response["headers"]["Location"] == "/usage-30d.html"
+    ((url, form),) = calls
+    assert url == "https://bus-1.auth.us-east-1.amazoncognito.com/oauth2/token" and form["code"] == "c-1"
+    assert form["code_verifier"] and form["client_id"] == "client-1"
+    value = cookies_of(response)[COOKIE]
+    assert session_valid(value, KEY, CONFIG.audience, NOW + 60)
+    assert not session_valid(value, KEY, CONFIG.audience, NOW + signin.SESSION_SECONDS + 1)
+    set_cookie = next(c for c in response["cookies"] if c.startswith(COOKIE))
+    assert all(flag in set_cookie for flag in ("Secure", "HttpOnly", "SameSite=Lax", "Path=/"))
+
+
+def edge_accepts(value: str, audience: str = "bedrock-usage-site:usage") -> str:
+    """Run the edge function under node with this cookie."""
+    script = f"""
+      const fs = require("fs"), vm = require("vm"), crypto = require("crypto");
+      const code = fs.readFileSync({json.dumps(str(ROOT / "generator/deploy/edge.js"))}, "utf8")
+        .replace("__ALLOWED_CIDRS__", "").replace("__SIGN_IN__", "cognito")
+        .replace("__SESSION_KEY__", {json.dumps(KEY)}).replace("__AUDIENCE__", {json.dumps(audience)});
+      const context = {{ require: () => crypto }};
+      vm.runInNewContext(code, context);
+      const request = {{ uri: "/index.html", cookies: {{ {json.dumps(COOKIE)}: {{ value: {json.dumps(value)} }} }} }};
+      const out = context.handler({{ viewer: {{ ip: "198.51.100.1" }}, request }});
+      console.log(out === request ? "pass" : String(out.statusCode));
+    """
+    done = subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_the_edge_and_the_lambda_agree_on_every_cookie() -> None:
+    import time
+
+    now = time.time()
+    good = session_cookie(KEY, "bedrock-usage-site:usage", "u", now)
+    assert edge_accepts(good) == "pass"
+    assert edge_accepts(session_cookie(KEY, "bedrock-usage-site:usage", "u", now - 10, 5)) == "302"  # expired
+    assert edge_accepts(session_cookie("f" * 64, "bedrock-usage-site:usage", "u", now)) == "302"  # another key
+    assert edge_accepts(good, audience="bedrock-usage-site:other") == "302"  # another stack's cookie
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [("wrong state", 400), ("no flow cookie", 400), ("tampered flow", 400), ("late", 400),
+     ("wrong audience", 403), ("wrong issuer", 403), ("expired token", 403), ("no token", 403)],
+)  # fmt: skip
+def test_a_callback_that_does_not_match_sets_no_session(case: str, status: int) -> None:
+    query, flow = start()
+    state, token, now = query["state"], id_token(), NOW
+    if case == "wrong state":
+        state = "x" + state
+    elif case == "no flow cookie":
+        flow = {}
+    elif case == "tampered flow":
+        flow = {FLOW_COOKIE: flow[FLOW_COOKIE][:-1] + ("0" if flow[FLOW_COOKIE][-1] != "0" else "1")}
+    elif case == "late":
+        now = NOW + signin.FLOW_SECONDS + 1
+    elif case == "wrong audience":
+        token = id_token(aud="someone-else")
+    elif case == "wrong issuer":
+        token = id_token(iss="https://evil.example.com")
+    elif case == "expired token":
+        token = id_token(exp=NOW - 1)
+    else:
+        token = "not-a-jwt"
+    response, _ = finish(state, flow, token, now)
+    assert response["statusCode"] == status, case
+    assert COOKIE not in cookies_of(response)
+
+
+@pytest.mark.parametrize("target", ["//evil.example.com/", "https://evil.example.com/", "/\\evil.example.com"])
+def test_after_sign_in_only_paths_on_this_site(target: str) -> None:
+    query, flow = start(urllib.parse.quote(target, safe=""))
+    response, _ = finish(query["state"], flow, id_token())
+    assert response["headers"]["Location"] == "/"
+
+
+def test_logout_and_unknown_paths() -> None:
+    out = route(CONFIG, {"rawPath": "/_auth/logout"}, NOW)
+    assert out["statusCode"] == 302 and "/logout?client_id=client-1" in out["headers"]["Location"]
+    assert cookies_of(out)[COOKIE] == ""
+    assert route(CONFIG, {"rawPath": "/_auth/other"}, NOW)["statusCode"] == 404
+
+
+def test_a_federated_pool_skips_cognitos_own_page() -> None:
+    federated = SignInConfig(*[getattr(CONFIG, f) for f in ("session_key", "audience", "domain", "client_id", "site",
+                                                              "issuer")], identity_provider="company-saml")  # fmt: skip
+    response = route(federated, {"rawPath": "/_auth/login"}, NOW)
+    assert "identity_provider=company-saml" in response["headers"]["Location"]
+
+
+def test_the_handler_reads_its_settings_from_the_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = {"domain": CONFIG.domain, "client_id": "client-1", "site": "https://usage.example.com/",
+                "issuer": CONFIG.issuer, "identity_provider": ""}  # fmt: skip
+    environment = {"SESSION_KEY": KEY, "AUDIENCE": "bedrock-usage-site:usage", "SIGN_IN_PARAMETER": "/usage/sign-in",
+                   "AWS_REGION": "us-east-1"}  # fmt: skip
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(signin, "_CONFIG", [])
+    with mock_aws():
+        boto3.client("ssm", region_name="us-east-1").put_parameter(
+            Name="/usage/sign-in", Value=json.dumps(settings), Type="String"
+        )
+        response = signin.handler({"rawPath": "/_auth/login", "rawQueryString": ""}, None)
+    assert response["statusCode"] == 302 and response["headers"]["Location"].startswith(f"https://{CONFIG.domain}/")
+    monkeypatch.setenv("SESSION_KEY", "short")
+    monkeypatch.setattr(signin, "_CONFIG", [])
+    from generator.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="SESSION_KEY"):
+        signin.handler({"rawPath": "/_auth/login"}, None)
