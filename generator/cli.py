@@ -108,6 +108,9 @@ def settings_options(func: F) -> F:
         click.option("--rebuild", is_flag=True, help="Query every day again, ignoring the store."),
         click.option("--since", help="With --rebuild: only days from this date (YYYY-MM-DD)."),
         click.option("--settle-lag", type=click.IntRange(0, 48), help="Hours before logged hours count as final (2)."),
+        click.option(
+            "--recheck-days", help="Read each settled day again at these ages in days, for late logs (1; e.g. 1,7)."
+        ),
         click.option("--insights-concurrency", type=click.IntRange(1, 30), help="Queries at once (4)."),
         click.option("--insights-deadline", type=click.IntRange(10), help="Seconds all queries may take (900)."),
         click.option("--insights-row-cap", type=click.IntRange(100, 100_000), help="Rows per query (10000)."),

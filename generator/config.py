@@ -43,6 +43,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "cost_explorer": ("COST_EXPLORER",),
     "price_list": ("PRICE_LIST",),
     "insights_deadline": ("INSIGHTS_DEADLINE",),
+    "recheck_days": ("RECHECK_DAYS",),
     "bucket": ("BUCKET",),
     "prefix": ("PREFIX",),
     "distribution_id": ("DISTRIBUTION_ID",),
@@ -227,6 +228,7 @@ def _cloudwatch_options(
         rebuild=bool(cli.get("rebuild")),
         since=since_day,
         settle_lag_hours=_given(cli, "settle_lag", 2),
+        recheck_days=_recheck_days(_pick("recheck_days", cli, environ, dotenv), errors),
         concurrency=_given(cli, "insights_concurrency", 4),
         deadline_seconds=_deadline(_pick("insights_deadline", cli, environ, dotenv), errors),
         row_cap=_given(cli, "insights_row_cap", 10_000),
@@ -244,6 +246,23 @@ def _state(
     if chosen == DEFAULTS["state"] and cli.get("publishing") and values.get("bucket"):
         return f"s3://{values['bucket']}/{STATE_PREFIX}"
     return str(chosen)
+
+
+def _recheck_days(raw: object, errors: list[str]) -> tuple[int, ...]:
+    """Ages in days at which settled days are read again (RECHECK_DAYS, e.g. 1,7; "none" for never)."""
+    if raw is None:
+        return (1,)
+    text = str(raw).strip().lower()
+    if text in ("none", "0", ""):
+        return ()
+    try:
+        days = tuple(sorted({int(d) for d in text.split(",")}))
+    except ValueError:
+        days = (0,)
+    if not all(1 <= d <= 14 for d in days):
+        errors.append(f"RECHECK_DAYS: give days from 1 to 14 (CloudWatch takes events up to 14 days old), not {raw!r}")
+        return (1,)
+    return days
 
 
 def _deadline(raw: object, errors: list[str]) -> float:

@@ -39,6 +39,10 @@ class Partition:
     records_matched: float
     bytes_scanned: float
     rows: tuple[HourlyRow, ...]
+    rechecked: tuple[int, ...] = ()  # ages in days at which the whole settled day was queried again
+
+
+RECHECK_AGES = (1,)  # days after a day ends when it is read once more for late deliveries (--recheck-days)
 
 
 def day_start(day: date) -> int:
@@ -60,7 +64,7 @@ def encode(p: Partition) -> bytes:
         "format": FORMAT, "region": p.region, "day": p.day.isoformat(), "sources": p.sources,
         "settled_through": p.settled_through, "queried_at": p.queried_at,
         "statistics": {"recordsMatched": p.records_matched, "bytesScanned": p.bytes_scanned},
-        "rows_sha256": hashlib.sha256(body.encode()).hexdigest(), "rows": rows,
+        "rows_sha256": hashlib.sha256(body.encode()).hexdigest(), "rows": rows, "rechecked": list(p.rechecked),
     }  # fmt: skip
     return json.dumps(doc, separators=(",", ":")).encode()
 
@@ -78,6 +82,7 @@ def decode(data: bytes, region: str, day: date) -> Partition | None:
             doc["region"], date.fromisoformat(doc["day"]), doc["sources"], int(doc["settled_through"]),
             doc["queried_at"], float(stats["recordsMatched"]), float(stats["bytesScanned"]),
             tuple(row_of(row[0], row[1], row[2], row[3:], region) for row in rows),
+            tuple(int(age) for age in doc.get("rechecked", [])),
         )  # fmt: skip
     except (ValueError, KeyError, TypeError):
         return None
@@ -164,6 +169,18 @@ class S3Store:
             raise SourceError(f"cannot write the state to s3://{self.bucket}/{key} ({error_code(exc)})") from None
 
 
+def recheck_due(p: Partition | None, day: date, real_now: float, ages: Iterable[int] = RECHECK_AGES) -> int | None:
+    """The age (days) at which a settled day should be read again for late deliveries now, or None.
+
+    CloudWatch accepts events up to 14 days old, so an hour settled after the log-delivery lag can still
+    grow; a whole day is read once more when it is `age` days old. Judged by the real time, never --now.
+    """
+    if p is None or p.settled_through < day_start(day) + DAY:
+        return None
+    due = [age for age in ages if age not in p.rechecked and real_now >= day_start(day) + DAY + age * DAY]
+    return max(due) if due else None
+
+
 def plan_chunks(
     regions: Iterable[str],
     partitions: Mapping[tuple[str, date], Partition | None],
@@ -171,8 +188,10 @@ def plan_chunks(
     end: int,
     sources: str,
     rebuild_since: date | None = None,
+    real_now: float | None = None,
+    recheck_ages: Iterable[int] = RECHECK_AGES,
 ) -> list[Chunk]:
-    """One query per region and day, for the hours not yet settled in [day start, end)."""
+    """One query per region and day: the hours not yet settled in [day start, end), or a whole day re-check."""
     chunks = []
     for region in regions:
         for day in utc_days(start, end):
@@ -180,7 +199,10 @@ def plan_chunks(
             fresh = p is None or p.sources != sources or (rebuild_since is not None and day >= rebuild_since)
             begin = day_start(day) if fresh or p is None else max(day_start(day), p.settled_through)
             stop = min(end, day_start(day) + DAY)
-            if begin < stop:
+            age = None if fresh or real_now is None else recheck_due(p, day, real_now, recheck_ages)
+            if age is not None:
+                chunks.append(Chunk(region, day_start(day), day_start(day) + DAY, recheck=age))
+            elif begin < stop:
                 chunks.append(Chunk(region, begin, stop))
     return chunks
 
@@ -195,14 +217,19 @@ def merge(
     settled_before: int,
     now: datetime,
     stats: tuple[float, float],
+    rechecked: Iterable[int] = (),
 ) -> Partition:
     """Replace the queried hours of a partition; hours that ended before `settled_before` become final."""
     begin, stop = queried
     keep = [] if old is None or old.sources != sources else [r for r in old.rows if not begin <= r.hour < stop]
     merged = tuple(sorted([*keep, *rows], key=lambda r: (r.hour, r.principal, r.model_id)))
     settled = max(begin, min(stop, settled_before - settled_before % HOUR))
+    if old is not None and old.sources == sources:
+        settled = max(settled, old.settled_through)  # a re-check never unsettles what was final
+    previous = old.rechecked if old is not None and old.sources == sources else ()
+    ages = tuple(sorted({*previous, *rechecked}))
     return Partition(
         region, day, sources, settled, iso(now),
         stats[0] + (old.records_matched if keep and old else 0), stats[1] + (old.bytes_scanned if keep and old else 0),
-        merged,
+        merged, ages,
     )  # fmt: skip

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from generator import aws, state
-from generator.sources import SkipReport, SourceResult
+from generator.sources import SkipReport, SourceResult, insights
 from generator.sources.insights import ChunkResult, InsightsRunner
 from generator.usage import floor_hour
 
@@ -32,6 +32,7 @@ class CloudWatchOptions:
     rebuild: bool = False
     since: date | None = None
     settle_lag_hours: int = 2
+    recheck_days: tuple[int, ...] = (1,)  # ages at which a settled day is read again for late deliveries
     concurrency: int = 4
     deadline_seconds: float = 900.0
     row_cap: int = 10_000
@@ -57,13 +58,15 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
     days = state.utc_days(begin, end)
     partitions = {(r, d): store.read(r, d) for r in options.regions for d in days}
     since = (options.since or days[0]) if options.rebuild else None
-    chunks = state.plan_chunks(options.regions, partitions, begin, end, sources, since)
+    real_now = min(now.timestamp(), insights._now())  # re-checks are due by the real time, never a --now ahead
+    chunks = state.plan_chunks(options.regions, partitions, begin, end, sources, since, real_now, options.recheck_days)
     clients = {r: aws.client("logs", profile=options.profile, region=r) for r in options.regions}
     runner = InsightsRunner(
         clients, options.log_groups, concurrency=options.concurrency,
         deadline=options.deadline_seconds, row_cap=options.row_cap,
     )  # fmt: skip
     results = runner.run(chunks)
+    checks: list[tuple[str, date, float, int]] = []  # re-checked days: region, day, bytes, calls found late
     by_day: dict[tuple[str, date], list[ChunkResult]] = defaultdict(list)
     for result in results:
         by_day[(result.chunk.region, datetime.fromtimestamp(result.chunk.start, UTC).date())].append(result)
@@ -76,10 +79,18 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
         queried = (min(p.chunk.start for p in parts), max(p.chunk.end for p in parts))
         rows = [row for p in parts for row in p.rows]
         stats = (sum(p.records_matched for p in parts), sum(p.bytes_scanned for p in parts))
+        recheck = max(p.chunk.recheck for p in parts)
+        old = partitions[(region, day)]
+        # A whole day read when it was already `age` days old needs no re-check at that age (a backfill).
+        day_end = state.day_start(day) + state.DAY
+        whole = queried[0] <= state.day_start(day) and queried[1] >= day_end and settled_before >= day_end
+        read_late = [a for a in options.recheck_days if whole and ran_at >= day_end + a * state.DAY]
         merged = state.merge(
-            partitions[(region, day)], region, day, sources, queried, rows, settled_before,
-            datetime.fromtimestamp(ran_at, UTC), stats,
+            old, region, day, sources, queried, rows, settled_before, datetime.fromtimestamp(ran_at, UTC), stats,
+            [*read_late, *([recheck] if recheck else [])],
         )  # fmt: skip
+        if recheck:
+            checks.append((region, day, stats[1], _calls(merged) - _calls(old)))
         store.write(merged)
         partitions[(region, day)] = merged
     rows = sorted(
@@ -96,9 +107,22 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
         "estimated_cost_usd": float(
             (Decimal(s.bytes_scanned) / GB * options.price_per_gb).quantize(Decimal("0.000001"))
         ),
+        "rechecked_days": [f"{r} {d}" for r, d, _, _ in checks],
+        "recheck_bytes_scanned": int(sum(b for _, _, b, _ in checks)),
+        "late_records_found": sum(n for _, _, _, n in checks),
+        "foreign_events": sum(r.foreign for r in results),
+        "calls_without_token_counts": sum(r.without_counts for r in results),
         "log_groups": list(options.log_groups),
         "regions": list(options.regions),
         "state": options.state,
     }
     description = f"cloudwatch: {', '.join(options.log_groups)} in {', '.join(options.regions)}"
-    return SourceResult(tuple(rows), SkipReport(), description, sum(r.invocations for r in rows), details)
+    foreign = details["foreign_events"]
+    skipped = SkipReport((("not_an_invocation_record", foreign),), ("events without modelId or identity.arn",))
+    return SourceResult(
+        tuple(rows), skipped if foreign else SkipReport(), description, sum(r.invocations for r in rows), details
+    )
+
+
+def _calls(p: state.Partition | None) -> int:
+    return sum(r.invocations for r in p.rows) if p is not None else 0

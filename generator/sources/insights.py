@@ -22,14 +22,38 @@ from generator.errors import SourceError
 from generator.sources.logfile import MAX_NAME
 from generator.usage import HOUR, HourlyRow, row_of
 
-QUERY = """stats count(*) as invocations, count(errorCode) as errors,
-  sum(input.inputTokenCount) as input_tokens, sum(output.outputTokenCount) as output_tokens,
-  sum(input.cacheReadInputTokenCount) as cache_read_tokens,
-  sum(input.cacheWriteInputTokenCount) as cache_write_tokens
-  by bin(1h) as hour, identity.arn as principal, modelId as model_id"""
+# Logs Insights discovers at most 200 fields of a JSON event, and a record whose bodies are logged flattens
+# to hundreds before its token counts: a discovered field would then be missing and its sum read as 0. So
+# each count is also parsed from the raw @message (the last occurrence: the record's own counts follow its
+# bodies inside "input" and "output") and the discovered field is used when there is one.
+_TOKENS = (
+    ("input_tokens", "input.inputTokenCount", "inputTokenCount"),
+    ("output_tokens", "output.outputTokenCount", "outputTokenCount"),
+    ("cache_read_tokens", "input.cacheReadInputTokenCount", "cacheReadInputTokenCount"),
+    ("cache_write_tokens", "input.cacheWriteInputTokenCount", "cacheWriteInputTokenCount"),
+)
+QUERY = "\n".join([
+    "filter @timestamp >= {start_ms} and @timestamp < {end_ms}",
+    *(f'| parse @message /.*"{key}" *: *(?<m_{name}>[0-9]+)/' for name, _, key in _TOKENS),
+    '| parse @message /"modelId" *: *"(?<m_model>[^"]+)"/',
+    '| parse @message /"identity" *: *\\{{ *"arn" *: *"(?<m_arn>[^"]+)"/',
+    "| fields " + ", ".join(f"coalesce({field}, m_{name}) as c_{name}" for name, field, _ in _TOKENS)
+    + ", coalesce(modelId, m_model) as c_model, coalesce(identity.arn, m_arn) as c_arn",
+    "| stats count(*) as invocations, count(errorCode) as errors, "
+    + ", ".join(f"sum(c_{name}) as {name}" for name, _, _ in _TOKENS)
+    + ", count(c_input_tokens) as counted",
+    "  by bin(1h) as hour, c_arn as principal, c_model as model_id",
+])  # fmt: skip
 # count(field) counts the records that have it; a sum over records that all lack a field comes back
 # empty and is read as 0, so records without token counts (failed or blocked calls) are never lost.
 COUNTS = ("invocations", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
+
+def query(start: int, end: int) -> str:
+    """The query for [start, end) in epoch seconds: exact to the millisecond, whatever StartQuery's whole seconds."""
+    return QUERY.format(start_ms=start * 1000, end_ms=end * 1000)
+
+
 FAILED = {"Failed", "Cancelled", "Timeout", "Unknown"}
 _PLAIN_COUNT = re.compile(r"(\d{1,18})(?:\.0*)?")  # a sum of at most 2**40-token records, as Insights prints it
 
@@ -41,6 +65,7 @@ class Chunk:
     region: str
     start: int
     end: int
+    recheck: int = 0  # a settled day read again at this age in days, for late deliveries (0: new hours)
 
     def __str__(self) -> str:
         fmt = "%Y-%m-%d %H:00"
@@ -49,7 +74,7 @@ class Chunk:
 
     def halves(self) -> tuple[Chunk, Chunk]:
         middle = self.start + (self.end - self.start) // HOUR // 2 * HOUR
-        return Chunk(self.region, self.start, middle), Chunk(self.region, middle, self.end)
+        return Chunk(self.region, self.start, middle, self.recheck), Chunk(self.region, middle, self.end, self.recheck)
 
 
 @dataclass(frozen=True)
@@ -61,6 +86,9 @@ class ChunkResult:
     records_matched: float
     bytes_scanned: float
     ran_at: float  # epoch seconds when the query started: the earlier of our clock and AWS's
+    foreign: int = 0
+    without_counts: int = 0
+    returned: int = 0  # result rows Insights returned (the row cap applies to these)
 
 
 @dataclass
@@ -112,21 +140,50 @@ def _name(name: str, value: str | None) -> str:
     return value
 
 
-def parse_results(chunk: Chunk, results: Iterable[list[dict[str, str]]]) -> list[HourlyRow]:
-    """Turn GetQueryResults rows into hourly rows; any invalid row fails the chunk."""
-    rows = []
+@dataclass(frozen=True)
+class Parsed:
+    """A chunk's rows, and what its records held besides."""
+
+    rows: list[HourlyRow]
+    foreign: int = 0  # events in the log group that are not model invocations (no modelId or identity)
+    without_counts: int = 0  # successful calls that logged no token counts (blocked, image, rerank calls)
+
+
+def parse_results(chunk: Chunk, results: Iterable[list[dict[str, str]]]) -> Parsed:
+    """Turn GetQueryResults rows into hourly rows; events that are not invocations are counted, not fatal.
+
+    Any other invalid row fails the chunk: a number Insights could not have written means the answer is wrong.
+    """
+    rows, foreign, without = [], 0, 0
     for n, result in enumerate(results, 1):
         fields = {f["field"]: f.get("value") for f in result}
         try:
             hour = parse_hour(str(fields.get("hour") or fields.get("bin(1h)") or ""))
             if not chunk.start <= hour < chunk.end:
                 raise ValueError(f"hour {fields.get('hour')} is outside the query range")
-            principal, model = _name("principal", fields.get("principal")), _name("model_id", fields.get("model_id"))
             counts = [_count(name, fields.get(name)) for name in COUNTS]
+            if not fields.get("principal") or not fields.get("model_id"):
+                foreign += counts[0]  # another writer's events in the group: not ours to price
+                continue
+            principal, model = _name("principal", fields.get("principal")), _name("model_id", fields.get("model_id"))
+            counted = _count("counted", fields.get("counted")) if "counted" in fields else counts[0] - counts[1]
         except ValueError as exc:
             raise SourceError(f"Insights result row {n} of {chunk} is invalid: {exc}") from None
+        without += max(0, counts[0] - counts[1] - counted)
         rows.append(row_of(hour, principal, model, counts, chunk.region))
-    return rows
+    return Parsed(rows, foreign, without)
+
+
+UNPAGED_ROWS = 10_000
+
+
+def _can_page(client: Any) -> bool:
+    """Whether this client's GetQueryResults takes a nextToken (botocore since 1.35; fakes say so themselves)."""
+    try:
+        members = client.meta.service_model.operation_model("GetQueryResults").input_shape.members
+    except AttributeError:
+        return bool(getattr(client, "pages_results", True))
+    return "nextToken" in members
 
 
 class InsightsRunner:
@@ -145,7 +202,11 @@ class InsightsRunner:
         wall: Callable[[], float] | None = None,
     ) -> None:
         self.clients, self.log_groups = clients, log_groups
-        self.concurrency, self.deadline, self.row_cap = concurrency, deadline, row_cap
+        # Past 10,000 rows GetQueryResults pages; a client whose API model cannot ask for the next page
+        # would stop at 10,000 and a capped result would look complete, so the cap is clamped for it.
+        pages = all(_can_page(c) for c in clients.values())
+        self.row_cap = row_cap if pages else min(row_cap, UNPAGED_ROWS)
+        self.concurrency, self.deadline = concurrency, deadline
         self.sleep, self.clock, self.wall = sleep or time.sleep, clock or time.monotonic, wall or _now
         self.stats = RunStats()
         self._started: dict[str, float] = {}  # query id -> when it started (see ChunkResult.ran_at)
@@ -171,11 +232,11 @@ class InsightsRunner:
                         continue
                     del running[key]
                     wait = 0.5
-                    if len(result.rows) >= self.row_cap:
+                    if result.returned >= self.row_cap:
                         if chunk.end - chunk.start <= HOUR:
                             raise SourceError(
-                                f"{chunk} has {len(result.rows)} rows, the Insights row cap, within one hour; "
-                                "raise --insights-row-cap if your botocore pages results"
+                                f"{chunk} has {result.returned} rows, the Insights row cap, within one hour; "
+                                "raise --insights-row-cap (up to 100,000)"
                             )
                         self.stats.split += 1
                         queue[:0] = chunk.halves()
@@ -192,9 +253,11 @@ class InsightsRunner:
             try:
                 response = self.clients[chunk.region].start_query(
                     logGroupNames=list(self.log_groups),
+                    # StartQuery's range is whole seconds, both ends inclusive: it reaches one second past the
+                    # chunk, and the query's own @timestamp filter keeps [start, end) to the millisecond.
                     startTime=chunk.start,
-                    endTime=chunk.end - 1,  # both ends are inclusive, in seconds
-                    queryString=QUERY,
+                    endTime=chunk.end,
+                    queryString=query(chunk.start, chunk.end),
                     limit=self.row_cap,
                 )
                 self.stats.queries += 1
@@ -234,12 +297,16 @@ class InsightsRunner:
             page = client.get_query_results(queryId=query_id, nextToken=page["nextToken"])
             results.extend(page.get("results", []))
         stats = page.get("statistics", {})
+        parsed = parse_results(chunk, results)
         result = ChunkResult(
             chunk,
-            tuple(parse_results(chunk, results)),
+            tuple(parsed.rows),
             float(stats.get("recordsMatched", 0)),
             float(stats.get("bytesScanned", 0)),
             self._started[query_id],
+            parsed.foreign,
+            parsed.without_counts,
+            len(results),
         )
         self.stats.records_matched += result.records_matched
         self.stats.bytes_scanned += result.bytes_scanned
