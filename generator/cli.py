@@ -16,6 +16,9 @@ import click
 from generator import __version__
 from generator.errors import GeneratorError, printable
 
+# The only values CloudWatch Logs accepts for a retention policy (PutRetentionPolicy).
+RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
+                  3653)  # fmt: skip
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -202,13 +205,16 @@ def publish_command(**flags: Any) -> None:
 
 @cli.command("setup-logging")
 @click.option("--log-group", help="Log group to create and log to (default: LOG_GROUP).")
-@click.option("--retention-days", type=click.IntRange(1), default=90, show_default=True, help="Keep logs this long.")
+@click.option(
+    "--retention-days", type=click.Choice([str(d) for d in RETENTION_DAYS]), default="120", show_default=True,
+    help="Keep logs this long (CloudWatch takes only these values; 120 covers the 90-day and last-month pages).",
+)  # fmt: skip
 @click.option("--role-name", default="bedrock-invocation-logging", show_default=True, help="Role Bedrock assumes.")
 @click.option("--region", help="Region to set up (default: AWS_REGION).")
 @click.option("--dry-run", is_flag=True, help="Print every change; make none.")
 @ENV_FILE
 @_reports_errors
-def setup_logging(log_group: str | None, retention_days: int, role_name: str, region: str | None, dry_run: bool,
+def setup_logging(log_group: str | None, retention_days: str, role_name: str, region: str | None, dry_run: bool,
                   env_file: Path) -> None:  # fmt: skip
     """Create the log group and role and turn on Bedrock model-invocation logging (idempotent)."""
     from generator import aws
@@ -221,7 +227,9 @@ def setup_logging(log_group: str | None, retention_days: int, role_name: str, re
     group, where = settings.cloudwatch.log_groups[0], settings.cloudwatch.regions[0]
     clients = {s: aws.client(s, profile=settings.aws_profile, region=where) for s in ("logs", "iam", "bedrock", "sts")}
     try:
-        steps = plan_logging(clients, log_group=group, retention_days=retention_days, role_name=role_name, region=where)
+        steps = plan_logging(
+            clients, log_group=group, retention_days=int(retention_days), role_name=role_name, region=where
+        )
         for step in steps:
             _say(f"{'would ' if dry_run else ''}{step.action} ({step.reason})")
         if not steps:

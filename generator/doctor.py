@@ -17,6 +17,7 @@ from generator.sources.cloudwatch import CloudWatchOptions
 
 STREAM = "aws/bedrock/modelinvocations"
 WEEK = 7 * 24 * 3600
+LONGEST_WINDOW_DAYS = 92  # the 90-day window, and last month at its longest
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,12 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    warn: bool = False  # works, but something will be incomplete or cost more than it should
 
     def line(self) -> str:
-        head = f"{'ok  ' if self.ok else 'FAIL'} {self.name}: {self.detail}"
-        return head if self.ok else f"{head}\n     fix: {self.fix}"
+        mark = "FAIL" if not self.ok else "warn" if self.warn else "ok  "
+        head = f"{mark} {self.name}: {self.detail}"
+        return f"{head}\n     fix: {self.fix}" if not self.ok or self.warn else head
 
 
 def _denied(exc: BaseException, action: str, resource: str) -> Check:
@@ -68,22 +71,39 @@ def _log_group(logs: Any, region: str, group: str, now: float) -> list[Check]:
         found = logs.describe_log_groups(logGroupNamePrefix=group).get("logGroups", [])
     except AWS_ERRORS as exc:
         return [_denied(exc, "logs:DescribeLogGroups", f"log groups in {region}")]
-    if not any(g["logGroupName"] == group for g in found):
+    mine = [g for g in found if g["logGroupName"] == group]
+    if not mine:
         fix = f"create it and enable invocation logging to it (`bedrock-usage setup-logging --log-group {group}`)"
         return [Check(name, False, "does not exist", fix + ", or set LOG_GROUP to the right group")]
+    setup = _group_settings(mine[0], name)
     try:
         streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=STREAM).get("logStreams", [])
     except AWS_ERRORS as exc:
-        return [Check(name, True, "exists"), _denied(exc, "logs:DescribeLogStreams", group)]
+        return [Check(name, True, "exists"), *setup, _denied(exc, "logs:DescribeLogStreams", group)]
     last = max((s.get("lastEventTimestamp", 0) for s in streams), default=0) / 1000
+    head, records = [Check(name, True, "exists"), *setup], f"records in {group}"
     if not last:
-        return [Check(name, True, "exists"), Check(f"records in {group}", False, "no Bedrock invocation records yet",
-                      "enable model invocation logging for this group, then call a model")]  # fmt: skip
+        fix = "enable model invocation logging for this group, then call a model"
+        return [*head, Check(records, False, "no Bedrock invocation records yet", fix)]
     if now - last > WEEK:
         when = time.strftime("%Y-%m-%d", time.gmtime(last))
-        return [Check(name, True, "exists"), Check(f"records in {group}", False, f"the last record is from {when}",
-                      "check that model invocation logging still points at this group")]  # fmt: skip
-    return [Check(name, True, "exists"), Check(f"records in {group}", True, "Bedrock records arrive")]
+        fix = "check that model invocation logging still points at this group"
+        return [*head, Check(records, False, f"the last record is from {when}", fix)]
+    return [*head, Check(records, True, "Bedrock records arrive")]
+
+
+def _group_settings(group: dict[str, Any], name: str) -> list[Check]:
+    """Retention and log class: what would make pages incomplete or the query blind."""
+    checks = []
+    days = group.get("retentionInDays")
+    if days is not None and days < LONGEST_WINDOW_DAYS:
+        checks.append(Check(f"retention of {name}", True, f"{days} days: the 90-day and last-month pages lose what "
+                            "is older than that once the store has to be rebuilt", "raise it to at least 120 days "
+                            "(`aws logs put-retention-policy --retention-in-days 120`)", warn=True))  # fmt: skip
+    if group.get("logGroupClass") == "INFREQUENT_ACCESS":
+        checks.append(Check(f"class of {name}", False, "Infrequent Access: Logs Insights discovers no fields there",
+                            "send invocation logs to a Standard log group"))  # fmt: skip
+    return checks
 
 
 def _logging(bedrock: Any, region: str, groups: tuple[str, ...]) -> list[Check]:
@@ -97,7 +117,14 @@ def _logging(bedrock: Any, region: str, groups: tuple[str, ...]) -> list[Check]:
         return [Check(name, False, "off, or not sent to CloudWatch Logs", "run `bedrock-usage setup-logging`")]
     if target not in groups:
         return [Check(name, False, f"sends to {target}, not to {', '.join(groups)}", f"pass --log-group {target}")]
-    return [Check(name, True, f"sends to {target}")]
+    checks = [Check(name, True, f"sends to {target}")]
+    if config.get("textDataDeliveryEnabled"):
+        checks.append(Check(f"body logging in {region}", True, "on: every prompt and response is logged, so each "
+                            "record holds hundreds of fields (past Logs Insights' 200-field discovery; this tool "
+                            "parses the counts from the raw message) and every query scans the bodies too",
+                            "turn text delivery off unless you need the bodies (token counts are all this tool "
+                            "reads), or read the S3 delivery instead", warn=True))  # fmt: skip
+    return checks
 
 
 def _query_permissions(logs: Any, region: str, groups: tuple[str, ...], now: float) -> list[Check]:

@@ -20,11 +20,13 @@ def clients(stubbed: Any) -> dict[str, Any]:
     return {name: stubbed(name) for name in ("sts", "logs", "bedrock")}
 
 
-def healthy(clients: dict[str, Any], *, deny: str = "") -> None:
+def healthy(clients: dict[str, Any], *, deny: str = "", group: dict[str, Any] | None = None,
+            text: bool = False) -> None:  # fmt: skip
     sts, logs, bedrock = (clients[n][1] for n in ("sts", "logs", "bedrock"))
     sts.add_response("get_caller_identity", {"Arn": "arn:aws:iam::123456789012:user/ann", "Account": "123456789012",
                                              "UserId": "AIDA"})  # fmt: skip
-    logs.add_response("describe_log_groups", {"logGroups": [{"logGroupName": GROUP}]}, {"logGroupNamePrefix": GROUP})
+    found = {"logGroupName": GROUP, **(group or {})}
+    logs.add_response("describe_log_groups", {"logGroups": [found]}, {"logGroupNamePrefix": GROUP})
     logs.add_response(
         "describe_log_streams",
         {
@@ -37,7 +39,8 @@ def healthy(clients: dict[str, Any], *, deny: str = "") -> None:
     if deny == "bedrock":
         bedrock.add_client_error("get_model_invocation_logging_configuration", "AccessDeniedException", "no")
     else:
-        config = {"loggingConfig": {"cloudWatchConfig": {"logGroupName": GROUP, "roleArn": "arn:r"}}}
+        config = {"loggingConfig": {"cloudWatchConfig": {"logGroupName": GROUP, "roleArn": "arn:r"},
+                                    "textDataDeliveryEnabled": text}}  # fmt: skip
         bedrock.add_response("get_model_invocation_logging_configuration", config)
     if deny == "start":
         logs.add_client_error("start_query", "AccessDeniedException", "no")
@@ -106,3 +109,23 @@ def test_doctor_cli_exit_codes(clients: dict[str, Any], monkeypatch: pytest.Monk
     assert result.exit_code == 1
     assert "FAIL logs:StopQuery: not allowed" in result.output and "fix: allow logs:StopQuery on" in result.output
     assert "1 check(s) failed" in result.output
+
+
+def test_what_would_make_pages_incomplete_or_queries_blind(clients: dict[str, Any]) -> None:
+    healthy(clients, group={"retentionInDays": 30, "logGroupClass": "INFREQUENT_ACCESS"}, text=True)
+    checks = {c.name: c for c in run_checks(OPTIONS, factory(clients), NOW)}
+    retention = checks[f"retention of log group {GROUP} in us-east-1"]
+    assert retention.ok and retention.warn and "30 days" in retention.detail and "120" in retention.fix
+    log_class = checks[f"class of log group {GROUP} in us-east-1"]
+    assert not log_class.ok and "Infrequent Access" in log_class.detail
+    body = checks["body logging in us-east-1"]
+    assert body.warn and "200-field" in body.detail and body.line().startswith("warn ")
+
+
+def test_setup_logging_takes_only_cloudwatchs_retention_values() -> None:
+    from generator.cli import RETENTION_DAYS
+
+    assert RETENTION_DAYS == (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                              2557, 2922, 3288, 3653)  # fmt: skip
+    result = CliRunner().invoke(cli, ["setup-logging", "--retention-days", "45", "--dry-run"])
+    assert result.exit_code == 2 and "'45' is not one of" in result.output

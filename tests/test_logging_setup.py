@@ -29,7 +29,7 @@ def test_dry_run_prints_every_change_and_makes_none(aws_mock: dict[str, Any]) ->
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         f"would create log group {GROUP} (it does not exist)",
-        "would keep its logs 90 days (retention is new group)",
+        "would keep its logs 120 days (retention is new group)",
         "would create role bedrock-invocation-logging for Bedrock to write logs (it does not exist)",
         f"would allow role bedrock-invocation-logging to write to {GROUP} (its policy is missing or differs)",
         f"would send Bedrock invocation logs in us-east-1 to {GROUP} (it is off)",
