@@ -105,6 +105,7 @@ def usage_payload(rep: WindowReport, meta: BuildMeta, bill: Reconciliation | Non
             {"model": u.model, "route": u.route, "tokens": u.tokens, "invocations": u.invocations, "reason": u.reason}
             for u in rep.unpriced
         ],
+        "accounts": [{"account": a.name, **counters(a.counters)} for a in rep.accounts],
         "inferred_prices": [
             {"model": i.model, "priced_as": i.priced_as, "invocations": i.invocations} for i in rep.inferred
         ],

@@ -46,6 +46,7 @@ class CostedRow:
     region: str = ""
     price_source: str = ""  # config | price-list | book | inferred ("" when unpriced)
     inferred_from: str = ""  # the model whose price an unknown Claude id borrowed
+    account: str = ""
 
     @property
     def inferred_invocations(self) -> int:
@@ -146,6 +147,7 @@ class WindowReport:
     identities: tuple[IdentityAudit, ...]
     inferred: tuple[Inferred, ...] = ()
     price_sources: Mapping[str, str] = field(default_factory=dict)  # base model -> price_source
+    accounts: tuple[Group, ...] = ()  # AWS accounts the calls were made in, by cost ("" where unknown)
 
     def price_source(self, model: str) -> str:
         """How a model's cost here was priced: config, price-list, book, inferred, mixed, or "" (unpriced)."""
@@ -235,7 +237,7 @@ def cost_rows(
                 r.hour, r.principal, people[r.principal].person, ref.model, ref.route,
                 r.model_id, r.invocations, r.errors, r.input_tokens, r.output_tokens,
                 r.cache_read_tokens, r.cache_write_tokens, price.cost, price.unpriced_tokens, price.reason,
-                price.unpriced_invocations, r.region, price.source, price.inferred_from,
+                price.unpriced_invocations, r.region, price.source, price.inferred_from, r.account,
             )
         )  # fmt: skip
     out.sort(key=_hour)
@@ -260,6 +262,7 @@ def summarize(
     unpriced: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
     inferred: dict[tuple[str, str], int] = defaultdict(int)
     sources: dict[str, set[str]] = defaultdict(set)
+    accounts: dict[str, _Sum] = defaultdict(_Sum)
     principals: set[str] = set()
     day_of: dict[int, date] = {}
     for r in costed[lo:hi]:
@@ -271,6 +274,7 @@ def summarize(
         if part is None:
             part = parts[key] = _Sum()
         part.add(r)
+        accounts[r.account].add(r)
         principals.add(r.principal)
         if r.unpriced_tokens or r.unpriced_invocations:
             seen = unpriced[(r.logged_model, r.route, r.unpriced_reason)]
@@ -305,6 +309,7 @@ def summarize(
         identities=tuple(people[p] for p in sorted(principals)),
         inferred=tuple(Inferred(m, priced_as, n) for (m, priced_as), n in sorted(inferred.items())),
         price_sources={m: _one_source(found) for m, found in sources.items()},
+        accounts=_by_cost(Group(a, s.freeze(), ()) for a, s in accounts.items()),
     )
 
 
@@ -318,9 +323,12 @@ def _groups(cells: Sequence[Cell], key: Callable[[Cell], str]) -> tuple[Group, .
     by: dict[str, list[Cell]] = defaultdict(list)
     for cell in cells:
         by[key(cell)].append(cell)
-    groups = [Group(name, add_counters(c.counters for c in group), tuple(group)) for name, group in by.items()]
-    groups.sort(key=lambda g: (-g.counters.cost, -g.counters.invocations, g.name))
-    return tuple(groups)
+    return _by_cost(Group(name, add_counters(c.counters for c in group), tuple(group)) for name, group in by.items())
+
+
+def _by_cost(groups: Iterable[Group]) -> tuple[Group, ...]:
+    """Groups by cost, highest first (then calls, then name: a stable order)."""
+    return tuple(sorted(groups, key=lambda g: (-g.counters.cost, -g.counters.invocations, g.name)))
 
 
 def add_counters(items: Iterable[Counters]) -> Counters:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -58,7 +59,7 @@ def utc_days(start: int, end: int) -> list[date]:
 
 def encode(p: Partition) -> bytes:
     rows = [[r.hour, r.principal, r.model_id, r.invocations, r.errors, r.input_tokens, r.output_tokens,
-             r.cache_read_tokens, r.cache_write_tokens] for r in p.rows]  # fmt: skip
+             r.cache_read_tokens, r.cache_write_tokens, r.account] for r in p.rows]  # fmt: skip
     body = json.dumps(rows, separators=(",", ":"))
     doc = {
         "format": FORMAT, "region": p.region, "day": p.day.isoformat(), "sources": p.sources,
@@ -81,7 +82,7 @@ def decode(data: bytes, region: str, day: date) -> Partition | None:
         found = Partition(
             doc["region"], date.fromisoformat(doc["day"]), doc["sources"], int(doc["settled_through"]),
             doc["queried_at"], float(stats["recordsMatched"]), float(stats["bytesScanned"]),
-            tuple(row_of(row[0], row[1], row[2], row[3:], region) for row in rows),
+            tuple(row_of(row[0], row[1], row[2], row[3:9], region, account=_account(row)) for row in rows),
             tuple(int(age) for age in doc.get("rechecked", [])),
         )  # fmt: skip
     except (ValueError, KeyError, TypeError):
@@ -89,6 +90,15 @@ def decode(data: bytes, region: str, day: date) -> Partition | None:
     start = day_start(day)
     valid = found.region == region and found.day == day and all(_valid_row(r, start) for r in found.rows)
     return found if valid else None
+
+
+def _account(row: list[Any]) -> str:
+    """A row's account (partitions written before accounts were kept have none)."""
+    if len(row) == 9:
+        return ""
+    if len(row) != 10 or not isinstance(row[9], str) or not re.fullmatch(r"(\d{12})?", row[9]):
+        raise ValueError("a row's account must be 12 digits")
+    return str(row[9])
 
 
 def _valid_row(row: HourlyRow, start: int) -> bool:

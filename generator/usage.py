@@ -43,6 +43,7 @@ class HourlyRow:
     cache_write_tokens: int
     region: str = ""  # the region the call was made in ("" when the source cannot say)
     prompt_over: int = 0  # the largest PROMPT_BOUNDARIES value every call's prompt exceeded (0: none, or unknown)
+    account: str = ""  # the AWS account the call was made in ("" when the source cannot say)
 
     @property
     def tokens(self) -> int:
@@ -55,13 +56,19 @@ def prompt_class(prompt_tokens: int) -> int:
 
 
 def row_of(
-    hour: int, principal: str, model_id: str, counts: Sequence[int], region: str = "", prompt_over: int = 0
+    hour: int,
+    principal: str,
+    model_id: str,
+    counts: Sequence[int],
+    region: str = "",
+    prompt_over: int = 0,
+    account: str = "",
 ) -> HourlyRow:
     """Make a row from its six counts in field order (invocations, errors, input, output, cache read, cache write)."""
     invocations, errors, input_tokens, output_tokens, cache_read, cache_write = counts
     return HourlyRow(
         hour, principal, model_id, invocations, errors, input_tokens, output_tokens, cache_read, cache_write, region,
-        prompt_over,
+        prompt_over, account,
     )  # fmt: skip
 
 
@@ -69,7 +76,7 @@ class HourlyAggregator:
     """Sum invocation records into hourly rows; memory grows with rows, never with records."""
 
     def __init__(self) -> None:
-        self._acc: dict[tuple[int, str, str, str, int], list[int]] = {}
+        self._acc: dict[tuple[int, str, str, str, int, str], list[int]] = {}
 
     def add(
         self,
@@ -77,6 +84,7 @@ class HourlyAggregator:
         principal: str,
         model_id: str,
         region: str,
+        account: str,
         error: bool,
         input_tokens: int,
         output_tokens: int,
@@ -85,7 +93,8 @@ class HourlyAggregator:
     ) -> None:
         """Count one invocation that happened at `epoch` (seconds)."""
         prompt = input_tokens + cache_read_tokens + cache_write_tokens
-        key = (epoch - epoch % HOUR, principal, model_id, region, prompt_class(prompt) if prompt > _SMALLEST else 0)
+        over = prompt_class(prompt) if prompt > _SMALLEST else 0
+        key = (epoch - epoch % HOUR, principal, model_id, region, over, account)
         acc = self._acc.get(key)
         if acc is None:
             acc = self._acc[key] = [0, 0, 0, 0, 0, 0]
@@ -96,11 +105,11 @@ class HourlyAggregator:
         acc[4] += cache_read_tokens
         acc[5] += cache_write_tokens
 
-    def remove(self, epoch: int, usage: tuple[str, str, str, bool, int, int, int, int]) -> None:
+    def remove(self, epoch: int, usage: tuple[str, str, str, str, bool, int, int, int, int]) -> None:
         """Take back one invocation that `add(epoch, *usage)` counted (a duplicate found later)."""
-        principal, model_id, region, error, *tokens = usage
+        principal, model_id, region, account, error, *tokens = usage
         over = prompt_class(tokens[0] + tokens[2] + tokens[3])
-        acc = self._acc[(epoch - epoch % HOUR, principal, model_id, region, over)]
+        acc = self._acc[(epoch - epoch % HOUR, principal, model_id, region, over, account)]
         for i, value in enumerate((1, error, *tokens)):
             acc[i] -= value
 

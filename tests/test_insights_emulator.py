@@ -61,7 +61,8 @@ class Emulator:
                     fields[name] = fields.get(discovered, fields.get(parsed))
                 self._fields[(queryString[-400:], message)] = fields
             hour = datetime.fromtimestamp(stamp // 1000 // HOUR * HOUR, UTC).strftime("%Y-%m-%d %H:%M:%S.000")
-            key = (hour, str(fields.get("c_arn") or ""), str(fields.get("c_model") or ""))
+            key = (hour, str(fields.get("c_arn") or ""), str(fields.get("c_model") or ""),
+                   str(fields.get("c_account") or ""))  # fmt: skip
             acc = groups[key]
             acc["invocations"] += 1
             acc["errors"] += "errorCode" in fields
@@ -70,9 +71,9 @@ class Emulator:
                 acc[name] += float(fields.get(f"c_{name}") or 0)
         rows = [
             [{"field": "hour", "value": h}, *([{"field": "principal", "value": p}] if p else []),
-             *([{"field": "model_id", "value": m}] if m else []),
+             *([{"field": "model_id", "value": m}] if m else []), *([{"field": "account", "value": a}] if a else []),
              *({"field": k, "value": f"{v:.0f}"} for k, v in acc.items())]
-            for (h, p, m), acc in sorted(groups.items())
+            for (h, p, m, a), acc in sorted(groups.items())
         ]  # fmt: skip
         cap = limit if self.pages_results else min(limit, 10_000)
         query_id = f"q{len(self.results)}"
@@ -205,3 +206,63 @@ def test_a_record_delivered_late_is_counted_after_the_recheck(monkeypatch: pytes
     for days in range(2, 8):
         found = run(T0 + timedelta(days=days))
     assert sum(r.invocations for r in found.rows) == 3  # the 7-day re-check found the 3-day-late record
+
+
+def test_log_group_arns_from_other_accounts_use_identifiers() -> None:
+    from generator.sources.insights import log_group_argument
+
+    arn = "arn:aws:logs:us-east-1:210987654321:log-group:/aws/bedrock/modelinvocations"
+    assert log_group_argument(["/aws/bedrock/modelinvocations"]) == {"logGroupNames": ["/aws/bedrock/modelinvocations"]}
+    assert log_group_argument(["/local", arn]) == {"logGroupIdentifiers": ["/local", arn]}
+
+
+def two_accounts(base: datetime) -> list[tuple[int, str]]:
+    events = []
+    for account, n in (("123456789012", 3), ("210987654321", 2)):
+        for i in range(n):
+            stamp, message = record(base + timedelta(minutes=i), "x", "amazon.nova-lite-v1:0", (1000, 100, 0, 0))
+            doc = json.loads(message)
+            doc["accountId"] = account
+            doc["requestId"] = f"{account}-{i}"
+            sso = f"arn:aws:sts::{account}:assumed-role/AWSReservedSSO_Dev_0123456789abcdef/alice@example.com"
+            doc["identity"]["arn"] = sso
+            events.append((stamp, json.dumps(doc)))
+    return events
+
+
+def test_two_accounts_make_one_site(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from generator.build import build
+    from generator.config import load_settings
+
+    base = T0.replace(minute=0) - timedelta(hours=6)
+    events = two_accounts(base)
+    emulator = Emulator(events)
+    queried: list[dict[str, Any]] = []
+    start_query = emulator.start_query
+
+    def spy(**kwargs: Any) -> dict[str, Any]:
+        queried.append(dict(kwargs))
+        names = kwargs.pop("logGroupIdentifiers", None) or kwargs.pop("logGroupNames")
+        return start_query(logGroupNames=names, **kwargs)
+
+    monkeypatch.setattr(emulator, "start_query", spy)
+    serve(monkeypatch, emulator)
+    groups = "/aws/bedrock/modelinvocations,arn:aws:logs:us-east-1:210987654321:log-group:/aws/bedrock/modelinvocations"
+    settings = load_settings(
+        {"source": "cloudwatch", "regions": ("us-east-1",), "state": str(tmp_path / "s"), "now": T0.isoformat(),
+         "out": tmp_path / "site", "windows": "1d"},
+        environ={"LOG_GROUP": groups}, env_file=None,
+    )  # fmt: skip
+    result = build(settings)
+    assert all("logGroupIdentifiers" in q for q in queried)
+    (report,) = result.reports
+    assert [u.name for u in report.users] == ["alice@example.com"]  # the same SSO user in both: one person
+    assert {a.name: a.counters.invocations for a in report.accounts} == {"123456789012": 3, "210987654321": 2}
+    doc = json.loads((tmp_path / "site/data/usage-1d.json").read_text())
+    assert {a["account"]: a["invocations"] for a in doc["accounts"]} == {"123456789012": 3, "210987654321": 2}
+    assert "By AWS account" in (tmp_path / "site/usage-1d.html").read_text()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.jsonl").write_text("".join(m + "\n" for _, m in events))
+    files = read_source("files", (logs,), T0, T0 - timedelta(days=1), CloudWatchOptions())
+    assert {r.account for r in files.rows} == {"123456789012", "210987654321"}

@@ -257,3 +257,17 @@ def test_federation_parameters(template: dict[str, Any], url: str) -> None:
     assert re.fullmatch(template["Parameters"]["SamlMetadataUrl"]["AllowedPattern"], url)
     assert not re.fullmatch(template["Parameters"]["SamlMetadataUrl"]["AllowedPattern"], 'https://x"y')
     assert template["Parameters"]["OidcClientSecret"]["NoEcho"] is True
+
+
+def test_a_source_accounts_log_group_is_granted_by_its_arn(tmp_path: Path) -> None:
+    arn = "arn:aws:logs:us-east-1:210987654321:log-group:/aws/bedrock/modelinvocations"
+    text = render_template([GROUPS[0], arn])
+    decoded, problems = decode_str(text)
+    assert not problems and decoded is not None
+    role = decoded["Resources"]["PublishRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    (query,) = [s for s in role if s.get("Action") == "logs:StartQuery"]
+    assert arn in query["Resource"] and arn + ":*" in query["Resource"]
+    path = tmp_path / "stack.yaml"
+    path.write_text(text)
+    done = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout

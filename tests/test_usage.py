@@ -43,7 +43,7 @@ def test_aggregator_sums_by_hour_principal_model() -> None:
     base = int(T.timestamp())
     for offset, principal, model, err in [(0, "a", "m", False), (59, "a", "m", True), (3600, "a", "m", False),
                                           (0, "b", "m", False), (0, "a", "n", False)]:  # fmt: skip
-        agg.add(base + offset, principal, model, "us-east-1", error=err, input_tokens=1, output_tokens=2,
+        agg.add(base + offset, principal, model, "us-east-1", "", error=err, input_tokens=1, output_tokens=2,
                 cache_read_tokens=3, cache_write_tokens=4)  # fmt: skip
     rows = agg.rows()
     assert [(r.principal, r.model_id, r.invocations, r.errors, r.tokens) for r in rows] == [
@@ -56,7 +56,7 @@ def test_rows_in_is_half_open() -> None:
     agg = HourlyAggregator()
     end = floor_hour(T)
     for hours_back in (0, 1, 24, 25):
-        agg.add(int(end.timestamp()) - hours_back * 3600, "p", "m", "", error=False, input_tokens=0,
+        agg.add(int(end.timestamp()) - hours_back * 3600, "p", "m", "", "", error=False, input_tokens=0,
                 output_tokens=0, cache_read_tokens=0, cache_write_tokens=0)  # fmt: skip
     one_day = make_windows(T, ZoneInfo("UTC"))[0]
     assert len([r for r in agg.rows() if one_day.contains(r.hour)]) == 2  # 1 and 24 hours back; not the current hour

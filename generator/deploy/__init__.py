@@ -36,6 +36,9 @@ def render_template(log_groups: Sequence[str]) -> str:
     text = text.replace("__CONTENT_SECURITY_POLICY__", json.dumps(CONTENT_SECURITY_POLICY))
     arns = []
     for group in log_groups:
+        if group.startswith("arn:"):  # a source account's group (cross-account observability), by its ARN
+            arns += [f"- {json.dumps(group)}", f"- {json.dumps(group + ':*')}"]
+            continue
         base = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:" + group
         arns += [f"- !Sub {json.dumps(base)}", f"- !Sub {json.dumps(base + ':*')}"]
     text = text.replace("__LOG_GROUP_ARNS__", ("\n" + " " * 18).join(arns))

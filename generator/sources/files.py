@@ -132,7 +132,8 @@ def _read_batch(files: list[tuple[int, Path]]) -> _Batch:
     for index, path in files:
         for epoch, rec in _records(path, batch.tally, batch.ignored):
             i = rec.input
-            add(epoch, rec.identity.arn, rec.modelId, rec.region or "", rec.errorCode is not None, i.inputTokenCount,
+            add(epoch, rec.identity.arn, rec.modelId, rec.region or "", rec.accountId or "", rec.errorCode is not None,
+                i.inputTokenCount,
                 rec.output.outputTokenCount, i.cacheReadInputTokenCount, i.cacheWriteInputTokenCount)  # fmt: skip
             batch.records += 1
             if rec.requestId:
@@ -150,10 +151,11 @@ def _as_int(key: bytes) -> int:
     return array("Q", key)[0]
 
 
-def _usage(rec: Record) -> tuple[str, str, str, bool, int, int, int, int]:
+def _usage(rec: Record) -> tuple[str, str, str, str, bool, int, int, int, int]:
     """What one record adds to its hourly row, in `HourlyAggregator.add`'s order after the time."""
     i = rec.input
-    return (rec.identity.arn, rec.modelId, rec.region or "", rec.errorCode is not None, i.inputTokenCount,
+    return (rec.identity.arn, rec.modelId, rec.region or "", rec.accountId or "", rec.errorCode is not None,
+            i.inputTokenCount,
             rec.output.outputTokenCount, i.cacheReadInputTokenCount, i.cacheWriteInputTokenCount)  # fmt: skip
 
 

@@ -37,12 +37,14 @@ QUERY = "\n".join([
     *(f'| parse @message /.*"{key}" *: *(?<m_{name}>[0-9]+)/' for name, _, key in _TOKENS),
     '| parse @message /"modelId" *: *"(?<m_model>[^"]+)"/',
     '| parse @message /"identity" *: *\\{{ *"arn" *: *"(?<m_arn>[^"]+)"/',
+    '| parse @message /"accountId" *: *"(?<m_account>[0-9]{{12}})"/',
     "| fields " + ", ".join(f"coalesce({field}, m_{name}) as c_{name}" for name, field, _ in _TOKENS)
-    + ", coalesce(modelId, m_model) as c_model, coalesce(identity.arn, m_arn) as c_arn",
+    + ", coalesce(modelId, m_model) as c_model, coalesce(identity.arn, m_arn) as c_arn"
+    + ", coalesce(accountId, m_account) as c_account",
     "| stats count(*) as invocations, count(errorCode) as errors, "
     + ", ".join(f"sum(c_{name}) as {name}" for name, _, _ in _TOKENS)
     + ", count(c_input_tokens) as counted",
-    "  by bin(1h) as hour, c_arn as principal, c_model as model_id",
+    "  by bin(1h) as hour, c_arn as principal, c_model as model_id, c_account as account",
 ])  # fmt: skip
 # count(field) counts the records that have it; a sum over records that all lack a field comes back
 # empty and is read as 0, so records without token counts (failed or blocked calls) are never lost.
@@ -55,6 +57,7 @@ def query(start: int, end: int) -> str:
 
 
 FAILED = {"Failed", "Cancelled", "Timeout", "Unknown"}
+_ACCOUNT = re.compile(r"^\d{12}$")
 _PLAIN_COUNT = re.compile(r"(\d{1,18})(?:\.0*)?")  # a sum of at most 2**40-token records, as Insights prints it
 
 
@@ -170,11 +173,22 @@ def parse_results(chunk: Chunk, results: Iterable[list[dict[str, str]]]) -> Pars
         except ValueError as exc:
             raise SourceError(f"Insights result row {n} of {chunk} is invalid: {exc}") from None
         without += max(0, counts[0] - counts[1] - counted)
-        rows.append(row_of(hour, principal, model, counts, chunk.region))
+        account = str(fields.get("account") or "")
+        rows.append(
+            row_of(hour, principal, model, counts, chunk.region, account=account if _ACCOUNT.match(account) else "")
+        )
     return Parsed(rows, foreign, without)
 
 
 UNPAGED_ROWS = 10_000
+_GROUP_ARN = re.compile(r"^arn:aws[a-z-]*:logs:[a-z0-9-]+:\d{12}:log-group:[^:*]+$")
+
+
+def log_group_argument(groups: Iterable[str]) -> dict[str, list[str]]:
+    """StartQuery's log groups: names, or (with any ARN, a source account's group under cross-account
+    observability) `logGroupIdentifiers`, which takes names and ARNs alike."""
+    found = list(groups)
+    return {"logGroupIdentifiers": found} if any(_GROUP_ARN.match(g) for g in found) else {"logGroupNames": found}
 
 
 def _can_page(client: Any) -> bool:
@@ -252,7 +266,7 @@ class InsightsRunner:
         while True:
             try:
                 response = self.clients[chunk.region].start_query(
-                    logGroupNames=list(self.log_groups),
+                    **log_group_argument(self.log_groups),
                     # StartQuery's range is whole seconds, both ends inclusive: it reaches one second past the
                     # chunk, and the query's own @timestamp filter keeps [start, end) to the millisecond.
                     startTime=chunk.start,

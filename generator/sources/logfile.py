@@ -50,6 +50,7 @@ class Record(msgspec.Struct, frozen=True):
     identity: _Identity
     modelId: Name
     region: Annotated[str, msgspec.Meta(max_length=64)] | None = None  # where the call was made: prices vary
+    accountId: Annotated[str, msgspec.Meta(max_length=32)] | None = None
     input: _Input = _Input()
     output: _Output = _Output()
     errorCode: str | None = None
