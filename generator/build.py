@@ -61,7 +61,9 @@ class BuildResult:
             parts.append(
                 f"Insights: {q['queries']} queries over {q['hours_queried']} hours, {q['records_matched']:,} records, "
                 f"{q['bytes_scanned'] / 1e6:,.1f} MB scanned, ~${q['estimated_cost_usd']:.4f}"
-            )
+                + (f" (us-east-1's price assumed for {', '.join(q['price_assumed_for'])}: pass --insights-price-per-gb)"
+                   if q.get("price_assumed_for") else "")
+            )  # fmt: skip
         if self.billing_note:
             parts.append(f"Cost Explorer: {self.billing_note}")
         return "; ".join(parts)

@@ -216,9 +216,10 @@ def _cloudwatch_options(
     except ValueError:
         errors.append(f"--since: {since!r} is not a date like 2025-06-01")
         since_day = None
-    price_per_gb = Decimal("0.005")
+    price_per_gb = None
     try:
-        price_per_gb = _parse_price(_given(cli, "insights_price_per_gb", "0.005"))
+        given = cli.get("insights_price_per_gb")
+        price_per_gb = None if given is None else _parse_price(given)
     except ValueError as exc:
         errors.append(f"--insights-price-per-gb: {exc}")
     return CloudWatchOptions(

@@ -266,3 +266,17 @@ def test_two_accounts_make_one_site(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     (logs / "a.jsonl").write_text("".join(m + "\n" for _, m in events))
     files = read_source("files", (logs,), T0, T0 - timedelta(days=1), CloudWatchOptions())
     assert {r.account for r in files.rows} == {"123456789012", "210987654321"}
+
+
+def test_insights_cost_is_priced_per_region() -> None:
+    from decimal import Decimal
+
+    from generator.sources.cloudwatch import GB, _scan_cost
+    from generator.sources.insights import ChunkResult
+
+    def scanned(region: str) -> ChunkResult:
+        return ChunkResult(Chunk(region, 0, HOUR), (), 0.0, float(GB), 0.0)
+
+    results = [scanned("us-east-1"), scanned("ap-northeast-1"), scanned("eu-central-1")]
+    assert _scan_cost(results, None) == Decimal("0.005") + Decimal("0.0076") + Decimal("0.005")
+    assert _scan_cost(results, Decimal("0.01")) == Decimal("0.03")

@@ -20,6 +20,11 @@ from generator.sources.insights import ChunkResult, InsightsRunner
 from generator.usage import floor_hour
 
 GB = Decimal(1024**3)
+# Logs Insights, USD per GB scanned (the CloudWatch pricing page); other regions are assumed at us-east-1's
+# price and the summary says so: pass --insights-price-per-gb for yours.
+INSIGHTS_PRICES = {"us-east-1": Decimal("0.005"), "us-east-2": Decimal("0.005"), "us-west-2": Decimal("0.005"),
+                   "ap-northeast-1": Decimal("0.0076")}  # fmt: skip
+DEFAULT_PRICE = Decimal("0.005")
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ class CloudWatchOptions:
     concurrency: int = 4
     deadline_seconds: float = 900.0
     row_cap: int = 10_000
-    price_per_gb: Decimal = Decimal("0.005")
+    price_per_gb: Decimal | None = None  # USD per GB scanned for every region; None: INSIGHTS_PRICES by region
     profile: str | None = None
     endpoint_url: str | None = None
 
@@ -104,9 +109,10 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
         "hours_queried": s.hours,
         "records_matched": int(s.records_matched),
         "bytes_scanned": int(s.bytes_scanned),
-        "estimated_cost_usd": float(
-            (Decimal(s.bytes_scanned) / GB * options.price_per_gb).quantize(Decimal("0.000001"))
-        ),
+        "estimated_cost_usd": float(_scan_cost(results, options.price_per_gb).quantize(Decimal("0.000001"))),
+        "price_assumed_for": sorted({r.chunk.region for r in results} - set(INSIGHTS_PRICES))
+        if options.price_per_gb is None
+        else [],
         "rechecked_days": [f"{r} {d}" for r, d, _, _ in checks],
         "recheck_bytes_scanned": int(sum(b for _, _, b, _ in checks)),
         "late_records_found": sum(n for _, _, _, n in checks),
@@ -122,6 +128,15 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
     return SourceResult(
         tuple(rows), skipped if foreign else SkipReport(), description, sum(r.invocations for r in rows), details
     )
+
+
+def _scan_cost(results: list[ChunkResult], price: Decimal | None) -> Decimal:
+    """What the run's queries cost: each region's bytes at its Insights price (or the one given)."""
+    total = Decimal(0)
+    for r in results:
+        unit = price if price is not None else INSIGHTS_PRICES.get(r.chunk.region, DEFAULT_PRICE)
+        total += Decimal(r.bytes_scanned) / GB * unit
+    return total
 
 
 def _calls(p: state.Partition | None) -> int:
