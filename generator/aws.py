@@ -20,17 +20,33 @@ RETRIES = {"mode": "standard", "max_attempts": 8}
 DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException"}
 
 
+_ASSUMED: dict[tuple[str | None, str], dict[str, str]] = {}  # (profile, role) -> credentials, per process
+
+
 def client(
     service: str,
     *,
     profile: str | None = None,
     region: str | None = None,
     endpoint_url: str | None = None,
+    role_arn: str | None = None,
 ) -> Any:
-    """Create a boto3 client with standard retries and our user agent."""
+    """Create a boto3 client with standard retries and our user agent; in another account when `role_arn` is given."""
     agent = f"bedrock-usage-site/{__version__}"
     config = botocore.config.Config(retries=RETRIES, user_agent_extra=agent)
-    session = boto3.Session(profile_name=profile or None, region_name=region or None)
+    if role_arn:
+        key = (profile, role_arn)
+        if key not in _ASSUMED:
+            sts = client("sts", profile=profile, region=region)
+            found = sts.assume_role(RoleArn=role_arn, RoleSessionName="bedrock-usage-site", DurationSeconds=3600)
+            _ASSUMED[key] = found["Credentials"]
+        creds = _ASSUMED[key]
+        session = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"], region_name=region or None,
+        )  # fmt: skip
+    else:
+        session = boto3.Session(profile_name=profile or None, region_name=region or None)
     return session.client(service, config=config, endpoint_url=endpoint_url or None)
 
 

@@ -107,6 +107,12 @@ def settings_options(func: F) -> F:
         ),
         click.option("--log-group", "log_groups", multiple=True, help="CloudWatch log group (repeatable; LOG_GROUP)."),
         click.option("--region", "regions", multiple=True, help="AWS region to query (repeatable; AWS_REGION)."),
+        click.option(
+            "--assume-role",
+            "assume_roles",
+            multiple=True,
+            help="Also read the log groups of another account through this role (repeatable; ASSUME_ROLES).",
+        ),
         click.option("--state", help="Hourly store: a folder or s3://bucket/prefix (default .bedrock-usage-state)."),
         click.option("--rebuild", is_flag=True, help="Query every day again, ignoring the store."),
         click.option("--since", help="With --rebuild: only days from this date (YYYY-MM-DD)."),
@@ -249,6 +255,7 @@ def setup_logging(log_group: str | None, retention_days: str, role_name: str, re
 @click.option("--subnets-only", help="Comma-separated CIDRs allowed to view the site (default: SUBNETS_ONLY).")
 @click.option("--schedule", default="rate(1 hour)", show_default=True, help="EventBridge Scheduler expression.")
 @click.option("--log-group", "log_groups", multiple=True, help="Log group(s) with Bedrock logs (LOG_GROUP).")
+@click.option("--assume-role", "assume_roles", multiple=True, help="Also read other accounts through these roles.")
 @click.option("--region", help="Region of the stack and the logs (default: AWS_REGION).")
 @click.option("--cost-explorer", is_flag=True, help="Let the Lambda read the bill (ce:GetCostAndUsage).")
 @click.option("--sign-in", type=click.Choice(["cognito", "none"]), help="Put a Cognito sign-in in front of the site.")
@@ -284,6 +291,7 @@ def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str,
     subnets = ",".join(str(n) for n in settings.subnets_only) or (None if given_subnets is None else "")
     request = DeployRequest(
         stack=stack, region=settings.cloudwatch.regions[0], log_groups=settings.cloudwatch.log_groups,
+        assume_roles=settings.cloudwatch.assume_roles,
         schedule=schedule, subnets_only=subnets, fqdn=settings.fqdn or "", certificate_arn=certificate_arn,
         hosted_zone_id=hosted_zone_id, timezone=settings.timezone, insights_deadline=deadline,
         architecture="arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64", **extra,
@@ -358,6 +366,7 @@ def uninstall_timer(user: bool) -> None:
 @cli.command()
 @click.option("--log-group", "log_groups", multiple=True, help="CloudWatch log group (repeatable; LOG_GROUP).")
 @click.option("--region", "regions", multiple=True, help="AWS region (repeatable; AWS_REGION).")
+@click.option("--assume-role", "assume_roles", multiple=True, help="Check other accounts through these roles too.")
 @ENV_FILE
 @_reports_errors
 def doctor(**flags: Any) -> None:

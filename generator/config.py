@@ -44,6 +44,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "price_list": ("PRICE_LIST",),
     "insights_deadline": ("INSIGHTS_DEADLINE",),
     "recheck_days": ("RECHECK_DAYS",),
+    "assume_roles": ("ASSUME_ROLES",),
     "bucket": ("BUCKET",),
     "prefix": ("PREFIX",),
     "distribution_id": ("DISTRIBUTION_ID",),
@@ -230,6 +231,7 @@ def _cloudwatch_options(
         since=since_day,
         settle_lag_hours=_given(cli, "settle_lag", 2),
         recheck_days=_recheck_days(_pick("recheck_days", cli, environ, dotenv), errors),
+        assume_roles=_roles(_names_of(_pick("assume_roles", cli, environ, dotenv)), errors),
         concurrency=_given(cli, "insights_concurrency", 4),
         deadline_seconds=_deadline(_pick("insights_deadline", cli, environ, dotenv), errors),
         row_cap=_given(cli, "insights_row_cap", 10_000),
@@ -247,6 +249,24 @@ def _state(
     if chosen == DEFAULTS["state"] and cli.get("publishing") and values.get("bucket"):
         return f"s3://{values['bucket']}/{STATE_PREFIX}"
     return str(chosen)
+
+
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+
+
+def _roles(arns: list[str], errors: list[str]) -> tuple[str, ...]:
+    """Roles in other accounts to read (ASSUME_ROLES, comma-separated ARNs; at most one per account)."""
+    bad = [a for a in arns if not _ROLE_ARN.match(a)]
+    if bad:
+        errors.append(
+            f"ASSUME_ROLES: {bad[0]!r} is not a role ARN like arn:aws:iam::210987654321:role/bedrock-usage-read"
+        )
+        return ()
+    accounts = [a.split(":")[4] for a in arns]
+    if len(set(accounts)) != len(accounts):
+        errors.append("ASSUME_ROLES: give at most one role per account")
+        return ()
+    return tuple(arns)
 
 
 def _recheck_days(raw: object, errors: list[str]) -> tuple[int, ...]:

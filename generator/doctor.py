@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from generator.aws import AWS_ERRORS, error_code, is_denied
@@ -56,6 +57,21 @@ def run_checks(options: CloudWatchOptions, client: Callable[..., Any], now: floa
     if not options.regions:
         checks.append(Check("region", False, "none configured", "pass --region or set AWS_REGION"))
         return checks
+    for role in (None, *options.assume_roles):
+        checks += _account(options, client if role is None else partial(client, role_arn=role), now, role)
+    return checks
+
+
+def _account(options: CloudWatchOptions, client: Callable[..., Any], now: float, role: str | None) -> list[Check]:
+    """The checks of one account: ours, or one reached through --assume-role (each of its regions)."""
+    checks: list[Check] = []
+    if role is not None:
+        try:
+            who = client("sts", region=options.regions[0]).get_caller_identity()
+            checks.append(Check(f"assume {role}", True, f"reads account {who['Account']}"))
+        except AWS_ERRORS as exc:
+            fix = f"let this identity sts:AssumeRole {role}, and let that role's trust policy name it"
+            return [Check(f"assume {role}", False, f"failed ({error_code(exc)})", fix)]
     for region in options.regions:
         logs = client("logs", region=region)
         for group in options.log_groups:

@@ -41,6 +41,7 @@ class Partition:
     bytes_scanned: float
     rows: tuple[HourlyRow, ...]
     rechecked: tuple[int, ...] = ()  # ages in days at which the whole settled day was queried again
+    target: str = ""  # the account read through --assume-role ("" for our own)
 
 
 RECHECK_AGES = (1,)  # days after a day ends when it is read once more for late deliveries (--recheck-days)
@@ -66,11 +67,12 @@ def encode(p: Partition) -> bytes:
         "settled_through": p.settled_through, "queried_at": p.queried_at,
         "statistics": {"recordsMatched": p.records_matched, "bytesScanned": p.bytes_scanned},
         "rows_sha256": hashlib.sha256(body.encode()).hexdigest(), "rows": rows, "rechecked": list(p.rechecked),
+        "target": p.target,
     }  # fmt: skip
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def decode(data: bytes, region: str, day: date) -> Partition | None:
+def decode(data: bytes, region: str, day: date, target: str = "") -> Partition | None:
     """Read the partition of `region` and `day`; None when it is damaged or not that day's: it is queried again."""
     try:
         doc = json.loads(data)
@@ -84,11 +86,13 @@ def decode(data: bytes, region: str, day: date) -> Partition | None:
             doc["queried_at"], float(stats["recordsMatched"]), float(stats["bytesScanned"]),
             tuple(row_of(row[0], row[1], row[2], row[3:9], region, account=_account(row)) for row in rows),
             tuple(int(age) for age in doc.get("rechecked", [])),
+            str(doc.get("target", "")),
         )  # fmt: skip
     except (ValueError, KeyError, TypeError):
         return None
     start = day_start(day)
-    valid = found.region == region and found.day == day and all(_valid_row(r, start) for r in found.rows)
+    valid = found.region == region and found.day == day and found.target == target
+    valid = valid and all(_valid_row(r, start) for r in found.rows)
     return found if valid else None
 
 
@@ -114,13 +118,15 @@ def _valid_row(row: HourlyRow, start: int) -> bool:
 
 
 class Store(Protocol):
-    def read(self, region: str, day: date) -> Partition | None: ...
+    def read(self, region: str, day: date, target: str = "") -> Partition | None: ...
     def write(self, partition: Partition) -> None: ...
     def read_blob(self, name: str) -> bytes | None: ...
     def write_blob(self, name: str, data: bytes) -> None: ...
 
 
-def _name(region: str, day: date) -> str:
+def _name(region: str, day: date, target: str = "") -> str:
+    if target:
+        return f"account={target}/region={region}/day={day.isoformat()}.json"
     return f"region={region}/day={day.isoformat()}.json"
 
 
@@ -130,12 +136,12 @@ class LocalStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def read(self, region: str, day: date) -> Partition | None:
-        path = self.root / _name(region, day)
-        return decode(path.read_bytes(), region, day) if path.is_file() else None
+    def read(self, region: str, day: date, target: str = "") -> Partition | None:
+        path = self.root / _name(region, day, target)
+        return decode(path.read_bytes(), region, day, target) if path.is_file() else None
 
     def write(self, partition: Partition) -> None:
-        write_file(self.root / _name(partition.region, partition.day), encode(partition))
+        write_file(self.root / _name(partition.region, partition.day, partition.target), encode(partition))
 
     def read_blob(self, name: str) -> bytes | None:
         """Read a cached document kept beside the partitions (None when absent)."""
@@ -152,12 +158,12 @@ class S3Store:
     def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
         self.s3, self.bucket, self.prefix = s3, bucket, key_prefix(prefix)
 
-    def read(self, region: str, day: date) -> Partition | None:
-        body = self.read_blob(_name(region, day))
-        return None if body is None else decode(body, region, day)
+    def read(self, region: str, day: date, target: str = "") -> Partition | None:
+        body = self.read_blob(_name(region, day, target))
+        return None if body is None else decode(body, region, day, target)
 
     def write(self, partition: Partition) -> None:
-        self.write_blob(_name(partition.region, partition.day), encode(partition))
+        self.write_blob(_name(partition.region, partition.day, partition.target), encode(partition))
 
     def read_blob(self, name: str) -> bytes | None:
         """Read one object under the prefix (None when absent)."""
@@ -192,8 +198,8 @@ def recheck_due(p: Partition | None, day: date, real_now: float, ages: Iterable[
 
 
 def plan_chunks(
-    regions: Iterable[str],
-    partitions: Mapping[tuple[str, date], Partition | None],
+    places: Iterable[tuple[str, str]],
+    partitions: Mapping[tuple[str, str, date], Partition | None],
     start: int,
     end: int,
     sources: str,
@@ -203,22 +209,23 @@ def plan_chunks(
 ) -> list[Chunk]:
     """One query per region and day: the hours not yet settled in [day start, end), or a whole day re-check."""
     chunks = []
-    for region in regions:
+    for target, region in places:
         for day in utc_days(start, end):
-            p = partitions.get((region, day))
+            p = partitions.get((target, region, day))
             fresh = p is None or p.sources != sources or (rebuild_since is not None and day >= rebuild_since)
             begin = day_start(day) if fresh or p is None else max(day_start(day), p.settled_through)
             stop = min(end, day_start(day) + DAY)
             age = None if fresh or real_now is None else recheck_due(p, day, real_now, recheck_ages)
             if age is not None:
-                chunks.append(Chunk(region, day_start(day), day_start(day) + DAY, recheck=age))
+                chunks.append(Chunk(region, day_start(day), day_start(day) + DAY, recheck=age, target=target))
             elif begin < stop:
-                chunks.append(Chunk(region, begin, stop))
+                chunks.append(Chunk(region, begin, stop, target=target))
     return chunks
 
 
 def merge(
     old: Partition | None,
+    target: str,
     region: str,
     day: date,
     sources: str,
@@ -241,5 +248,5 @@ def merge(
     return Partition(
         region, day, sources, settled, iso(now),
         stats[0] + (old.records_matched if keep and old else 0), stats[1] + (old.bytes_scanned if keep and old else 0),
-        merged, ages,
+        merged, ages, target,
     )  # fmt: skip

@@ -129,3 +129,22 @@ def test_setup_logging_takes_only_cloudwatchs_retention_values() -> None:
                               2557, 2922, 3288, 3653)  # fmt: skip
     result = CliRunner().invoke(cli, ["setup-logging", "--retention-days", "45", "--dry-run"])
     assert result.exit_code == 2 and "'45' is not one of" in result.output
+
+
+def test_each_account_reached_through_a_role_is_checked(clients: dict[str, Any]) -> None:
+    healthy(clients)
+    role = "arn:aws:iam::210987654321:role/bedrock-usage-read"
+    made: list[str | None] = []
+
+    def client(service: str, **kwargs: Any) -> Any:
+        made.append(kwargs.get("role_arn"))
+        if kwargs.get("role_arn"):
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "AssumeRole")
+        return clients[service][0]
+
+    options = CloudWatchOptions(log_groups=(GROUP,), regions=("us-east-1",), assume_roles=(role,))
+    checks = run_checks(options, client, NOW)
+    (denied,) = [c for c in checks if c.name == f"assume {role}"]
+    assert not denied.ok and "sts:AssumeRole" in denied.fix and role in made

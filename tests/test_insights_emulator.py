@@ -280,3 +280,41 @@ def test_insights_cost_is_priced_per_region() -> None:
     results = [scanned("us-east-1"), scanned("ap-northeast-1"), scanned("eu-central-1")]
     assert _scan_cost(results, None) == Decimal("0.005") + Decimal("0.0076") + Decimal("0.005")
     assert _scan_cost(results, Decimal("0.01")) == Decimal("0.03")
+
+
+def test_accounts_reached_through_roles_are_read_and_stored_apart(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    base = T0.replace(minute=0) - timedelta(hours=6)
+    events = two_accounts(base)
+    ours = Emulator([e for e in events if '"123456789012"' in e[1]])
+    theirs = Emulator([e for e in events if '"210987654321"' in e[1]])
+    role = "arn:aws:iam::210987654321:role/bedrock-usage-read"
+    made: list[tuple[str, str | None]] = []
+
+    def client(service: str, **kwargs: Any) -> Any:
+        made.append((kwargs["region"], kwargs.get("role_arn")))
+        return theirs if kwargs.get("role_arn") == role else ours
+
+    monkeypatch.setattr(aws, "client", client)
+    options = CloudWatchOptions(state=str(tmp_path / "s"), assume_roles=(role,))
+    result = read_cloudwatch(options, T0 - timedelta(days=1), T0)
+    assert set(made) == {("us-east-1", None), ("us-east-1", role)}
+    assert {r.account: 0 for r in result.rows} == {"123456789012": 0, "210987654321": 0}
+    assert sum(r.invocations for r in result.rows) == 5 and result.queries["accounts_through_roles"] == ["210987654321"]
+    stored = sorted(p.relative_to(tmp_path / "s").as_posix() for p in (tmp_path / "s").rglob("*.json"))
+    assert any(p.startswith("account=210987654321/region=us-east-1/") for p in stored)
+    assert any(p.startswith("region=us-east-1/") for p in stored)
+    again = read_cloudwatch(options, T0 - timedelta(days=1), T0)
+    assert again.rows == result.rows  # each account's partitions read back from its own place
+
+
+def test_a_role_in_another_account_is_assumed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto import mock_aws
+
+    monkeypatch.setattr(aws, "_ASSUMED", {})
+    with mock_aws():
+        role = "arn:aws:iam::210987654321:role/bedrock-usage-read"
+        logs = aws.client("logs", region="us-east-1", role_arn=role)
+        aws.client("logs", region="eu-west-1", role_arn=role)
+        assert logs.meta.region_name == "us-east-1" and list(aws._ASSUMED) == [(None, role)]

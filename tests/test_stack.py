@@ -117,7 +117,10 @@ def test_every_iam_statement_is_scoped(template: dict[str, Any]) -> None:
             for statement in policy["PolicyDocument"]["Statement"]:
                 if "Fn::If" in statement:
                     condition, statement, _ = statement["Fn::If"]
-                    assert condition == "HasCostExplorer"
+                    assert condition in ("HasCostExplorer", "HasAssumeRoles")
+                    if condition == "HasAssumeRoles":
+                        assert statement["Resource"] == {"Fn::Split": [",", {"Ref": "AssumeRoles"}]}
+                        continue
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 assert all("*" not in a for a in actions), (name, actions)
                 if statement["Resource"] == "*":

@@ -57,6 +57,7 @@ class DeployRequest:
     alarm_email: str = ""
     access_logs: bool = False
     insights_deadline: int = 600
+    assume_roles: tuple[str, ...] = ()  # roles in other accounts the Lambda reads through
     fqdn: str = ""
     certificate_arn: str = ""
     hosted_zone_id: str = ""
@@ -135,6 +136,7 @@ class DeployRequest:
             "Architecture": self.architecture, "AlarmEmail": self.alarm_email,
             "AccessLogs": "true" if self.access_logs else "false", "InsightsDeadline": str(self.insights_deadline),
             "FunctionTimeout": str(self.insights_deadline + DEADLINE_MARGIN),
+            "AssumeRoles": ",".join(self.assume_roles),
             "SessionKey": "", "SamlMetadataUrl": "", "OidcIssuer": "", "OidcClientId": "", "OidcClientSecret": "",
             **access.values,
         }  # fmt: skip
@@ -241,7 +243,8 @@ def plan_deploy(request: DeployRequest, status: str | None, code_size: int, acce
         "retried, failed runs to a dead-letter queue, and alarms to an SNS topic"
         + (f" e-mailing {request.alarm_email}" if request.alarm_email else ""),
         f"  one IAM role: logs:StartQuery on {', '.join(request.log_groups)}, the bucket, this distribution"
-        + (", ce:GetCostAndUsage" if request.cost_explorer else ""),
+        + (", ce:GetCostAndUsage" if request.cost_explorer else "")
+        + (f", sts:AssumeRole on {', '.join(request.assume_roles)}" if request.assume_roles else ""),
     ]
     lines += access.describe()
     if request.access_logs:

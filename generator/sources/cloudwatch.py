@@ -38,6 +38,7 @@ class CloudWatchOptions:
     since: date | None = None
     settle_lag_hours: int = 2
     recheck_days: tuple[int, ...] = (1,)  # ages at which a settled day is read again for late deliveries
+    assume_roles: tuple[str, ...] = ()  # roles in other accounts whose log groups are read too
     concurrency: int = 4
     deadline_seconds: float = 900.0
     row_cap: int = 10_000
@@ -61,22 +62,29 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
     sources = ",".join(sorted(options.log_groups))
     store = open_store(options.state, options.profile, options.endpoint_url)
     days = state.utc_days(begin, end)
-    partitions = {(r, d): store.read(r, d) for r in options.regions for d in days}
+    # Our own account's log groups, then each account reached by --assume-role (the target is its account id).
+    roles = {"": None, **{role_account(arn): arn for arn in options.assume_roles}}
+    places = [(t, r) for t in roles for r in options.regions]
+    partitions = {(t, r, d): store.read(r, d, t) for t, r in places for d in days}
     since = (options.since or days[0]) if options.rebuild else None
     real_now = min(now.timestamp(), insights._now())  # re-checks are due by the real time, never a --now ahead
-    chunks = state.plan_chunks(options.regions, partitions, begin, end, sources, since, real_now, options.recheck_days)
-    clients = {r: aws.client("logs", profile=options.profile, region=r) for r in options.regions}
+    chunks = state.plan_chunks(places, partitions, begin, end, sources, since, real_now, options.recheck_days)
+    clients = {
+        (f"{t}/{r}" if t else r): aws.client("logs", profile=options.profile, region=r, role_arn=roles[t])
+        for t, r in places
+    }
     runner = InsightsRunner(
         clients, options.log_groups, concurrency=options.concurrency,
         deadline=options.deadline_seconds, row_cap=options.row_cap,
     )  # fmt: skip
     results = runner.run(chunks)
-    checks: list[tuple[str, date, float, int]] = []  # re-checked days: region, day, bytes, calls found late
-    by_day: dict[tuple[str, date], list[ChunkResult]] = defaultdict(list)
+    checks: list[tuple[str, date, float, int]] = []  # re-checked days: where, day, bytes, calls found late
+    by_day: dict[tuple[str, str, date], list[ChunkResult]] = defaultdict(list)
     for result in results:
-        by_day[(result.chunk.region, datetime.fromtimestamp(result.chunk.start, UTC).date())].append(result)
+        chunk = result.chunk
+        by_day[(chunk.target, chunk.region, datetime.fromtimestamp(chunk.start, UTC).date())].append(result)
     lag = options.settle_lag_hours * 3600
-    for (region, day), parts in sorted(by_day.items()):
+    for (target, region, day), parts in sorted(by_day.items()):
         # Settled by the real time the queries ran, never --now or a clock that is ahead: an hour written
         # as final that the log service can still receive would lose its late records for good.
         ran_at = min(p.ran_at for p in parts)
@@ -85,19 +93,19 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
         rows = [row for p in parts for row in p.rows]
         stats = (sum(p.records_matched for p in parts), sum(p.bytes_scanned for p in parts))
         recheck = max(p.chunk.recheck for p in parts)
-        old = partitions[(region, day)]
+        old = partitions[(target, region, day)]
         # A whole day read when it was already `age` days old needs no re-check at that age (a backfill).
         day_end = state.day_start(day) + state.DAY
         whole = queried[0] <= state.day_start(day) and queried[1] >= day_end and settled_before >= day_end
         read_late = [a for a in options.recheck_days if whole and ran_at >= day_end + a * state.DAY]
         merged = state.merge(
-            old, region, day, sources, queried, rows, settled_before, datetime.fromtimestamp(ran_at, UTC), stats,
-            [*read_late, *([recheck] if recheck else [])],
+            old, target, region, day, sources, queried, rows, settled_before, datetime.fromtimestamp(ran_at, UTC),
+            stats, [*read_late, *([recheck] if recheck else [])],
         )  # fmt: skip
         if recheck:
-            checks.append((region, day, stats[1], _calls(merged) - _calls(old)))
+            checks.append((parts[0].chunk.where, day, stats[1], _calls(merged) - _calls(old)))
         store.write(merged)
-        partitions[(region, day)] = merged
+        partitions[(target, region, day)] = merged
     rows = sorted(
         (r for p in partitions.values() if p is not None for r in p.rows if begin <= r.hour < end),
         key=lambda r: (r.hour, r.principal, r.model_id),
@@ -120,6 +128,7 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
         "calls_without_token_counts": sum(r.without_counts for r in results),
         "log_groups": list(options.log_groups),
         "regions": list(options.regions),
+        "accounts_through_roles": [role_account(a) for a in options.assume_roles],
         "state": options.state,
     }
     description = f"cloudwatch: {', '.join(options.log_groups)} in {', '.join(options.regions)}"
@@ -137,6 +146,11 @@ def _scan_cost(results: list[ChunkResult], price: Decimal | None) -> Decimal:
         unit = price if price is not None else INSIGHTS_PRICES.get(r.chunk.region, DEFAULT_PRICE)
         total += Decimal(r.bytes_scanned) / GB * unit
     return total
+
+
+def role_account(arn: str) -> str:
+    """The account id of a role ARN (`arn:aws:iam::210987654321:role/...`)."""
+    return arn.split(":")[4]
 
 
 def _calls(p: state.Partition | None) -> int:

@@ -69,15 +69,22 @@ class Chunk:
     start: int
     end: int
     recheck: int = 0  # a settled day read again at this age in days, for late deliveries (0: new hours)
+    target: str = ""  # the account reached through --assume-role ("" for our own credentials)
+
+    @property
+    def where(self) -> str:
+        """Which logs client answers this chunk: the region, or account/region for an assumed role."""
+        return f"{self.target}/{self.region}" if self.target else self.region
 
     def __str__(self) -> str:
         fmt = "%Y-%m-%d %H:00"
         a, b = (datetime.fromtimestamp(t, UTC).strftime(fmt) for t in (self.start, self.end))
-        return f"{self.region} {a} to {b} UTC"
+        return f"{self.where} {a} to {b} UTC"
 
     def halves(self) -> tuple[Chunk, Chunk]:
         middle = self.start + (self.end - self.start) // HOUR // 2 * HOUR
-        return Chunk(self.region, self.start, middle, self.recheck), Chunk(self.region, middle, self.end, self.recheck)
+        return (Chunk(self.region, self.start, middle, self.recheck, self.target),
+                Chunk(self.region, middle, self.end, self.recheck, self.target))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -235,7 +242,7 @@ class InsightsRunner:
             while queue or running:
                 while queue and len(running) < self.concurrency:
                     chunk = queue.pop(0)
-                    running[(chunk.region, self._start(chunk, ends_at))] = chunk
+                    running[(chunk.where, self._start(chunk, ends_at))] = chunk
                 if self.clock() > ends_at:
                     raise SourceError(f"Insights queries passed the {self.deadline:.0f} s deadline; stopped them")
                 self.sleep(wait)
@@ -265,7 +272,7 @@ class InsightsRunner:
         backoff = 1.0
         while True:
             try:
-                response = self.clients[chunk.region].start_query(
+                response = self.clients[chunk.where].start_query(
                     **log_group_argument(self.log_groups),
                     # StartQuery's range is whole seconds, both ends inclusive: it reaches one second past the
                     # chunk, and the query's own @timestamp filter keeps [start, end) to the millisecond.
@@ -276,7 +283,7 @@ class InsightsRunner:
                 )
                 self.stats.queries += 1
                 self.stats.hours += (chunk.end - chunk.start) // HOUR
-                self.stats.ranges.append((chunk.region, chunk.start, chunk.end))
+                self.stats.ranges.append((chunk.where, chunk.start, chunk.end))
                 self._started[str(response["queryId"])] = self._ran_at(response)
                 return str(response["queryId"])
             except AWS_ERRORS as exc:
@@ -296,7 +303,7 @@ class InsightsRunner:
             return local
 
     def _poll(self, query_id: str, chunk: Chunk) -> ChunkResult | None:
-        client = self.clients[chunk.region]
+        client = self.clients[chunk.where]
         try:
             page = client.get_query_results(queryId=query_id)
         except AWS_ERRORS as exc:
@@ -329,4 +336,4 @@ class InsightsRunner:
     def _stop(self, running: dict[tuple[str, str], Chunk]) -> None:
         for (_, query_id), chunk in running.items():
             with contextlib.suppress(*AWS_ERRORS):  # it may have finished meanwhile; the run fails either way
-                self.clients[chunk.region].stop_query(queryId=query_id)
+                self.clients[chunk.where].stop_query(queryId=query_id)
