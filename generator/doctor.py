@@ -59,7 +59,28 @@ def run_checks(options: CloudWatchOptions, client: Callable[..., Any], now: floa
         return checks
     for role in (None, *options.assume_roles):
         checks += _account(options, client if role is None else partial(client, role_arn=role), now, role)
+    if any(c.name.startswith("invocation logging") and not c.ok for c in checks):
+        checks.append(_pass_role(client("iam", region=options.regions[0]), str(who["Arn"])))  # setup-logging's need
     return checks
+
+
+def _pass_role(iam: Any, caller: str, role_name: str = "bedrock-invocation-logging") -> Check:
+    """Whether this identity may pass the logging role to Bedrock, as `setup-logging` must."""
+    parts = caller.split(":")
+    account, resource = parts[4], parts[5]
+    if resource.startswith("assumed-role/"):
+        caller = f"arn:{parts[1]}:iam::{account}:role/{resource.split('/')[1]}"
+    role = f"arn:{parts[1]}:iam::{account}:role/{role_name}"
+    name = "iam:PassRole for setup-logging"
+    try:
+        found = iam.simulate_principal_policy(PolicySourceArn=caller, ActionNames=["iam:PassRole"], ResourceArns=[role])
+    except AWS_ERRORS as exc:
+        return Check(name, True, f"could not be checked ({error_code(exc)})",
+                     f"setup-logging needs iam:PassRole on {role}", warn=True)  # fmt: skip
+    decision = found["EvaluationResults"][0]["EvalDecision"]
+    if decision != "allowed":
+        return Check(name, False, f"{decision} for {caller}", f"allow iam:PassRole on {role} to run setup-logging")
+    return Check(name, True, f"allowed on {role}")
 
 
 def _account(options: CloudWatchOptions, client: Callable[..., Any], now: float, role: str | None) -> list[Check]:

@@ -17,7 +17,7 @@ OPTIONS = CloudWatchOptions(log_groups=(GROUP,), regions=("us-east-1",))
 
 @pytest.fixture
 def clients(stubbed: Any) -> dict[str, Any]:
-    return {name: stubbed(name) for name in ("sts", "logs", "bedrock")}
+    return {name: stubbed(name) for name in ("sts", "logs", "bedrock", "iam")}
 
 
 def healthy(clients: dict[str, Any], *, deny: str = "", group: dict[str, Any] | None = None,
@@ -85,15 +85,27 @@ def test_each_missing_permission_is_explained(clients: dict[str, Any], deny: str
 
 def test_missing_log_group_and_logging_off(clients: dict[str, Any]) -> None:
     sts, logs, bedrock = (clients[n][1] for n in ("sts", "logs", "bedrock"))
-    sts.add_response("get_caller_identity", {"Arn": "arn:aws:iam::1:user/ann", "Account": "1", "UserId": "A"})
+    sts.add_response("get_caller_identity", {"Arn": "arn:aws:sts::123456789012:assumed-role/Admin/ann",
+                                             "Account": "123456789012", "UserId": "A"})  # fmt: skip
     logs.add_response("describe_log_groups", {"logGroups": []}, {"logGroupNamePrefix": GROUP})
     bedrock.add_response("get_model_invocation_logging_configuration", {})
     logs.add_response("start_query", {"queryId": "q"})
     logs.add_response("get_query_results", {"status": "Complete", "results": []}, {"queryId": "q"})
     logs.add_client_error("stop_query", "InvalidParameterException", "query already finished")
+    clients["iam"][1].add_response(
+        "simulate_principal_policy",
+        {"EvaluationResults": [{"EvalActionName": "iam:PassRole", "EvalDecision": "implicitDeny"}]},
+        {"PolicySourceArn": "arn:aws:iam::123456789012:role/Admin", "ActionNames": ["iam:PassRole"],
+         "ResourceArns": ["arn:aws:iam::123456789012:role/bedrock-invocation-logging"]},
+    )  # fmt: skip
     failed = [c for c in run_checks(OPTIONS, factory(clients), NOW) if not c.ok]
-    assert [c.detail for c in failed] == ["does not exist", "off, or not sent to CloudWatch Logs"]
+    assert [c.detail for c in failed] == [
+        "does not exist",
+        "off, or not sent to CloudWatch Logs",
+        "implicitDeny for arn:aws:iam::123456789012:role/Admin",
+    ]
     assert "setup-logging" in failed[0].fix and "setup-logging" in failed[1].fix
+    assert "iam:PassRole on arn:aws:iam::123456789012:role/bedrock-invocation-logging" in failed[2].fix
 
 
 def test_no_credentials(clients: dict[str, Any]) -> None:
