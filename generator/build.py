@@ -64,6 +64,12 @@ class BuildResult:
                 + (f" (us-east-1's price assumed for {', '.join(q['price_assumed_for'])}: pass --insights-price-per-gb)"
                    if q.get("price_assumed_for") else "")
             )  # fmt: skip
+        if self.queries.get("calls_without_token_counts"):
+            parts.append(f"{self.queries['calls_without_token_counts']:,} successful calls logged no token counts "
+                         "(guardrail-blocked, image or rerank calls)")  # fmt: skip
+        if self.queries.get("late_records_found"):
+            parts.append(f"{self.queries['late_records_found']:,} late records found by re-checking "
+                         f"{', '.join(self.queries['rechecked_days'])}")  # fmt: skip
         if self.billing_note:
             parts.append(f"Cost Explorer: {self.billing_note}")
         return "; ".join(parts)
