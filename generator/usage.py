@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from sys import intern
 from zoneinfo import ZoneInfo
 
 HOUR = 3600
@@ -97,6 +98,8 @@ class HourlyAggregator:
         key = (epoch - epoch % HOUR, principal, model_id, region, over, account)
         acc = self._acc.get(key)
         if acc is None:
+            # A new row keeps one shared copy of each name: a million records' strings never pile up here.
+            key = (key[0], intern(principal), intern(model_id), intern(region), over, intern(account))
             acc = self._acc[key] = [0, 0, 0, 0, 0, 0]
         acc[0] += 1
         acc[1] += error
