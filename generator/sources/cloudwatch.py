@@ -70,7 +70,7 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
     real_now = min(now.timestamp(), insights._now())  # re-checks are due by the real time, never a --now ahead
     chunks = state.plan_chunks(places, partitions, begin, end, sources, since, real_now, options.recheck_days)
     clients = {
-        (f"{t}/{r}" if t else r): aws.client("logs", profile=options.profile, region=r, role_arn=roles[t])
+        insights.place(t, r): aws.client("logs", profile=options.profile, region=r, role_arn=roles[t])
         for t, r in places
     }
     runner = InsightsRunner(
@@ -131,7 +131,9 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
         "accounts_through_roles": [role_account(a) for a in options.assume_roles],
         "state": options.state,
     }
-    description = f"cloudwatch: {', '.join(options.log_groups)} in {', '.join(options.regions)}"
+    description = f"cloudwatch: {', '.join(options.log_groups)} in {', '.join(options.regions)}" + (
+        f", and accounts {', '.join(details['accounts_through_roles'])} through roles" if options.assume_roles else ""
+    )
     foreign = details["foreign_events"]
     skipped = SkipReport((("not_an_invocation_record", foreign),), ("events without modelId or identity.arn",))
     return SourceResult(

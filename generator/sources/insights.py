@@ -61,6 +61,11 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 _PLAIN_COUNT = re.compile(r"(\d{1,18})(?:\.0*)?")  # a sum of at most 2**40-token records, as Insights prints it
 
 
+def place(target: str, region: str) -> str:
+    """The key of a logs client: the region, or account/region for an account read through a role."""
+    return f"{target}/{region}" if target else region
+
+
 @dataclass(frozen=True)
 class Chunk:
     """One query: a region and a half-open range of whole hours [start, end), epoch seconds."""
@@ -73,8 +78,8 @@ class Chunk:
 
     @property
     def where(self) -> str:
-        """Which logs client answers this chunk: the region, or account/region for an assumed role."""
-        return f"{self.target}/{self.region}" if self.target else self.region
+        """Which logs client answers this chunk (see `place`)."""
+        return place(self.target, self.region)
 
     def __str__(self) -> str:
         fmt = "%Y-%m-%d %H:00"
