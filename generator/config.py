@@ -1,29 +1,43 @@
 """Settings: built once, validated once, from defaults < .env < NAME < NAME_BEDROCK_USAGE < CLI flag.
 
-The only module that reads environment variables or the config TOML. Every problem is collected
-and reported together as one ConfigError, so a user fixes them all in one go.
+The only module that reads environment variables (the CONFIG file is read by `config_file`, single
+values are checked by `config_values`). Every problem is collected and reported together as one
+ConfigError, so a user fixes them all in one go.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from dotenv import dotenv_values
 
 from generator import aws
+from generator.config_file import load_config_file
+from generator.config_values import (
+    IPNetwork,
+    deadline,
+    given,
+    names_of,
+    parse_cidrs,
+    parse_flag,
+    parse_now,
+    parse_prefix,
+    parse_price,
+    parse_timezone,
+    parse_windows,
+    recheck_days,
+    roles,
+)  # fmt: skip
 from generator.errors import ConfigError
-from generator.identity import IdentityRules, parse_aliases
-from generator.pricing import Price, PriceEntryError, parse_prices
+from generator.identity import IdentityRules
+from generator.pricing import Price
 from generator.site import STATE_PREFIX
 from generator.sources import SOURCES
 from generator.sources.cloudwatch import CloudWatchOptions
@@ -31,7 +45,6 @@ from generator.usage import WINDOW_KEYS
 
 SUFFIX = "_BEDROCK_USAGE"
 DEMO_CONFIG = Path(__file__).parent / "data" / "demo.toml"
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # setting -> environment names (the first is the documented one; later ones are old spellings)
 ENV_NAMES: dict[str, tuple[str, ...]] = {
@@ -62,7 +75,6 @@ DEFAULTS: dict[str, Any] = {
     "log_groups": "/aws/bedrock/modelinvocations",
     "state": ".bedrock-usage-state",
 }
-_CONFIG_KEYS = {"aliases", "session_roles", "strip_prefixes", "inference_profiles", "prices"}
 
 
 @dataclass(frozen=True)
@@ -142,14 +154,14 @@ def load_settings(
 
     for key in ("aws_profile", "aws_region", "bucket", "distribution_id", "fqdn"):
         check(key, str)
-    check("prefix", _parse_prefix)
-    check("timezone", _parse_timezone)
-    check("subnets_only", _parse_cidrs)
-    check("windows", _parse_windows)
-    check("now", _parse_now)
+    check("prefix", parse_prefix)
+    check("timezone", parse_timezone)
+    check("subnets_only", parse_cidrs)
+    check("windows", parse_windows)
+    check("now", parse_now)
     check("out", Path)
     logs = tuple(Path(p) for p in cli.get("logs") or ())
-    check("cost_explorer", _parse_flag)
+    check("cost_explorer", parse_flag)
     # An explicit --source, then --logs, then SOURCE, then AWS credentials; the demo only when asked for.
     source = cli.get("source") or ("files" if logs else None) or _pick("source", {}, environ, dotenv)
     if not needs_source:
@@ -183,7 +195,7 @@ def load_settings(
         config_path = DEMO_CONFIG
     if config_path is not None:
         values["config"] = Path(config_path)
-        values.update(_load_config_file(Path(config_path), errors))
+        values.update(load_config_file(Path(config_path), errors))
     if errors:
         raise ConfigError("; ".join(errors))
     return Settings(
@@ -203,8 +215,8 @@ def _cloudwatch_options(
     errors: list[str],
 ) -> CloudWatchOptions:
     """The Logs Insights settings, checked; problems go to `errors`."""
-    groups = _names_of(_pick("log_groups", cli, environ, dotenv))
-    regions = _names_of(_pick("regions", cli, environ, dotenv)) or _names_of(
+    groups = names_of(_pick("log_groups", cli, environ, dotenv))
+    regions = names_of(_pick("regions", cli, environ, dotenv)) or names_of(
         aws.default_region(values.get("aws_profile"))
     )
     if not 1 <= len(groups) <= 50:
@@ -219,8 +231,8 @@ def _cloudwatch_options(
         since_day = None
     price_per_gb = None
     try:
-        given = cli.get("insights_price_per_gb")
-        price_per_gb = None if given is None else _parse_price(given)
+        raw_price = cli.get("insights_price_per_gb")
+        price_per_gb = None if raw_price is None else parse_price(raw_price)
     except ValueError as exc:
         errors.append(f"--insights-price-per-gb: {exc}")
     return CloudWatchOptions(
@@ -229,12 +241,12 @@ def _cloudwatch_options(
         state=_state(cli, environ, dotenv, values),
         rebuild=bool(cli.get("rebuild")),
         since=since_day,
-        settle_lag_hours=_given(cli, "settle_lag", 2),
-        recheck_days=_recheck_days(_pick("recheck_days", cli, environ, dotenv), errors),
-        assume_roles=_roles(_names_of(_pick("assume_roles", cli, environ, dotenv)), errors),
-        concurrency=_given(cli, "insights_concurrency", 4),
-        deadline_seconds=_deadline(_pick("insights_deadline", cli, environ, dotenv), errors),
-        row_cap=_given(cli, "insights_row_cap", 10_000),
+        settle_lag_hours=given(cli, "settle_lag", 2),
+        recheck_days=recheck_days(_pick("recheck_days", cli, environ, dotenv), errors),
+        assume_roles=roles(names_of(_pick("assume_roles", cli, environ, dotenv)), errors),
+        concurrency=given(cli, "insights_concurrency", 4),
+        deadline_seconds=deadline(_pick("insights_deadline", cli, environ, dotenv), errors),
+        row_cap=given(cli, "insights_row_cap", 10_000),
         price_per_gb=price_per_gb,
         profile=values.get("aws_profile"),
         endpoint_url=cli.get("endpoint_url"),
@@ -249,215 +261,6 @@ def _state(
     if chosen == DEFAULTS["state"] and cli.get("publishing") and values.get("bucket"):
         return f"s3://{values['bucket']}/{STATE_PREFIX}"
     return str(chosen)
-
-
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
-
-
-def _roles(arns: list[str], errors: list[str]) -> tuple[str, ...]:
-    """Roles in other accounts to read (ASSUME_ROLES, comma-separated ARNs; at most one per account)."""
-    bad = [a for a in arns if not _ROLE_ARN.match(a)]
-    if bad:
-        errors.append(
-            f"ASSUME_ROLES: {bad[0]!r} is not a role ARN like arn:aws:iam::210987654321:role/bedrock-usage-read"
-        )
-        return ()
-    accounts = [a.split(":")[4] for a in arns]
-    if len(set(accounts)) != len(accounts):
-        errors.append("ASSUME_ROLES: give at most one role per account")
-        return ()
-    return tuple(arns)
-
-
-def _recheck_days(raw: object, errors: list[str]) -> tuple[int, ...]:
-    """Ages in days at which settled days are read again (RECHECK_DAYS, e.g. 1,7; "none" for never)."""
-    if raw is None:
-        return (1,)
-    text = str(raw).strip().lower()
-    if text in ("none", "0", ""):
-        return ()
-    try:
-        days = tuple(sorted({int(d) for d in text.split(",")}))
-    except ValueError:
-        days = (0,)
-    if not all(1 <= d <= 14 for d in days):
-        errors.append(f"RECHECK_DAYS: give days from 1 to 14 (CloudWatch takes events up to 14 days old), not {raw!r}")
-        return (1,)
-    return days
-
-
-def _deadline(raw: object, errors: list[str]) -> float:
-    """Seconds the Insights queries may take (INSIGHTS_DEADLINE: the stack sets it below the Lambda's timeout)."""
-    if raw is None:
-        return 900.0
-    try:
-        seconds = float(str(raw))
-    except ValueError:
-        seconds = -1.0
-    if not 10 <= seconds <= 86_400:
-        errors.append(f"INSIGHTS_DEADLINE: give seconds from 10 to 86400, not {raw!r}")
-        return 900.0
-    return seconds
-
-
-def _given(cli: Mapping[str, Any], key: str, default: Any) -> Any:
-    """A CLI value when one was given (0 included), else the default."""
-    value = cli.get(key)
-    return default if value is None else value
-
-
-_PREFIX_SEGMENT = re.compile(r"^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,100}$")
-
-
-def _parse_prefix(raw: object) -> str:
-    """A key prefix of plain path segments: never `..`, an empty segment, or the state's own prefix."""
-    text = str(raw).strip().strip("/")
-    if not text:
-        return ""
-    segments = text.split("/")
-    bad = next((s for s in segments if not _PREFIX_SEGMENT.match(s) or set(s) == {"."}), None)
-    if bad is not None or len(segments) > 10:
-        shown = "an empty segment" if bad == "" else f"segment {bad!r}" if bad is not None else "more than 10 segments"
-        raise ValueError(
-            f"{shown} in {str(raw)!r}: use plain folder names (letters, digits, . _ ~ -) separated by /, "
-            "such as usage/ or team-a/usage/"
-        )
-    if (text + "/").startswith(STATE_PREFIX) or segments[0] == STATE_PREFIX.strip("/"):
-        raise ValueError(f"{text!r} is the store's own prefix ({STATE_PREFIX}); choose another")
-    return text + "/"
-
-
-def _parse_price(raw: object) -> Decimal:
-    try:
-        price = Decimal(str(raw).strip())
-    except ArithmeticError:
-        raise ValueError(f"{raw!r} is not a number of US dollars such as 0.005") from None
-    if not price.is_finite() or price < 0:
-        raise ValueError(f"{raw!r} must be a non-negative number of US dollars such as 0.005")
-    return price
-
-
-def _parse_flag(raw: object) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{raw!r} is not true or false (use true/false, yes/no, 1/0)")
-
-
-def _names_of(raw: str | tuple[str, ...] | None) -> list[str]:
-    """Split a comma- or space-separated setting (or take a CLI tuple), dropping empty names."""
-    if not raw:
-        return []
-    return raw.replace(",", " ").split() if isinstance(raw, str) else [n for n in raw if n]
-
-
-def _parse_timezone(raw: str) -> str:
-    try:
-        ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {raw!r} (use an IANA name such as Europe/Berlin)") from None
-    return raw
-
-
-def _parse_cidrs(raw: str | tuple[str, ...]) -> tuple[IPNetwork, ...]:
-    parts = _names_of(raw)
-    nets = []
-    for part in parts:
-        try:
-            nets.append(ipaddress.ip_network(part))
-        except ValueError as exc:
-            raise ValueError(f"bad CIDR {part!r}: {exc}") from None
-    return tuple(nets)
-
-
-def _parse_windows(raw: str | tuple[str, ...]) -> tuple[str, ...]:
-    keys = _names_of(raw)
-    unknown = [k for k in keys if k not in WINDOW_KEYS]
-    if unknown or not keys:
-        raise ValueError(f"unknown window {', '.join(unknown) or '(none)'} (use {', '.join(WINDOW_KEYS)})")
-    return tuple(k for k in WINDOW_KEYS if k in keys)
-
-
-def _parse_now(raw: str | datetime) -> datetime:
-    moment = raw if isinstance(raw, datetime) else None
-    if moment is None:
-        try:
-            moment = datetime.fromisoformat(str(raw))
-        except ValueError:
-            raise ValueError(f"{raw!r} is not an ISO 8601 time such as 2025-06-30T12:00:00Z") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _load_config_file(path: Path, errors: list[str]) -> dict[str, Any]:
-    """Read the config TOML into Settings fields, appending any problem to `errors`."""
-    where = f"CONFIG {path}"
-    try:
-        with path.open("rb") as fh:
-            doc = tomllib.load(fh)
-    except OSError as exc:
-        errors.append(f"{where}: cannot read it ({exc.strerror or exc})")
-        return {}
-    except tomllib.TOMLDecodeError as exc:
-        errors.append(f"{where}: invalid TOML ({exc})")
-        return {}
-    unknown = sorted(set(doc) - _CONFIG_KEYS)
-    if unknown:
-        errors.append(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(_CONFIG_KEYS))})")
-    out: dict[str, Any] = {}
-
-    def section(parse: Callable[[], Any]) -> Any:
-        try:
-            return parse()
-        except PriceEntryError as exc:
-            errors.append(str(exc))
-        except ValueError as exc:
-            errors.append(f"{where}: {exc}")
-        return None
-
-    aliases = section(lambda: parse_aliases(_table(doc, "aliases")))
-    session_roles = section(lambda: frozenset(_names(doc, "session_roles", [])))
-    strip = section(lambda: tuple(_names(doc, "strip_prefixes", ["bedrock-"])))
-    if None not in (aliases, session_roles, strip):
-        out["identity"] = IdentityRules(session_roles, strip, aliases)
-    profiles = section(lambda: _profiles(doc))
-    if profiles is not None:
-        out["inference_profiles"] = profiles
-    prices = section(lambda: tuple(parse_prices(_list(doc, "prices"), str(path))))
-    if prices is not None:
-        out["prices"] = prices
-    return out
-
-
-def _profiles(doc: Mapping[str, Any]) -> dict[str, Any]:
-    profiles = _table(doc, "inference_profiles")
-    if not all(isinstance(v, str) for v in profiles.values()):
-        raise ValueError("inference_profiles values must be model ids")
-    return profiles
-
-
-def _list(doc: Mapping[str, Any], key: str) -> list[Any]:
-    value = doc.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise ValueError(f"{key} must be a list of tables ([[{key}]])")
-    return value
-
-
-def _table(doc: Mapping[str, Any], key: str) -> dict[str, Any]:
-    value = doc.get(key, {})
-    if not isinstance(value, dict):
-        raise ValueError(f"{key} must be a table")
-    return value
-
-
-def _names(doc: Mapping[str, Any], key: str, default: list[str]) -> list[str]:
-    value = doc.get(key, default)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"{key} must be a list of names")
-    return value
 
 
 def sign_in_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -1,0 +1,85 @@
+"""The CONFIG file (TOML): aliases, session roles, prefixes, inference profiles and price overrides.
+
+Owns reading and checking each section; every problem goes to the caller's error list so all are
+reported together. Called only by `config.load_settings`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from generator.identity import IdentityRules, parse_aliases
+from generator.pricing import PriceEntryError, parse_prices
+
+CONFIG_KEYS = {"aliases", "session_roles", "strip_prefixes", "inference_profiles", "prices"}
+
+
+def load_config_file(path: Path, errors: list[str]) -> dict[str, Any]:
+    """Read the config TOML into Settings fields, appending any problem to `errors`."""
+    where = f"CONFIG {path}"
+    try:
+        with path.open("rb") as fh:
+            doc = tomllib.load(fh)
+    except OSError as exc:
+        errors.append(f"{where}: cannot read it ({exc.strerror or exc})")
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        errors.append(f"{where}: invalid TOML ({exc})")
+        return {}
+    unknown = sorted(set(doc) - CONFIG_KEYS)
+    if unknown:
+        errors.append(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(CONFIG_KEYS))})")
+    out: dict[str, Any] = {}
+
+    def section(parse: Callable[[], Any]) -> Any:
+        try:
+            return parse()
+        except PriceEntryError as exc:
+            errors.append(str(exc))
+        except ValueError as exc:
+            errors.append(f"{where}: {exc}")
+        return None
+
+    aliases = section(lambda: parse_aliases(_table(doc, "aliases")))
+    session_roles = section(lambda: frozenset(_names(doc, "session_roles", [])))
+    strip = section(lambda: tuple(_names(doc, "strip_prefixes", ["bedrock-"])))
+    if None not in (aliases, session_roles, strip):
+        out["identity"] = IdentityRules(session_roles, strip, aliases)
+    profiles = section(lambda: _profiles(doc))
+    if profiles is not None:
+        out["inference_profiles"] = profiles
+    prices = section(lambda: tuple(parse_prices(_list(doc, "prices"), str(path))))
+    if prices is not None:
+        out["prices"] = prices
+    return out
+
+
+def _profiles(doc: Mapping[str, Any]) -> dict[str, Any]:
+    profiles = _table(doc, "inference_profiles")
+    if not all(isinstance(v, str) for v in profiles.values()):
+        raise ValueError("inference_profiles values must be model ids")
+    return profiles
+
+
+def _list(doc: Mapping[str, Any], key: str) -> list[Any]:
+    value = doc.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ValueError(f"{key} must be a list of tables ([[{key}]])")
+    return value
+
+
+def _table(doc: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} must be a table")
+    return value
+
+
+def _names(doc: Mapping[str, Any], key: str, default: list[str]) -> list[str]:
+    value = doc.get(key, default)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{key} must be a list of names")
+    return value
