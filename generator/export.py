@@ -194,9 +194,14 @@ CSV_FIELDS = (
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
+def no_nul(text: str) -> str:
+    """A name as written into a page or CSV: a NUL (JSON can carry one) shows as U+FFFD."""
+    return text.replace("\x00", "\ufffd")
+
+
 def cell(text: str) -> str:
     """A text cell a spreadsheet cannot run (OWASP CSV injection: a leading quote) and that holds no NUL."""
-    text = text.replace("\x00", "\ufffd")
+    text = no_nul(text)
     return "'" + text if text.startswith(_FORMULA) else text
 
 
@@ -220,7 +225,7 @@ def usage_csv(rep: WindowReport, meta: BuildMeta) -> bytes:
 STALE_DAYS = 90
 
 
-def pricing_payload(book: PriceBook, meta: BuildMeta) -> dict[str, Any]:
+def pricing_payload(meta: BuildMeta) -> dict[str, Any]:
     """Return `pricing.json`: every price in effect for this build, with its layer, source and age."""
 
     def num(v: Decimal | None) -> float | None:
@@ -244,7 +249,7 @@ def pricing_payload(book: PriceBook, meta: BuildMeta) -> dict[str, Any]:
              "long_context": dict(zip(("input", "output", "cache_read", "cache_write", "cache_write_1h"),
                                       map(num, p.long), strict=True)) if p.long_above else None,
              "stale": is_stale(p, today)}
-            for p in book.prices
+            for p in meta.book.prices
         ],
     }  # fmt: skip
 

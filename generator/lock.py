@@ -52,11 +52,7 @@ class Lock:
 
     def release(self) -> None:
         """Remove the lock if it is still ours (If-Match on our ETag); never someone else's."""
-        try:
-            self.s3.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=self.etag)
-        except AWS_ERRORS as exc:
-            if error_code(exc) not in ("PreconditionFailed", "NoSuchKey", "404", "412"):
-                raise PublishError(f"could not release the publish lock s3://{self.bucket}/{self.key}") from None
+        _delete_version(self.s3, self.bucket, self.key, self.etag, "release the publish lock")
 
 
 def acquire(
@@ -87,7 +83,7 @@ def acquire(
             continue  # released between our attempt and our read: try again at once
         etag, other, expires = current
         if expires <= clock():
-            _break(s3, bucket, key, etag)  # a crashed holder's lock: remove exactly that version
+            _delete_version(s3, bucket, key, etag, "remove an expired publish lock")  # a crashed holder.s, that version
             continue
         if clock() >= deadline:
             raise Busy(f"another publish holds the lock ({other}, until {_when(expires)}); nothing was published")
@@ -110,9 +106,10 @@ def _read(s3: Any, bucket: str, key: str) -> tuple[str, str, float] | None:
         return response["ETag"], "an unreadable lock", 0.0
 
 
-def _break(s3: Any, bucket: str, key: str, etag: str) -> None:
+def _delete_version(s3: Any, bucket: str, key: str, etag: str, what: str) -> None:
+    """Delete the lock only while it is the version with `etag`; gone or replaced already is fine."""
     try:
         s3.delete_object(Bucket=bucket, Key=key, IfMatch=etag)
     except AWS_ERRORS as exc:
         if error_code(exc) not in ("PreconditionFailed", "NoSuchKey", "404", "412"):
-            raise PublishError(f"could not remove an expired publish lock ({error_code(exc)})") from None
+            raise PublishError(f"could not {what} s3://{bucket}/{key} ({error_code(exc)})") from None

@@ -96,8 +96,7 @@ def format_pct(part: Decimal | int, whole: Decimal | int) -> str:
 
 
 def _no_nul(value: Any) -> Any:
-    """A NUL in a name (JSON can carry one) is never written into a page: it shows as U+FFFD."""
-    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+    return export.no_nul(value) if isinstance(value, str) else value
 
 
 def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
@@ -157,7 +156,7 @@ def render_site(
     stale = {p for p in meta.book.prices if export.is_stale(p, meta.generated_at.date())}
     helpers = {"stale": stale, "cells": price_cells, "long_context": long_context}
     files["pricing.html"] = _render(env, "pricing.html", {"current": "pricing", "rep": None, **helpers, **common})
-    files["data/pricing.json"] = export.dump(export.pricing_payload(meta.book, meta))
+    files["data/pricing.json"] = export.dump(export.pricing_payload(meta))
     files["data/schema/usage.schema.json"] = SCHEMA_PATH.read_bytes()
     return files
 

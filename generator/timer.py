@@ -33,10 +33,15 @@ class Units:
         return {self.folder / f"{NAME}.service": self.service, self.folder / f"{NAME}.timer": self.timer}
 
 
+def _controls(text: str) -> bool:
+    """Whether a unit-file value holds a newline or other control character (it could start a new line)."""
+    return any(ord(c) < 0x20 or c == "\x7f" for c in text)
+
+
 def _path(path: Path) -> str:
     """A folder for a unit file's setting: no control characters, specifiers doubled."""
     text = str(path)
-    if any(ord(c) < 0x20 or c == "\x7f" for c in text):
+    if _controls(text):
         raise ConfigError(f"the folder {text!r} holds a newline or control character; run from another folder")
     return text.replace("%", "%%")
 
@@ -47,7 +52,7 @@ def units(args: Sequence[str], every: str, user: bool, workdir: Path, home: Path
         raise ConfigError(f"--every {every!r}: use a systemd time span such as 30min, 1h or 1d")
     if not args or args[0] != "publish":
         raise ConfigError("give the publish command after --, e.g. -- publish --bucket my-site")
-    bad = next((a for a in args if any(ord(c) < 0x20 or c == "\x7f" for c in a)), None)
+    bad = next((a for a in args if _controls(a)), None)
     if bad is not None:
         raise ConfigError(f"argument {bad!r} holds a newline or control character; a unit file cannot carry it")
     # systemd expands %-specifiers and $VARIABLES in ExecStart: doubled, they stand for themselves.

@@ -369,7 +369,7 @@ def test_prices_not_checked_for_90_days_are_flagged_stale() -> None:
         moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
         return BuildMeta(moment, moment, "test", "0", ("7d",), SkipReport(), 0, book)
 
-    fresh = pricing_payload(book, meta(TODAY + timedelta(days=90)))["prices"]
-    old = pricing_payload(book, meta(TODAY + timedelta(days=91)))["prices"]
+    fresh = pricing_payload(meta(TODAY + timedelta(days=90)))["prices"]
+    old = pricing_payload(meta(TODAY + timedelta(days=91)))["prices"]
     assert not any(p["stale"] for p in fresh)
     assert all(p["stale"] == (p["layer"] == "book") for p in old)  # your own config prices are never stale
