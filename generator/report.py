@@ -15,6 +15,8 @@ from decimal import Decimal
 from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
+import msgspec
+
 from generator.identity import IdentityAudit
 from generator.modelids import ModelRef, parse_model_id
 from generator.pricing import PriceBook, cost_of
@@ -23,9 +25,8 @@ from generator.usage import HourlyRow, Window, local_day
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 
 
-@dataclass(frozen=True, slots=True)
-class CostedRow:
-    """An hourly row with its person, parsed model and cost."""
+class CostedRow(msgspec.Struct, frozen=True, gc=False):
+    """An hourly row with its person, parsed model and cost (a C struct: one per hourly row)."""
 
     hour: int
     principal: str

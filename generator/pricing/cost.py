@@ -7,9 +7,10 @@ reason for everything left unpriced. Pure; money is Decimal throughout, never ro
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+
+import msgspec
 
 from generator.modelids import UNKNOWN, ModelRef
 from generator.pricing.book import Price, PriceBook, Quote
@@ -23,8 +24,7 @@ PER_UNIT_NOTE = {
 }
 
 
-@dataclass(frozen=True)
-class RowCost:
+class RowCost(msgspec.Struct, frozen=True, gc=False):
     """The cost of one hourly row, and what no price covered."""
 
     cost: Decimal

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import zlib
 from array import array
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from generator.errors import SourceError
 from generator.sources import SkipTally, SourceResult
-from generator.sources.logfile import TOO_LONG, BadLine, FileSkip, Record, chunks, decode, records, sniff
+from generator.sources.logfile import TOO_LONG, UNREADABLE, BadLine, FileSkip, Record, chunks, decode, records, sniff
 from generator.usage import HOUR, HourlyAggregator
 
 PERMISSION_CHECK = "amazon-bedrock-logs-permission-check"
@@ -190,7 +189,7 @@ def _records(path: Path, tally: SkipTally, ignored: SkipTally) -> Iterator[tuple
                 yield int(rec.timestamp.timestamp()), rec
     except FileSkip as exc:
         ignored.skip(exc.reason, f"{path}:{n + 1}", str(exc))
-    except (OSError, EOFError, zlib.error) as exc:
+    except UNREADABLE as exc:
         # A truncated or corrupt file: the records read before the damage stand, the rest is lost.
         tally.skip("unreadable_file", f"{path}:{n + 1}", str(exc))
 

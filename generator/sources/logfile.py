@@ -13,9 +13,10 @@ import re
 import zlib
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import IO, Annotated
+from typing import IO, Annotated, cast
 
 import msgspec
+from isal import isal_zlib as _inflate  # ISA-L: zlib's interface, gzip inflated about twice as fast
 
 CHUNK = 1 << 20
 MAX_LINE = 32 << 20  # bytes: one record line (Bedrock offloads bodies over ~100 KB to S3)
@@ -24,6 +25,7 @@ MAX_FILE = 4 << 30  # bytes after decompression: past this a file is a bomb, not
 MAX_NAME = 1024
 MAX_TOKENS = 2**40
 GZIP_MAGIC = b"\x1f\x8b"
+UNREADABLE: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error, cast("type[Exception]", _inflate.error))
 _EXPORT_LINE = re.compile(rb"^\d{4}-\d\d-\d\dT[\d:.]+Z? ")  # CloudWatch export: `<ingestion time> <event>`
 
 Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)]
@@ -102,7 +104,7 @@ def chunks(fh: IO[bytes]) -> Iterator[bytes]:
             yield raw
             raw = fh.read(CHUNK)
         return
-    unzip, total = zlib.decompressobj(wbits=31), 0
+    unzip, total = _inflate.decompressobj(wbits=31), 0
     while raw:
         while raw:
             out = unzip.decompress(raw, CHUNK)  # bounded output: a bomb never lands in memory whole
@@ -116,7 +118,7 @@ def chunks(fh: IO[bytes]) -> Iterator[bytes]:
                 raw = unzip.unused_data
                 if not raw:
                     break
-                unzip = zlib.decompressobj(wbits=31)  # the next gzip member
+                unzip = _inflate.decompressobj(wbits=31)  # the next gzip member
         raw = fh.read(CHUNK)
     if not unzip.eof:
         raise EOFError("compressed file ended before the end-of-stream marker was reached")
