@@ -21,7 +21,7 @@ from generator.export import BuildMeta, dump, manifest
 from generator.pricing import PriceBook, load_book, pricelist
 from generator.report import WindowReport
 from generator.sources import read_source
-from generator.sources.cloudwatch import open_store
+from generator.state import open_store
 from generator.usage import Window, floor_hour, make_windows
 
 # Files under --logs that are rightly not read: Bedrock's own side objects and a second path to a file.
@@ -57,13 +57,7 @@ class BuildResult:
         if self.unpriced:
             parts.append(unpriced_line(self.unpriced))
         if self.queries:
-            q = self.queries
-            parts.append(
-                f"Insights: {q['queries']} queries over {q['hours_queried']} hours, {q['records_matched']:,} records, "
-                f"{q['bytes_scanned'] / 1e6:,.1f} MB scanned, ~${q['estimated_cost_usd']:.4f}"
-                + (f" (us-east-1's price assumed for {', '.join(q['price_assumed_for'])}: pass --insights-price-per-gb)"
-                   if q.get("price_assumed_for") else "")
-            )  # fmt: skip
+            parts.append(_source_line(self.queries))
         if self.queries.get("calls_without_token_counts"):
             parts.append(f"{self.queries['calls_without_token_counts']:,} successful calls logged no token counts "
                          "(guardrail-blocked, image or rerank calls)")  # fmt: skip
@@ -81,7 +75,7 @@ def build(settings: Settings) -> BuildResult:
     site.check_out_dir(settings.out)
     windows = [w for w in make_windows(now, settings.tz) if w.key in settings.windows]
     start = min(w.start for w in windows)
-    source = read_source(settings.source, settings.logs, now, start, settings.cloudwatch)
+    source = read_source(settings.source, settings.logs, now, start, settings.cloudwatch, settings.s3, settings.athena)
     if settings.strict and source.skipped.total:
         raise IncompleteDataError(
             f"{source.skipped.total} log records skipped ({source.skipped.examples[0]}, ...); "
@@ -116,11 +110,29 @@ def build(settings: Settings) -> BuildResult:
     return BuildResult(settings.out, meta, reports, len(files), dict(unpriced), bill_note, dict(queries))
 
 
+def _source_line(q: dict[str, Any]) -> str:
+    """What the source did this run: queries and their cost, or objects read."""
+    if "objects_listed" in q:
+        read = (
+            f"{q['objects_read']:,} objects ({q['bytes_read'] / 1e6:,.1f} MB) read in {q['hours_read']:,} changed hours"
+        )
+        return f"S3: {read}, {q['hours_unchanged']:,} hours unchanged, {q['list_requests']:,} list requests"
+    if "workgroup" in q:
+        return (f"Athena: {q['queries']} queries ({len(q['days_queried'])} days), "
+                f"{q['bytes_scanned'] / 1e6:,.1f} MB scanned, ~${q['estimated_cost_usd']:.4f}")  # fmt: skip
+    return (
+        f"Insights: {q['queries']} queries over {q['hours_queried']} hours, {q['records_matched']:,} records, "
+        f"{q['bytes_scanned'] / 1e6:,.1f} MB scanned, ~${q['estimated_cost_usd']:.4f}"
+        + (f" (us-east-1's price assumed for {', '.join(q['price_assumed_for'])}: pass --insights-price-per-gb)"
+           if q.get("price_assumed_for") else "")
+    )  # fmt: skip
+
+
 def _price_list(settings: Settings, regions: set[str], now: datetime) -> pricelist.Layer:
     """The AWS Price List layer for the regions calls came from, cached a day in the state store."""
     if not settings.price_list:
         return pricelist.Layer((), "")
-    store = open_store(settings.cloudwatch.state, settings.aws_profile) if settings.source == "cloudwatch" else None
+    store = open_store(settings.state, settings.aws_profile) if settings.state else None
     client = lambda: aws.client("pricing", profile=settings.aws_profile, region="us-east-1")  # noqa: E731
     known = sorted(r for r in regions if r) or [settings.aws_region or "us-east-1"]
     return pricelist.price_list_layer(client, store, known, load_book(), now)

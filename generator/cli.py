@@ -80,14 +80,13 @@ def settings_options(func: F) -> F:
     options = [
         click.option(
             "--source",
-            type=click.Choice(["demo", "files", "cloudwatch"]),
+            type=click.Choice(["demo", "files", "cloudwatch", "athena"]),
             help="Where usage comes from (default: files with --logs, cloudwatch with AWS credentials, else demo).",
         ),
         click.option(
             "--logs",
             multiple=True,
-            type=click.Path(path_type=Path),
-            help="Log file or folder for --source files (repeatable).",
+            help="Log file or folder, or s3://bucket/prefix where Bedrock delivers logs (repeatable; LOGS).",
         ),
         click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: site)."),
         click.option("--now", help="Build as if it were this ISO 8601 time (reproducible builds)."),
@@ -121,9 +120,17 @@ def settings_options(func: F) -> F:
             "--recheck-days", help="Read each settled day again at these ages in days, for late logs (1; e.g. 1,7)."
         ),
         click.option("--insights-concurrency", type=click.IntRange(1, 30), help="Queries at once (4)."),
-        click.option("--insights-deadline", type=click.IntRange(10), help="Seconds all queries may take (900)."),
+        click.option(
+            "--insights-deadline",
+            type=click.IntRange(10),
+            help="Seconds all queries may take, Athena too (900).",
+        ),
         click.option("--insights-row-cap", type=click.IntRange(100, 100_000), help="Rows per query (10000)."),
         click.option("--insights-price-per-gb", help="USD per GB scanned, for the estimate (0.005)."),
+        click.option("--athena-database", help="Athena database the tool keeps its table in (bedrock_usage)."),
+        click.option("--athena-table", help="Athena table over the S3 logs, made by the tool (invocation_logs)."),
+        click.option("--athena-workgroup", help="Athena workgroup: set a bytes-scanned limit on it (primary)."),
+        click.option("--athena-output", help="s3://bucket/prefix/ for query results, unless the workgroup sets one."),
     ]
     for option in reversed(options):
         func = option(func)

@@ -40,7 +40,9 @@ from generator.identity import IdentityRules
 from generator.pricing import Price
 from generator.site import STATE_PREFIX
 from generator.sources import SOURCES
+from generator.sources.athena import AthenaOptions
 from generator.sources.cloudwatch import CloudWatchOptions
+from generator.sources.s3logs import S3Options
 from generator.usage import WINDOW_KEYS
 
 SUFFIX = "_BEDROCK_USAGE"
@@ -56,6 +58,11 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "cost_explorer": ("COST_EXPLORER",),
     "price_list": ("PRICE_LIST",),
     "insights_deadline": ("INSIGHTS_DEADLINE",),
+    "logs": ("LOGS",),
+    "athena_database": ("ATHENA_DATABASE",),
+    "athena_table": ("ATHENA_TABLE",),
+    "athena_workgroup": ("ATHENA_WORKGROUP",),
+    "athena_output": ("ATHENA_OUTPUT",),
     "recheck_days": ("RECHECK_DAYS",),
     "assume_roles": ("ASSUME_ROLES",),
     "bucket": ("BUCKET",),
@@ -98,6 +105,8 @@ class Settings:
     aws_profile: str | None = None
     aws_region: str | None = None
     cloudwatch: CloudWatchOptions = field(default_factory=CloudWatchOptions)
+    s3: S3Options | None = None  # --logs s3://...: the files source reads S3-delivered logs in place
+    athena: AthenaOptions | None = None
     bucket: str | None = None
     prefix: str = ""
     distribution_id: str | None = None
@@ -107,6 +116,14 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def state(self) -> str | None:
+        """Where this run's hourly store is (None for sources that keep none: local files, the demo)."""
+        if self.source == "cloudwatch":
+            return self.cloudwatch.state
+        found = self.s3 or self.athena
+        return found.state if found else None
 
 
 def _pick(name: str, cli: Mapping[str, Any], environ: Mapping[str, str], dotenv: Mapping[str, Any]) -> Any:
@@ -160,10 +177,14 @@ def load_settings(
     check("windows", parse_windows)
     check("now", parse_now)
     check("out", Path)
-    logs = tuple(Path(p) for p in cli.get("logs") or ())
+    given_logs = [str(p) for p in names_of(_pick("logs", cli, environ, dotenv))]
+    urls = tuple(p for p in given_logs if p.startswith("s3://"))
+    logs = tuple(Path(p) for p in given_logs if not p.startswith("s3://"))
+    if urls and logs:
+        errors.append("--logs: give local paths or s3:// URLs, not both in one run")
     check("cost_explorer", parse_flag)
     # An explicit --source, then --logs, then SOURCE, then AWS credentials; the demo only when asked for.
-    source = cli.get("source") or ("files" if logs else None) or _pick("source", {}, environ, dotenv)
+    source = cli.get("source") or ("files" if logs or urls else None) or _pick("source", {}, environ, dotenv)
     if not needs_source:
         source = source or ""
     elif not source and aws.has_credentials(values.get("aws_profile")):
@@ -179,17 +200,26 @@ def load_settings(
     price_list = str(_pick("price_list", cli, environ, dotenv) or "auto").strip().lower()
     if price_list not in ("auto", "on", "off"):
         errors.append(f"PRICE_LIST: use auto, on or off, not {price_list!r}")
-    values["price_list"] = price_list == "on" or (price_list == "auto" and source == "cloudwatch")
+    # auto: on wherever the run reads an AWS account's logs (the scheduled job), off for local files and the demo
+    in_aws = source in ("cloudwatch", "athena") or (source == "files" and bool(urls))
+    values["price_list"] = price_list == "on" or (price_list == "auto" and in_aws)
     if cli.get("publishing") and source == "demo" and cli.get("source") != "demo":
         errors.append("SOURCE: publish never uploads the demo's made-up people unless you pass --source demo")
     if source == "cloudwatch":
         values["cloudwatch"] = _cloudwatch_options(cli, environ, dotenv, values, errors)
+    if source == "files" and urls:
+        values["s3"] = S3Options(urls, _state(cli, environ, dotenv, values), bool(cli.get("rebuild")),
+                                 profile=values.get("aws_profile"), endpoint_url=cli.get("endpoint_url"))  # fmt: skip
+    if source == "athena":
+        values["athena"] = _athena_options(urls, cli, environ, dotenv, values, errors)
     if source and source not in SOURCES:
         errors.append(f"SOURCE: unknown source {source!r} (use one of {', '.join(SOURCES)})")
-    elif source == "files" and not logs:
-        errors.append("--source files needs at least one --logs PATH")
-    elif source and source != "files" and logs:
-        errors.append(f"--logs goes with --source files, not --source {source}")
+    elif source == "files" and not (logs or urls):
+        errors.append("--source files needs at least one --logs PATH or s3://bucket/prefix")
+    elif source not in ("files", "athena") and (logs or urls):
+        errors.append(f"--logs goes with --source files or athena, not --source {source}")
+    elif source == "athena" and logs:
+        errors.append("--source athena reads S3: give --logs s3://bucket/prefix (where Bedrock delivers), not a folder")
     config_path = _pick("config", cli, environ, dotenv)
     if config_path is None and source == "demo":
         config_path = DEMO_CONFIG
@@ -251,6 +281,33 @@ def _cloudwatch_options(
         profile=values.get("aws_profile"),
         endpoint_url=cli.get("endpoint_url"),
     )
+
+
+def _athena_options(
+    urls: tuple[str, ...],
+    cli: Mapping[str, Any],
+    environ: Mapping[str, str],
+    dotenv: Mapping[str, Any],
+    values: dict[str, Any],
+    errors: list[str],
+) -> AthenaOptions | None:
+    """The Athena settings, checked; problems go to `errors`."""
+    if len(urls) != 1:
+        errors.append("--source athena needs exactly one --logs s3://bucket/prefix (where Bedrock delivers the logs)")
+        return None
+    picked = {k: _pick(f"athena_{k}", cli, environ, dotenv) for k in ("database", "table", "workgroup", "output")}
+    options = AthenaOptions(
+        urls[0], **{k: str(v) for k, v in picked.items() if v},
+        region=values.get("aws_region") or aws.default_region(values.get("aws_profile")),
+        state=_state(cli, environ, dotenv, values), rebuild=bool(cli.get("rebuild")),
+        settle_lag_hours=given(cli, "settle_lag", 2),
+        deadline_seconds=deadline(_pick("insights_deadline", cli, environ, dotenv), errors),
+        profile=values.get("aws_profile"), endpoint_url=cli.get("endpoint_url"),
+    )  # fmt: skip
+    errors.extend(options.check())
+    if not options.region:
+        errors.append("AWS_REGION: no region for Athena; pass --region or set AWS_REGION")
+    return options
 
 
 def _state(

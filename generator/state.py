@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from generator import aws
 from generator.aws import AWS_ERRORS, error_code
 from generator.errors import SourceError
 from generator.publish import key_prefix
@@ -107,10 +108,15 @@ def _account(row: list[Any]) -> str:
 
 def _valid_row(row: HourlyRow, start: int) -> bool:
     """A row a query could have written for the day from `start`: its hour in that day, names and counts in bounds."""
+    return type(row.hour) is int and start <= row.hour < start + DAY and valid_counts(row)
+
+
+def valid_counts(row: HourlyRow) -> bool:
+    """A row a source could have made: a whole hour, names and counts in bounds."""
     counts = (row.invocations, row.errors, row.input_tokens, row.output_tokens, row.cache_read_tokens,
               row.cache_write_tokens)  # fmt: skip
     return (
-        type(row.hour) is int and row.hour % HOUR == 0 and start <= row.hour < start + DAY
+        row.hour % HOUR == 0
         and all(isinstance(n, str) and 0 < len(n) <= MAX_NAME for n in (row.principal, row.model_id))
         and all(type(c) is int and c >= 0 for c in counts)
         and row.errors <= row.invocations
@@ -250,3 +256,11 @@ def merge(
         stats[0] + (old.records_matched if keep and old else 0), stats[1] + (old.bytes_scanned if keep and old else 0),
         merged, ages, target,
     )  # fmt: skip
+
+
+def open_store(spec: str, profile: str | None = None, endpoint_url: str | None = None) -> Store:
+    """A local folder, or `s3://bucket/prefix`."""
+    if spec.startswith("s3://"):
+        bucket, _, prefix = spec[5:].partition("/")
+        return S3Store(aws.client("s3", profile=profile, endpoint_url=endpoint_url), bucket, prefix)
+    return LocalStore(Path(spec))

@@ -31,7 +31,7 @@ WINDOW_LABELS = {
 _TRAILING_DAYS = {"1d": 1, "7d": 7, "30d": 30, "90d": 90}
 
 
-class HourlyRow(msgspec.Struct, frozen=True, order=True, gc=False):
+class HourlyRow(msgspec.Struct, frozen=True, order=True, gc=False, array_like=True):
     """Usage of one model id by one principal during one UTC hour (a C struct: a million are cheap to make)."""
 
     hour: int  # epoch seconds, a multiple of 3600
@@ -116,6 +116,14 @@ class HourlyAggregator:
         acc = self._acc[(epoch - epoch % HOUR, principal, model_id, region, over, account)]
         for i, value in enumerate((1, error, *tokens)):
             acc[i] -= value
+
+    def add_row(self, row: HourlyRow) -> None:
+        """Add a row's sums (rows of the same hour, principal, model, region and account are one row)."""
+        key = (row.hour, row.principal, row.model_id, row.region, row.prompt_over, row.account)
+        acc = self._acc.setdefault(key, [0, 0, 0, 0, 0, 0])
+        for i, value in enumerate((row.invocations, row.errors, row.input_tokens, row.output_tokens,
+                                   row.cache_read_tokens, row.cache_write_tokens)):  # fmt: skip
+            acc[i] += value
 
     def merge(self, other: HourlyAggregator) -> None:
         """Add another aggregator's sums to this one."""

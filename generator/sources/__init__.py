@@ -17,7 +17,9 @@ from generator.errors import ConfigError
 from generator.usage import HourlyRow
 
 if TYPE_CHECKING:
+    from generator.sources.athena import AthenaOptions
     from generator.sources.cloudwatch import CloudWatchOptions
+    from generator.sources.s3logs import S3Options
 
 MAX_EXAMPLES = 5
 
@@ -81,18 +83,34 @@ class SourceResult:
     duplicates: int = 0  # records dropped because their requestId was already counted
 
 
-SOURCES = ("demo", "files", "cloudwatch")
+SOURCES = ("demo", "files", "cloudwatch", "athena")
 
 
 def read_source(
-    name: str, logs: tuple[Path, ...], now: datetime, start: datetime, cloudwatch: CloudWatchOptions | None = None
+    name: str,
+    logs: tuple[Path, ...],
+    now: datetime,
+    start: datetime,
+    cloudwatch: CloudWatchOptions | None = None,
+    s3: S3Options | None = None,
+    athena: AthenaOptions | None = None,
 ) -> SourceResult:
-    """Read usage from the source called `name`; `start` is the earliest time any window shows."""
+    """Read usage from the source called `name`; `start` is the earliest time any window shows.
+
+    `files` reads local paths, or S3-delivered logs in place when `s3` is given.
+    """
+    from generator.sources import athena as athena_source
     from generator.sources import cloudwatch as insights_source
-    from generator.sources import demo, files
+    from generator.sources import demo, files, s3logs
 
     if name == "cloudwatch":
         return insights_source.read_cloudwatch(cloudwatch or insights_source.CloudWatchOptions(), start, now)
+    if name == "athena":
+        if athena is None:
+            raise ConfigError("--source athena needs --logs s3://bucket/prefix")
+        return athena_source.read_athena(athena, start, now)
+    if name == "files" and s3 is not None:
+        return s3logs.read_s3(s3, start, now)
     if name == "files":
         if not logs:
             raise ConfigError("--source files needs at least one --logs PATH")

@@ -11,7 +11,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from generator import aws, state
@@ -47,20 +46,12 @@ class CloudWatchOptions:
     endpoint_url: str | None = None
 
 
-def open_store(spec: str, profile: str | None = None, endpoint_url: str | None = None) -> state.Store:
-    """A local folder, or `s3://bucket/prefix`."""
-    if spec.startswith("s3://"):
-        bucket, _, prefix = spec[5:].partition("/")
-        return state.S3Store(aws.client("s3", profile=profile, endpoint_url=endpoint_url), bucket, prefix)
-    return state.LocalStore(Path(spec))
-
-
 def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) -> SourceResult:
     """Bring the store up to date for [start, now floored to the hour) and return its rows."""
     end = int(floor_hour(now).timestamp())
     begin = int(start.timestamp())
     sources = ",".join(sorted(options.log_groups))
-    store = open_store(options.state, options.profile, options.endpoint_url)
+    store = state.open_store(options.state, options.profile, options.endpoint_url)
     days = state.utc_days(begin, end)
     # Our own account's log groups, then each account reached by --assume-role (the target is its account id).
     roles = {"": None, **{role_account(arn): arn for arn in options.assume_roles}}

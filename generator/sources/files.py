@@ -19,7 +19,18 @@ from pathlib import Path
 
 from generator.errors import SourceError
 from generator.sources import SkipTally, SourceResult
-from generator.sources.logfile import TOO_LONG, UNREADABLE, BadLine, FileSkip, Record, chunks, decode, records, sniff
+from generator.sources.logfile import (
+    TOO_LONG,
+    UNREADABLE,
+    BadLine,
+    FileSkip,
+    Readable,
+    Record,
+    chunks,
+    decode,
+    records,
+    sniff,
+)
 from generator.usage import HOUR, HourlyAggregator
 
 PERMISSION_CHECK = "amazon-bedrock-logs-permission-check"
@@ -150,7 +161,7 @@ def _as_int(key: bytes) -> int:
     return array("Q", key)[0]
 
 
-def _usage(rec: Record) -> tuple[str, str, str, str, bool, int, int, int, int]:
+def usage_of(rec: Record) -> tuple[str, str, str, str, bool, int, int, int, int]:
     """What one record adds to its hourly row, in `HourlyAggregator.add`'s order after the time."""
     i = rec.input
     return (rec.identity.arn, rec.modelId, rec.region or "", rec.accountId or "", rec.errorCode is not None,
@@ -160,38 +171,48 @@ def _usage(rec: Record) -> tuple[str, str, str, str, bool, int, int, int, int]:
 
 def _records(path: Path, tally: SkipTally, ignored: SkipTally) -> Iterator[tuple[int, Record]]:
     """Yield (epoch seconds, record) for each usable record of one file; count everything else."""
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        tally.skip("unreadable_file", f"{path}:1", str(exc))
+        return
+    with fh:
+        yield from records_in(fh, str(path), tally, ignored)
+
+
+def records_in(fh: Readable, name: str, tally: SkipTally, ignored: SkipTally) -> Iterator[tuple[int, Record]]:
+    """Yield (epoch seconds, record) for each usable record of one open file or object called `name`."""
     n, bad_run = 0, 0
     try:
-        with path.open("rb") as fh:
-            pieces = chunks(fh)
+        pieces = chunks(fh)
+        first = next(pieces, b"")
+        while first and not first.strip():  # leading blank space (or a bomb of it) says nothing yet
             first = next(pieces, b"")
-            while first and not first.strip():  # leading blank space (or a bomb of it) says nothing yet
-                first = next(pieces, b"")
-            shape = sniff(first)
-            if shape == "unknown":
-                ignored.skip("not_log_records" if first.strip() else "empty_file", str(path))
-                return
-            for n, text in enumerate(records(_prepend(first, pieces), shape), 1):
-                try:
-                    if text is TOO_LONG:
-                        raise BadLine("line_too_long", "a line over 32 MiB")
-                    assert isinstance(text, bytes)
-                    if not text.strip():
-                        continue
-                    rec = decode(text)
-                except BadLine as exc:
-                    tally.skip(exc.reason, f"{path}:{n}", str(exc))
-                    bad_run += 1
-                    if bad_run > MAX_BAD_RUN:
-                        raise FileSkip("not_log_records", f"{MAX_BAD_RUN:,} lines in a row are not records") from None
+        shape = sniff(first)
+        if shape == "unknown":
+            ignored.skip("not_log_records" if first.strip() else "empty_file", name)
+            return
+        for n, text in enumerate(records(_prepend(first, pieces), shape), 1):
+            try:
+                if text is TOO_LONG:
+                    raise BadLine("line_too_long", "a line over 32 MiB")
+                assert isinstance(text, bytes)
+                if not text.strip():
                     continue
-                bad_run = 0
-                yield int(rec.timestamp.timestamp()), rec
+                rec = decode(text)
+            except BadLine as exc:
+                tally.skip(exc.reason, f"{name}:{n}", str(exc))
+                bad_run += 1
+                if bad_run > MAX_BAD_RUN:
+                    raise FileSkip("not_log_records", f"{MAX_BAD_RUN:,} lines in a row are not records") from None
+                continue
+            bad_run = 0
+            yield int(rec.timestamp.timestamp()), rec
     except FileSkip as exc:
-        ignored.skip(exc.reason, f"{path}:{n + 1}", str(exc))
+        ignored.skip(exc.reason, f"{name}:{n + 1}", str(exc))
     except UNREADABLE as exc:
         # A truncated or corrupt file: the records read before the damage stand, the rest is lost.
-        tally.skip("unreadable_file", f"{path}:{n + 1}", str(exc))
+        tally.skip("unreadable_file", f"{name}:{n + 1}", str(exc))
 
 
 def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -225,6 +246,6 @@ def _drop_duplicates(files: list[Path], parts: list[_Batch], agg: HourlyAggregat
             if rec.requestId not in counted:
                 counted.add(rec.requestId)
                 continue
-            agg.remove(epoch, _usage(rec))
+            agg.remove(epoch, usage_of(rec))
             dropped += 1
     return dropped

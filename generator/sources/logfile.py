@@ -13,7 +13,7 @@ import re
 import zlib
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import IO, Annotated, cast
+from typing import Annotated, Protocol, cast
 
 import msgspec
 from isal import isal_zlib as _inflate  # ISA-L: zlib's interface, gzip inflated about twice as fast
@@ -59,6 +59,12 @@ class Record(msgspec.Struct, frozen=True):
     requestId: Annotated[str, msgspec.Meta(max_length=MAX_NAME)] | None = None
 
 
+class Readable(Protocol):
+    """An open binary file, or an S3 object's streaming body."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
 class FileSkip(Exception):
     """The rest of a file cannot be read; `reason` is the counted reason."""
 
@@ -92,7 +98,7 @@ def sniff(head: bytes) -> str:
     return "unknown"
 
 
-def chunks(fh: IO[bytes]) -> Iterator[bytes]:
+def chunks(fh: Readable) -> Iterator[bytes]:
     """Yield a file's content in bounded pieces, decompressing (multi-member) gzip as it goes."""
     raw = fh.read(CHUNK)
     if not raw.startswith(GZIP_MAGIC):

@@ -1,0 +1,324 @@
+"""The `athena` source: hourly rows from an Athena table over the S3-delivered logs, one query per UTC day.
+
+Owns the table (partition projection on the delivery layout, so no crawler and no MSCK REPAIR; created
+or updated by the tool), the day query (grouped by hour, principal, model, region, account and prompt
+size, each requestId once, body offloads excluded), running it within a deadline (StopQueryExecution on
+the deadline or Ctrl-C), and the run's bytes scanned and cost. Days are stored like the other sources'
+hours and, once settled, never queried again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from generator import aws, state
+from generator.aws import AWS_ERRORS, error_code
+from generator.errors import ConfigError, SourceError
+from generator.sources import SkipReport, SourceResult
+from generator.sources.s3logs import parse_url, places
+from generator.usage import HOUR, PROMPT_BOUNDARIES, HourlyRow, floor_hour, row_of
+
+PRICE_PER_TB = Decimal(5)  # USD per TB scanned
+MIN_BYTES = 10 * 1000**2  # Athena bills at least 10 MB a query
+FORMAT = 1
+_IDENT = re.compile(r"[a-z_][a-z0-9_]{0,127}")
+_OUTPUT = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/-]*)?")
+
+
+@dataclass(frozen=True)
+class AthenaOptions:
+    """The table over the logs, where queries run, and the store."""
+
+    location: str  # s3://bucket/prefix holding AWSLogs/
+    database: str = "bedrock_usage"
+    table: str = "invocation_logs"
+    workgroup: str = "primary"
+    output: str = ""  # s3://... for results ("" when the workgroup sets its own)
+    region: str | None = None
+    state: str = ".bedrock-usage-state"
+    rebuild: bool = False
+    settle_lag_hours: int = 2
+    deadline_seconds: float = 900.0
+    profile: str | None = None
+    endpoint_url: str | None = None
+
+    def check(self) -> list[str]:
+        """Every problem with these options, as config errors."""
+        errors = [f"{what}: {value!r} is not a lower-case Athena name (letters, digits, _)"
+                  for what, value in (("ATHENA_DATABASE", self.database), ("ATHENA_TABLE", self.table))
+                  if not _IDENT.fullmatch(value)]  # fmt: skip
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,128}", self.workgroup):
+            errors.append(f"ATHENA_WORKGROUP: {self.workgroup!r} is not a workgroup name")
+        if self.output and not _OUTPUT.fullmatch(self.output):
+            errors.append(f"ATHENA_OUTPUT: {self.output!r} is not an S3 URL like s3://bucket/athena-results/")
+        try:
+            parse_url(self.location)
+        except ConfigError as exc:
+            errors.append(str(exc))
+        return errors
+
+
+class AthenaDay(msgspec.Struct, frozen=True):
+    """One UTC day's rows from the table, and how far they are final."""
+
+    format: int
+    table: str  # the table's identity (database, table, location): another makes the day stale
+    day: str
+    settled_through: int
+    queried_at: str
+    bytes_scanned: int
+    rows: list[HourlyRow]
+
+
+def table_ddl(options: AthenaOptions, accounts: list[str], regions: list[str]) -> str:
+    """CREATE EXTERNAL TABLE over the delivery layout, partitions projected from the folder names."""
+    bucket, prefix = parse_url(options.location)
+    root = f"s3://{bucket}/{prefix}AWSLogs/"
+    return f"""CREATE EXTERNAL TABLE IF NOT EXISTS `{options.database}`.`{options.table}` (
+  `timestamp` string, `accountid` string, `region` string, `requestid` string, `modelid` string, `errorcode` string,
+  `identity` struct<arn:string>,
+  `input` struct<inputtokencount:bigint,cachereadinputtokencount:bigint,cachewriteinputtokencount:bigint>,
+  `output` struct<outputtokencount:bigint>)
+PARTITIONED BY (`account` string, `logregion` string, `hour` string)
+ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
+WITH SERDEPROPERTIES ('ignore.malformed.json' = 'true', 'case.insensitive' = 'true')
+LOCATION '{root}'
+TBLPROPERTIES ({_projection(root, accounts, regions)})"""
+
+
+def _projection(root: str, accounts: list[str], regions: list[str]) -> str:
+    props = {
+        "projection.enabled": "true",
+        "projection.account.type": "enum", "projection.account.values": ",".join(accounts),
+        "projection.logregion.type": "enum", "projection.logregion.values": ",".join(regions),
+        "projection.hour.type": "date", "projection.hour.format": "yyyy/MM/dd/HH",
+        "projection.hour.range": "2023/01/01/00,NOW", "projection.hour.interval": "1",
+        "projection.hour.interval.unit": "HOURS",
+        "storage.location.template": root + "${account}/BedrockModelInvocationLogs/${logregion}/${hour}/",
+    }  # fmt: skip
+    return ", ".join(f"'{k}' = '{v}'" for k, v in props.items())
+
+
+def _prompt_class() -> str:
+    prompt = ("coalesce(input.inputtokencount, 0) + coalesce(input.cachereadinputtokencount, 0)"
+              " + coalesce(input.cachewriteinputtokencount, 0)")  # fmt: skip
+    cases = " ".join(f"WHEN {prompt} > {b} THEN {b}" for b in sorted(PROMPT_BOUNDARIES, reverse=True))
+    return f"CASE {cases} ELSE 0 END"
+
+
+def day_query(options: AthenaOptions, first_hour: int, end_hour: int) -> str:
+    """One query for the hours [first_hour, end_hour) of a UTC day: each requestId once, offloads excluded.
+
+    A record is counted in the hour of its own timestamp; folders an hour either side are read, since a
+    record can be delivered into the next hour's folder.
+    """
+
+    def folder(epoch: int) -> str:
+        return datetime.fromtimestamp(epoch, UTC).strftime("%Y/%m/%d/%H")
+
+    return f"""WITH records AS (
+  SELECT DISTINCT coalesce(requestid, cast(uuid() AS varchar)) AS request,
+    to_unixtime(date_trunc('hour', from_iso8601_timestamp("timestamp"))) AS hour_start,
+    identity.arn AS principal, modelid, coalesce(region, logregion) AS call_region,
+    coalesce(accountid, account) AS call_account, errorcode IS NOT NULL AS failed,
+    coalesce(input.inputtokencount, 0) AS input_tokens, coalesce(output.outputtokencount, 0) AS output_tokens,
+    coalesce(input.cachereadinputtokencount, 0) AS cache_read,
+    coalesce(input.cachewriteinputtokencount, 0) AS cache_write,
+    {_prompt_class()} AS prompt_over
+  FROM `{options.database}`.`{options.table}`
+  WHERE hour >= '{folder(first_hour - HOUR)}' AND hour < '{folder(end_hour + HOUR)}'
+    AND "$path" NOT LIKE '%/data/%' AND modelid IS NOT NULL AND identity.arn IS NOT NULL
+    AND "timestamp" IS NOT NULL)
+SELECT cast(hour_start AS bigint) AS hour, principal, modelid, call_region, call_account, prompt_over,
+  count(*) AS invocations, count_if(failed) AS errors, sum(input_tokens) AS input_tokens,
+  sum(output_tokens) AS output_tokens, sum(cache_read) AS cache_read, sum(cache_write) AS cache_write
+FROM records
+WHERE hour_start >= {first_hour} AND hour_start < {end_hour}
+GROUP BY 1, 2, 3, 4, 5, 6
+ORDER BY 1, 2, 3, 4, 5, 6"""
+
+
+class AthenaRunner:
+    """Run Athena statements one at a time within a deadline; stop the running one on the deadline or Ctrl-C."""
+
+    def __init__(self, client: Any, options: AthenaOptions, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.client, self.options, self.sleep, self.clock = client, options, sleep, clock
+        self.ends_at = clock() + options.deadline_seconds
+        self.queries, self.bytes_scanned, self.billed_bytes = 0, 0, 0
+
+    def run(self, sql: str, what: str) -> Iterator[list[str | None]]:
+        """Run one statement; yield its result rows (without the header) as lists of strings."""
+        start: dict[str, Any] = {"QueryString": sql, "WorkGroup": self.options.workgroup}
+        if self.options.output:
+            start["ResultConfiguration"] = {"OutputLocation": self.options.output}
+        try:
+            query_id = self.client.start_query_execution(**start)["QueryExecutionId"]
+        except AWS_ERRORS as exc:
+            raise SourceError(f"Athena would not start {what} ({error_code(exc)}: {_message(exc)})") from None
+        self.queries += 1
+        try:
+            self._wait(query_id, what)
+        except BaseException:  # the deadline, Ctrl-C or any failure: a query left running keeps billing
+            self._stop(query_id)
+            raise
+        yield from self._results(query_id, what)
+
+    def _wait(self, query_id: str, what: str) -> None:
+        wait = 0.25
+        while True:
+            execution = self.client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+            status = execution["Status"]
+            if status["State"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                scanned = int(execution.get("Statistics", {}).get("DataScannedInBytes", 0))
+                self.bytes_scanned += scanned
+                self.billed_bytes += max(scanned, MIN_BYTES) if scanned else 0
+                if status["State"] == "SUCCEEDED":
+                    return
+                reason = status.get("StateChangeReason") or status.get("AthenaError", {}).get("ErrorMessage", "")
+                hint = ("; the workgroup's bytes-scanned limit stopped it: raise the limit or read fewer days"
+                        if "limit" in reason.lower() and "scan" in reason.lower() else "")  # fmt: skip
+                raise SourceError(f"Athena {what} {status['State'].lower()}: {_one_line(reason)}{hint}")
+            if self.clock() > self.ends_at:
+                raise SourceError(
+                    f"Athena {what} passed the {self.options.deadline_seconds:.0f} s deadline; stopped it"
+                )
+            self.sleep(wait)
+            wait = min(wait * 1.5, 5.0)
+
+    def _stop(self, query_id: str) -> None:
+        with contextlib.suppress(*AWS_ERRORS):  # it may have finished: the error that stopped us is the one to report
+            self.client.stop_query_execution(QueryExecutionId=query_id)
+
+    def _results(self, query_id: str, what: str) -> Iterator[list[str | None]]:
+        header = True
+        try:
+            for page in self.client.get_paginator("get_query_results").paginate(QueryExecutionId=query_id):
+                for row in page["ResultSet"]["Rows"]:
+                    if header:
+                        header = False
+                        continue
+                    yield [cell.get("VarCharValue") for cell in row["Data"]]
+        except AWS_ERRORS as exc:
+            raise SourceError(f"cannot read the results of Athena {what} ({error_code(exc)})") from None
+
+
+def _message(exc: Exception) -> str:
+    response = getattr(exc, "response", {}) or {}
+    return _one_line(str(response.get("Error", {}).get("Message", exc)))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]
+
+
+def parse_rows(results: Iterator[list[str | None]], first_hour: int, end_hour: int, what: str) -> list[HourlyRow]:
+    """Result rows as hourly rows; any value Athena could not have written fails the day."""
+    rows = []
+    for n, cells in enumerate(results, 1):
+        try:
+            hour, principal, model, region, account, over, *counts = cells
+            epoch = int(str(hour))
+            numbers = [int(str(c)) for c in counts]
+            if len(numbers) != 6 or not first_hour <= epoch < end_hour or epoch % HOUR:
+                raise ValueError("hour outside the query range or wrong column count")
+            if min(numbers) < 0 or numbers[1] > numbers[0] or not principal or not model:
+                raise ValueError("negative count, more errors than calls, or no principal or model")
+            if int(str(over)) not in (0, *PROMPT_BOUNDARIES):
+                raise ValueError(f"prompt class {over}")
+        except (TypeError, ValueError) as exc:
+            raise SourceError(f"Athena result row {n} of {what} is invalid: {exc}") from None
+        account = str(account or "")
+        row = row_of(epoch, principal, model, numbers, str(region or ""), int(str(over)),
+                     account if re.fullmatch(r"\d{12}", account) else "")  # fmt: skip
+        if not state.valid_counts(row):
+            raise SourceError(f"Athena result row {n} of {what} has a name over the length limit")
+        rows.append(row)
+    return rows
+
+
+def read_athena(
+    options: AthenaOptions, start: datetime, now: datetime, client: Any = None, s3: Any = None
+) -> SourceResult:
+    """Bring the store up to date from the table for [start, now floored to the hour) and return its rows."""
+    client = client or aws.client("athena", profile=options.profile, region=options.region,
+                                  endpoint_url=options.endpoint_url)  # fmt: skip
+    s3 = s3 or aws.client("s3", profile=options.profile, endpoint_url=options.endpoint_url)
+    store = state.open_store(options.state, options.profile, options.endpoint_url)
+    runner = AthenaRunner(client, options)
+    bucket, prefix = parse_url(options.location)
+    found = places(s3, bucket, prefix, {"list_requests": 0})
+    accounts = sorted({p.rstrip("/").split("/")[-3] for p in found})
+    regions = sorted({p.rstrip("/").split("/")[-1] for p in found})
+    table = f"{options.database}.{options.table}@{options.location}"
+    ddl = table_ddl(options, accounts, regions)
+    _ensure_table(runner, store, options, ddl)
+    end = int(floor_hour(now).timestamp())
+    begin = int(start.timestamp())
+    real_now = min(now.timestamp(), time.time())  # settled by the real time, never a --now that is ahead
+    settled_before = int(real_now) - options.settle_lag_hours * HOUR
+    settled_before -= settled_before % HOUR
+    rows: list[HourlyRow] = []
+    days_queried = []
+    for day in state.utc_days(begin, end):
+        name = f"athena/{hashlib.sha256(table.encode()).hexdigest()[:16]}/day={day.isoformat()}.json"
+        old = None if options.rebuild else _read_day(store, name, table)
+        first = state.day_start(day) if old is None else max(state.day_start(day), old.settled_through)
+        stop = min(end, state.day_start(day) + state.DAY)
+        kept = [] if old is None else [r for r in old.rows if r.hour < first]
+        if first < stop:
+            what = f"query of {day} from {datetime.fromtimestamp(first, UTC):%H}:00"
+            before = runner.bytes_scanned
+            fresh = parse_rows(runner.run(day_query(options, first, stop), what), first, stop, what)
+            settled = max(first, min(stop, settled_before))
+            scanned = (old.bytes_scanned if old else 0) + runner.bytes_scanned - before
+            ran = datetime.now(UTC).isoformat(timespec="seconds")
+            done = AthenaDay(FORMAT, table, day.isoformat(), settled, ran, scanned, [*kept, *fresh])
+            store.write_blob(name, msgspec.json.encode(done))
+            days_queried.append(day.isoformat())
+            kept = done.rows
+        elif old is not None:
+            kept = old.rows
+        rows += [r for r in kept if begin <= r.hour < end]
+    rows.sort(key=lambda r: (r.hour, r.principal, r.model_id))
+    details = {
+        "queries": runner.queries, "days_queried": days_queried, "bytes_scanned": runner.bytes_scanned,
+        "estimated_cost_usd": float((runner.billed_bytes * PRICE_PER_TB / 10**12).quantize(Decimal("0.000001"))),
+        "table": f"{options.database}.{options.table}", "workgroup": options.workgroup, "state": options.state,
+    }  # fmt: skip
+    return SourceResult(tuple(rows), SkipReport(), f"athena: {table}", sum(r.invocations for r in rows), details)
+
+
+def _ensure_table(runner: AthenaRunner, store: state.Store, options: AthenaOptions, ddl: str) -> None:
+    """Create the table, or re-create it when the accounts, regions or location changed since the last run."""
+    marker = f"athena/table-{options.database}.{options.table}.sha256"
+    digest = hashlib.sha256(ddl.encode()).hexdigest().encode()
+    if store.read_blob(marker) == digest:
+        return
+    list(runner.run(f"CREATE DATABASE IF NOT EXISTS `{options.database}`", "creation of the database"))
+    # The tool owns the table: one made for other accounts, regions or a location is replaced (the logs stay in S3).
+    list(runner.run(f"DROP TABLE IF EXISTS `{options.database}`.`{options.table}`", "drop of the old table"))
+    list(runner.run(ddl, "creation of the table"))
+    store.write_blob(marker, digest)
+
+
+def _read_day(store: state.Store, name: str, table: str) -> AthenaDay | None:
+    data = store.read_blob(name)
+    if data is None:
+        return None
+    try:
+        day = msgspec.json.decode(data, type=AthenaDay)
+    except msgspec.DecodeError:
+        return None
+    ok = day.format == FORMAT and day.table == table and all(state.valid_counts(r) for r in day.rows)
+    return day if ok else None

@@ -1,0 +1,285 @@
+"""Read S3-delivered Bedrock logs in place: list only the days the windows need, read only hours that changed.
+
+Owns the S3 delivery layout (`<prefix>AWSLogs/<account>/BedrockModelInvocationLogs/<region>/YYYY/MM/DD/HH/`),
+which objects are records (not `data/` body offloads, not the permission check), and the store of one
+hourly row set per delivery hour with the fingerprint of the objects it was read from. An hour whose
+objects (keys and ETags) are unchanged is never read again; a late or rewritten object re-reads its
+hour. Objects are streamed (1 MiB at a time) on a few threads: memory grows with rows, not with logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import msgspec
+
+from generator import aws, state
+from generator.aws import AWS_ERRORS, error_code
+from generator.errors import ConfigError, SourceError
+from generator.sources import MAX_EXAMPLES, SkipTally, SourceResult
+from generator.sources.files import PERMISSION_CHECK, records_in, usage_of
+from generator.sources.logfile import Readable
+from generator.usage import HOUR, HourlyAggregator, HourlyRow, floor_hour
+
+LAYOUT = "AWSLogs/{account}/BedrockModelInvocationLogs/{region}/"
+_HOUR_KEY = re.compile(r"(\d{4})/(\d\d)/(\d\d)/(\d\d)/(.+)$")
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """Where the S3-delivered logs are and where the hourly store is."""
+
+    urls: tuple[str, ...]  # s3://bucket/prefix, each holding an AWSLogs/ folder
+    state: str = ".bedrock-usage-state"
+    rebuild: bool = False
+    concurrency: int = 8
+    profile: str | None = None
+    endpoint_url: str | None = None
+
+
+class Hour(msgspec.Struct, frozen=True):
+    """What one delivery hour's objects held: their fingerprint, sizes, rows and skips."""
+
+    objects: str  # sha256 of the sorted `key etag` lines: any new, gone or rewritten object changes it
+    count: int
+    bytes: int
+    rows: list[HourlyRow]
+    records: int = 0
+    duplicates: int = 0
+    skipped: dict[str, int] = {}
+    ignored: dict[str, int] = {}
+
+
+class Day(msgspec.Struct, frozen=True):
+    """One account's region's delivery hours of one UTC day, as stored."""
+
+    format: int
+    place: str  # s3://bucket/prefix/AWSLogs/<account>/BedrockModelInvocationLogs/<region>/
+    day: str
+    hours: dict[int, Hour]
+
+
+_decode_day = msgspec.json.Decoder(Day).decode
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """Split `s3://bucket/prefix` into bucket and a prefix that is empty or ends in `/`."""
+    match = re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/.*)?", url)
+    if not match:
+        raise ConfigError(f"--logs {url}: not an S3 URL like s3://bucket/prefix")
+    prefix = (match.group(2) or "").strip("/")
+    if ".." in prefix.split("/"):
+        raise ConfigError(f"--logs {url}: a prefix may not contain '..'")
+    return match.group(1), f"{prefix}/" if prefix else ""
+
+
+def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
+    """Bring the store up to date for every delivery hour from `start` to `now` and return the window's rows."""
+    s3 = aws.client("s3", profile=options.profile, endpoint_url=options.endpoint_url)
+    store = state.open_store(options.state, options.profile, options.endpoint_url)
+    window = (int(start.timestamp()), int(floor_hour(now).timestamp()))
+    folders = (window[0] - HOUR, window[1] + HOUR)  # a record can be delivered into the next hour's folder
+    stats = dict.fromkeys(("list_requests", "objects_listed", "objects_read", "bytes_read", "hours_read",
+                           "hours_unchanged", "hours_kept_without_objects"), 0)  # fmt: skip
+    ignored, tally = SkipTally(), SkipTally()
+    with ThreadPoolExecutor(options.concurrency) as pool:
+        where = [(b, place) for b, p in map(parse_url, options.urls) for place in places(s3, b, p, stats)]
+        days = [(b, place, day) for b, place in where for day in state.utc_days(*folders)]
+        # Each day's stored hours and its objects now, listed on every thread.
+        found = list(pool.map(lambda d: _day_now(s3, store, options.rebuild, d[0], d[1], d[2]), days))
+        stale = [(d, hour, objs) for d, day in zip(days, found, strict=True) for hour, objs in day[2]]
+        fresh = list(pool.map(lambda job: _read_hour(s3, job[0][0], job[1], job[2]), stale))
+    for _, _, _, day_ignored, day_stats in found:  # merged here: the threads share nothing they write
+        ignored.merge(day_ignored)
+        for key, n in day_stats.items():
+            stats[key] += n
+    read: dict[tuple[str, str, date], dict[int, Hour]] = defaultdict(dict)
+    for (d, hour, _), hour_read in zip(stale, fresh, strict=True):
+        read[d][hour] = hour_read
+        stats["hours_read"] += 1
+        stats["objects_read"] += hour_read.count
+        stats["bytes_read"] += hour_read.bytes
+        _examples(hour_read, tally, ignored, f"s3://{d[0]}/{d[1]}{_folder(hour)}")
+    agg, records, duplicates = HourlyAggregator(), 0, 0
+    for (bucket, place, day), (name, hours, *_) in zip(days, found, strict=True):
+        if read[(bucket, place, day)]:
+            hours = {**hours, **read[(bucket, place, day)]}
+            store.write_blob(name, msgspec.json.encode(Day(FORMAT, f"s3://{bucket}/{place}", day.isoformat(), hours)))
+        for hour, kept in hours.items():
+            if folders[0] <= hour < folders[1]:
+                records += kept.records
+                duplicates += kept.duplicates
+                tally.counts.update(kept.skipped)
+                ignored.counts.update(kept.ignored)
+                for row in kept.rows:
+                    if window[0] <= row.hour < window[1]:
+                        agg.add_row(row)
+    rows = agg.rows()
+    urls = ", ".join(options.urls)
+    if not records:
+        raise SourceError(
+            f"no Bedrock invocation records in {urls} from {start:%Y-%m-%d}: {stats['objects_listed']:,} objects, "
+            f"{ignored.report().describe('objects not read')}; check the S3 URL and that S3 delivery is on"
+        )
+    return SourceResult(
+        tuple(rows), tally.report(), f"s3: {urls}", sum(r.invocations for r in rows),
+        {**stats, "state": options.state}, ignored.report(), duplicates,
+    )  # fmt: skip
+
+
+def _day_now(
+    s3: Any, store: state.Store, rebuild: bool, bucket: str, place: str, day: date
+) -> tuple[str, dict[int, Hour], list[tuple[int, list[tuple[str, str, int]]]], SkipTally, dict[str, int]]:
+    """A day's store name, its stored hours, the hours whose objects changed since, and what listing found."""
+    name = _blob(bucket, place, day)
+    old = None if rebuild else _read_day(store, name)
+    hours = dict(old.hours) if old else {}
+    ignored, stats = SkipTally(), {"list_requests": 0, "objects_listed": 0}
+    listed = _list_day(s3, bucket, place, day, ignored, stats)
+    changed = [(h, objs) for h, objs in sorted(listed.items())
+               if h not in hours or hours[h].objects != _fingerprint(objs)]  # fmt: skip
+    stats["hours_unchanged"] = len(listed) - len(changed)
+    # Hours whose objects are gone (a lifecycle rule expired them) keep the rows read before.
+    stats["hours_kept_without_objects"] = len(set(hours) - set(listed))
+    return name, hours, changed, ignored, stats
+
+
+def places(s3: Any, bucket: str, prefix: str, stats: dict[str, int]) -> list[str]:
+    """Every `AWSLogs/<account>/BedrockModelInvocationLogs/<region>/` folder under the prefix."""
+    places = []
+    for account in _folders(s3, bucket, f"{prefix}AWSLogs/", stats):
+        if re.fullmatch(r"\d{12}", account):
+            base = f"{prefix}AWSLogs/{account}/BedrockModelInvocationLogs/"
+            places += [f"{base}{region}/" for region in _folders(s3, bucket, base, stats)
+                       if re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", region)]  # fmt: skip
+    if not places:
+        raise SourceError(
+            f"s3://{bucket}/{prefix}: no AWSLogs/<account>/BedrockModelInvocationLogs/<region>/ folders; "
+            "give the bucket and key prefix Bedrock delivers to"
+        )
+    return places
+
+
+def _folders(s3: Any, bucket: str, prefix: str, stats: dict[str, int]) -> list[str]:
+    names = []
+    for page in _pages(s3, bucket, prefix, stats, delimiter="/"):
+        names += [p["Prefix"][len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])]
+    return names
+
+
+def _pages(s3: Any, bucket: str, prefix: str, stats: dict[str, int], delimiter: str = "") -> Iterator[Any]:
+    kwargs = {"Bucket": bucket, "Prefix": prefix, **({"Delimiter": delimiter} if delimiter else {})}
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(**kwargs):
+            stats["list_requests"] += 1
+            yield page
+    except AWS_ERRORS as exc:
+        raise SourceError(f"cannot list s3://{bucket}/{prefix} ({error_code(exc)}); it needs s3:ListBucket") from None
+
+
+def _list_day(
+    s3: Any, bucket: str, place: str, day: date, ignored: SkipTally, stats: dict[str, int]
+) -> dict[int, list[tuple[str, str, int]]]:
+    """The record objects of one day by delivery hour: (key, ETag, size) each; other objects are counted."""
+    hours: dict[int, list[tuple[str, str, int]]] = {}
+    for page in _pages(s3, bucket, f"{place}{day:%Y/%m/%d}/", stats):
+        for obj in page.get("Contents", []):
+            stats["objects_listed"] += 1
+            key = obj["Key"]
+            match = _HOUR_KEY.search(key[len(place) :])
+            if PERMISSION_CHECK in key:
+                ignored.skip("permission_check_object", f"s3://{bucket}/{key}")
+            elif match is None:
+                ignored.skip("not_in_delivery_layout", f"s3://{bucket}/{key}")
+            elif "data" in match.group(5).split("/")[:-1]:
+                ignored.skip("body_offload_object", f"s3://{bucket}/{key}")  # request/response bodies
+            else:
+                y, m, d, h = (int(g) for g in match.groups()[:4])
+                if not 0 <= h < 24:
+                    ignored.skip("not_in_delivery_layout", f"s3://{bucket}/{key}")
+                    continue
+                hour = int(datetime(y, m, d, h, tzinfo=UTC).timestamp())
+                hours.setdefault(hour, []).append((key, obj.get("ETag", ""), int(obj.get("Size", 0))))
+    return hours
+
+
+def _fingerprint(objects: list[tuple[str, str, int]]) -> str:
+    return hashlib.sha256("".join(f"{k}\t{e}\n" for k, e, _ in sorted(objects)).encode()).hexdigest()
+
+
+def _read_hour(s3: Any, bucket: str, hour: int, objects: list[tuple[str, str, int]]) -> Hour:
+    """Read one delivery hour's objects into rows; each requestId counted once within the hour."""
+    agg, tally, ignored = HourlyAggregator(), SkipTally(), SkipTally()
+    seen: set[str] = set()
+    records = duplicates = size = 0
+    for key, _etag, _ in sorted(objects):
+        name = f"s3://{bucket}/{key}"
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        except AWS_ERRORS as exc:
+            if error_code(exc) in ("NoSuchKey", "404"):
+                continue  # expired between the list and the read: the next run lists the hour again
+            raise SourceError(f"cannot read {name} ({error_code(exc)}); it needs s3:GetObject") from None
+        counted = _Counted(body)
+        for epoch, rec in records_in(counted, name, tally, ignored):
+            if rec.requestId:
+                if rec.requestId in seen:
+                    duplicates += 1
+                    continue
+                seen.add(rec.requestId)
+            agg.add(epoch, *usage_of(rec))
+            records += 1
+        size += counted.size
+    return Hour(_fingerprint(objects), len(objects), size, agg.rows(), records, duplicates,
+                dict(tally.counts), dict(ignored.counts))  # fmt: skip
+
+
+class _Counted:
+    """A streaming body that counts the bytes read from it."""
+
+    def __init__(self, body: Readable) -> None:
+        self.body, self.size = body, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.body.read(n)
+        self.size += len(data)
+        return data
+
+
+def _examples(found: Hour, tally: SkipTally, ignored: SkipTally, where: str) -> None:
+    """Name the folder of what an hour read this run skipped (its counts are added with its rows)."""
+    for reasons, into in ((found.skipped, tally), (found.ignored, ignored)):
+        into.examples += [f"{where}: {reason}" for reason in reasons][: max(0, MAX_EXAMPLES - len(into.examples))]
+
+
+def _folder(hour: int) -> str:
+    return datetime.fromtimestamp(hour, UTC).strftime("%Y/%m/%d/%H/")
+
+
+def _blob(bucket: str, place: str, day: date) -> str:
+    """Where one day of one delivery folder is stored: beside the CloudWatch partitions, in its own folder."""
+    digest = hashlib.sha256(f"{bucket}/{place}".encode()).hexdigest()[:16]
+    parts = place.rstrip("/").split("/")
+    return f"s3-logs/account={parts[-3]}/region={parts[-1]}/{digest}/day={day.isoformat()}.json"
+
+
+def _read_day(store: state.Store, name: str) -> Day | None:
+    """A stored day, or None when absent or damaged (its hours are read again)."""
+    data = store.read_blob(name)
+    if data is None:
+        return None
+    try:
+        day = _decode_day(data)
+    except msgspec.DecodeError:
+        return None
+    rows = [r for hour in day.hours.values() for r in hour.rows]
+    valid = day.format == FORMAT and all(h % HOUR == 0 for h in day.hours) and all(state.valid_counts(r) for r in rows)
+    return day if valid else None

@@ -1,0 +1,206 @@
+"""The files source reading S3-delivered logs in place (moto): layout, incremental store, equality with local files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from generator.build import build
+from generator.config import load_settings
+from generator.errors import ConfigError, SourceError
+from generator.sources.demo import write_demo_logs
+from generator.sources.s3logs import S3Options, parse_url, read_s3
+from tests.conftest import NOW, NOW_ISO, ROOT
+from tests.test_sources import lines, record
+
+BUCKET = "org-bedrock-logs"
+START = NOW - timedelta(days=3)
+
+
+def key(hour: datetime, name: str, account: str = "123456789012", region: str = "us-east-1") -> str:
+    return f"logs/AWSLogs/{account}/BedrockModelInvocationLogs/{region}/{hour:%Y/%m/%d/%H}/{name}"
+
+
+@pytest.fixture
+def s3() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+def put(s3: Any, key_: str, *records: object) -> None:
+    s3.put_object(Bucket=BUCKET, Key=key_, Body=gzip.compress(lines(*records)))
+
+
+def read(tmp_path: Path, **kw: Any) -> Any:
+    return read_s3(S3Options((f"s3://{BUCKET}/logs",), str(tmp_path / "state"), **kw), START, NOW)
+
+
+def stamp(hour: datetime, minute: int = 5) -> str:
+    return (hour + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_layout_accounts_regions_offloads_and_corrupt_objects(s3: Any, tmp_path: Path) -> None:
+    h = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    put(s3, key(h, "a.json.gz"), record("ann", stamp(h)), record("bob", stamp(h)))
+    put(s3, key(h, "b.json.gz", "210987654321", "eu-west-1"), record("cy", stamp(h), region="eu-west-1",
+                                                                   accountId="210987654321"))  # fmt: skip
+    put(s3, key(h, "data/123_input.json.gz"), {"messages": ["a big body"]})  # a body offload: not records
+    s3.put_object(Bucket=BUCKET, Key="logs/AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/"
+                  "2026/11/26/amazon-bedrock-logs-permission-check", Body=b"")  # fmt: skip
+    s3.put_object(Bucket=BUCKET, Key=key(h, "broken.json.gz"), Body=b"\x1f\x8b\x08\x00garbage")
+    put(s3, key(h - timedelta(days=30), "old.json.gz"), record("old", stamp(h - timedelta(days=30))))
+
+    result = read(tmp_path)
+    assert sorted((r.principal.rsplit("/", 1)[1], r.region, r.account) for r in result.rows) == [
+        ("ann", "us-east-1", "123456789012"), ("bob", "us-east-1", "123456789012"),
+        ("cy", "eu-west-1", "210987654321"),
+    ]  # fmt: skip
+    assert result.records == 3  # the 30-day-old object is outside the window: its day is never listed
+    assert dict(result.ignored.counts) == {"body_offload_object": 1, "permission_check_object": 1}
+    assert dict(result.skipped.counts) == {"unreadable_file": 1}
+    assert result.queries["objects_read"] == 3 and result.queries["bytes_read"] > 0
+
+
+def test_incremental_three_runs_late_object_and_rewritten_object(s3: Any, tmp_path: Path) -> None:
+    h1, h2 = datetime(2026, 11, 26, 10, tzinfo=UTC), datetime(2026, 11, 26, 11, tzinfo=UTC)
+    put(s3, key(h1, "a.json.gz"), record("ann", stamp(h1)))
+    put(s3, key(h2, "b.json.gz"), record("bob", stamp(h2)))
+    first = read(tmp_path)
+    assert (first.queries["hours_read"], first.queries["objects_read"], first.records) == (2, 2, 2)
+
+    second = read(tmp_path)  # nothing changed: nothing read, the same rows from the store
+    assert (second.queries["hours_read"], second.queries["objects_read"]) == (0, 0)
+    assert second.rows == first.rows and second.queries["hours_unchanged"] == 2
+
+    put(s3, key(h1, "late.json.gz"), record("cy", stamp(h1, 50)))  # a late object re-reads its hour only
+    third = read(tmp_path)
+    assert (third.queries["hours_read"], third.queries["objects_read"], third.records) == (1, 2, 3)
+
+    put(s3, key(h2, "b.json.gz"), record("bob", stamp(h2)), record("bob", stamp(h2, 9)))  # rewritten: new ETag
+    fourth = read(tmp_path)
+    assert (fourth.queries["hours_read"], fourth.queries["objects_read"], fourth.records) == (1, 1, 4)
+
+    s3.delete_object(Bucket=BUCKET, Key=key(h2, "b.json.gz"))  # expired by a lifecycle rule: its usage stays
+    fifth = read(tmp_path)
+    assert fifth.records == 4 and fifth.queries["hours_kept_without_objects"] == 1
+
+
+def test_a_copied_object_is_counted_once(s3: Any, tmp_path: Path) -> None:
+    h = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    recs = [record("ann", stamp(h, m)) for m in range(3)]
+    put(s3, key(h, "a.json.gz"), *recs)
+    put(s3, key(h, "a-copy.json.gz"), *recs)
+    result = read(tmp_path)
+    assert (result.records, result.duplicates) == (3, 3)
+
+
+def test_a_damaged_store_is_read_again(s3: Any, tmp_path: Path) -> None:
+    h = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    put(s3, key(h, "a.json.gz"), record("ann", stamp(h)))
+    first = read(tmp_path)
+    for stored in (tmp_path / "state").rglob("day=2026-11-26.json"):
+        doc = json.loads(stored.read_text())
+        for hour in doc["hours"].values():
+            hour["rows"][0][3] = -5  # a negative count no source could write
+        stored.write_text(json.dumps(doc))
+    again = read(tmp_path)
+    assert again.queries["hours_read"] == 1 and again.rows == first.rows
+
+
+def test_steady_state_daily_run_reads_at_most_two_days(s3: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    write_demo_logs(folder, NOW)
+    _upload(s3, folder, "logs/")
+    options = S3Options((f"s3://{BUCKET}/logs",), str(tmp_path / "state"))
+    start = NOW - timedelta(days=90)
+    first = read_s3(options, start, NOW)
+    tomorrow = NOW + timedelta(days=1)
+    write_demo_logs(tmp_path / "next", tomorrow)  # the same 90 days shifted by one: a new day of objects
+    new = [p for p in (tmp_path / "next").rglob("*.json.gz") if _hour_of(p) >= NOW]
+    for path in new:
+        s3.put_object(Bucket=BUCKET, Key="logs/" + str(path.relative_to(tmp_path / "next")), Body=path.read_bytes())
+    second = read_s3(options, start + timedelta(days=1), tomorrow)
+    assert 0 < second.queries["hours_read"] <= 48
+    assert second.queries["objects_read"] <= len(new)
+    assert second.queries["bytes_read"] < first.queries["bytes_read"] / 20
+
+
+def _hour_of(path: Path) -> datetime:
+    parts = path.parts
+    at = parts.index("BedrockModelInvocationLogs") + 2
+    y, m, d, h = parts[at : at + 4]
+    return datetime(int(y), int(m), int(d), int(h), tzinfo=UTC)
+
+
+def _upload(s3: Any, folder: Path, prefix: str) -> None:
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            s3.put_object(Bucket=BUCKET, Key=prefix + str(path.relative_to(folder)), Body=path.read_bytes())
+
+
+def test_the_same_records_from_s3_and_files_give_the_same_json(s3: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    write_demo_logs(folder, NOW)
+    _upload(s3, folder, "org/")
+    outputs = {}
+    for name, logs in (("files", str(folder)), ("s3", f"s3://{BUCKET}/org/")):
+        out = tmp_path / name
+        settings = load_settings({"logs": (logs,), "out": out, "now": NOW_ISO, "state": str(tmp_path / "st"),
+                                  "price_list": "off"}, environ={}, env_file=None)  # fmt: skip
+        build(settings)
+        outputs[name] = (out / "data/usage-90d.json").read_bytes()
+    assert outputs["s3"] == outputs["files"]
+
+
+@pytest.mark.parametrize("url", ["s3://", "s3://B/x", "s3://bucket/../x", "http://bucket/x"])
+def test_bad_urls_are_config_errors(url: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_url(url)
+
+
+def test_no_delivery_folders_is_a_clear_error(s3: Any, tmp_path: Path) -> None:
+    s3.put_object(Bucket=BUCKET, Key="logs/something-else.txt", Body=b"x")
+    with pytest.raises(SourceError, match="no AWSLogs/<account>/BedrockModelInvocationLogs/<region>/ folders"):
+        read(tmp_path)
+
+
+def test_build_from_s3_over_http(moto_server: str, tmp_path: Path) -> None:
+    """`bedrock-usage build --logs s3://...` end to end against moto's HTTP server; a second run reads nothing."""
+    client = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
+    client.create_bucket(Bucket="http-logs")
+    folder = tmp_path / "logs"
+    write_demo_logs(folder, NOW)
+    objects = [p for p in sorted(folder.rglob("*.json.gz")) if "data" not in p.parts][-200:]
+    for path in objects:
+        client.put_object(Bucket="http-logs", Key="x/" + str(path.relative_to(folder)), Body=path.read_bytes())
+    env = {**os.environ, "AWS_ENDPOINT_URL": moto_server, "SOURCE": ""}
+    command = [sys.executable, "-m", "generator", "build", "--logs", "s3://http-logs/x", "--now", NOW_ISO,
+               "--state", str(tmp_path / "state"), "--out", str(tmp_path / "site"), "--env-file", "/dev/null",
+               "--price-list", "off"]  # fmt: skip
+    runs = []
+    for _ in range(2):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT, check=False)
+        assert done.returncode == 0, done.stderr
+        runs.append(json.loads((tmp_path / "site/data/manifest.json").read_text()))
+    first, second = (run["queries"] for run in runs)
+    assert first["objects_read"] == 200 and first["bytes_read"] > 0
+    assert second["objects_read"] == 0 and second["hours_unchanged"] == first["hours_read"]
+    assert runs[0]["source"] == runs[1]["source"] == "s3: s3://http-logs/x"
+
+
+def test_s3_and_local_logs_together_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="local paths or s3:// URLs"):
+        load_settings({"logs": ("s3://b/x", str(tmp_path))}, environ={}, env_file=None)
