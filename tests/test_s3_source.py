@@ -204,3 +204,39 @@ def test_build_from_s3_over_http(moto_server: str, tmp_path: Path) -> None:
 def test_s3_and_local_logs_together_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="local paths or s3:// URLs"):
         load_settings({"logs": ("s3://b/x", str(tmp_path))}, environ={}, env_file=None)
+
+
+def test_files_s3_and_cloudwatch_give_byte_identical_usage_json(
+    s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same records read from local files, from S3 in place and through Logs Insights (the emulator)."""
+    from generator.sources import insights
+    from tests.test_insights_emulator import Emulator, serve
+    from tests.test_insights_emulator import record as event
+
+    monkeypatch.setattr(insights.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(insights, "_now", lambda: NOW.timestamp())
+    base = NOW.replace(minute=0) - timedelta(days=40)
+    models = ("us.anthropic.claude-sonnet-4-6", "amazon.nova-lite-v1:0", "global.anthropic.claude-opus-4-7")
+    events = [event(base + timedelta(minutes=59 * i), f"p{i % 7}", models[i % 3],
+                    (1000 + i, 200 + i, 5000 * (i % 2), 300 * (i % 3)), error=i % 11 == 0)
+              for i in range(600)]  # fmt: skip
+    folder = tmp_path / "logs"
+    for stamp_ms, message in events:
+        hour = datetime.fromtimestamp(stamp_ms // 1000, UTC)
+        path = folder / key(hour, f"{stamp_ms}.json.gz").removeprefix("logs/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(gzip.compress(message.encode() + b"\n"))
+    _upload(s3, folder, "logs/")
+    serve(monkeypatch, Emulator(events))
+    outputs = {}
+    for name, cli in (("files", {"logs": (str(folder),)}), ("s3", {"logs": (f"s3://{BUCKET}/logs",)}),
+                      ("cloudwatch", {"source": "cloudwatch", "regions": ("us-east-1",)})):  # fmt: skip
+        out = tmp_path / name
+        settings = load_settings({**cli, "out": out, "now": NOW_ISO, "state": str(tmp_path / f"state-{name}"),
+                                  "price_list": "off"}, environ={}, env_file=None)  # fmt: skip
+        build(settings)
+        outputs[name] = (out / "data/usage-90d.json").read_bytes()
+    assert json.loads(outputs["files"])["totals"]["invocations"] == 600
+    assert outputs["s3"] == outputs["files"]
+    assert outputs["cloudwatch"] == outputs["files"]

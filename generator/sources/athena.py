@@ -157,8 +157,12 @@ class AthenaRunner:
         self.ends_at = clock() + options.deadline_seconds
         self.queries, self.bytes_scanned, self.billed_bytes = 0, 0, 0
 
-    def run(self, sql: str, what: str) -> Iterator[list[str | None]]:
-        """Run one statement; yield its result rows (without the header) as lists of strings."""
+    def rows(self, sql: str, what: str) -> Iterator[list[str | None]]:
+        """Run one query; yield its result rows (without the header) as lists of strings."""
+        yield from self._results(self.execute(sql, what), what)
+
+    def execute(self, sql: str, what: str) -> str:
+        """Run one statement to completion; return its query id."""
         start: dict[str, Any] = {"QueryString": sql, "WorkGroup": self.options.workgroup}
         if self.options.output:
             start["ResultConfiguration"] = {"OutputLocation": self.options.output}
@@ -172,7 +176,7 @@ class AthenaRunner:
         except BaseException:  # the deadline, Ctrl-C or any failure: a query left running keeps billing
             self._stop(query_id)
             raise
-        yield from self._results(query_id, what)
+        return str(query_id)
 
     def _wait(self, query_id: str, what: str) -> None:
         wait = 0.25
@@ -279,7 +283,7 @@ def read_athena(
         if first < stop:
             what = f"query of {day} from {datetime.fromtimestamp(first, UTC):%H}:00"
             before = runner.bytes_scanned
-            fresh = parse_rows(runner.run(day_query(options, first, stop), what), first, stop, what)
+            fresh = parse_rows(runner.rows(day_query(options, first, stop), what), first, stop, what)
             settled = max(first, min(stop, settled_before))
             scanned = (old.bytes_scanned if old else 0) + runner.bytes_scanned - before
             ran = datetime.now(UTC).isoformat(timespec="seconds")
@@ -305,10 +309,10 @@ def _ensure_table(runner: AthenaRunner, store: state.Store, options: AthenaOptio
     digest = hashlib.sha256(ddl.encode()).hexdigest().encode()
     if store.read_blob(marker) == digest:
         return
-    list(runner.run(f"CREATE DATABASE IF NOT EXISTS `{options.database}`", "creation of the database"))
+    runner.execute(f"CREATE DATABASE IF NOT EXISTS `{options.database}`", "creation of the database")
     # The tool owns the table: one made for other accounts, regions or a location is replaced (the logs stay in S3).
-    list(runner.run(f"DROP TABLE IF EXISTS `{options.database}`.`{options.table}`", "drop of the old table"))
-    list(runner.run(ddl, "creation of the table"))
+    runner.execute(f"DROP TABLE IF EXISTS `{options.database}`.`{options.table}`", "drop of the old table")
+    runner.execute(ddl, "creation of the table")
     store.write_blob(marker, digest)
 
 
