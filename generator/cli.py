@@ -6,6 +6,7 @@ The only module that imports click. Exit codes: 0 ok, 1 runtime failure, 2 usage
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from generator import __version__
-from generator.errors import GeneratorError, printable
+from generator.errors import ConfigError, GeneratorError, printable
 
 # The only values CloudWatch Logs accepts for a retention policy (PutRetentionPolicy).
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
@@ -224,25 +225,42 @@ def publish_command(**flags: Any) -> None:
 )  # fmt: skip
 @click.option("--role-name", default="bedrock-invocation-logging", show_default=True, help="Role Bedrock assumes.")
 @click.option("--region", help="Region to set up (default: AWS_REGION).")
+@click.option("--s3-bucket", help="Deliver the logs to this S3 bucket instead of CloudWatch Logs (made if missing).")
+@click.option("--s3-prefix", default="", help="With --s3-bucket: key prefix for the logs, e.g. bedrock/.")
+@click.option("--expire-days", type=click.IntRange(1), help="With --s3-bucket: delete log objects after N days.")
 @click.option("--dry-run", is_flag=True, help="Print every change; make none.")
 @ENV_FILE
 @_reports_errors
-def setup_logging(log_group: str | None, retention_days: str, role_name: str, region: str | None, dry_run: bool,
-                  env_file: Path) -> None:  # fmt: skip
-    """Create the log group and role and turn on Bedrock model-invocation logging (idempotent)."""
+def setup_logging(log_group: str | None, retention_days: str, role_name: str, region: str | None, s3_bucket: str | None,
+                  s3_prefix: str, expire_days: int | None, dry_run: bool, env_file: Path) -> None:  # fmt: skip
+    """Turn on Bedrock model-invocation logging to CloudWatch Logs or S3, with what it needs (idempotent)."""
     from generator import aws
-    from generator.logging_setup import apply_plan, plan_logging
+    from generator.config_values import parse_prefix
+    from generator.logging_setup import apply_plan, plan_logging, plan_s3_logging
 
     flags = {"source": "cloudwatch", "regions": (region,) if region else (), "env_file": env_file}
     if log_group:
         flags["log_groups"] = (log_group,)
     settings = _settings(flags)
     group, where = settings.cloudwatch.log_groups[0], settings.cloudwatch.regions[0]
-    clients = {s: aws.client(s, profile=settings.aws_profile, region=where) for s in ("logs", "iam", "bedrock", "sts")}
+    services = ("s3", "bedrock", "sts") if s3_bucket else ("logs", "iam", "bedrock", "sts")
+    if s3_bucket and not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", s3_bucket):
+        raise ConfigError(f"--s3-bucket: {s3_bucket!r} is not an S3 bucket name")
+    if (s3_prefix or expire_days) and not s3_bucket:
+        raise ConfigError("--s3-prefix and --expire-days go with --s3-bucket")
     try:
-        steps = plan_logging(
-            clients, log_group=group, retention_days=int(retention_days), role_name=role_name, region=where
-        )
+        prefix = parse_prefix(s3_prefix)
+    except ValueError as exc:
+        raise ConfigError(f"--s3-prefix: {exc}") from None
+    clients = {s: aws.client(s, profile=settings.aws_profile, region=where) for s in services}
+    try:
+        if s3_bucket:
+            steps = plan_s3_logging(clients, bucket=s3_bucket, prefix=prefix, expire_days=expire_days, region=where)
+            group = f"s3://{s3_bucket}/{prefix}"
+        else:
+            steps = plan_logging(
+                clients, log_group=group, retention_days=int(retention_days), role_name=role_name, region=where
+            )
         for step in steps:
             _say(f"{'would ' if dry_run else ''}{step.action} ({step.reason})")
         if not steps:

@@ -132,3 +132,95 @@ def apply_plan(steps: list[Step], clients: Mapping[str, Any], sleep: Callable[[f
                 if step.service != "bedrock" or error_code(exc) != "ValidationException" or attempt == 7:
                     raise
                 sleep(2.0 * (attempt + 1))  # a new role takes seconds to become assumable
+
+
+LOGS_SID = "AllowBedrockInvocationLogs"
+EXPIRE_RULE = "bedrock-usage-expire-invocation-logs"
+
+
+def bucket_statement(bucket: str, prefix: str, account: str, region: str) -> dict[str, Any]:
+    """Bedrock, acting for this account from this region, may write log objects under the prefix, nothing else."""
+    return {
+        "Sid": LOGS_SID,
+        "Effect": "Allow",
+        "Principal": {"Service": "bedrock.amazonaws.com"},
+        "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{bucket}/{prefix}AWSLogs/{account}/BedrockModelInvocationLogs/*",
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": account},
+            "ArnLike": {"aws:SourceArn": f"arn:aws:bedrock:{region}:{account}:*"},
+        },
+    }
+
+
+def plan_s3_logging(
+    clients: Mapping[str, Any], *, bucket: str, prefix: str, expire_days: int | None, region: str
+) -> list[Step]:
+    """Steps that make Bedrock deliver invocation logs to `s3://bucket/prefix`: a private bucket, its policy,
+    an optional expiry of the logs, and the logging configuration. Other statements and rules are kept."""
+    s3, bedrock = clients["s3"], clients["bedrock"]
+    account = clients["sts"].get_caller_identity()["Account"]
+    steps = []
+    try:
+        s3.head_bucket(Bucket=bucket)
+        exists = True
+    except AWS_ERRORS as exc:
+        if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+        exists = False
+    if not exists:
+        create: dict[str, Any] = {"Bucket": bucket, "ObjectOwnership": "BucketOwnerEnforced"}
+        if region != "us-east-1":
+            create["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        steps.append(Step(f"create private bucket {bucket}", "it does not exist", "s3", "create_bucket", create))
+        private = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+                   "RestrictPublicBuckets": True}  # fmt: skip
+        steps.append(Step(f"block public access to {bucket}", "a new bucket", "s3", "put_public_access_block",
+                          {"Bucket": bucket, "PublicAccessBlockConfiguration": private}))  # fmt: skip
+    policy: dict[str, Any] = _bucket_policy(s3, bucket) if exists else {"Version": "2012-10-17", "Statement": []}
+    wanted = bucket_statement(bucket, prefix, account, region)
+    others = [s for s in policy.get("Statement", []) if s.get("Sid") != LOGS_SID]
+    if not any(_same(s, wanted) for s in policy.get("Statement", [])):
+        document = {**policy, "Statement": [*others, wanted]}
+        steps.append(Step(f"let Bedrock in {region} write logs to s3://{bucket}/{prefix}AWSLogs/{account}/",
+                          "the bucket policy does not allow it", "s3", "put_bucket_policy",
+                          {"Bucket": bucket, "Policy": json.dumps(document)}))  # fmt: skip
+    if expire_days:
+        rules = _lifecycle_rules(s3, bucket) if exists else []
+        rule = {"ID": EXPIRE_RULE, "Status": "Enabled", "Filter": {"Prefix": f"{prefix}AWSLogs/"},
+                "Expiration": {"Days": expire_days}}  # fmt: skip
+        if not any(_same(r, rule) for r in rules):
+            kept = [r for r in rules if r.get("ID") != EXPIRE_RULE]
+            steps.append(Step(f"expire log objects after {expire_days} days", "no such lifecycle rule", "s3",
+                              "put_bucket_lifecycle_configuration",
+                              {"Bucket": bucket, "LifecycleConfiguration": {"Rules": [*kept, rule]}}))  # fmt: skip
+    config = bedrock.get_model_invocation_logging_configuration().get("loggingConfig") or {}
+    target = {"bucketName": bucket, "keyPrefix": prefix.rstrip("/")}
+    have = config.get("s3Config") or {}
+    if {k: have.get(k, "") for k in target} != target:
+        merged = {"textDataDeliveryEnabled": False, "imageDataDeliveryEnabled": False,
+                  "embeddingDataDeliveryEnabled": False, **config, "s3Config": {**have, **target}}  # fmt: skip
+        reason = f"it sends to s3://{have['bucketName']}" if have.get("bucketName") else "S3 delivery is off"
+        action = f"deliver Bedrock invocation logs in {region} to s3://{bucket}/{prefix}"
+        steps.append(Step(action, reason, "bedrock", "put_model_invocation_logging_configuration",
+                          {"loggingConfig": merged}))  # fmt: skip
+    return steps
+
+
+def _bucket_policy(s3: Any, bucket: str) -> dict[str, Any]:
+    try:
+        found: dict[str, Any] = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    except AWS_ERRORS as exc:
+        if error_code(exc) != "NoSuchBucketPolicy":
+            raise
+        return {"Version": "2012-10-17", "Statement": []}
+    return found
+
+
+def _lifecycle_rules(s3: Any, bucket: str) -> list[dict[str, Any]]:
+    try:
+        return list(s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", []))
+    except AWS_ERRORS as exc:
+        if error_code(exc) != "NoSuchLifecycleConfiguration":
+            raise
+        return []

@@ -72,3 +72,68 @@ def test_existing_choices_are_kept(aws_mock: dict[str, Any]) -> None:
     config = aws_mock["bedrock"].get_model_invocation_logging_configuration()["loggingConfig"]
     assert config["s3Config"]["bucketName"] == "audit" and config["textDataDeliveryEnabled"] is True
     assert config["cloudWatchConfig"]["roleArn"] == "arn:aws:iam::123456789012:role/r"
+
+
+@pytest.fixture
+def s3_mock() -> Any:
+    with mock_aws():
+        yield {s: boto3.client(s, region_name="us-east-1") for s in ("s3", "bedrock", "sts")}
+
+
+def test_s3_delivery_setup_then_nothing_to_change(s3_mock: dict[str, Any]) -> None:
+    dry = run("--s3-bucket", "org-bedrock-logs", "--s3-prefix", "bedrock", "--expire-days", "400", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert dry.output.splitlines() == [
+        "would create private bucket org-bedrock-logs (it does not exist)",
+        "would block public access to org-bedrock-logs (a new bucket)",
+        "would let Bedrock in us-east-1 write logs to s3://org-bedrock-logs/bedrock/AWSLogs/123456789012/ "
+        "(the bucket policy does not allow it)",
+        "would expire log objects after 400 days (no such lifecycle rule)",
+        "would deliver Bedrock invocation logs in us-east-1 to s3://org-bedrock-logs/bedrock/ (S3 delivery is off)",
+    ]
+    assert "org-bedrock-logs" not in [b["Name"] for b in s3_mock["s3"].list_buckets()["Buckets"]]
+
+    first = run("--s3-bucket", "org-bedrock-logs", "--s3-prefix", "bedrock", "--expire-days", "400")
+    assert first.exit_code == 0 and "done: 5 change(s)" in first.output, first.output
+    s3 = s3_mock["s3"]
+    (statement,) = json.loads(s3.get_bucket_policy(Bucket="org-bedrock-logs")["Policy"])["Statement"]
+    assert statement["Principal"] == {"Service": "bedrock.amazonaws.com"} and statement["Action"] == "s3:PutObject"
+    assert (
+        statement["Resource"]
+        == "arn:aws:s3:::org-bedrock-logs/bedrock/AWSLogs/123456789012/BedrockModelInvocationLogs/*"
+    )
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"},
+                                      "ArnLike": {"aws:SourceArn": "arn:aws:bedrock:us-east-1:123456789012:*"}}  # fmt: skip
+    (rule,) = s3.get_bucket_lifecycle_configuration(Bucket="org-bedrock-logs")["Rules"]
+    assert rule["Expiration"] == {"Days": 400} and rule["Filter"] == {"Prefix": "bedrock/AWSLogs/"}
+    assert s3.get_public_access_block(Bucket="org-bedrock-logs")["PublicAccessBlockConfiguration"]["BlockPublicPolicy"]
+    config = s3_mock["bedrock"].get_model_invocation_logging_configuration()["loggingConfig"]
+    assert config["s3Config"] == {"bucketName": "org-bedrock-logs", "keyPrefix": "bedrock"}
+
+    second = run("--s3-bucket", "org-bedrock-logs", "--s3-prefix", "bedrock", "--expire-days", "400")
+    assert second.exit_code == 0 and "nothing to change" in second.output, second.output
+
+
+def test_s3_delivery_keeps_the_buckets_other_statements(s3_mock: dict[str, Any]) -> None:
+    s3 = s3_mock["s3"]
+    s3.create_bucket(Bucket="shared-logs")
+    other = {"Sid": "Auditors", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+             "Action": "s3:GetObject", "Resource": "arn:aws:s3:::shared-logs/*"}  # fmt: skip
+    s3.put_bucket_policy(Bucket="shared-logs", Policy=json.dumps({"Version": "2012-10-17", "Statement": [other]}))
+    result = run("--s3-bucket", "shared-logs")
+    assert result.exit_code == 0, result.output
+    sids = [s["Sid"] for s in json.loads(s3.get_bucket_policy(Bucket="shared-logs")["Policy"])["Statement"]]
+    assert sids == ["Auditors", "AllowBedrockInvocationLogs"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--s3-bucket", "Not_A_Bucket"), "is not an S3 bucket name"),
+        (("--expire-days", "30"), "go with --s3-bucket"),
+        (("--s3-bucket", "b-ok", "--s3-prefix", "../x"), "--s3-prefix"),
+    ],
+)
+def test_s3_setup_arguments_are_checked(s3_mock: dict[str, Any], args: tuple[str, ...], message: str) -> None:
+    result = run(*args)
+    assert result.exit_code == 2 and message in result.output, result.output
