@@ -280,6 +280,9 @@ def setup_logging(log_group: str | None, retention_days: str, role_name: str, re
 @click.option("--subnets-only", help="Comma-separated CIDRs allowed to view the site (default: SUBNETS_ONLY).")
 @click.option("--schedule", default="rate(1 hour)", show_default=True, help="EventBridge Scheduler expression.")
 @click.option("--log-group", "log_groups", multiple=True, help="Log group(s) with Bedrock logs (LOG_GROUP).")
+@click.option("--source", "read_from", type=click.Choice(["cloudwatch", "s3", "athena"]), default="cloudwatch",
+              show_default=True, help="Where the scheduled run reads the logs.")  # fmt: skip
+@click.option("--logs", "logs_url", default="", help="With --source s3 or athena: s3://bucket/prefix of the logs.")
 @click.option("--assume-role", "assume_roles", multiple=True, help="Also read other accounts through these roles.")
 @click.option("--region", help="Region of the stack and the logs (default: AWS_REGION).")
 @click.option("--cost-explorer", is_flag=True, help="Let the Lambda read the bill (ce:GetCostAndUsage).")
@@ -311,6 +314,7 @@ def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str,
              "oidc_client_id", "oidc_client_secret")  # fmt: skip
     extra = {k: flags.pop(k) for k in names}
     deadline = flags.pop("insights_deadline")
+    read_from, logs_url = flags.pop("read_from"), flags.pop("logs_url")
     given_subnets = flags.get("subnets_only")  # "" on the command line removes the allow-list, on purpose
     settings = _settings({**flags, "source": "cloudwatch", "regions": (region,) if region else ()})
     subnets = ",".join(str(n) for n in settings.subnets_only) or (None if given_subnets is None else "")
@@ -319,7 +323,8 @@ def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str,
         assume_roles=settings.cloudwatch.assume_roles,
         schedule=schedule, subnets_only=subnets, fqdn=settings.fqdn or "", certificate_arn=certificate_arn,
         hosted_zone_id=hosted_zone_id, timezone=settings.timezone, insights_deadline=deadline,
-        architecture="arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64", **extra,
+        architecture="arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64", source=read_from,
+        logs=logs_url, **extra,
     )  # fmt: skip
     request.check()
     clients = {s: aws.client(s, profile=settings.aws_profile, region=request.region)

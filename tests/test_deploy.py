@@ -343,3 +343,22 @@ def test_sign_in_federation_flags(stubbed: Any, monkeypatch: pytest.MonkeyPatch)
     ]:
         bad = dry_run(stubbed, monkeypatch, None, "--public", *args, reaches_aws=False)
         assert bad.exit_code == 2 and message in bad.output, bad.output
+
+
+def test_deploy_against_s3_or_athena(stubbed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    s3 = dry_run(stubbed, monkeypatch, None, "--public", "--source", "s3", "--logs", "s3://org-logs/bedrock/")
+    assert s3.exit_code == 0, s3.output
+    assert "one IAM role: s3:ListBucket and s3:GetObject on s3://org-logs/bedrock/AWSLogs/" in s3.output
+    request = DeployRequest(**{**REQUEST.__dict__, "source": "athena", "logs": "s3://org-logs/b"})
+    values = {p["ParameterKey"]: p.get("ParameterValue") for p in request.parameters("c", "k", PRIVATE)}
+    assert (values["Source"], values["LogsBucket"], values["LogsPrefix"]) == ("athena", "org-logs", "b/")
+    for args, message in ((("--source", "s3"), "give --logs s3://"), (("--logs", "s3://org-logs/b"), "--logs goes"),
+                          (("--source", "s3", "--logs", "s3://Bad_Bucket/x"), "not an S3 URL")):  # fmt: skip
+        refused = dry_run(stubbed, monkeypatch, None, "--public", *args, reaches_aws=False)
+        assert refused.exit_code == 2 and message in refused.output, refused.output
+
+
+def test_deploy_against_athena_makes_a_workgroup(stubbed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    athena = dry_run(stubbed, monkeypatch, None, "--public", "--source", "athena", "--logs", "s3://org-logs/b")
+    assert athena.exit_code == 0 and "an Athena workgroup (10 GB bytes-scanned limit" in athena.output, athena.output
+    assert "Athena in its workgroup and Glue on the bedrock_usage database" in athena.output

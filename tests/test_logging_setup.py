@@ -102,8 +102,10 @@ def test_s3_delivery_setup_then_nothing_to_change(s3_mock: dict[str, Any]) -> No
         statement["Resource"]
         == "arn:aws:s3:::org-bedrock-logs/bedrock/AWSLogs/123456789012/BedrockModelInvocationLogs/*"
     )
-    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"},
-                                      "ArnLike": {"aws:SourceArn": "arn:aws:bedrock:us-east-1:123456789012:*"}}  # fmt: skip
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+        "ArnLike": {"aws:SourceArn": "arn:aws:bedrock:us-east-1:123456789012:*"},
+    }
     (rule,) = s3.get_bucket_lifecycle_configuration(Bucket="org-bedrock-logs")["Rules"]
     assert rule["Expiration"] == {"Days": 400} and rule["Filter"] == {"Prefix": "bedrock/AWSLogs/"}
     assert s3.get_public_access_block(Bucket="org-bedrock-logs")["PublicAccessBlockConfiguration"]["BlockPublicPolicy"]

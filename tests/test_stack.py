@@ -29,6 +29,11 @@ def template(text: str) -> dict[str, Any]:
     return dict(decoded)
 
 
+def unwrap(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Policy statements with conditional ones (`!If [cond, statement, NoValue]`) taken as present."""
+    return [s["Fn::If"][1] if "Fn::If" in s else s for s in statements]
+
+
 def resources(template: dict[str, Any], kind: str) -> dict[str, Any]:
     return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
 
@@ -117,7 +122,13 @@ def test_every_iam_statement_is_scoped(template: dict[str, Any]) -> None:
             for statement in policy["PolicyDocument"]["Statement"]:
                 if "Fn::If" in statement:
                     condition, statement, _ = statement["Fn::If"]
-                    assert condition in ("HasCostExplorer", "HasAssumeRoles")
+                    assert condition in (
+                        "HasCostExplorer",
+                        "HasAssumeRoles",
+                        "ReadsCloudWatch",
+                        "ReadsS3",
+                        "ReadsAthena",
+                    )
                     if condition == "HasAssumeRoles":
                         assert statement["Resource"] == {"Fn::Split": [",", {"Ref": "AssumeRoles"}]}
                         continue
@@ -129,14 +140,17 @@ def test_every_iam_statement_is_scoped(template: dict[str, Any]) -> None:
 
 def test_lambda_may_query_only_the_configured_log_groups(template: dict[str, Any]) -> None:
     role = template["Resources"]["PublishRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    (query,) = [s for s in role if s.get("Action") == "logs:StartQuery"]
+    (query,) = [s for s in unwrap(role) if s.get("Action") == "logs:StartQuery"]
     arns = [r["Fn::Sub"] for r in query["Resource"]]
     assert arns == [f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{g}{tail}"
                     for g in GROUPS for tail in ("", ":*")]  # fmt: skip
     (invalidate,) = [s for s in role if s.get("Action") == "cloudfront:CreateInvalidation"]
     assert "distribution/${Distribution}" in invalidate["Resource"]["Fn::Sub"]
     env = template["Resources"]["PublishFunction"]["Properties"]["Environment"]["Variables"]
-    assert env["LOG_GROUP"] == ",".join(GROUPS) and env["SOURCE"] == "cloudwatch"
+    assert env["LOG_GROUP"] == ",".join(GROUPS)
+    assert env["SOURCE"] == {
+        "Fn::If": ["ReadsCloudWatch", "cloudwatch", {"Fn::If": ["ReadsAthena", "athena", "files"]}]
+    }
 
 
 def test_schedule_has_a_dead_letter_queue_and_an_alarm(template: dict[str, Any]) -> None:
@@ -268,9 +282,31 @@ def test_a_source_accounts_log_group_is_granted_by_its_arn(tmp_path: Path) -> No
     decoded, problems = decode_str(text)
     assert not problems and decoded is not None
     role = decoded["Resources"]["PublishRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    (query,) = [s for s in role if s.get("Action") == "logs:StartQuery"]
+    (query,) = [s for s in unwrap(role) if s.get("Action") == "logs:StartQuery"]
     assert arn in query["Resource"] and arn + ":*" in query["Resource"]
     path = tmp_path / "stack.yaml"
     path.write_text(text)
     done = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
+
+
+def test_s3_and_athena_reading_is_least_privilege(template: dict[str, Any]) -> None:
+    role = template["Resources"]["PublishRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    guarded = {s["Fn::If"][1]["Sid"]: (s["Fn::If"][0], s["Fn::If"][1]) for s in role if "Fn::If" in s}
+    condition, listing = guarded["ListTheLogPrefix"]
+    assert condition == "ReadsS3" and listing["Action"] == ["s3:ListBucket", "s3:GetBucketLocation"]
+    assert listing["Condition"]["StringLike"]["s3:prefix"] == [{"Fn::Sub": "${LogsPrefix}AWSLogs/*"},
+                                                               {"Fn::Sub": "${LogsPrefix}AWSLogs/"}]  # fmt: skip
+    condition, objects = guarded["ReadTheLogObjects"]
+    assert objects["Action"] == "s3:GetObject"
+    assert objects["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${LogsBucket}/${LogsPrefix}AWSLogs/*"}
+    condition, queries = guarded["RunQueriesInTheWorkgroup"]
+    assert condition == "ReadsAthena" and "workgroup/${AthenaWorkGroup}" in queries["Resource"]["Fn::Sub"]
+    assert guarded["QueryTheInvocationLogs"][0] == "ReadsCloudWatch"  # no Insights rights when reading S3
+    workgroup = template["Resources"]["AthenaWorkGroup"]
+    config = workgroup["Properties"]["WorkGroupConfiguration"]
+    assert workgroup["Condition"] == "ReadsAthena" and config["EnforceWorkGroupConfiguration"] is True
+    assert config["BytesScannedCutoffPerQuery"] == {"Ref": "AthenaScanLimitBytes"}
+    assert ".bedrock-usage-state/athena-results/" in config["ResultConfiguration"]["OutputLocation"]["Fn::Sub"]
+    env = template["Resources"]["PublishFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["LOGS"]["Fn::If"][0] == "ReadsS3" and env["ATHENA_WORKGROUP"]["Fn::If"][0] == "ReadsAthena"

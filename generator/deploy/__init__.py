@@ -41,5 +41,5 @@ def render_template(log_groups: Sequence[str]) -> str:
             continue
         base = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:" + group
         arns += [f"- !Sub {json.dumps(base)}", f"- !Sub {json.dumps(base + ':*')}"]
-    text = text.replace("__LOG_GROUP_ARNS__", ("\n" + " " * 18).join(arns))
+    text = text.replace("__LOG_GROUP_ARNS__", ("\n" + " " * 20).join(arns))
     return text.replace("__LOG_GROUPS__", json.dumps(",".join(log_groups)))

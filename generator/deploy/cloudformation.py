@@ -26,6 +26,7 @@ from generator.aws import AWS_ERRORS, error_code
 from generator.deploy import render_template
 from generator.errors import ConfigError, PublishError
 from generator.render import package_dir
+from generator.sources.s3logs import parse_url
 
 RUNTIME_PYTHON = "3.13"  # the template's Lambda runtime
 _SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")
@@ -58,6 +59,8 @@ class DeployRequest:
     access_logs: bool = False
     insights_deadline: int = 600
     assume_roles: tuple[str, ...] = ()  # roles in other accounts the Lambda reads through
+    source: str = "cloudwatch"  # cloudwatch | s3 | athena: where the scheduled run reads the logs
+    logs: str = ""  # s3://bucket/prefix where Bedrock delivers them (s3 and athena)
     fqdn: str = ""
     certificate_arn: str = ""
     hosted_zone_id: str = ""
@@ -92,6 +95,17 @@ class DeployRequest:
             problems.append(f"--alarm-email {self.alarm_email!r} is not an e-mail address")
         if not 60 <= self.insights_deadline <= MAX_DEADLINE:
             problems.append(f"--insights-deadline {self.insights_deadline}: 60 to {MAX_DEADLINE} seconds on Lambda")
+        if self.source not in ("cloudwatch", "s3", "athena"):
+            problems.append(f"--source {self.source!r}: use cloudwatch, s3 or athena")
+        elif self.source != "cloudwatch" and not self.logs:
+            problems.append(f"--source {self.source} reads the S3-delivered logs: give --logs s3://bucket/prefix")
+        elif self.source == "cloudwatch" and self.logs:
+            problems.append("--logs goes with --source s3 or athena")
+        if self.logs:
+            try:
+                parse_url(self.logs)
+            except ConfigError as exc:
+                problems.append(str(exc))
         if problems:
             raise ConfigError("; ".join(problems))
 
@@ -127,6 +141,21 @@ class DeployRequest:
             values["SessionKey"] = secrets.token_hex(32) if sign_in == "cognito" else ""
         return Access(subnets, sign_in, public, frozenset(k for k in kept if k in before), values)
 
+    def reads(self) -> str:
+        """What the Lambda's role may read the logs with, in words."""
+        if self.source == "cloudwatch":
+            return f"logs:StartQuery on {', '.join(self.log_groups)}"
+        bucket, prefix = self.logs_bucket
+        where = f"s3:ListBucket and s3:GetObject on s3://{bucket}/{prefix}AWSLogs/"
+        return where + (
+            ", Athena in its workgroup and Glue on the bedrock_usage database" if self.source == "athena" else ""
+        )
+
+    @property
+    def logs_bucket(self) -> tuple[str, str]:
+        """The logs' bucket and prefix ("" and "" when the source is CloudWatch)."""
+        return parse_url(self.logs) if self.logs else ("", "")
+
     def parameters(self, code_bucket: str, code_key: str, access: Access) -> list[dict[str, Any]]:
         values = {
             "CodeBucket": code_bucket, "CodeKey": code_key, "Schedule": self.schedule,
@@ -137,6 +166,7 @@ class DeployRequest:
             "AccessLogs": "true" if self.access_logs else "false", "InsightsDeadline": str(self.insights_deadline),
             "FunctionTimeout": str(self.insights_deadline + DEADLINE_MARGIN),
             "AssumeRoles": ",".join(self.assume_roles),
+            "Source": self.source, "LogsBucket": self.logs_bucket[0], "LogsPrefix": self.logs_bucket[1],
             "SessionKey": "", "SamlMetadataUrl": "", "OidcIssuer": "", "OidcClientId": "", "OidcClientSecret": "",
             **access.values,
         }  # fmt: skip
@@ -242,10 +272,12 @@ def plan_deploy(request: DeployRequest, status: str | None, code_size: int, acce
         f"{request.insights_deadline + DEADLINE_MARGIN} s, Insights deadline {request.insights_deadline} s), never "
         "retried, failed runs to a dead-letter queue, and alarms to an SNS topic"
         + (f" e-mailing {request.alarm_email}" if request.alarm_email else ""),
-        f"  one IAM role: logs:StartQuery on {', '.join(request.log_groups)}, the bucket, this distribution"
+        f"  one IAM role: {request.reads()}, the bucket, this distribution"
         + (", ce:GetCostAndUsage" if request.cost_explorer else "")
         + (f", sts:AssumeRole on {', '.join(request.assume_roles)}" if request.assume_roles else ""),
     ]
+    if request.source == "athena":
+        lines.append("  an Athena workgroup (10 GB bytes-scanned limit a query, results kept under the store's prefix)")
     lines += access.describe()
     if request.access_logs:
         lines.append("  a log bucket with CloudFront and S3 access logs (kept 90 days)")
