@@ -127,9 +127,18 @@ def test_a_run_end_to_end_then_only_unsettled_hours(aws: Any, tmp_path: Path, mo
     assert [(r.principal.rsplit("/", 1)[1], r.invocations) for r in second.rows][-2:] == [("cy", 2), ("cy", 5)]
 
 
-def _stubbed() -> tuple[Any, Stubber]:
+def _stubbed(*executions: dict[str, Any], stopped: bool = False) -> tuple[Any, Stubber]:
+    """A stubbed client that starts `SELECT 1`, answers these polls, and (if `stopped`) expects it stopped."""
     client = boto3.client("athena", region_name="us-east-1")
-    return client, Stubber(client)
+    stub = Stubber(client)
+    if executions:
+        stub.add_response("start_query_execution", {"QueryExecutionId": "q-1"},
+                          {"QueryString": "SELECT 1", "WorkGroup": "primary", "ResultConfiguration": ANY})  # fmt: skip
+    for execution in executions:
+        stub.add_response("get_query_execution", execution)
+    if stopped:
+        stub.add_response("stop_query_execution", {}, {"QueryExecutionId": "q-1"})
+    return client, stub
 
 
 def _execution(state: str, reason: str = "", scanned: int = 0) -> dict[str, Any]:
@@ -141,12 +150,8 @@ def _execution(state: str, reason: str = "", scanned: int = 0) -> dict[str, Any]
 
 
 def test_the_workgroup_limit_is_one_line_with_what_to_do(tmp_path: Path) -> None:
-    client, stub = _stubbed()
-    stub.add_response("start_query_execution", {"QueryExecutionId": "q-1"}, {"QueryString": "SELECT 1",
-                      "WorkGroup": "primary", "ResultConfiguration": ANY})  # fmt: skip
     reason = "Bytes scanned limit was exceeded. Query cancelled after scanning 10737418240 bytes"
-    stub.add_response("get_query_execution", _execution("CANCELLED", reason, 10737418240))
-    stub.add_response("stop_query_execution", {})
+    client, stub = _stubbed(_execution("CANCELLED", reason, 10737418240), stopped=True)
     with stub, pytest.raises(SourceError, match="bytes-scanned limit stopped it: raise the limit") as caught:
         list(AthenaRunner(client, options(tmp_path), sleep=lambda s: None).rows("SELECT 1", "query of 2026-11-26"))
     assert "\n" not in str(caught.value)
@@ -154,12 +159,7 @@ def test_the_workgroup_limit_is_one_line_with_what_to_do(tmp_path: Path) -> None
 
 
 def test_the_deadline_stops_the_running_query(tmp_path: Path) -> None:
-    client, stub = _stubbed()
-    stub.add_response("start_query_execution", {"QueryExecutionId": "q-1"}, {"QueryString": "SELECT 1",
-                      "WorkGroup": "primary", "ResultConfiguration": ANY})  # fmt: skip
-    stub.add_response("get_query_execution", _execution("RUNNING"))
-    stub.add_response("get_query_execution", _execution("RUNNING"))
-    stub.add_response("stop_query_execution", {}, {"QueryExecutionId": "q-1"})
+    client, stub = _stubbed(_execution("RUNNING"), _execution("RUNNING"), stopped=True)
     ticks = iter([0.0, 5.0, 50.0, 500.0])
     runner = AthenaRunner(client, options(tmp_path, deadline_seconds=30), sleep=lambda s: None,
                           clock=lambda: next(ticks))  # fmt: skip
@@ -169,11 +169,7 @@ def test_the_deadline_stops_the_running_query(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_the_running_query(tmp_path: Path) -> None:
-    client, stub = _stubbed()
-    stub.add_response("start_query_execution", {"QueryExecutionId": "q-1"}, {"QueryString": "SELECT 1",
-                      "WorkGroup": "primary", "ResultConfiguration": ANY})  # fmt: skip
-    stub.add_response("get_query_execution", _execution("RUNNING"))
-    stub.add_response("stop_query_execution", {}, {"QueryExecutionId": "q-1"})
+    client, stub = _stubbed(_execution("RUNNING"), stopped=True)
 
     def interrupt(seconds: float) -> None:
         raise KeyboardInterrupt
@@ -184,9 +180,7 @@ def test_ctrl_c_stops_the_running_query(tmp_path: Path) -> None:
 
 
 def test_results_are_paged_and_an_impossible_row_fails_the_day(tmp_path: Path) -> None:
-    client, stub = _stubbed()
-    stub.add_response("start_query_execution", {"QueryExecutionId": "q-1"})
-    stub.add_response("get_query_execution", _execution("SUCCEEDED", scanned=123))
+    client, stub = _stubbed(_execution("SUCCEEDED", scanned=123))
     cells = lambda row: {"Data": [{"VarCharValue": v} for v in row]}  # noqa: E731
     header = cells(["hour"] * 12)
     stub.add_response("get_query_results", {"ResultSet": {"Rows": [header, cells(_row("2026-11-26T01:00:00", "a"))]},
@@ -195,7 +189,7 @@ def test_results_are_paged_and_an_impossible_row_fails_the_day(tmp_path: Path) -
     first, stop = epoch("2026-11-26T00:00:00"), epoch("2026-11-27T00:00:00")
     runner = AthenaRunner(client, options(tmp_path), sleep=lambda s: None)
     with stub:
-        rows = athena.parse_rows(runner.rows("SELECT", "q"), first, stop, "q")
+        rows = athena.parse_rows(runner.rows("SELECT 1", "q"), first, stop, "q")
     assert [r.principal[-1] for r in rows] == ["a", "b"] and runner.bytes_scanned == 123
     assert runner.billed_bytes == 10 * 1000**2  # Athena bills at least 10 MB a query
     bad = _row("2026-11-26T01:00:00", "a")
