@@ -13,13 +13,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from generator import __version__, aws, billing, identity, lock, publish, render, report, site
+from generator import __version__, aws, billing, identity, lock, publish
 from generator.aws import AWS_ERRORS
 from generator.config import Settings
 from generator.errors import ConfigError, IncompleteDataError, PublishError
-from generator.export import BuildMeta, dump, manifest
 from generator.pricing import PriceBook, load_book, pricelist
-from generator.report import WindowReport
+from generator.site import render, report, write
+from generator.site.export import BuildMeta, dump, manifest
+from generator.site.report import WindowReport
 from generator.sources import read_source
 from generator.state import open_store
 from generator.usage import Window, floor_hour, make_windows
@@ -72,7 +73,7 @@ class BuildResult:
 def build(settings: Settings) -> BuildResult:
     """Read the source, price and group the usage, and write the site to `settings.out`."""
     now = settings.now or datetime.now(UTC)
-    site.check_out_dir(settings.out)
+    write.check_out_dir(settings.out)
     windows = [w for w in make_windows(now, settings.tz) if w.key in settings.windows]
     start = min(w.start for w in windows)
     source = read_source(settings.source, settings.logs, now, start, settings.cloudwatch, settings.s3, settings.athena)
@@ -106,7 +107,7 @@ def build(settings: Settings) -> BuildResult:
     files = render.render_site(reports, meta, bills)
     total_unpriced = (sum(t for t, _ in unpriced.values()), sum(n for _, n in unpriced.values()))
     files["data/manifest.json"] = dump(manifest(meta, files, total_unpriced, queries))
-    site.write_site(settings.out, files)
+    write.write_site(settings.out, files)
     return BuildResult(settings.out, meta, reports, len(files), dict(unpriced), bill_note, dict(queries))
 
 

@@ -475,7 +475,7 @@ def pricing_refresh(target: Path, price_region: str | None, **flags: Any) -> Non
     from generator import aws
     from generator.pricing import load_book
     from generator.pricing.pricelist import refresh
-    from generator.site import write_file
+    from generator.site.write import write_file
 
     settings = _settings(flags, needs_source=False)
     region = price_region or settings.aws_region or "us-east-1"

@@ -38,7 +38,7 @@ from generator.config_values import (
 from generator.errors import ConfigError
 from generator.identity import IdentityRules
 from generator.pricing import Price
-from generator.site import STATE_PREFIX
+from generator.site.write import STATE_PREFIX
 from generator.sources import SOURCES
 from generator.sources.athena import AthenaOptions
 from generator.sources.cloudwatch import CloudWatchOptions

@@ -20,7 +20,7 @@ from generator import aws
 from generator.aws import AWS_ERRORS, error_code
 from generator.errors import SourceError
 from generator.publish import key_prefix
-from generator.site import write_file
+from generator.site.write import write_file
 from generator.sources.insights import Chunk
 from generator.sources.logfile import MAX_NAME
 from generator.usage import HOUR, HourlyRow, iso, row_of

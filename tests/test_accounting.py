@@ -17,7 +17,7 @@ import pytest
 
 from generator.errors import SourceError
 from generator.pricing import load_book
-from generator.report import Counters, cost_rows
+from generator.site.report import Counters, cost_rows
 from generator.sources.files import read_files
 from generator.usage import HourlyRow
 from tests.conftest import ROOT
@@ -159,7 +159,7 @@ def test_hostile_files_stay_bounded_in_memory_and_time(tmp_path: Path, kind: str
 
 def costed(model: str, **counts: int) -> Counters:
     from generator.identity import IdentityAudit
-    from generator.report import add_counters
+    from generator.site.report import add_counters
 
     row = HourlyRow(1795168800, "p", model, counts.pop("invocations", 1), 0, *(counts.get(k, 0) for k in (
         "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")))  # fmt: skip
@@ -184,7 +184,7 @@ def costed(model: str, **counts: int) -> Counters:
 def test_unpriced_usage_is_never_a_plain_zero(
     model: str, counts: dict[str, int], cost: str, unpriced_calls: int, complete: bool, shown: str
 ) -> None:
-    from generator.render import format_cost
+    from generator.site.render import format_cost
 
     c = costed(model, **counts)
     assert (c.cost, c.unpriced_invocations, c.cost_complete) == (Decimal(cost), unpriced_calls, complete)

@@ -10,10 +10,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from generator import render
 from generator.build import build
 from generator.config import load_settings
 from generator.errors import ConfigError, IncompleteDataError
+from generator.site import render
 from generator.usage import WINDOW_KEYS
 
 PAGES = ["index.html", "pricing.html"] + [f"{kind}-{w}.html" for kind in ("usage", "matrix") for w in WINDOW_KEYS]

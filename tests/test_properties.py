@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from generator.identity import IdentityRules, resolve
 from generator.pricing import load_book
-from generator.report import WindowReport, add_counters, cost_rows, summarize
+from generator.site.report import WindowReport, add_counters, cost_rows, summarize
 from generator.usage import HourlyRow, make_windows
 
 NOW = datetime(2026, 11, 27, 7, 30, tzinfo=UTC)

@@ -25,7 +25,7 @@ from typing import Any
 from generator.aws import AWS_ERRORS, error_code
 from generator.deploy import render_template
 from generator.errors import ConfigError, PublishError
-from generator.render import package_dir
+from generator.site.render import package_dir
 from generator.sources.s3logs import parse_url
 
 RUNTIME_PYTHON = "3.13"  # the template's Lambda runtime

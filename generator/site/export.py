@@ -21,7 +21,7 @@ import msgspec
 from generator.billing import Line, Reconciliation
 from generator.identity import caller_named
 from generator.pricing import Price, PriceBook
-from generator.report import Cell, Counters, WindowReport, add_counters
+from generator.site.report import Cell, Counters, WindowReport, add_counters
 from generator.sources import SkipReport
 from generator.usage import iso
 

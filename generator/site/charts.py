@@ -11,9 +11,9 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from generator.export import usd
 from generator.pricing import PriceBook
-from generator.report import Counters, Group, WindowReport
+from generator.site.export import usd
+from generator.site.report import Counters, Group, WindowReport
 
 TOP_PEOPLE = 10
 TOP_MODELS = 8

@@ -18,15 +18,16 @@ from zoneinfo import ZoneInfo
 import jinja2
 from markupsafe import Markup
 
-from generator import charts, export, identity
+from generator import identity
 from generator.billing import Reconciliation
 from generator.errors import GeneratorError
-from generator.export import BuildMeta
 from generator.pricing.cost import long_context, price_cells
-from generator.report import Counters, WindowReport, add_counters
+from generator.site import charts, export
+from generator.site.export import BuildMeta
+from generator.site.report import Counters, WindowReport, add_counters
 from generator.usage import WINDOW_LABELS, iso
 
-SCHEMA_PATH = Path(__file__).parent / "data" / "usage.schema.json"
+SCHEMA_PATH = Path(__file__).parent.parent / "data" / "usage.schema.json"
 INDEX_WINDOW = "7d"
 CHART_JS = "vendor/chart.umd.min.js"
 _SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
@@ -35,8 +36,8 @@ _SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"
 
 def package_dir(name: str) -> Path:
     """Find `templates/` or `assets/`: inside the installed package, else beside it in a checkout."""
-    here = Path(__file__).parent
-    for candidate in (here / name, here.parent / name):
+    package = Path(__file__).parent.parent
+    for candidate in (package / name, package.parent / name):
         if candidate.is_dir():
             return candidate
     raise GeneratorError(f"{name}/ is missing from the installation; reinstall bedrock-usage-site")
