@@ -4,9 +4,9 @@
 (function () {
   "use strict";
 
+  /* Only for names the page's data gives no colour (the build assigns one per name: the same everywhere). */
   var PALETTE = ["#2f6fde", "#e0803a", "#2ea37a", "#c9473d", "#8d5fd3", "#c7a42b",
                  "#3aa6c4", "#d35f9d", "#6c8f2f", "#8a6a4f", "#5b6fa8"];
-  var OTHER_COLOR = "#9aa4b0";
 
   /* ---------- tables ---------- */
 
@@ -60,48 +60,83 @@
 
   /* ---------- charts ---------- */
 
+  var OTHER_COLOR = "#9aa4b0";
+  var compactFormat = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
+
   function money(v) {
     return "$" + Number(v).toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   }
 
   function count(v) { return Number(v).toLocaleString(); }
 
-  function colored(datasets) {
+  /* Axis ticks: 5M and $1.2k, never 5,000,000; counts only on whole numbers. */
+  function compactMoney(v) { return Math.abs(v) >= 1000 ? "$" + compactFormat.format(v) : money(v); }
+  function compactCount(v) { return Number.isInteger(v) ? compactFormat.format(v) : ""; }
+
+  /* A bar label fits the axis; the tooltip and the accessible name keep the whole name. */
+  function shortLabel(text) { text = String(text); return text.length > 18 ? text.slice(0, 17) + "…" : text; }
+
+  function colorOf(data, label, i) {
+    if (label === "other") return data.other_color || OTHER_COLOR;
+    return (data.colors && data.colors[label]) || PALETTE[i % PALETTE.length];
+  }
+
+  function lighter(hex) { return hex + "66"; }  /* a partial day's bar: the colour at 40% */
+
+  function colored(data, datasets, partial) {
     return datasets.map(function (d, i) {
-      var color = d.label === "other" ? OTHER_COLOR : PALETTE[i % PALETTE.length];
-      return Object.assign({}, d, { backgroundColor: color, borderColor: color, borderWidth: 0 });
+      var color = colorOf(data, d.label, i);
+      var fill = partial && partial.length ? d.data.map(function (_, k) { return partial.indexOf(k) >= 0 ? lighter(color) : color; }) : color;
+      return Object.assign({}, d, { backgroundColor: fill, borderColor: color, borderWidth: 0 });
     });
   }
 
-  function stacked(format, axis) {
+  function stacked(format, axis, labels) {
     var value = axis === "y" ? "x" : "y";
     var scales = {};
-    scales[axis === "y" ? "y" : "x"] = { stacked: true, ticks: { autoSkip: true } };
-    scales[value] = { stacked: true, beginAtZero: true, ticks: { callback: function (v) { return format(v); } } };
+    var category = { stacked: true, ticks: { autoSkip: false } };
+    if (labels) category.ticks.callback = function (v) { return shortLabel(labels[v]); };
+    scales[axis === "y" ? "y" : "x"] = category;
+    scales[value] = { stacked: true, beginAtZero: true, ticks: { callback: format === money ? compactMoney : compactCount } };
+    if (format !== money) scales[value].ticks.precision = 0;
     return {
       indexAxis: axis === "y" ? "y" : "x",
       scales: scales,
-      plugins: { tooltip: { callbacks: { label: function (ctx) {
-        return ctx.dataset.label + ": " + format(axis === "y" ? ctx.parsed.x : ctx.parsed.y);
-      } } } }
+      plugins: { legend: { labels: { boxWidth: 12 } },
+        tooltip: { callbacks: { label: function (ctx) {
+          return ctx.dataset.label + ": " + format(axis === "y" ? ctx.parsed.x : ctx.parsed.y);
+        } } } }
     };
+  }
+
+  function dayLabels(data) {
+    return (data.days || []).map(function (d, i) { return (data.partial_days || []).indexOf(i) >= 0 ? d + " (partial)" : d; });
   }
 
   function chartConfigs(data) {
     var one = function (label, values) { return [{ label: label, data: values, backgroundColor: PALETTE[0], borderColor: PALETTE[0] }]; };
-    var noLegend = { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true } } };
+    var countAxis = { beginAtZero: true, ticks: { precision: 0, callback: compactCount } };
+    var days = dayLabels(data);
+    var timeAxis = { ticks: { autoSkip: true, maxRotation: 0 } };
+    var daily = stacked(money);
+    daily.scales.x = Object.assign({ stacked: true }, timeAxis);
     return {
-      "chart-daily-cost": { type: "bar", data: { labels: data.days, datasets: colored(data.daily_cost) }, options: stacked(money) },
-      "chart-person-by-model": { type: "bar", data: { labels: data.people, datasets: colored(data.person_by_model) }, options: stacked(money, "y") },
-      "chart-model-by-person": { type: "bar", data: { labels: data.models, datasets: colored(data.model_by_person) }, options: stacked(money, "y") },
-      "chart-person-tokens": { type: "bar", data: { labels: data.people, datasets: colored(data.person_tokens) }, options: stacked(count, "y") },
-      "chart-model-tokens": { type: "bar", data: { labels: data.models, datasets: colored(data.model_tokens) }, options: stacked(count, "y") },
-      "chart-person-invocations": { type: "bar", data: { labels: data.people, datasets: one("invocations", data.person_invocations) }, options: noLegend },
-      "chart-model-invocations": { type: "doughnut", data: { labels: data.models, datasets: [{ data: data.model_invocations,
-        backgroundColor: data.models.map(function (m, i) { return m === "other" ? OTHER_COLOR : PALETTE[i % PALETTE.length]; }) }] },
-        options: { plugins: { legend: { position: "right" } } } },
-      "chart-daily-invocations": { type: "line", data: { labels: data.days, datasets: one("invocations", data.daily_invocations) },
-        options: { plugins: { legend: { display: false } }, elements: { point: { radius: 0 } }, scales: { y: { beginAtZero: true } } } }
+      "chart-hourly-cost": data.hours && { type: "bar", data: { labels: data.hours, datasets: colored(data, data.hourly_cost) }, options: daily },
+      "chart-daily-cost": { type: "bar", data: { labels: days, datasets: colored(data, data.daily_cost, data.partial_days) }, options: daily },
+      "chart-person-by-model": { type: "bar", data: { labels: data.people, datasets: colored(data, data.person_by_model) }, options: stacked(money, "y", data.people) },
+      "chart-model-by-person": { type: "bar", data: { labels: data.models, datasets: colored(data, data.model_by_person) }, options: stacked(money, "y", data.models) },
+      "chart-person-tokens": { type: "bar", data: { labels: data.people, datasets: colored(data, data.person_tokens) }, options: stacked(count, "y", data.people) },
+      "chart-model-tokens": { type: "bar", data: { labels: data.models, datasets: colored(data, data.model_tokens) }, options: stacked(count, "y", data.models) },
+      "chart-person-invocations": { type: "bar", data: { labels: data.people, datasets: [{ label: "invocations", data: data.person_invocations,
+        backgroundColor: (data.people || []).map(function (p, i) { return colorOf(data, p, i); }) }] },
+        options: { indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: countAxis,
+          y: { ticks: { autoSkip: false, callback: function (v) { return shortLabel((data.people || [])[v]); } } } } } },
+      "chart-model-invocations": { type: "doughnut", data: { labels: data.called_models, datasets: [{ data: data.model_invocations,
+        backgroundColor: (data.called_models || []).map(function (m, i) { return colorOf(data, m, i); }) }] },
+        options: { plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } } } },
+      "chart-daily-invocations": { type: "line", data: { labels: days, datasets: one("invocations", data.daily_invocations) },
+        options: { plugins: { legend: { display: false } }, elements: { point: { radius: 0 } }, scales: { y: countAxis, x: timeAxis } } },
+      "chart-person-daily": { type: "bar", data: { labels: days, datasets: colored(data, data.daily_cost || [], data.partial_days) }, options: daily }
     };
   }
 
@@ -119,7 +154,7 @@
     var configs = chartConfigs(data);
     Object.keys(configs).forEach(function (id) {
       var canvas = document.getElementById(id);
-      if (!canvas) return;
+      if (!canvas || !configs[id]) return;
       new window.Chart(canvas, configs[id]);
       drawn += 1;
     });

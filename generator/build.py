@@ -18,7 +18,7 @@ from generator.aws import AWS_ERRORS
 from generator.config import Settings
 from generator.errors import ConfigError, IncompleteDataError, PublishError
 from generator.pricing import PriceBook, load_book, pricelist
-from generator.site import render, report, write
+from generator.site import decisions, render, report, write
 from generator.site.export import BuildMeta, dump, manifest
 from generator.site.report import WindowReport
 from generator.sources import read_source
@@ -75,7 +75,7 @@ def build(settings: Settings) -> BuildResult:
     now = settings.now or datetime.now(UTC)
     write.check_out_dir(settings.out)
     windows = [w for w in make_windows(now, settings.tz) if w.key in settings.windows]
-    start = min(w.start for w in windows)
+    start = decisions.spread_start(windows)  # each window's previous period too
     source = read_source(settings.source, settings.logs, now, start, settings.cloudwatch, settings.s3, settings.athena)
     if settings.strict and source.skipped.total:
         raise IncompleteDataError(
@@ -98,13 +98,14 @@ def build(settings: Settings) -> BuildResult:
     queries = source.queries
     del source  # the costed rows carry everything on; let the hourly rows go
     reports = tuple(report.summarize(costed, w, settings.tz, people) for w in windows)
+    views = decisions.make_views(costed, reports, settings.tz, people, settings.teams, settings.budgets)
     unpriced = _unpriced(reports)
     if settings.strict_pricing and unpriced:
         raise IncompleteDataError(
             f"{unpriced_line(unpriced)}; add [[prices]] entries to your config or drop --strict-pricing"
         )
     bills, bill_note = _reconcile(settings, costed, windows, book) if settings.cost_explorer else ({}, "")
-    files = render.render_site(reports, meta, bills)
+    files = render.render_site(views, meta, bills)
     total_unpriced = (sum(t for t, _ in unpriced.values()), sum(n for _, n in unpriced.values()))
     files["data/manifest.json"] = dump(manifest(meta, files, total_unpriced, queries))
     write.write_site(settings.out, files)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from dotenv import dotenv_values
 
 from generator import aws
+from generator.budgets import Budgets
 from generator.config_file import load_config_file
 from generator.config_values import (
     IPNetwork,
@@ -31,6 +32,8 @@ from generator.config_values import (
     parse_prefix,
     parse_price,
     parse_timezone,
+    parse_topic,
+    parse_webhook,
     parse_windows,
     recheck_days,
     roles,
@@ -43,6 +46,7 @@ from generator.sources import SOURCES
 from generator.sources.athena import AthenaOptions
 from generator.sources.cloudwatch import CloudWatchOptions
 from generator.sources.s3logs import S3Options
+from generator.teams import TeamRules
 from generator.usage import WINDOW_KEYS
 
 SUFFIX = "_BEDROCK_USAGE"
@@ -59,6 +63,8 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "price_list": ("PRICE_LIST",),
     "insights_deadline": ("INSIGHTS_DEADLINE",),
     "logs": ("LOGS",),
+    "budget_webhook": ("BUDGET_WEBHOOK",),
+    "budget_topic": ("BUDGET_TOPIC_ARN",),
     "athena_database": ("ATHENA_DATABASE",),
     "athena_table": ("ATHENA_TABLE",),
     "athena_workgroup": ("ATHENA_WORKGROUP",),
@@ -102,6 +108,10 @@ class Settings:
     identity: IdentityRules = field(default_factory=IdentityRules)
     inference_profiles: Mapping[str, str] = field(default_factory=dict)
     prices: tuple[Price, ...] = ()
+    teams: TeamRules = field(default_factory=TeamRules)
+    budgets: Budgets = field(default_factory=Budgets)
+    budget_webhook: str = ""  # a Slack or Teams incoming-webhook URL told of budget crossings
+    budget_topic: str = ""  # an SNS topic ARN told of budget crossings
     aws_profile: str | None = None
     aws_region: str | None = None
     cloudwatch: CloudWatchOptions = field(default_factory=CloudWatchOptions)
@@ -172,6 +182,8 @@ def load_settings(
     for key in ("aws_profile", "aws_region", "bucket", "distribution_id", "fqdn"):
         check(key, str)
     check("prefix", parse_prefix)
+    check("budget_webhook", parse_webhook)
+    check("budget_topic", parse_topic)
     check("timezone", parse_timezone)
     check("subnets_only", parse_cidrs)
     check("windows", parse_windows)

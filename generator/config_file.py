@@ -1,4 +1,4 @@
-"""The CONFIG file (TOML): aliases, session roles, prefixes, inference profiles and price overrides.
+"""The CONFIG file (TOML): aliases, session roles, prefixes, inference profiles, prices, teams and budgets.
 
 Owns reading and checking each section; every problem goes to the caller's error list so all are
 reported together. Called only by `config.load_settings`.
@@ -11,10 +11,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from generator.budgets import parse_budgets
 from generator.identity import IdentityRules, parse_aliases
 from generator.pricing import PriceEntryError, parse_prices
+from generator.teams import parse_teams
 
-CONFIG_KEYS = {"aliases", "session_roles", "strip_prefixes", "inference_profiles", "prices"}
+CONFIG_KEYS = {"aliases", "session_roles", "strip_prefixes", "inference_profiles", "prices", "teams", "team_from",
+               "budgets"}  # fmt: skip
 
 
 def load_config_file(path: Path, errors: list[str]) -> dict[str, Any]:
@@ -54,6 +57,12 @@ def load_config_file(path: Path, errors: list[str]) -> dict[str, Any]:
     prices = section(lambda: tuple(parse_prices(_list(doc, "prices"), str(path))))
     if prices is not None:
         out["prices"] = prices
+    teams = section(lambda: parse_teams(_table(doc, "teams"), doc.get("team_from", "")))
+    if teams is not None:
+        out["teams"] = teams
+    budgets = section(lambda: parse_budgets(_table(doc, "budgets")))
+    if budgets is not None:
+        out["budgets"] = budgets
     return out
 
 

@@ -158,3 +158,19 @@ def parse_now(raw: str | datetime) -> datetime:
         except ValueError:
             raise ValueError(f"{raw!r} is not an ISO 8601 time such as 2025-06-30T12:00:00Z") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_webhook(raw: object) -> str:
+    """An https:// incoming-webhook URL (Slack, Teams) for budget notices (http:// only to this machine)."""
+    text = str(raw).strip()
+    if not re.fullmatch(r"(https://[A-Za-z0-9.-]+|http://(127\.0\.0\.1|localhost))(:\d+)?(/[^\s\"'<>]*)?", text):
+        raise ValueError(f"{text[:60]!r} is not an https:// webhook URL")
+    return text
+
+
+def parse_topic(raw: object) -> str:
+    """An SNS topic ARN for budget notices."""
+    text = str(raw).strip()
+    if not re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}", text):
+        raise ValueError(f"{text[:60]!r} is not an SNS topic ARN")
+    return text

@@ -28,6 +28,7 @@ from moto.athena.models import QueryResults, athena_backends
 
 from generator.config import load_settings
 from generator.errors import ConfigError, SourceError
+from generator.site.decisions import spread_start
 from generator.sources import athena
 from generator.sources.athena import AthenaOptions, AthenaRunner, day_query, read_athena, table_ddl
 from generator.state import utc_days
@@ -224,7 +225,8 @@ def test_build_with_athena_over_http(moto_server: str, tmp_path: Path) -> None:
     empty = {"rows": [], "column_info": []}
     day = _result(_row("2026-11-26T09:00:00", "ann"), _row("2026-11-26T10:00:00", "bob", 4))
     windows = make_windows(NOW, ZoneInfo("UTC"))
-    days = utc_days(int(min(w.start for w in windows).timestamp()), int(max(w.end for w in windows).timestamp()))
+    first = int(spread_start(windows).timestamp())  # the windows and the periods before them
+    days = utc_days(first, int(max(w.end for w in windows).timestamp()))
     before = days.index(datetime(2026, 11, 26).date())
     results = [empty] * (3 + before) + [{"rows": day.rows, "column_info": day.column_info}]
     body = json.dumps({"account_id": "123456789012", "region": "us-east-1", "results": results}).encode()

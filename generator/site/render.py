@@ -22,7 +22,9 @@ from generator import identity
 from generator.billing import Reconciliation
 from generator.errors import GeneratorError
 from generator.pricing.cost import long_context, price_cells
-from generator.site import charts, export
+from generator.site import charts, export, people
+from generator.site.csv_files import daily_csv, no_nul, usage_csv
+from generator.site.decisions import View
 from generator.site.export import BuildMeta
 from generator.site.report import Counters, WindowReport, add_counters
 from generator.usage import WINDOW_LABELS, iso
@@ -92,12 +94,43 @@ def format_int(value: int) -> str:
     return f"{value:,}"
 
 
+def compact(value: int | Decimal) -> str:
+    """A count for a KPI or an axis: exact below 10,000, else 12.3k, 5M, 2.6B."""
+    v = Decimal(value)
+    for size, unit in ((Decimal(10**9), "B"), (Decimal(10**6), "M"), (Decimal(10**3), "k")):
+        if abs(v) >= size and abs(v) >= 10_000:
+            text = f"{v / size:.1f}".rstrip("0").rstrip(".")
+            return f"{text}{unit}"
+    return f"{int(v):,}"
+
+
+def compact_cost(c: Counters) -> str:
+    """A cost for a KPI: `$1.2k` from $10,000 on (the tables keep every cent), with the unpriced marks."""
+    if c.priced_nothing or c.cost < 10_000:
+        return format_cost(c)
+    text = "$" + compact(c.cost)
+    return text if c.cost_complete else f"{text} + unpriced"
+
+
+def change(now: Counters, before: Counters | None, field: str = "cost") -> str:
+    """The change against the previous period: `+$12.30 (+15%)`, minus-signed when down, `new` or `no change`."""
+    if before is None or (getattr(before, field) == 0 and getattr(now, field) != 0):
+        return "new" if getattr(now, field) else "\u2013"
+    a, b = Decimal(getattr(now, field)), Decimal(getattr(before, field))
+    diff = a - b
+    if diff == 0:
+        return "no change"
+    sign = "+" if diff > 0 else "\u2212"  # a true minus sign
+    amount = format_usd(abs(diff)) if field == "cost" else f"{abs(int(diff)):,}"
+    return f"{sign}{amount} ({sign}{abs(diff) * 100 / b:.0f}%)"
+
+
 def format_pct(part: Decimal | int, whole: Decimal | int) -> str:
     return f"{(Decimal(part) * 100 / Decimal(whole)):.1f}%" if whole else "-"
 
 
 def _no_nul(value: Any) -> Any:
-    return export.no_nul(value) if isinstance(value, str) else value
+    return no_nul(value) if isinstance(value, str) else value
 
 
 def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
@@ -117,15 +150,17 @@ def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
         short=charts.shorten,
         num=format_int,
         pct=format_pct,
+        compact=compact,
+        compact_cost=compact_cost,
         script_json=script_json,
         isotime=iso,
     )
-    env.globals.update(asset=assets.__getitem__, window_labels=WINDOW_LABELS, local_time=local_time)
+    env.globals.update(asset=assets.__getitem__, window_labels=WINDOW_LABELS, local_time=local_time, change=change)
     return env
 
 
 def render_site(
-    reports: Sequence[WindowReport], meta: BuildMeta, billing: Mapping[str, Reconciliation] | None = None
+    views: Sequence[View], meta: BuildMeta, billing: Mapping[str, Reconciliation] | None = None
 ) -> dict[str, bytes]:
     """Render every page and data file of the site."""
     assets = fingerprint_assets(package_dir("assets"))
@@ -135,23 +170,28 @@ def render_site(
         )
     env = make_env(package_dir("templates"), {name: path for name, (path, _) in assets.items()})
     files: dict[str, bytes] = {path: data for path, data in assets.values()}
-    common = {"meta": meta, "windows": meta.windows, "book": meta.book}
-    for rep in reports:
+    common = {"meta": meta, "windows": meta.windows, "book": meta.book, "root": "", "slug": export.slug,
+              "has_teams": any(v.teams for v in views)}  # fmt: skip
+    palette = charts.colours(charts.drawn_names(views, meta.book))  # one colour per name on every page
+    for view in views:
+        rep = view.rep
         key = rep.window.key
         bill = (billing or {}).get(key)
-        payload = export.usage_payload(rep, meta, bill)
-        files[f"data/usage-{key}.json"] = export.dump(payload)
-        files[f"data/usage-{key}.csv"] = export.usage_csv(rep, meta)
+        files[f"data/usage-{key}.json"] = export.dump(export.usage_payload(view, meta, bill))
+        files[f"data/usage-{key}.csv"] = usage_csv(rep, meta)
+        files[f"data/daily-{key}.csv"] = daily_csv(rep, meta)
         page = {
             "rep": rep,
+            "view": view,
             "current": key,
             "bill": bill,
             "caller_named": identity.caller_named(rep.identities),
             **common,
         }
-        overview = {"charts": charts.chart_payload(rep, meta.book), "chart_list": charts.chart_list(rep, meta.book)}
+        overview = {"charts": charts.chart_payload(view, meta.book, palette),
+                    "chart_list": charts.chart_list(view, meta.book)}  # fmt: skip
         files[f"usage-{key}.html"] = _render(env, "usage.html", page | overview)
-        files[f"matrix-{key}.html"] = _render(env, "matrix.html", page | {"matrix": matrix(rep)})
+        files[f"matrix-{key}.html"] = _render(env, "matrix.html", page | {"matrix": matrix(rep, view.team_of)})
     index = INDEX_WINDOW if INDEX_WINDOW in meta.windows else meta.windows[0]
     files["index.html"] = files[f"usage-{index}.html"]
     stale = {p for p in meta.book.prices if export.is_stale(p, meta.generated_at.date())}
@@ -159,6 +199,29 @@ def render_site(
     files["pricing.html"] = _render(env, "pricing.html", {"current": "pricing", "rep": None, **helpers, **common})
     files["data/pricing.json"] = export.dump(export.pricing_payload(meta))
     files["data/schema/usage.schema.json"] = SCHEMA_PATH.read_bytes()
+    files.update(_people_pages(env, views, meta, common, palette))
+    return files
+
+
+def _people_pages(
+    env: jinja2.Environment, views: Sequence[View], meta: BuildMeta, common: dict[str, Any], palette: dict[str, str]
+) -> dict[str, bytes]:
+    """A page and a data file per person and per team."""
+    files = {}
+    wide = people.widest(views)
+    sub = common | {"root": "../", "current": "person", "rep": None}
+    for name in people.everyone(views):
+        doc = people.person_payload(name, views, meta)
+        page = sub | {"person": name, "doc": doc, "views": views,
+                      "chart": people.daily_by_model(name, wide, meta.book.name_of, palette)}  # fmt: skip
+        files[f"data/person/{export.slug(name)}.json"] = export.dump(doc)
+        files[f"person/{export.slug(name)}.html"] = _render(env, "person.html", page)
+    for team in people.teams(views):
+        doc = people.team_payload(team, views, meta)
+        files[f"data/team/{export.slug(team)}.json"] = export.dump(doc)
+        files[f"team/{export.slug(team)}.html"] = _render(
+            env, "team.html", sub | {"team": team, "doc": doc, "views": views}
+        )
     return files
 
 
@@ -166,8 +229,9 @@ def _render(env: jinja2.Environment, template: str, context: dict[str, Any]) -> 
     return env.get_template(template).render(**context).encode()
 
 
-def matrix(rep: WindowReport) -> dict[str, Any]:
-    """Person x model grid of counters (routes merged), with totals and a cost level per cell."""
+def matrix(rep: WindowReport, team_of: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Person x model grid of counters (routes merged), with totals and a cost level per cell; and, with teams,
+    the same grid by team."""
     models = [m.name for m in rep.models]
     parts: dict[tuple[str, str], list[Counters]] = {}
     for c in rep.cells:
@@ -184,8 +248,18 @@ def matrix(rep: WindowReport) -> dict[str, Any]:
         v = c.cost
         return "none" if v <= 0 else "low" if v < low else "high" if v >= high else "medium"
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for u in rep.users:
         cells = [grid.get((u.name, m), empty) for m in models]
         rows.append({"person": u.name, "total": u.counters, "cells": [(c, level(c)) for c in cells]})
-    return {"models": models, "rows": rows, "totals": [m.counters for m in rep.models], "total": rep.totals}
+    team_rows: list[dict[str, Any]] = []
+    if team_of:
+        by_team: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_team.setdefault(team_of.get(str(row["person"]), ""), []).append(row)
+        for team, members in sorted(by_team.items(), key=lambda t: -add_counters(r["total"] for r in t[1]).cost):
+            cells = [add_counters(r["cells"][i][0] for r in members) for i in range(len(models))]
+            team_rows.append({"team": team, "total": add_counters(r["total"] for r in members),
+                              "cells": [(c, level(c)) for c in cells]})  # fmt: skip
+    return {"models": models, "rows": rows, "totals": [m.counters for m in rep.models], "total": rep.totals,
+            "teams": team_rows}  # fmt: skip

@@ -48,6 +48,7 @@ class CostedRow(msgspec.Struct, frozen=True, gc=False):
     price_source: str = ""  # config | price-list | book | inferred ("" when unpriced)
     inferred_from: str = ""  # the model whose price an unknown Claude id borrowed
     account: str = ""
+    cache_savings: Decimal = Decimal(0)
 
     @property
     def inferred_invocations(self) -> int:
@@ -67,6 +68,7 @@ class Counters(NamedTuple):
     unpriced_tokens: int = 0
     unpriced_invocations: int = 0
     inferred_invocations: int = 0  # calls priced at a Claude family's price, not their own model's
+    cache_savings: Decimal = Decimal(0)  # cache reads at the plain input price, less what they cost
 
     @property
     def tokens(self) -> int:
@@ -178,6 +180,8 @@ class _Countable(Protocol):
     def unpriced_invocations(self) -> int: ...
     @property
     def inferred_invocations(self) -> int: ...
+    @property
+    def cache_savings(self) -> Decimal: ...
 
 
 _ZERO = Decimal(0)
@@ -187,7 +191,7 @@ class _Sum:
     __slots__ = ("v",)
 
     def __init__(self) -> None:
-        self.v: list[int | Decimal] = [0, 0, 0, 0, 0, 0, _ZERO, 0, 0, 0]
+        self.v: list[int | Decimal] = [0, 0, 0, 0, 0, 0, _ZERO, 0, 0, 0, _ZERO]
 
     def add(self, r: _Countable) -> None:
         v = self.v
@@ -201,6 +205,7 @@ class _Sum:
         v[7] += r.unpriced_tokens
         v[8] += r.unpriced_invocations
         v[9] += r.inferred_invocations
+        v[10] += r.cache_savings
 
     def merge(self, other: _Sum) -> None:
         v, o = self.v, other.v
@@ -214,6 +219,7 @@ class _Sum:
         v[7] += o[7]
         v[8] += o[8]
         v[9] += o[9]
+        v[10] += o[10]
 
     def freeze(self) -> Counters:
         return Counters(*self.v)  # type: ignore[arg-type]
@@ -239,6 +245,7 @@ def cost_rows(
                 r.model_id, r.invocations, r.errors, r.input_tokens, r.output_tokens,
                 r.cache_read_tokens, r.cache_write_tokens, price.cost, price.unpriced_tokens, price.reason,
                 price.unpriced_invocations, r.region, price.source, price.inferred_from, r.account,
+                price.cache_savings,
             )
         )  # fmt: skip
     out.sort(key=_hour)

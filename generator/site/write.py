@@ -24,8 +24,9 @@ MAX_MANIFEST = 1 << 20  # bytes
 MAX_FILES = 10_000
 # Every path this tool writes; nothing else is ever replaced or deleted on its say-so.
 SITE_PATH = re.compile(
-    r"^(?:index\.html|pricing\.html|(?:usage|matrix)-[a-z0-9-]{1,20}\.html"
-    r"|data/(?:usage-[a-z0-9-]{1,20}\.(?:json|csv)|pricing\.json|manifest\.json|schema/usage\.schema\.json)"
+    r"^(?:index\.html|pricing\.html|(?:usage|matrix)-[a-z0-9-]{1,20}\.html|(?:person|team)/[a-z0-9-]{1,50}\.html"
+    r"|data/(?:usage-[a-z0-9-]{1,20}\.(?:json|csv)|daily-[a-z0-9-]{1,20}\.csv|(?:person|team)/[a-z0-9-]{1,50}\.json"
+    r"|pricing\.json|manifest\.json|schema/usage\.schema\.json)"
     r"|assets/(?:vendor/)?[A-Za-z0-9_][A-Za-z0-9_.-]{0,80}\.[0-9a-f]{10}\.[A-Za-z0-9]{1,8})$"
 )
 

@@ -1,0 +1,73 @@
+"""The CSV files: `usage-<w>.csv` (person x model x route) and `daily-<w>.csv` (day x person x model).
+
+Owns RFC 4180 output and the guard against spreadsheet formulas and NULs in names. Pure.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from decimal import Context, Decimal
+
+from generator.site.export import BuildMeta
+from generator.site.report import Counters, WindowReport
+
+_MICRO = Decimal("0.000001")
+_WIDE = Context(prec=60)  # quantizing any sum of bounded counts x prices never overflows the precision
+
+
+CSV_FIELDS = (
+    "window", "person", "model", "model_name", "route", "invocations", "errors", "input_tokens",
+    "output_tokens", "cache_read_tokens", "cache_write_tokens", "unpriced_tokens", "unpriced_invocations",
+    "cost_complete", "cost_usd", "inferred_invocations", "price_source",
+)  # fmt: skip
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def no_nul(text: str) -> str:
+    """A name as written into a page or CSV: a NUL (JSON can carry one) shows as U+FFFD."""
+    return text.replace("\x00", "\ufffd")
+
+
+def cell(text: str) -> str:
+    """A text cell a spreadsheet cannot run (OWASP CSV injection: a leading quote) and that holds no NUL."""
+    text = no_nul(text)
+    return "'" + text if text.startswith(_FORMULA) else text
+
+
+def usage_csv(rep: WindowReport, meta: BuildMeta) -> bytes:
+    """Return `usage-<w>.csv`: one row per person x model x route; `cost_usd` is empty when nothing was priced."""
+    rows = ((rep.window.key, cell(c.person), cell(c.model), cell(meta.book.name_of(c.model)), c.route,
+             *_counts(c.counters), rep.price_source(c.model)) for c in rep.cells)  # fmt: skip
+    return _write(CSV_FIELDS, rows)
+
+
+DAILY_FIELDS = ("window", "date", "person", "model", "model_name", *CSV_FIELDS[5:-1], "cache_savings_usd")
+
+
+def daily_csv(rep: WindowReport, meta: BuildMeta) -> bytes:
+    """Return `daily-<w>.csv`: one row per local day x person x model (routes merged)."""
+    rows = ((rep.window.key, d.day.isoformat(), cell(d.person), cell(d.model), cell(meta.book.name_of(d.model)),
+             *_counts(d.counters), _money(d.counters.cache_savings)) for d in rep.daily)  # fmt: skip
+    return _write(DAILY_FIELDS, rows)
+
+
+def _counts(k: Counters) -> tuple[object, ...]:
+    return (k.invocations, k.errors, k.input_tokens, k.output_tokens, k.cache_read_tokens, k.cache_write_tokens,
+            k.unpriced_tokens, k.unpriced_invocations, "true" if k.cost_complete else "false",
+            "" if k.priced_nothing else _money(k.cost), k.inferred_invocations)  # fmt: skip
+
+
+def _money(v: Decimal) -> str:
+    return f"{v.quantize(_MICRO, context=_WIDE)}"
+
+
+def _write(header: tuple[str, ...], rows: Iterable[tuple[object, ...]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")  # RFC 4180: a field holding CR or LF is then quoted
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue().encode()

@@ -1,0 +1,207 @@
+"""What a window's pages add for decisions: the previous period, teams, the 1d hours, partial days, the
+month-end forecast and where each budget stands.
+
+Owns `View` (one window's report with everything beside it) and the arithmetic of the forecast:
+the run rate so far, projected over the hours left in the month, with a range from how much the
+daily spend varied. Pure: takes reports and costed rows; never formats or writes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from generator.budgets import Budgets, Status, statuses
+from generator.identity import IdentityAudit
+from generator.site.report import CostedRow, Group, WindowReport, add_counters, summarize
+from generator.teams import TeamRules, teams_of
+from generator.usage import HOUR, Window
+
+Z90 = 1.645  # a 90% range, if days were independent and alike
+NO_TEAM = ""
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Month-end cost of one scope: spent so far, projected, and a range."""
+
+    actual: Decimal
+    projected: Decimal
+    low: Decimal
+    high: Decimal
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """The month-to-date window's projection to the end of the month, in total and per person and team."""
+
+    month_end: datetime
+    elapsed_hours: int
+    remaining_hours: int
+    days_measured: int  # whole days whose spend set the range (fewer than 3: the range is wide)
+    total: Projection
+    people: Mapping[str, Projection]
+    teams: Mapping[str, Projection]
+
+
+@dataclass(frozen=True)
+class View:
+    """One window's report and what its pages show beside it."""
+
+    rep: WindowReport
+    previous: WindowReport | None = None
+    previous_complete: bool = True  # False when the logs start after the previous period begins
+    logs_start: datetime | None = None  # set when the data begins after the window starts
+    team_of: Mapping[str, str] = field(default_factory=dict)  # person -> team ("" none)
+    teams: tuple[Group, ...] = ()
+    previous_teams: tuple[Group, ...] = ()
+    partial_days: frozenset[date] = frozenset()
+    hourly: tuple[tuple[int, str, Decimal], ...] = ()  # 1d: (hour, person, cost)
+    forecast: Forecast | None = None
+    budgets: tuple[Status, ...] = ()
+
+    def before(self, kind: str, name: str) -> Group | None:
+        """The previous period's group of this kind (users, models, teams, accounts) and name, if any."""
+        if self.previous is None:
+            return None
+        groups = self.previous_teams if kind == "teams" else getattr(self.previous, kind)
+        return next((g for g in groups if g.name == name), None)
+
+
+def previous_window(w: Window) -> Window:
+    """The window of the same length just before `w`."""
+    return Window(w.key, w.start - (w.end - w.start), w.start)
+
+
+def team_groups(rep: WindowReport, team_of: Mapping[str, str]) -> tuple[Group, ...]:
+    """Teams by cost, each with its people's cells."""
+    members: dict[str, list[Group]] = defaultdict(list)
+    for user in rep.users:
+        members[team_of.get(user.name, NO_TEAM)].append(user)
+    groups = [Group(team, add_counters(u.counters for u in users), tuple(c for u in users for c in u.cells))
+              for team, users in members.items()]  # fmt: skip
+    return tuple(sorted(groups, key=lambda g: (-g.counters.cost, g.name)))
+
+
+def partial_days(w: Window, tz: ZoneInfo) -> frozenset[date]:
+    """The window's first and last local days when the window covers only part of them."""
+    found = set()
+    start, end = w.start.astimezone(tz), w.end.astimezone(tz)
+    if (start.hour, start.minute) != (0, 0):
+        found.add(start.date())
+    if (end.hour, end.minute) != (0, 0):
+        found.add(end.date())
+    return frozenset(found)
+
+
+def hourly_costs(costed: Sequence[CostedRow], w: Window) -> tuple[tuple[int, str, Decimal], ...]:
+    """Cost per hour and person in the window (costed rows are sorted by hour)."""
+    lo = bisect.bisect_left(costed, w.start.timestamp(), key=lambda r: r.hour)
+    hi = bisect.bisect_left(costed, w.end.timestamp(), key=lambda r: r.hour)
+    sums: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
+    for r in costed[lo:hi]:
+        sums[(r.hour, r.person)] += r.cost
+    return tuple((h, p, c) for (h, p), c in sorted(sums.items()))
+
+
+def month_end(w: Window, tz: ZoneInfo) -> datetime:
+    """The end of the calendar month (in `tz`) the window starts in."""
+    local = w.start.astimezone(tz)
+    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    return datetime(year, month, 1, tzinfo=tz).astimezone(UTC)
+
+
+def forecast(rep: WindowReport, team_of: Mapping[str, str], tz: ZoneInfo) -> Forecast:
+    """Project the month-to-date spend to the month's end from its hourly run rate, with a range."""
+    end = month_end(rep.window, tz)
+    elapsed = max(1, int((rep.window.end - rep.window.start).total_seconds()) // HOUR)
+    remaining = max(0, int((end - rep.window.end).total_seconds()) // HOUR)
+    complete = set(rep.days) - partial_days(rep.window, tz)
+    per_day: dict[tuple[str, str], dict[date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for d in rep.daily:
+        if d.day in complete:
+            for key in (("total", ""), ("person", d.person), ("team", team_of.get(d.person, NO_TEAM))):
+                per_day[key][d.day] += d.counters.cost
+
+    def project(key: tuple[str, str], spent: Decimal) -> Projection:
+        days = [per_day[key].get(day, Decimal(0)) for day in sorted(complete)]
+        rate = spent / elapsed
+        projected = spent + rate * remaining
+        if len(days) >= 3:
+            values = [float(d) for d in days]
+            mean = sum(values) / len(values)
+            spread = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+            width = Decimal(str(Z90 * spread * math.sqrt(remaining / 24)))
+        else:  # too few whole days to measure the spread: from nothing more to twice the run rate
+            width = rate * remaining
+        return Projection(spent, _cents(projected), _cents(max(spent, projected - width)), _cents(projected + width))
+
+    teams = team_groups(rep, team_of)
+    return Forecast(
+        end, elapsed, remaining, len(complete),
+        project(("total", ""), rep.totals.cost),
+        {u.name: project(("person", u.name), u.counters.cost) for u in rep.users},
+        {t.name: project(("team", t.name), t.counters.cost) for t in teams},
+    )  # fmt: skip
+
+
+def budget_statuses(budgets: Budgets, rep: WindowReport, teams: tuple[Group, ...], fc: Forecast) -> tuple[Status, ...]:
+    """Where each budget stands this month, by spend so far and by forecast."""
+    actual = {("total", ""): (rep.totals.cost, rep.totals.cost_complete)}
+    actual |= {("team", t.name): (t.counters.cost, t.counters.cost_complete) for t in teams}
+    actual |= {("person", u.name): (u.counters.cost, u.counters.cost_complete) for u in rep.users}
+    projected = {("total", ""): fc.total.projected}
+    projected |= {("team", n): p.projected for n, p in fc.teams.items()}
+    projected |= {("person", n): p.projected for n, p in fc.people.items()}
+    return tuple(statuses(budgets, actual, projected))
+
+
+def _cents(v: Decimal) -> Decimal:
+    return v.quantize(Decimal("0.01"))
+
+
+def spread_start(windows: Sequence[Window]) -> datetime:
+    """The earliest moment any window or its previous period shows: where the source must start."""
+    return min(previous_window(w).start for w in windows)
+
+
+def logs_began(costed: Sequence[CostedRow]) -> datetime | None:
+    """The first hour with data."""
+    return datetime.fromtimestamp(costed[0].hour, UTC) if costed else None
+
+
+def make_views(
+    costed: Sequence[CostedRow],
+    reports: Sequence[WindowReport],
+    tz: ZoneInfo,
+    people: Mapping[str, IdentityAudit],
+    teams: TeamRules,
+    budgets: Budgets,
+) -> tuple[View, ...]:
+    """Each window's report with its previous period, teams, 1d hours, forecast and budgets."""
+    principals: dict[str, list[str]] = defaultdict(list)
+    for principal, audit in people.items():
+        principals[audit.person].append(principal)
+    team_of = teams_of(principals, teams) if teams else {}
+    began = logs_began(costed)
+    views = []
+    for rep in reports:
+        w = rep.window
+        before = previous_window(w)
+        previous = summarize(costed, before, tz, people)
+        fc = forecast(rep, team_of, tz) if w.key == "mtd" else None
+        groups = team_groups(rep, team_of) if team_of else ()
+        views.append(View(
+            rep, previous, began is not None and began <= before.start,
+            began if began is not None and began > w.start else None,
+            team_of, groups, team_groups(previous, team_of) if team_of else (), partial_days(w, tz),
+            hourly_costs(costed, w) if w.key == "1d" else (), fc,
+            budget_statuses(budgets, rep, groups, fc) if fc is not None and budgets else (),
+        ))  # fmt: skip
+    return tuple(views)
