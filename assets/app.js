@@ -84,7 +84,7 @@
   function lighter(hex) { return hex + "66"; }  /* a partial day's bar: the colour at 40% */
 
   function colored(data, datasets, partial) {
-    return datasets.map(function (d, i) {
+    return (datasets || []).map(function (d, i) {  /* a page draws only the charts it has */
       var color = colorOf(data, d.label, i);
       var fill = partial && partial.length ? d.data.map(function (_, k) { return partial.indexOf(k) >= 0 ? lighter(color) : color; }) : color;
       return Object.assign({}, d, { backgroundColor: fill, borderColor: color, borderWidth: 0 });

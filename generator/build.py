@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from generator import __version__, aws, billing, identity, lock, publish
+from generator import __version__, aws, billing, identity, lock, notify, publish
 from generator.aws import AWS_ERRORS
 from generator.config import Settings
 from generator.errors import ConfigError, IncompleteDataError, PublishError
@@ -40,6 +40,7 @@ class BuildResult:
     unpriced: dict[str, tuple[int, int]]  # logged model id -> (tokens, calls) unpriced, widest window
     billing_note: str = ""
     queries: dict[str, Any] = field(default_factory=dict)
+    notices: tuple[list[str], list[str]] = ([], [])  # budget notices sent this run, and channels that failed
 
     def summary(self) -> str:
         """One line for the terminal."""
@@ -67,6 +68,10 @@ class BuildResult:
                          f"{', '.join(self.queries['rechecked_days'])}")  # fmt: skip
         if self.billing_note:
             parts.append(f"Cost Explorer: {self.billing_note}")
+        sent, problems = self.notices
+        if sent:
+            parts.append(f"budget notices ({len(sent)} new this month): {'; '.join(sent)}")
+        parts += problems
         return "; ".join(parts)
 
 
@@ -109,7 +114,19 @@ def build(settings: Settings) -> BuildResult:
     total_unpriced = (sum(t for t, _ in unpriced.values()), sum(n for _, n in unpriced.values()))
     files["data/manifest.json"] = dump(manifest(meta, files, total_unpriced, queries))
     write.write_site(settings.out, files)
-    return BuildResult(settings.out, meta, reports, len(files), dict(unpriced), bill_note, dict(queries))
+    notices = _budget_notices(settings, views)
+    return BuildResult(settings.out, meta, reports, len(files), dict(unpriced), bill_note, dict(queries), notices)
+
+
+def _budget_notices(settings: Settings, views: tuple[decisions.View, ...]) -> tuple[list[str], list[str]]:
+    """Announce budget crossings once a month (not for the demo's made-up people)."""
+    mtd = next((v for v in views if v.rep.window.key == "mtd"), None)
+    if mtd is None or not mtd.budgets or settings.source == "demo":
+        return [], []
+    month = mtd.rep.window.start.astimezone(settings.tz).strftime("%Y-%m")
+    store = open_store(settings.store, settings.aws_profile)
+    return notify.announce(mtd.budgets, month, store, settings.budget_webhook, settings.budget_topic,
+                           settings.aws_profile)  # fmt: skip
 
 
 def _source_line(q: dict[str, Any]) -> str:

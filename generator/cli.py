@@ -292,7 +292,8 @@ def setup_logging(log_group: str | None, retention_days: str, role_name: str, re
 @click.option("--oidc-client-id", help="The site's client id at that OIDC provider.")
 @click.option("--oidc-client-secret", help="Its client secret (or OIDC_CLIENT_SECRET).", envvar="OIDC_CLIENT_SECRET")
 @click.option("--public", is_flag=True, help="Open the site to anyone on purpose (no allow-list, no sign-in).")
-@click.option("--alarm-email", default="", help="E-mail told when a scheduled publish fails.")
+@click.option("--alarm-email", default="", help="E-mail told when a scheduled publish fails or a budget is crossed.")
+@click.option("--budget-webhook", help="Slack/Teams incoming-webhook URL told of budget crossings (BUDGET_WEBHOOK).")
 @click.option("--access-logs", is_flag=True, help="Keep CloudFront and S3 access logs in a log bucket (90 days).")
 @click.option(
     "--insights-deadline", default=600, show_default=True, type=click.IntRange(60, 780),
@@ -311,7 +312,7 @@ def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str,
 
     region = flags.pop("region")
     names = ("cost_explorer", "sign_in", "public", "alarm_email", "access_logs", "saml_metadata_url", "oidc_issuer",
-             "oidc_client_id", "oidc_client_secret")  # fmt: skip
+             "oidc_client_id", "oidc_client_secret", "budget_webhook")  # fmt: skip
     extra = {k: flags.pop(k) for k in names}
     deadline = flags.pop("insights_deadline")
     read_from, logs_url = flags.pop("read_from"), flags.pop("logs_url")

@@ -112,6 +112,7 @@ class Settings:
     budgets: Budgets = field(default_factory=Budgets)
     budget_webhook: str = ""  # a Slack or Teams incoming-webhook URL told of budget crossings
     budget_topic: str = ""  # an SNS topic ARN told of budget crossings
+    store: str = ".bedrock-usage-state"  # --state as given: where budget notices are remembered, for every source
     aws_profile: str | None = None
     aws_region: str | None = None
     cloudwatch: CloudWatchOptions = field(default_factory=CloudWatchOptions)
@@ -217,6 +218,7 @@ def load_settings(
     values["price_list"] = price_list == "on" or (price_list == "auto" and in_aws)
     if cli.get("publishing") and source == "demo" and cli.get("source") != "demo":
         errors.append("SOURCE: publish never uploads the demo's made-up people unless you pass --source demo")
+    values["store"] = _state(cli, environ, dotenv, values)
     if source == "cloudwatch":
         values["cloudwatch"] = _cloudwatch_options(cli, environ, dotenv, values, errors)
     if source == "files" and urls:

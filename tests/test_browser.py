@@ -5,48 +5,25 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page
 
 from generator.build import build
 from generator.config import load_settings
-from generator.serve import make_server
+from generator.site.export import slug
 from generator.usage import WINDOW_KEYS
-from tests.conftest import NOW_ISO
+from tests.conftest import NOW_ISO, serve
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 PAGES = ["index.html", "pricing.html"] + [f"{k}-{w}.html" for k in ("usage", "matrix") for w in WINDOW_KEYS]
+PAGES += [
+    f"person/{slug('peterdir')}.html",
+    f"person/{slug('alice@example.com')}.html",
+    f"team/{slug('platform')}.html",
+]
 ARTIFACTS = Path(os.environ.get("BEDROCK_USAGE_ARTIFACTS", Path(tempfile.gettempdir()) / "bedrock-usage-screenshots"))
 HOSTILE = ["<img src=x onerror=alert(1)>", "</script><script>alert(1)</script>"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install -y chromium (see .ci/run)"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
-
-def serve(site: Path) -> tuple[str, Any]:
-    server = make_server(site, 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}", server
-
-
-@pytest.fixture(scope="module")
-def base_url(demo_site: Path) -> Iterator[str]:
-    url, server = serve(demo_site)
-    yield url
-    server.shutdown()
 
 
 class Visit:
@@ -96,7 +73,7 @@ def test_every_page_loads_clean(browser: Browser, base_url: str, name: str) -> N
         painted = visit.page.evaluate(PAINTED)
         assert len(painted) == charts
         assert all(n > 500 for _, n in painted), painted
-    visit.close(name.removesuffix(".html"))
+    visit.close(name.removesuffix(".html").replace("/", "-"))
 
 
 def test_dark_mode_and_phone_width(browser: Browser, base_url: str) -> None:

@@ -56,6 +56,7 @@ class DeployRequest:
     oidc_client_id: str | None = None
     oidc_client_secret: str | None = None
     alarm_email: str = ""
+    budget_webhook: str | None = None  # None: not given (an update keeps the stack's)
     access_logs: bool = False
     insights_deadline: int = 600
     assume_roles: tuple[str, ...] = ()  # roles in other accounts the Lambda reads through
@@ -91,6 +92,8 @@ class DeployRequest:
         federated = self.saml_metadata_url or self.oidc_issuer
         if federated and self.sign_in != "cognito":
             problems.append("--saml-metadata-url and --oidc-issuer go with --sign-in cognito")
+        if self.budget_webhook and not _HTTPS.match(self.budget_webhook):
+            problems.append("--budget-webhook: give the https:// URL of a Slack or Teams incoming webhook")
         if self.alarm_email and not _EMAIL.match(self.alarm_email):
             problems.append(f"--alarm-email {self.alarm_email!r} is not an e-mail address")
         if not 60 <= self.insights_deadline <= MAX_DEADLINE:
@@ -125,7 +128,8 @@ class DeployRequest:
                 "deploy would leave the site open to anyone on the internet: give --subnets-only CIDRS or "
                 "--sign-in cognito (or both), or --public if it is meant to be public"
             )
-        kept = {k for k, given in (("SubnetsOnly", self.subnets_only), ("SignIn", self.sign_in)) if given is None}
+        given = (("SubnetsOnly", self.subnets_only), ("SignIn", self.sign_in), ("BudgetWebhook", self.budget_webhook))
+        kept = {k for k, value in given if value is None}  # a redeploy without the flag keeps the stack's value
         if untouched:
             kept.add("Public")
         idp = {"SamlMetadataUrl": self.saml_metadata_url, "OidcIssuer": self.oidc_issuer,
@@ -167,13 +171,13 @@ class DeployRequest:
             "FunctionTimeout": str(self.insights_deadline + DEADLINE_MARGIN),
             "AssumeRoles": ",".join(self.assume_roles),
             "Source": self.source, "LogsBucket": self.logs_bucket[0], "LogsPrefix": self.logs_bucket[1],
+            "BudgetWebhook": self.budget_webhook or "",
             "SessionKey": "", "SamlMetadataUrl": "", "OidcIssuer": "", "OidcClientId": "", "OidcClientSecret": "",
             **access.values,
         }  # fmt: skip
+        kept = access.kept | ({"BudgetWebhook"} if self.budget_webhook is None and access.kept else set())
         return [
-            {"ParameterKey": k, "UsePreviousValue": True}
-            if k in access.kept
-            else {"ParameterKey": k, "ParameterValue": v}
+            {"ParameterKey": k, "UsePreviousValue": True} if k in kept else {"ParameterKey": k, "ParameterValue": v}
             for k, v in values.items()
         ]
 
@@ -271,7 +275,9 @@ def plan_deploy(request: DeployRequest, status: str | None, code_size: int, acce
         f"  a Lambda running `bedrock-usage publish` on {request.schedule} (timeout "
         f"{request.insights_deadline + DEADLINE_MARGIN} s, Insights deadline {request.insights_deadline} s), never "
         "retried, failed runs to a dead-letter queue, and alarms to an SNS topic"
-        + (f" e-mailing {request.alarm_email}" if request.alarm_email else ""),
+        + (f" e-mailing {request.alarm_email}" if request.alarm_email else "")
+        + "; budget notices go to that topic"
+        + (" and the webhook" if request.budget_webhook else ""),
         f"  one IAM role: {request.reads()}, the bucket, this distribution"
         + (", ce:GetCostAndUsage" if request.cost_explorer else "")
         + (f", sts:AssumeRole on {', '.join(request.assume_roles)}" if request.assume_roles else ""),
