@@ -203,9 +203,9 @@ def test_csv_leaves_cost_empty_when_nothing_was_priced(demo_site: Path) -> None:
 def test_every_counter_set_carries_the_unpriced_contract(demo_site: Path) -> None:
     doc: dict[str, Any] = json.loads((demo_site / "data/usage-30d.json").read_text())
     person = json.loads((demo_site / "data" / doc["users"][0]["person_file"]).read_text())
-    sets = [doc["totals"], *doc["users"], *doc["models"], *person["daily"], *person["windows"].values()]
+    sets = [doc["totals"], *doc["users"], *doc["models"], *person["models"], *person["windows"].values()]
     sets += [c["previous"] for c in (doc["totals"], *doc["users"], *doc["models"]) if c["previous"]]
-    sets += [m for u in doc["users"] for m in u["models"]] + [r for m in doc["models"] for r in m["routes"]]
+    sets += [r for m in doc["models"] for r in m["routes"]]
     for counters in sets:
         assert counters["cost_complete"] == (counters["unpriced_tokens"] == counters["unpriced_invocations"] == 0)
     canvas = next(m for m in doc["models"] if m["model"] == "provisioned-model/q7h2k9x4m1ab")

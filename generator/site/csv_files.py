@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import defaultdict
 from collections.abc import Iterable
+from datetime import date
 from decimal import Context, Decimal
 
 from generator.site.export import BuildMeta
-from generator.site.report import Counters, WindowReport
+from generator.site.report import Counters, WindowReport, add_counters
 
 _MICRO = Decimal("0.000001")
 _WIDE = Context(prec=60)  # quantizing any sum of bounded counts x prices never overflows the precision
@@ -45,13 +47,18 @@ def usage_csv(rep: WindowReport, meta: BuildMeta) -> bytes:
     return _write(CSV_FIELDS, rows)
 
 
-DAILY_FIELDS = ("window", "date", "person", "model", "model_name", *CSV_FIELDS[5:-1], "cache_savings_usd")
+DAILY_FIELDS = ("window", "date", "model", "model_name", *CSV_FIELDS[5:-1], "cache_savings_usd")
 
 
 def daily_csv(rep: WindowReport, meta: BuildMeta) -> bytes:
-    """Return `daily-<w>.csv`: one row per local day x person x model (routes merged)."""
-    rows = ((rep.window.key, d.day.isoformat(), cell(d.person), cell(d.model), cell(meta.book.name_of(d.model)),
-             *_counts(d.counters), _money(d.counters.cache_savings)) for d in rep.daily)  # fmt: skip
+    """Return `daily-<w>.csv`: one row per local day x model, everyone together (each person's days are in their
+    file under data/person/: a day x person x model table would pass any size a browser or spreadsheet takes)."""
+    sums: dict[tuple[date, str], list[Counters]] = defaultdict(list)
+    for d in rep.daily:
+        sums[(d.day, d.model)].append(d.counters)
+    totals = ((key, add_counters(cs)) for key, cs in sorted(sums.items()))
+    rows = ((rep.window.key, day.isoformat(), cell(model), cell(meta.book.name_of(model)), *_counts(k),
+             _money(k.cache_savings)) for (day, model), k in totals)  # fmt: skip
     return _write(DAILY_FIELDS, rows)
 
 

@@ -65,13 +65,11 @@ class View:
     hourly: tuple[tuple[int, str, Decimal], ...] = ()  # 1d: (hour, person, cost)
     forecast: Forecast | None = None
     budgets: tuple[Status, ...] = ()
+    prior: Mapping[tuple[str, str], Group] = field(default_factory=dict)  # (kind, name) -> previous period's group
 
     def before(self, kind: str, name: str) -> Group | None:
         """The previous period's group of this kind (users, models, teams, accounts) and name, if any."""
-        if self.previous is None:
-            return None
-        groups = self.previous_teams if kind == "teams" else getattr(self.previous, kind)
-        return next((g for g in groups if g.name == name), None)
+        return self.prior.get((kind, name))
 
 
 def previous_window(w: Window) -> Window:
@@ -194,14 +192,17 @@ def make_views(
     for rep in reports:
         w = rep.window
         before = previous_window(w)
-        previous = summarize(costed, before, tz, people)
+        previous = summarize(costed, before, tz, people, days=False)
         fc = forecast(rep, team_of, tz) if w.key == "mtd" else None
         groups = team_groups(rep, team_of) if team_of else ()
+        previous_teams = team_groups(previous, team_of) if team_of else ()
+        prior = {(kind, g.name): g for kind, found in (("users", previous.users), ("models", previous.models),
+                 ("accounts", previous.accounts), ("teams", previous_teams)) for g in found}  # fmt: skip
         views.append(View(
             rep, previous, began is not None and began <= before.start,
             began if began is not None and began > w.start else None,
-            team_of, groups, team_groups(previous, team_of) if team_of else (), partial_days(w, tz),
+            team_of, groups, previous_teams, partial_days(w, tz),
             hourly_costs(costed, w) if w.key == "1d" else (), fc,
-            budget_statuses(budgets, rep, groups, fc) if fc is not None and budgets else (),
+            budget_statuses(budgets, rep, groups, fc) if fc is not None and budgets else (), prior,
         ))  # fmt: skip
     return tuple(views)

@@ -102,9 +102,7 @@ def usage_payload(view: View, meta: BuildMeta, bill: Reconciliation | None = Non
         "partial_days": sorted(d.isoformat() for d in view.partial_days),
         "users": [
             {"name": u.name, "caller_chosen_name": u.name in named, "team": view.team_of.get(u.name, ""),
-             "person_file": f"person/{slug(u.name)}.json", **with_previous("users", u),
-             "models": [{"model": c.model, "name": name(c.model), "route": c.route, **counters(c.counters),
-                         "price_source": rep.price_source(c.model)} for c in u.cells]}
+             "person_file": f"person/{slug(u.name)}.json", **with_previous("users", u)}
             for u in rep.users
         ],
         "models": [

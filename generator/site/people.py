@@ -1,69 +1,136 @@
 """A file and a page per person and per team: their windows against the previous period, their daily
 cost by model, their models, their share of the team, errors and what cache reads saved them.
 
-Owns what these files say (the widest window's days, 90 by default); pure: takes the build's views.
+Owns what these files say (the widest window's days, 90 by default). `Directory` indexes the build's
+views once, so thousands of people cost one pass each, not one pass per person. Pure.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
 from generator.site.decisions import View
 from generator.site.export import SCHEMA_VERSION, BuildMeta, budget_payload, counters, forecast_payload, slug, usd
-from generator.site.report import Counters, Group
+from generator.site.report import Counters, DayCell, Group
 from generator.usage import iso
 
 
-def widest(views: Sequence[View]) -> View:
-    """The view with the most days (90d when built): person and team pages draw its days."""
-    return max(views, key=lambda v: (len(v.rep.days), v.rep.window.key == "90d"))
+class Directory:
+    """Every person and team of the build, with their groups, days and budgets looked up by name."""
 
+    def __init__(self, views: Sequence[View]) -> None:
+        self.views = views
+        self.wide = max(views, key=lambda v: (len(v.rep.days), v.rep.window.key == "90d"))
+        self.users = [{g.name: g for g in v.rep.users} for v in views]
+        self.teams = [{g.name: g for g in v.teams} for v in views]
+        self.days: dict[str, list[DayCell]] = defaultdict(list)
+        for d in self.wide.rep.daily:
+            self.days[d.person].append(d)
+        self.principals: dict[str, list[str]] = defaultdict(list)
+        for i in self.wide.rep.identities:
+            self.principals[i.person].append(i.principal)
+        self.budgets = [{(b.scope, b.name): b for b in v.budgets} for v in views]
+        self.team_of = next((v.team_of for v in views if v.team_of), {})
+        self.members: dict[int, dict[str, list[Group]]] = {}
 
-def everyone(views: Sequence[View]) -> list[str]:
-    """Every person in any window, by name."""
-    return sorted({u.name for v in views for u in v.rep.users})
+    def everyone(self) -> list[str]:
+        return sorted({name for users in self.users for name in users})
 
+    def team_names(self) -> list[str]:
+        return sorted({name for teams in self.teams for name in teams if name})
 
-def teams(views: Sequence[View]) -> list[str]:
-    """Every team in any window (none when no team rules are set), by name."""
-    return sorted({t.name for v in views for t in v.teams if t.name})
+    def person(self, name: str, meta: BuildMeta) -> dict[str, Any]:
+        """`data/person/<slug>.json`: one person across every window, and their days in the widest."""
+        team = self.team_of.get(name, "")
+        windows = {}
+        for i, v in enumerate(self.views):
+            mine = self.users[i].get(name)
+            before = v.before("users", name)
+            budget = self.budgets[i].get(("person", name))
+            windows[v.rep.window.key] = {
+                **counters(mine.counters if mine else Counters()),
+                "previous": counters(before.counters) if before else None,
+                "share_of_team": _share(mine.counters.cost if mine else Decimal(0), self.teams[i].get(team)),
+                "forecast": _projection(v, name),
+                "budget": budget_payload(budget) if budget else None,
+            }
+        wide = self.users[self.views.index(self.wide)].get(name)
+        name_of = meta.book.name_of
+        return {
+            "schema_version": SCHEMA_VERSION, "person": name, "team": team, "generated_at": iso(meta.generated_at),
+            "windows": windows,
+            "models": [{"model": c.model, "name": name_of(c.model), "route": c.route, **counters(c.counters),
+                        "price_source": self.wide.rep.price_source(c.model)} for c in (wide.cells if wide else ())],
+            "daily_window": self.wide.rep.window.key,
+            "days": [d.isoformat() for d in self.wide.rep.days],
+            "daily": self._series(name, name_of),
+            "principals": self.principals.get(name, []),
+        }  # fmt: skip
 
+    def _series(self, name: str, name_of: Callable[[str], str]) -> list[dict[str, Any]]:
+        """Each model's days as columns, aligned with `days` (compact: 90 days x 10 models is ~25 KB)."""
+        index = {d: i for i, d in enumerate(self.wide.rep.days)}
+        fields = ("invocations", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+                  "unpriced_invocations")  # fmt: skip
+        found: dict[str, dict[str, list[Any]]] = {}
+        for d in self.days.get(name, ()):
+            series = found.get(d.model)
+            if series is None:
+                width = len(index)
+                series = found[d.model] = {f: [0] * width for f in ("cost_usd", *fields)}
+            i, k = index[d.day], d.counters
+            series["cost_usd"][i] = usd(k.cost)
+            for f in fields:
+                series[f][i] = getattr(k, f)
+        return [{"model": m, "name": name_of(m), **found[m]} for m in sorted(found)]
 
-def _find(groups: Sequence[Group], name: str) -> Group | None:
-    return next((g for g in groups if g.name == name), None)
+    def rows(self, name: str) -> list[tuple[str, Counters | None, Counters | None]]:
+        """The person page's window table: (label, their counters, the previous period's), per window."""
+        out = []
+        for i, v in enumerate(self.views):
+            mine, before = self.users[i].get(name), v.before("users", name)
+            out.append((v.rep.window.label, mine.counters if mine else None, before.counters if before else None))
+        return out
 
-
-def person_payload(name: str, views: Sequence[View], meta: BuildMeta) -> dict[str, Any]:
-    """`data/person/<slug>.json`: one person across every window, and their days in the widest."""
-    wide = widest(views)
-    team = next((v.team_of.get(name, "") for v in views if name in v.team_of), "")
-    windows = {}
-    for v in views:
-        mine = _find(v.rep.users, name)
-        before = v.before("users", name)
-        team_group = _find(v.teams, team) if team else None
-        windows[v.rep.window.key] = {
-            **counters(mine.counters if mine else Counters()),
-            "previous": counters(before.counters) if before else None,
-            "share_of_team": _share(mine.counters.cost if mine else Decimal(0), team_group),
-            "forecast": _forecast(v, name),
-            "budget": next((budget_payload(b) for b in v.budgets if b.scope == "person" and b.name == name), None),
+    def chart(self, name: str, book_name: Callable[[str], str], palette: dict[str, str]) -> dict[str, Any]:
+        """The person page's chart: cost per day in the widest window, one series per model."""
+        rep = self.wide.rep
+        index = {d: i for i, d in enumerate(rep.days)}
+        series: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(rep.days))
+        for d in self.days.get(name, ()):
+            series[d.model][index[d.day]] += usd(d.counters.cost)
+        ranked = sorted(series, key=lambda m: -sum(series[m]))
+        lines = [{"label": book_name(m), "data": [round(x, 6) for x in series[m]]} for m in ranked]
+        return {
+            "days": [d.isoformat() for d in rep.days],
+            "partial_days": [i for i, d in enumerate(rep.days) if d in self.wide.partial_days],
+            "daily_cost": lines,
+            "colors": {line["label"]: palette[line["label"]] for line in lines if line["label"] in palette},
         }
-    mine = _find(wide.rep.users, name)
-    return {
-        "schema_version": SCHEMA_VERSION, "person": name, "team": team, "generated_at": iso(meta.generated_at),
-        "windows": windows,
-        "models": [{"model": c.model, "name": meta.book.name_of(c.model), "route": c.route, **counters(c.counters)}
-                   for c in (mine.cells if mine else ())],
-        "daily_window": wide.rep.window.key,
-        "days": [d.isoformat() for d in wide.rep.days],
-        "daily": [{"date": d.day.isoformat(), "model": d.model, "name": meta.book.name_of(d.model),
-                   **counters(d.counters)} for d in wide.rep.daily if d.person == name],
-        "principals": [i.principal for i in wide.rep.identities if i.person == name],
-    }  # fmt: skip
+
+    def team(self, team: str, meta: BuildMeta) -> dict[str, Any]:
+        """`data/team/<slug>.json`: one team across every window, with its people."""
+        out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "team": team,
+                               "generated_at": iso(meta.generated_at), "windows": {}}  # fmt: skip
+        for i, v in enumerate(self.views):
+            group = self.teams[i].get(team)
+            before = v.before("teams", team)
+            members = [g for g in v.rep.users if v.team_of.get(g.name) == team] if group else []
+            budget = self.budgets[i].get(("team", team))
+            projections = forecast_payload(v.forecast)["teams"] if v.forecast else []
+            projection = next((t for t in projections if t["team"] == team), None)
+            out["windows"][v.rep.window.key] = {
+                **counters(group.counters if group else Counters()),
+                "previous": counters(before.counters) if before else None,
+                "people": [{"name": u.name, "person_file": f"person/{slug(u.name)}.json", **counters(u.counters)}
+                           for u in members],
+                "forecast": projection,
+                "budget": budget_payload(budget) if budget else None,
+            }  # fmt: skip
+        return out
 
 
 def _share(cost: Decimal, team: Group | None) -> float | None:
@@ -72,43 +139,8 @@ def _share(cost: Decimal, team: Group | None) -> float | None:
     return round(float(cost / team.counters.cost), 4)
 
 
-def _forecast(v: View, name: str) -> dict[str, float] | None:
+def _projection(v: View, name: str) -> dict[str, float] | None:
     if v.forecast is None or name not in v.forecast.people:
         return None
     p = v.forecast.people[name]
     return {"projected_usd": usd(p.projected), "low_usd": usd(p.low), "high_usd": usd(p.high)}
-
-
-def daily_by_model(name: str, view: View, book_name: Any, palette: dict[str, str]) -> dict[str, Any]:
-    """The person page's chart: cost per day, one series per model."""
-    days = [d.isoformat() for d in view.rep.days]
-    index = {d: i for i, d in enumerate(view.rep.days)}
-    series: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(days))
-    for d in view.rep.daily:
-        if d.person == name:
-            series[d.model][index[d.day]] += usd(d.counters.cost)
-    ranked = sorted(series, key=lambda m: -sum(series[m]))
-    lines = [{"label": book_name(m), "data": [round(x, 6) for x in series[m]]} for m in ranked]
-    partial = [i for i, d in enumerate(view.rep.days) if d in view.partial_days]
-    colors = {line["label"]: palette[line["label"]] for line in lines if line["label"] in palette}
-    return {"days": days, "partial_days": partial, "daily_cost": lines, "colors": colors}
-
-
-def team_payload(team: str, views: Sequence[View], meta: BuildMeta) -> dict[str, Any]:
-    """`data/team/<slug>.json`: one team across every window, with its people."""
-    out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "team": team, "generated_at": iso(meta.generated_at),
-                           "windows": {}}  # fmt: skip
-    for v in views:
-        group = _find(v.teams, team)
-        before = v.before("teams", team)
-        members = [u for u in v.rep.users if v.team_of.get(u.name) == team]
-        out["windows"][v.rep.window.key] = {
-            **counters(group.counters if group else Counters()),
-            "previous": counters(before.counters) if before else None,
-            "people": [{"name": u.name, "person_file": f"person/{slug(u.name)}.json", **counters(u.counters)}
-                       for u in members],
-            "forecast": next((t for t in forecast_payload(v.forecast)["teams"] if t["team"] == team), None)
-            if v.forecast else None,
-            "budget": next((budget_payload(b) for b in v.budgets if b.scope == "team" and b.name == team), None),
-        }  # fmt: skip
-    return out

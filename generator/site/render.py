@@ -155,7 +155,8 @@ def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
         script_json=script_json,
         isotime=iso,
     )
-    env.globals.update(asset=assets.__getitem__, window_labels=WINDOW_LABELS, local_time=local_time, change=change)
+    env.globals.update(asset=assets.__getitem__, window_labels=WINDOW_LABELS, local_time=local_time, change=change,
+                       zip=zip)  # fmt: skip
     return env
 
 
@@ -208,20 +209,18 @@ def _people_pages(
 ) -> dict[str, bytes]:
     """A page and a data file per person and per team."""
     files = {}
-    wide = people.widest(views)
-    sub = common | {"root": "../", "current": "person", "rep": None}
-    for name in people.everyone(views):
-        doc = people.person_payload(name, views, meta)
-        page = sub | {"person": name, "doc": doc, "views": views,
-                      "chart": people.daily_by_model(name, wide, meta.book.name_of, palette)}  # fmt: skip
+    found = people.Directory(views)
+    sub = common | {"root": "../", "current": "person", "rep": None, "views": views}
+    for name in found.everyone():
+        doc = found.person(name, meta)
+        page = sub | {"person": name, "doc": doc, "rows": found.rows(name),
+                      "chart": found.chart(name, meta.book.name_of, palette)}  # fmt: skip
         files[f"data/person/{export.slug(name)}.json"] = export.dump(doc)
         files[f"person/{export.slug(name)}.html"] = _render(env, "person.html", page)
-    for team in people.teams(views):
-        doc = people.team_payload(team, views, meta)
+    for team in found.team_names():
+        doc = found.team(team, meta)
         files[f"data/team/{export.slug(team)}.json"] = export.dump(doc)
-        files[f"team/{export.slug(team)}.html"] = _render(
-            env, "team.html", sub | {"team": team, "doc": doc, "views": views}
-        )
+        files[f"team/{export.slug(team)}.html"] = _render(env, "team.html", sub | {"team": team, "doc": doc})
     return files
 
 

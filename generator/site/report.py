@@ -261,8 +261,10 @@ def summarize(
     window: Window,
     tz: ZoneInfo,
     people: Mapping[str, IdentityAudit],
+    days: bool = True,
 ) -> WindowReport:
-    """Group the costed rows (sorted by hour) that fall in `window`."""
+    """Group the costed rows (sorted by hour) that fall in `window`; without `days`, no per-day cells (a previous
+    period's report needs only its groups)."""
     lo = bisect.bisect_left(costed, window.start.timestamp(), key=_hour)
     hi = bisect.bisect_left(costed, window.end.timestamp(), key=_hour)
     # One sum per row, into (day, person, model, route); everything else is summed from those.
@@ -298,6 +300,8 @@ def summarize(
     for (day, person, model, route), part in parts.items():
         total.merge(part)
         cells[(person, model, route)].merge(part)
+        if not days:
+            continue
         merged = daily.get((day, person, model))
         if merged is None:
             daily[(day, person, model)] = part  # most days see one route: share the sum, no copy
