@@ -74,11 +74,15 @@ def main() -> None:
     files = [p for p in out.rglob("*") if p.is_file()]
     data = sorted((p for p in files if p.parts[-2] == "data" or "data" in p.parts), key=lambda p: -p.stat().st_size)
     print(f"{len(files):,} files, {sum(p.stat().st_size for p in files) / 1e6:,.1f} MB in all")
+    for folder in ("person", "data/person"):
+        sizes = [p.stat().st_size for p in (out / folder).iterdir()]
+        print(
+            f"  {folder}/: {len(sizes):,} files, largest {max(sizes) / 1e3:,.0f} KB, {sum(sizes) / 1e6:,.1f} MB in all"
+        )
     print("largest data files (bound 10 MB each):")
     for p in data[:6]:
-        print(
-            f"  {p.relative_to(out)}: {p.stat().st_size / 1e6:.2f} MB ({len(gzip.compress(p.read_bytes())) / 1e6:.2f} MB gzipped)"
-        )
+        zipped = len(gzip.compress(p.read_bytes())) / 1e6
+        print(f"  {p.relative_to(out)}: {p.stat().st_size / 1e6:.2f} MB ({zipped:.2f} MB gzipped)")
     print("overview pages (bound 1.5 MB gzipped):")
     for p in sorted(out.glob("usage-*.html")):
         raw = p.read_bytes()
