@@ -86,7 +86,8 @@
   function colored(data, datasets, partial) {
     return (datasets || []).map(function (d, i) {  /* a page draws only the charts it has */
       var color = colorOf(data, d.label, i);
-      var fill = partial && partial.length ? d.data.map(function (_, k) { return partial.indexOf(k) >= 0 ? lighter(color) : color; }) : color;
+      /* scriptable: a bar on a partial day is lighter; the legend (no bar index) keeps the full colour */
+      var fill = partial && partial.length ? function (ctx) { return partial.indexOf(ctx.dataIndex) >= 0 ? lighter(color) : color; } : color;
       return Object.assign({}, d, { backgroundColor: fill, borderColor: color, borderWidth: 0 });
     });
   }

@@ -39,8 +39,8 @@ def test_partial_days_are_marked_and_1d_draws_hours(browser: Browser, base_url: 
     visit = Visit(browser, f"{base_url}/usage-7d.html")
     labels = visit.page.evaluate("Chart.getChart(document.getElementById('chart-daily-cost')).data.labels")
     assert labels[0].endswith("(partial)") and labels[-1].endswith("(partial)") and "(partial)" not in labels[3]
-    colours = visit.page.evaluate("Chart.getChart(document.getElementById('chart-daily-cost')).data.datasets[0]"
-                                  ".backgroundColor")  # fmt: skip
+    colours = visit.page.evaluate("Chart.getChart(document.getElementById('chart-daily-cost')).getDatasetMeta(0)"
+                                  ".data.map(bar => bar.options.backgroundColor)")  # fmt: skip
     assert colours[0].endswith("66") and not colours[3].endswith("66")  # a partial day's bar is lighter
     assert "Partial days" in visit.page.locator(".partial-days").inner_text()
     visit.page.close()
@@ -53,7 +53,7 @@ def test_partial_days_are_marked_and_1d_draws_hours(browser: Browser, base_url: 
 
 def test_the_month_page_flags_a_person_over_budget(browser: Browser, base_url: str) -> None:
     visit = Visit(browser, f"{base_url}/usage-mtd.html")
-    over = visit.page.locator("#budgets tr.budget-over")
+    over = visit.page.locator("#budgets tr.level-over")
     assert over.count() == 1 and "peterdir" in over.inner_text()
     badge = visit.page.locator("#by-users tbody tr", has_text="peterdir").locator(".budget-over")
     assert badge.inner_text() == "over budget"
