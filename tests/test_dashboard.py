@@ -58,6 +58,10 @@ def test_the_month_page_flags_a_person_over_budget(browser: Browser, base_url: s
     badge = visit.page.locator("#by-users tbody tr", has_text="peterdir").locator(".budget-over")
     assert badge.inner_text() == "over budget"
     assert "Month-end forecast" in visit.page.locator(".kpis").inner_text()
+    headers = visit.page.locator("#by-users thead th").all_inner_texts()
+    forecast = next(i for i, h in enumerate(headers) if h.startswith("Forecast"))
+    row = visit.page.locator("#by-users tbody tr", has_text="peterdir")
+    assert row.locator("td").nth(forecast - 1).inner_text() == "$190.87"  # per person, as in usage-mtd.json
     visit.check_clean()
     visit.close("budgets-mtd")
 
@@ -116,6 +120,7 @@ def test_a_person_page_exists_for_a_hostile_name(browser: Browser, tmp_path: Pat
     url, server = serve(out)
     try:
         visit = Visit(browser, f"{url}/usage-7d.html")
+        assert "Logs start" in visit.page.locator("#logs-start").inner_text()  # the data begins mid-window
         link = visit.page.locator("#by-users a", has_text="<img src=x onerror=alert(1)>")
         link.click()
         visit.page.wait_for_load_state()
