@@ -267,8 +267,8 @@ def summarize(
     period's report needs only its groups)."""
     lo = bisect.bisect_left(costed, window.start.timestamp(), key=_hour)
     hi = bisect.bisect_left(costed, window.end.timestamp(), key=_hour)
-    # One sum per row, into (day, person, model, route); everything else is summed from those.
-    parts: dict[tuple[date, str, str, str], _Sum] = {}
+    # One sum per row, into (day, person, model, route, account); everything else is summed from those.
+    parts: dict[tuple[date, str, str, str, str], _Sum] = {}
     unpriced: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
     inferred: dict[tuple[str, str], int] = defaultdict(int)
     sources: dict[str, set[str]] = defaultdict(set)
@@ -279,12 +279,11 @@ def summarize(
         day = day_of.get(r.hour)
         if day is None:
             day = day_of[r.hour] = local_day(r.hour, tz)
-        key = (day, r.person, r.model, r.route)
+        key = (day, r.person, r.model, r.route, r.account)
         part = parts.get(key)
         if part is None:
             part = parts[key] = _Sum()
         part.add(r)
-        accounts[r.account].add(r)
         principals.add(r.principal)
         if r.unpriced_tokens or r.unpriced_invocations:
             seen = unpriced[(r.logged_model, r.route, r.unpriced_reason)]
@@ -297,8 +296,9 @@ def summarize(
     total = _Sum()
     cells: dict[tuple[str, str, str], _Sum] = defaultdict(_Sum)
     daily: dict[tuple[date, str, str], _Sum] = {}
-    for (day, person, model, route), part in parts.items():
+    for (day, person, model, route, account), part in parts.items():
         total.merge(part)
+        accounts[account].merge(part)
         cells[(person, model, route)].merge(part)
         if not days:
             continue
