@@ -155,3 +155,12 @@ def test_person_and_team_files_carry_what_their_pages_show(demo_site: Path) -> N
     assert wide["previous_period"]["complete"] is False  # the demo's logs start 90 days back
     for key in WINDOW_KEYS:
         assert (demo_site / f"data/daily-{key}.csv").read_text().startswith("window,date,model,model_name")
+
+
+@pytest.mark.parametrize("width", [390, 1440])
+def test_prices_are_on_screen_without_scrolling(browser: Browser, base_url: str, width: int) -> None:
+    visit = Visit(browser, f"{base_url}/pricing.html", width=width)
+    box = visit.page.locator("#prices tbody tr").first.locator("td").nth(1).bounding_box()  # output price
+    assert box is not None and box["x"] + box["width"] <= width, box
+    visit.check_clean()
+    visit.close(f"pricing-{width}")
