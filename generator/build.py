@@ -75,8 +75,9 @@ class BuildResult:
         return "; ".join(parts)
 
 
-def build(settings: Settings) -> BuildResult:
-    """Read the source, price and group the usage, and write the site to `settings.out`."""
+def build(settings: Settings, notify_budgets: bool = True) -> BuildResult:
+    """Read the source, price and group the usage, and write the site to `settings.out`; announce budget
+    crossings unless `notify_budgets` is False (a publish dry run changes nothing, and tells no one)."""
     now = settings.now or datetime.now(UTC)
     write.check_out_dir(settings.out)
     windows = [w for w in make_windows(now, settings.tz) if w.key in settings.windows]
@@ -114,7 +115,7 @@ def build(settings: Settings) -> BuildResult:
     total_unpriced = (sum(t for t, _ in unpriced.values()), sum(n for _, n in unpriced.values()))
     files["data/manifest.json"] = dump(manifest(meta, files, total_unpriced, queries))
     write.write_site(settings.out, files)
-    notices = _budget_notices(settings, views)
+    notices = _budget_notices(settings, views) if notify_budgets else ([], [])
     return BuildResult(settings.out, meta, reports, len(files), dict(unpriced), bill_note, dict(queries), notices)
 
 
@@ -205,7 +206,7 @@ def publish_site(
     """Build the site, then sync it to S3 in a safe order and invalidate CloudFront."""
     if not settings.bucket:
         raise ConfigError("publish needs a bucket: --bucket NAME or BUCKET=NAME")
-    built = build(settings)
+    built = build(settings, notify_budgets=not options.dry_run)
     local = publish.read_site(settings.out)
     prefix = publish.key_prefix(settings.prefix)
     s3 = aws.client("s3", profile=settings.aws_profile, region=settings.aws_region, endpoint_url=options.endpoint_url)

@@ -150,3 +150,20 @@ def test_the_demo_never_notifies(tmp_path: Path, webhook: str) -> None:
 def test_a_webhook_must_be_https(value: str) -> None:
     with pytest.raises(ConfigError, match="BUDGET_WEBHOOK"):
         load_settings({"source": "demo"}, environ={"BUDGET_WEBHOOK": value}, env_file=None)
+
+
+def test_a_publish_dry_run_tells_no_one(tmp_path: Path, webhook: str) -> None:
+    from generator.build import publish_site
+    from generator.publish import Options
+
+    logs = tmp_path / "logs"
+    write_demo_logs(logs, NOW)
+    settings = load_settings(
+        {"logs": (str(logs),), "config": str(DEMO_CONFIG), "out": tmp_path / "site", "now": NOW_ISO,
+         "state": str(tmp_path / "state"), "price_list": "off", "bucket": "site-bucket"},
+        environ={"BUDGET_WEBHOOK": webhook}, env_file=None,
+    )  # fmt: skip
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="site-bucket")
+        result = publish_site(settings, Options(dry_run=True))
+    assert result.outcome is None and Hook.received == [] and not (tmp_path / "state").exists()
