@@ -47,6 +47,11 @@ def _top(groups: tuple[Group, ...], n: int) -> tuple[list[str], Callable[[str], 
     return names, lambda name: name if name in keep else OTHER
 
 
+def most_called(models: Sequence[Group]) -> tuple[Group, ...]:
+    """Models by invocations, most first (the doughnut's order; the tables rank by cost)."""
+    return tuple(sorted(models, key=lambda g: (-g.counters.invocations, g.name)))
+
+
 def colours(names: Iterable[str]) -> dict[str, str]:
     """A colour for each name, the same on every page and window of a build: each name starts at a place in
     the palette its hash picks and takes the next free one, names taken in order (so the set decides, not
@@ -75,7 +80,7 @@ def chart_payload(view: View, book: PriceBook, palette: dict[str, str] | None = 
     rep = view.rep
     people, person_of = _top(rep.users, TOP_PEOPLE)
     models, model_of = _top(rep.models, TOP_MODELS)
-    by_calls = tuple(sorted(rep.models, key=lambda g: (-g.counters.invocations, g.name)))
+    by_calls = most_called(rep.models)
     called, called_of = _top(by_calls, TOP_MODELS)  # the doughnut ranks models by calls, not cost
     days = [d.isoformat() for d in rep.days]
     day_index = {d: i for i, d in enumerate(rep.days)}
@@ -175,7 +180,7 @@ def chart_list(view: View, book: PriceBook) -> list[dict[str, str]]:
     peak = max(per_day, key=lambda day: per_day[day], default=None)
     busiest = max(calls_per_day, key=lambda day: calls_per_day[day], default=None)
     name = book.name_of
-    by_calls = tuple(sorted(rep.models, key=lambda g: (-g.counters.invocations, g.name)))
+    by_calls = most_called(rep.models)
     first = ({"id": "chart-hourly-cost", "title": "Hourly cost by person",
               "summary": f"{money(rep.totals)} over the last 24 hours"} if rep.window.key == "1d" else
              {"id": "chart-daily-cost", "title": "Daily cost by person",

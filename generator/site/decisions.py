@@ -60,7 +60,6 @@ class View:
     logs_start: datetime | None = None  # set when the data begins after the window starts
     team_of: Mapping[str, str] = field(default_factory=dict)  # person -> team ("" none)
     teams: tuple[Group, ...] = ()
-    previous_teams: tuple[Group, ...] = ()
     partial_days: frozenset[date] = frozenset()
     hourly: tuple[tuple[int, str, Decimal], ...] = ()  # 1d: (hour, person, cost)
     forecast: Forecast | None = None
@@ -115,7 +114,7 @@ def month_end(w: Window, tz: ZoneInfo) -> datetime:
     return datetime(year, month, 1, tzinfo=tz).astimezone(UTC)
 
 
-def forecast(rep: WindowReport, team_of: Mapping[str, str], tz: ZoneInfo) -> Forecast:
+def forecast(rep: WindowReport, team_of: Mapping[str, str], teams: Sequence[Group], tz: ZoneInfo) -> Forecast:
     """Project the month-to-date spend to the month's end from its hourly run rate, with a range."""
     end = month_end(rep.window, tz)
     elapsed = max(1, int((rep.window.end - rep.window.start).total_seconds()) // HOUR)
@@ -140,7 +139,6 @@ def forecast(rep: WindowReport, team_of: Mapping[str, str], tz: ZoneInfo) -> For
             width = rate * remaining
         return Projection(spent, _cents(projected), _cents(max(spent, projected - width)), _cents(projected + width))
 
-    teams = team_groups(rep, team_of)
     return Forecast(
         end, elapsed, remaining, len(complete),
         project(("total", ""), rep.totals.cost),
@@ -193,15 +191,15 @@ def make_views(
         w = rep.window
         before = previous_window(w)
         previous = summarize(costed, before, tz, people, days=False)
-        fc = forecast(rep, team_of, tz) if w.key == "mtd" else None
         groups = team_groups(rep, team_of) if team_of else ()
+        fc = forecast(rep, team_of, groups, tz) if w.key == "mtd" else None
         previous_teams = team_groups(previous, team_of) if team_of else ()
         prior = {(kind, g.name): g for kind, found in (("users", previous.users), ("models", previous.models),
                  ("accounts", previous.accounts), ("teams", previous_teams)) for g in found}  # fmt: skip
         views.append(View(
             rep, previous, began is not None and began <= before.start,
             began if began is not None and began > w.start else None,
-            team_of, groups, previous_teams, partial_days(w, tz),
+            team_of, groups, partial_days(w, tz),
             hourly_costs(costed, w) if w.key == "1d" else (), fc,
             budget_statuses(budgets, rep, groups, fc) if fc is not None and budgets else (), prior,
         ))  # fmt: skip

@@ -25,7 +25,7 @@ from generator import aws, state
 from generator.aws import AWS_ERRORS, error_code
 from generator.errors import ConfigError, SourceError
 from generator.sources import SkipReport, SourceResult
-from generator.sources.s3logs import parse_url, places
+from generator.sources.s3logs import parse_url, place_of, places
 from generator.usage import HOUR, PROMPT_BOUNDARIES, HourlyRow, floor_hour, row_of
 
 PRICE_PER_TB = Decimal(5)  # USD per TB scanned
@@ -262,8 +262,8 @@ def read_athena(
     runner = AthenaRunner(client, options)
     bucket, prefix = parse_url(options.location)
     found = places(s3, bucket, prefix, {"list_requests": 0})
-    accounts = sorted({p.rstrip("/").split("/")[-3] for p in found})
-    regions = sorted({p.rstrip("/").split("/")[-1] for p in found})
+    accounts = sorted({place_of(p)[0] for p in found})
+    regions = sorted({place_of(p)[1] for p in found})
     table = f"{options.database}.{options.table}@{options.location}"
     ddl = table_ddl(options, accounts, regions)
     _ensure_table(runner, store, options, ddl)

@@ -23,7 +23,7 @@ import msgspec
 from generator import aws, state
 from generator.aws import AWS_ERRORS, error_code
 from generator.errors import ConfigError, SourceError
-from generator.sources import MAX_EXAMPLES, SkipTally, SourceResult
+from generator.sources import SkipTally, SourceResult
 from generator.sources.files import PERMISSION_CHECK, records_in, usage_of
 from generator.sources.logfile import Readable
 from generator.usage import HOUR, HourlyAggregator, HourlyRow, floor_hour
@@ -257,7 +257,7 @@ class _Counted:
 def _examples(found: Hour, tally: SkipTally, ignored: SkipTally, where: str) -> None:
     """Name the folder of what an hour read this run skipped (its counts are added with its rows)."""
     for reasons, into in ((found.skipped, tally), (found.ignored, ignored)):
-        into.examples += [f"{where}: {reason}" for reason in reasons][: max(0, MAX_EXAMPLES - len(into.examples))]
+        into.merge(SkipTally(examples=[f"{where}: {reason}" for reason in reasons]))
 
 
 def _folder(hour: int) -> str:
@@ -267,8 +267,14 @@ def _folder(hour: int) -> str:
 def _blob(bucket: str, place: str, day: date) -> str:
     """Where one day of one delivery folder is stored: beside the CloudWatch partitions, in its own folder."""
     digest = hashlib.sha256(f"{bucket}/{place}".encode()).hexdigest()[:16]
+    account, region = place_of(place)
+    return f"s3-logs/account={account}/region={region}/{digest}/day={day.isoformat()}.json"
+
+
+def place_of(place: str) -> tuple[str, str]:
+    """The account and region of a `.../AWSLogs/<account>/BedrockModelInvocationLogs/<region>/` folder."""
     parts = place.rstrip("/").split("/")
-    return f"s3-logs/account={parts[-3]}/region={parts[-1]}/{digest}/day={day.isoformat()}.json"
+    return parts[-3], parts[-1]
 
 
 def _read_day(store: state.Store, name: str) -> Day | None:
