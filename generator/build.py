@@ -41,6 +41,7 @@ class BuildResult:
     billing_note: str = ""
     queries: dict[str, Any] = field(default_factory=dict)
     notices: tuple[list[str], list[str]] = ([], [])  # budget notices sent this run, and channels that failed
+    source_line: str = ""  # what the source did: its queries and their cost, or the objects it read
 
     def summary(self) -> str:
         """One line for the terminal."""
@@ -58,8 +59,8 @@ class BuildResult:
             parts.append(f"{self.meta.duplicates:,} duplicate records dropped (same requestId)")
         if self.unpriced:
             parts.append(unpriced_line(self.unpriced))
-        if self.queries:
-            parts.append(_source_line(self.queries))
+        if self.source_line:
+            parts.append(self.source_line)
         if self.queries.get("calls_without_token_counts"):
             parts.append(f"{self.queries['calls_without_token_counts']:,} successful calls logged no token counts "
                          "(guardrail-blocked, image or rerank calls)")  # fmt: skip
@@ -101,7 +102,7 @@ def build(settings: Settings, notify_budgets: bool = True) -> BuildResult:
         now, floor_hour(now), source.description, __version__, tuple(settings.windows), source.skipped,
         source.records, book, source.ignored, source.duplicates, price_list.note,
     )  # fmt: skip
-    queries = source.queries
+    queries, source_line = source.queries, source.line
     del source  # the costed rows carry everything on; let the hourly rows go
     reports = tuple(report.summarize(costed, w, settings.tz, people) for w in windows)
     views = decisions.make_views(costed, reports, settings.tz, people, settings.teams, settings.budgets)
@@ -116,7 +117,9 @@ def build(settings: Settings, notify_budgets: bool = True) -> BuildResult:
     files["data/manifest.json"] = dump(manifest(meta, files, total_unpriced, queries))
     write.write_site(settings.out, files)
     notices = _budget_notices(settings, views) if notify_budgets else ([], [])
-    return BuildResult(settings.out, meta, reports, len(files), dict(unpriced), bill_note, dict(queries), notices)
+    return BuildResult(
+        settings.out, meta, reports, len(files), dict(unpriced), bill_note, dict(queries), notices, source_line
+    )
 
 
 def _budget_notices(settings: Settings, views: tuple[decisions.View, ...]) -> tuple[list[str], list[str]]:
@@ -128,24 +131,6 @@ def _budget_notices(settings: Settings, views: tuple[decisions.View, ...]) -> tu
     store = open_store(settings.store, settings.aws_profile)
     return notify.announce(mtd.budgets, month, store, settings.budget_webhook, settings.budget_topic,
                            settings.aws_profile)  # fmt: skip
-
-
-def _source_line(q: dict[str, Any]) -> str:
-    """What the source did this run: queries and their cost, or objects read."""
-    if "objects_listed" in q:
-        read = (
-            f"{q['objects_read']:,} objects ({q['bytes_read'] / 1e6:,.1f} MB) read in {q['hours_read']:,} changed hours"
-        )
-        return f"S3: {read}, {q['hours_unchanged']:,} hours unchanged, {q['list_requests']:,} list requests"
-    if "workgroup" in q:
-        return (f"Athena: {q['queries']} queries ({len(q['days_queried'])} days), "
-                f"{q['bytes_scanned'] / 1e6:,.1f} MB scanned, ~${q['estimated_cost_usd']:.4f}")  # fmt: skip
-    return (
-        f"Insights: {q['queries']} queries over {q['hours_queried']} hours, {q['records_matched']:,} records, "
-        f"{q['bytes_scanned'] / 1e6:,.1f} MB scanned, ~${q['estimated_cost_usd']:.4f}"
-        + (f" (us-east-1's price assumed for {', '.join(q['price_assumed_for'])}: pass --insights-price-per-gb)"
-           if q.get("price_assumed_for") else "")
-    )  # fmt: skip
 
 
 def _price_list(settings: Settings, regions: set[str], now: datetime) -> pricelist.Layer:

@@ -81,6 +81,7 @@ class SourceResult:
     queries: Mapping[str, Any] = field(default_factory=dict)  # what a query-based source asked for
     ignored: SkipReport = SkipReport()  # files (or the rest of files) not read, by reason
     duplicates: int = 0  # records dropped because their requestId was already counted
+    line: str = ""  # one line for the build summary: what the source did (queries and cost, objects read)
 
 
 SOURCES = ("demo", "files", "cloudwatch", "athena")

@@ -300,7 +300,11 @@ def read_athena(
         "estimated_cost_usd": float((runner.billed_bytes * PRICE_PER_TB / 10**12).quantize(Decimal("0.000001"))),
         "table": f"{options.database}.{options.table}", "workgroup": options.workgroup, "state": options.state,
     }  # fmt: skip
-    return SourceResult(tuple(rows), SkipReport(), f"athena: {table}", sum(r.invocations for r in rows), details)
+    line = (f"Athena: {runner.queries} queries ({len(days_queried)} days), "
+            f"{runner.bytes_scanned / 1e6:,.1f} MB scanned, ~${details['estimated_cost_usd']:.4f}")  # fmt: skip
+    return SourceResult(
+        tuple(rows), SkipReport(), f"athena: {table}", sum(r.invocations for r in rows), details, line=line
+    )
 
 
 def _ensure_table(runner: AthenaRunner, store: state.Store, options: AthenaOptions, ddl: str) -> None:

@@ -127,8 +127,19 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
     )
     foreign = details["foreign_events"]
     skipped = SkipReport((("not_an_invocation_record", foreign),), ("events without modelId or identity.arn",))
+    line = (
+        f"Insights: {s.queries} queries over {s.hours} hours, {int(s.records_matched):,} records, "
+        f"{s.bytes_scanned / 1e6:,.1f} MB scanned, ~${details['estimated_cost_usd']:.4f}"
+        + (f" (us-east-1's price assumed for {', '.join(details['price_assumed_for'])}: pass --insights-price-per-gb)"
+           if details["price_assumed_for"] else "")
+    )  # fmt: skip
     return SourceResult(
-        tuple(rows), skipped if foreign else SkipReport(), description, sum(r.invocations for r in rows), details
+        tuple(rows),
+        skipped if foreign else SkipReport(),
+        description,
+        sum(r.invocations for r in rows),
+        details,
+        line=line,
     )
 
 
