@@ -17,7 +17,7 @@ from typing import Any
 
 from generator.aws import AWS_ERRORS, error_code, is_denied
 from generator.pricing import PriceBook, name_key
-from generator.site.report import CostedRow
+from generator.pricing.cost import CostedRow
 from generator.usage import Window
 
 GENERIC = "Amazon Bedrock"  # Amazon's own and most open-weight models are billed under this service

@@ -17,7 +17,9 @@ from generator import __version__, aws, billing, identity, lock, notify, publish
 from generator.aws import AWS_ERRORS
 from generator.config import Settings
 from generator.errors import ConfigError, IncompleteDataError, PublishError
+from generator.layout import key_prefix
 from generator.pricing import PriceBook, load_book, pricelist
+from generator.pricing.cost import CostedRow, cost_rows
 from generator.site import decisions, render, report, write
 from generator.site.export import BuildMeta, dump, manifest
 from generator.site.report import WindowReport
@@ -97,7 +99,7 @@ def build(settings: Settings, notify_budgets: bool = True) -> BuildResult:
     price_list = _price_list(settings, {r.region for r in source.rows}, now)
     book = load_book(settings.prices, price_list.prices)
     people = identity.resolve((r.principal for r in source.rows), settings.identity)
-    costed = report.cost_rows(source.rows, book, people, settings.inference_profiles)
+    costed = cost_rows(source.rows, book, people, settings.inference_profiles)
     meta = BuildMeta(
         now, floor_hour(now), source.description, __version__, tuple(settings.windows), source.skipped,
         source.records, book, source.ignored, source.duplicates, price_list.note,
@@ -164,7 +166,7 @@ def unpriced_line(unpriced: dict[str, tuple[int, int]]) -> str:
 
 
 def _reconcile(
-    settings: Settings, costed: list[report.CostedRow], windows: list[Window], book: PriceBook
+    settings: Settings, costed: list[CostedRow], windows: list[Window], book: PriceBook
 ) -> tuple[dict[str, billing.Reconciliation], str]:
     """Fetch the bill once for every window's complete days and set it beside each estimate."""
     spans = [s for s in map(billing.complete_days, windows) if s]
@@ -193,7 +195,7 @@ def publish_site(
         raise ConfigError("publish needs a bucket: --bucket NAME or BUCKET=NAME")
     built = build(settings, notify_budgets=not options.dry_run)
     local = publish.read_site(settings.out)
-    prefix = publish.key_prefix(settings.prefix)
+    prefix = key_prefix(settings.prefix)
     s3 = aws.client("s3", profile=settings.aws_profile, region=settings.aws_region, endpoint_url=options.endpoint_url)
     remote = publish.Remote(s3, settings.bucket, prefix)
     held = None

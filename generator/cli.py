@@ -474,9 +474,9 @@ def pricing_refresh(target: Path, price_region: str | None, **flags: Any) -> Non
     from datetime import UTC, datetime
 
     from generator import aws
+    from generator.layout import write_file
     from generator.pricing import load_book
     from generator.pricing.pricelist import refresh
-    from generator.site.write import write_file
 
     settings = _settings(flags, needs_source=False)
     region = price_region or settings.aws_region or "us-east-1"

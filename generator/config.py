@@ -40,8 +40,8 @@ from generator.config_values import (
 )  # fmt: skip
 from generator.errors import ConfigError
 from generator.identity import IdentityRules
+from generator.layout import STATE_PREFIX
 from generator.pricing import Price
-from generator.site.write import STATE_PREFIX
 from generator.sources import SOURCES
 from generator.sources.athena import AthenaOptions
 from generator.sources.cloudwatch import CloudWatchOptions

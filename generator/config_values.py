@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from generator.site.write import STATE_PREFIX
+from generator.layout import STATE_PREFIX
 from generator.usage import WINDOW_KEYS
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -18,7 +18,7 @@ from typing import Any
 
 from generator.aws import AWS_ERRORS, error_code
 from generator.errors import PublishError
-from generator.site.write import STATE_PREFIX
+from generator.layout import STATE_PREFIX
 
 TTL_SECONDS = 1800  # longer than any publish (the Lambda's timeout is 15 minutes at most)
 

@@ -20,7 +20,7 @@ from typing import Any
 from generator.aws import AWS_ERRORS, error_code
 from generator.errors import PublishError
 from generator.headers import content_type
-from generator.site.write import MANIFEST, MAX_MANIFEST, SITE_PATH, manifest_files
+from generator.layout import MANIFEST, MAX_MANIFEST, SITE_PATH, manifest_files
 
 PHASES = ("assets", "data", "pages", "manifest")  # upload order
 _FINGERPRINT = re.compile(r"^assets/.+\.[0-9a-f]{10}\.[A-Za-z0-9]+$")
@@ -91,12 +91,6 @@ class Plan:
         if self.note:
             lines.append(self.note)
         return "\n".join(lines)
-
-
-def key_prefix(prefix: str) -> str:
-    """Normalise a key prefix: empty, or without a leading slash and with one trailing slash."""
-    bare = prefix.strip("/")
-    return bare + "/" if bare else ""
 
 
 def phase_of(path: str) -> str:

@@ -1,156 +1,34 @@
-"""The incremental store: hourly rows from Logs Insights, one partition per region and UTC day.
+"""The state store: named blobs kept between runs, in a local folder or under an S3 prefix.
 
-Owns the partition format, its integrity check, where partitions live (a local folder or an S3
-prefix) and the plan of which hours still need a query. A partition records how far its hours are
-settled (queried after the log-delivery lag passed); settled hours are never queried again.
+Five clients keep their state here (Insights partitions, S3 and Athena days, the Price List cache,
+budget notices said). Owns only where blobs live and how they are written (atomically); what a blob
+means belongs to the module that writes it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from generator import aws
 from generator.aws import AWS_ERRORS, error_code
 from generator.errors import SourceError
-from generator.publish import key_prefix
-from generator.site.write import write_file
-from generator.sources.insights import Chunk
-from generator.sources.logfile import MAX_NAME
-from generator.usage import HOUR, HourlyRow, iso, row_of
-
-DAY = 24 * HOUR
-FORMAT = 1
-
-
-@dataclass(frozen=True)
-class Partition:
-    """One region's hourly rows for one UTC day, and how far they are final."""
-
-    region: str
-    day: date
-    sources: str  # the log groups queried, sorted and joined: another set makes the partition stale
-    settled_through: int  # epoch seconds: hours that start before this are final
-    queried_at: str
-    records_matched: float
-    bytes_scanned: float
-    rows: tuple[HourlyRow, ...]
-    rechecked: tuple[int, ...] = ()  # ages in days at which the whole settled day was queried again
-    target: str = ""  # the account read through --assume-role ("" for our own)
-
-
-RECHECK_AGES = (1,)  # days after a day ends when it is read once more for late deliveries (--recheck-days)
-
-
-def day_start(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
-
-
-def utc_days(start: int, end: int) -> list[date]:
-    """Every UTC day that has an hour in [start, end)."""
-    first = datetime.fromtimestamp(start, UTC).date()
-    last = datetime.fromtimestamp(end - HOUR, UTC).date()
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
-def encode(p: Partition) -> bytes:
-    rows = [[r.hour, r.principal, r.model_id, r.invocations, r.errors, r.input_tokens, r.output_tokens,
-             r.cache_read_tokens, r.cache_write_tokens, r.account] for r in p.rows]  # fmt: skip
-    body = json.dumps(rows, separators=(",", ":"))
-    doc = {
-        "format": FORMAT, "region": p.region, "day": p.day.isoformat(), "sources": p.sources,
-        "settled_through": p.settled_through, "queried_at": p.queried_at,
-        "statistics": {"recordsMatched": p.records_matched, "bytesScanned": p.bytes_scanned},
-        "rows_sha256": hashlib.sha256(body.encode()).hexdigest(), "rows": rows, "rechecked": list(p.rechecked),
-        "target": p.target,
-    }  # fmt: skip
-    return json.dumps(doc, separators=(",", ":")).encode()
-
-
-def decode(data: bytes, region: str, day: date, target: str = "") -> Partition | None:
-    """Read the partition of `region` and `day`; None when it is damaged or not that day's: it is queried again."""
-    try:
-        doc = json.loads(data)
-        rows = doc["rows"]
-        body = json.dumps(rows, separators=(",", ":"))
-        if doc["format"] != FORMAT or hashlib.sha256(body.encode()).hexdigest() != doc["rows_sha256"]:
-            return None
-        stats = doc["statistics"]
-        found = Partition(
-            doc["region"], date.fromisoformat(doc["day"]), doc["sources"], int(doc["settled_through"]),
-            doc["queried_at"], float(stats["recordsMatched"]), float(stats["bytesScanned"]),
-            tuple(row_of(row[0], row[1], row[2], row[3:9], region, account=_account(row)) for row in rows),
-            tuple(int(age) for age in doc.get("rechecked", [])),
-            str(doc.get("target", "")),
-        )  # fmt: skip
-    except (ValueError, KeyError, TypeError):
-        return None
-    start = day_start(day)
-    valid = found.region == region and found.day == day and found.target == target
-    valid = valid and all(_valid_row(r, start) for r in found.rows)
-    return found if valid else None
-
-
-def _account(row: list[Any]) -> str:
-    """A row's account (partitions written before accounts were kept have none)."""
-    if len(row) == 9:
-        return ""
-    if len(row) != 10 or not isinstance(row[9], str) or not re.fullmatch(r"(\d{12})?", row[9]):
-        raise ValueError("a row's account must be 12 digits")
-    return str(row[9])
-
-
-def _valid_row(row: HourlyRow, start: int) -> bool:
-    """A row a query could have written for the day from `start`: its hour in that day, names and counts in bounds."""
-    return type(row.hour) is int and start <= row.hour < start + DAY and valid_counts(row)
-
-
-def valid_counts(row: HourlyRow) -> bool:
-    """A row a source could have made: a whole hour, names and counts in bounds."""
-    counts = (row.invocations, row.errors, row.input_tokens, row.output_tokens, row.cache_read_tokens,
-              row.cache_write_tokens)  # fmt: skip
-    return (
-        row.hour % HOUR == 0
-        and all(isinstance(n, str) and 0 < len(n) <= MAX_NAME for n in (row.principal, row.model_id))
-        and all(type(c) is int and c >= 0 for c in counts)
-        and row.errors <= row.invocations
-    )  # fmt: skip
+from generator.layout import key_prefix, write_file
 
 
 class Store(Protocol):
-    def read(self, region: str, day: date, target: str = "") -> Partition | None: ...
-    def write(self, partition: Partition) -> None: ...
     def read_blob(self, name: str) -> bytes | None: ...
     def write_blob(self, name: str, data: bytes) -> None: ...
 
 
-def _name(region: str, day: date, target: str = "") -> str:
-    if target:
-        return f"account={target}/region={region}/day={day.isoformat()}.json"
-    return f"region={region}/day={day.isoformat()}.json"
-
-
 class LocalStore:
-    """Partitions as files under a folder, each written atomically."""
+    """Blobs as files under a folder, each written atomically."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def read(self, region: str, day: date, target: str = "") -> Partition | None:
-        path = self.root / _name(region, day, target)
-        return decode(path.read_bytes(), region, day, target) if path.is_file() else None
-
-    def write(self, partition: Partition) -> None:
-        write_file(self.root / _name(partition.region, partition.day, partition.target), encode(partition))
-
     def read_blob(self, name: str) -> bytes | None:
-        """Read a cached document kept beside the partitions (None when absent)."""
+        """Read one blob (None when absent)."""
         path = self.root / name
         return path.read_bytes() if path.is_file() else None
 
@@ -159,17 +37,10 @@ class LocalStore:
 
 
 class S3Store:
-    """Partitions as objects under an S3 prefix (a PUT is atomic)."""
+    """Blobs as objects under an S3 prefix (a PUT is atomic)."""
 
     def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
         self.s3, self.bucket, self.prefix = s3, bucket, key_prefix(prefix)
-
-    def read(self, region: str, day: date, target: str = "") -> Partition | None:
-        body = self.read_blob(_name(region, day, target))
-        return None if body is None else decode(body, region, day, target)
-
-    def write(self, partition: Partition) -> None:
-        self.write_blob(_name(partition.region, partition.day, partition.target), encode(partition))
 
     def read_blob(self, name: str) -> bytes | None:
         """Read one object under the prefix (None when absent)."""
@@ -189,73 +60,6 @@ class S3Store:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json")
         except AWS_ERRORS as exc:
             raise SourceError(f"cannot write the state to s3://{self.bucket}/{key} ({error_code(exc)})") from None
-
-
-def recheck_due(p: Partition | None, day: date, real_now: float, ages: Iterable[int] = RECHECK_AGES) -> int | None:
-    """The age (days) at which a settled day should be read again for late deliveries now, or None.
-
-    CloudWatch accepts events up to 14 days old, so an hour settled after the log-delivery lag can still
-    grow; a whole day is read once more when it is `age` days old. Judged by the real time, never --now.
-    """
-    if p is None or p.settled_through < day_start(day) + DAY:
-        return None
-    due = [age for age in ages if age not in p.rechecked and real_now >= day_start(day) + DAY + age * DAY]
-    return max(due) if due else None
-
-
-def plan_chunks(
-    places: Iterable[tuple[str, str]],
-    partitions: Mapping[tuple[str, str, date], Partition | None],
-    start: int,
-    end: int,
-    sources: str,
-    rebuild_since: date | None = None,
-    real_now: float | None = None,
-    recheck_ages: Iterable[int] = RECHECK_AGES,
-) -> list[Chunk]:
-    """One query per region and day: the hours not yet settled in [day start, end), or a whole day re-check."""
-    chunks = []
-    for target, region in places:
-        for day in utc_days(start, end):
-            p = partitions.get((target, region, day))
-            fresh = p is None or p.sources != sources or (rebuild_since is not None and day >= rebuild_since)
-            begin = day_start(day) if fresh or p is None else max(day_start(day), p.settled_through)
-            stop = min(end, day_start(day) + DAY)
-            age = None if fresh or real_now is None else recheck_due(p, day, real_now, recheck_ages)
-            if age is not None:
-                chunks.append(Chunk(region, day_start(day), day_start(day) + DAY, recheck=age, target=target))
-            elif begin < stop:
-                chunks.append(Chunk(region, begin, stop, target=target))
-    return chunks
-
-
-def merge(
-    old: Partition | None,
-    target: str,
-    region: str,
-    day: date,
-    sources: str,
-    queried: tuple[int, int],
-    rows: Iterable[HourlyRow],
-    settled_before: int,
-    now: datetime,
-    stats: tuple[float, float],
-    rechecked: Iterable[int] = (),
-) -> Partition:
-    """Replace the queried hours of a partition; hours that ended before `settled_before` become final."""
-    begin, stop = queried
-    keep = [] if old is None or old.sources != sources else [r for r in old.rows if not begin <= r.hour < stop]
-    merged = tuple(sorted([*keep, *rows], key=lambda r: (r.hour, r.principal, r.model_id)))
-    settled = max(begin, min(stop, settled_before - settled_before % HOUR))
-    if old is not None and old.sources == sources:
-        settled = max(settled, old.settled_through)  # a re-check never unsettles what was final
-    previous = old.rechecked if old is not None and old.sources == sources else ()
-    ages = tuple(sorted({*previous, *rechecked}))
-    return Partition(
-        region, day, sources, settled, iso(now),
-        stats[0] + (old.records_matched if keep and old else 0), stats[1] + (old.bytes_scanned if keep and old else 0),
-        merged, ages, target,
-    )  # fmt: skip
 
 
 def open_store(spec: str, profile: str | None = None, endpoint_url: str | None = None) -> Store:

@@ -9,12 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from operator import attrgetter
 from sys import intern
 from zoneinfo import ZoneInfo
 
 import msgspec
 
+from generator.counters import USAGE_COUNTS
+
 HOUR = 3600
+DAY = 24 * HOUR
+MAX_NAME = 1024  # characters: a principal or model id longer than this is not a name but an attack
 # Prompt sizes (input + cache read + cache write tokens) above which some models bill a whole request at a
 # long-context rate; a row keeps the largest one its calls exceeded, so the premium can be priced.
 PROMPT_BOUNDARIES = (100_000, 200_000, 272_000)
@@ -50,6 +55,9 @@ class HourlyRow(msgspec.Struct, frozen=True, order=True, gc=False, array_like=Tr
     @property
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+
+usage_counts = attrgetter(*USAGE_COUNTS)  # a row's six counts, in the order `row_of` takes them
 
 
 def prompt_class(prompt_tokens: int) -> int:
@@ -121,8 +129,7 @@ class HourlyAggregator:
         """Add a row's sums (rows of the same hour, principal, model, region and account are one row)."""
         key = (row.hour, row.principal, row.model_id, row.region, row.prompt_over, row.account)
         acc = self._acc.setdefault(key, [0, 0, 0, 0, 0, 0])
-        for i, value in enumerate((row.invocations, row.errors, row.input_tokens, row.output_tokens,
-                                   row.cache_read_tokens, row.cache_write_tokens)):  # fmt: skip
+        for i, value in enumerate(usage_counts(row)):
             acc[i] += value
 
     def merge(self, other: HourlyAggregator) -> None:
@@ -188,3 +195,25 @@ def make_windows(now: datetime, tz: ZoneInfo) -> tuple[Window, ...]:
 def local_day(hour: int, tz: ZoneInfo) -> date:
     """Return the calendar day in `tz` on which the hour starting at `hour` begins."""
     return datetime.fromtimestamp(hour, tz).date()
+
+
+def day_start(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+
+
+def utc_days(start: int, end: int) -> list[date]:
+    """Every UTC day that has an hour in [start, end)."""
+    first = datetime.fromtimestamp(start, UTC).date()
+    last = datetime.fromtimestamp(end - HOUR, UTC).date()
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def valid_counts(row: HourlyRow) -> bool:
+    """A row a source could have made: a whole hour, names and counts in bounds."""
+    counts = usage_counts(row)
+    return (
+        row.hour % HOUR == 0
+        and all(isinstance(n, str) and 0 < len(n) <= MAX_NAME for n in (row.principal, row.model_id))
+        and all(type(c) is int and c >= 0 for c in counts)
+        and row.errors <= row.invocations
+    )  # fmt: skip

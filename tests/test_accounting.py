@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from generator.counters import Counters
 from generator.errors import SourceError
 from generator.pricing import load_book
-from generator.site.report import Counters, cost_rows
+from generator.pricing.cost import cost_rows
 from generator.sources.files import read_files
 from generator.usage import HourlyRow
 from tests.conftest import ROOT
@@ -158,8 +159,8 @@ def test_hostile_files_stay_bounded_in_memory_and_time(tmp_path: Path, kind: str
 
 
 def costed(model: str, **counts: int) -> Counters:
+    from generator.counters import add_counters
     from generator.identity import IdentityAudit
-    from generator.site.report import add_counters
 
     row = HourlyRow(1795168800, "p", model, counts.pop("invocations", 1), 0, *(counts.get(k, 0) for k in (
         "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")))  # fmt: skip

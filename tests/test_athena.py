@@ -31,8 +31,7 @@ from generator.errors import ConfigError, SourceError
 from generator.site.decisions import spread_start
 from generator.sources import athena
 from generator.sources.athena import AthenaOptions, AthenaRunner, day_query, read_athena, table_ddl
-from generator.state import utc_days
-from generator.usage import make_windows
+from generator.usage import make_windows, utc_days
 from tests.conftest import NOW, NOW_ISO, ROOT
 
 LOGS = "s3://org-logs/bedrock"

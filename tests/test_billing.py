@@ -13,7 +13,7 @@ from generator import aws
 from generator.billing import Bill, Billed, complete_days, reconcile, service_of
 from generator.cli import cli
 from generator.pricing import load_book
-from generator.site.report import CostedRow
+from generator.pricing.cost import CostedRow
 from generator.usage import Window
 from tests.conftest import NOW_ISO
 

@@ -360,7 +360,7 @@ def test_a_logged_id_names_a_book_model_only_when_nothing_disagrees(logged: str,
 
 def test_prices_not_checked_for_90_days_are_flagged_stale() -> None:
     from generator.site.export import BuildMeta, pricing_payload
-    from generator.sources import SkipReport
+    from generator.skips import SkipReport
 
     override = parse_prices([{"model": "acme.m-v1", "input": 1, "output": 1}], "cfg")
     book = load_book(override)

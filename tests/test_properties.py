@@ -7,9 +7,11 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from generator.counters import add_counters
 from generator.identity import IdentityRules, resolve
 from generator.pricing import load_book
-from generator.site.report import WindowReport, add_counters, cost_rows, summarize
+from generator.pricing.cost import cost_rows
+from generator.site.report import WindowReport, summarize
 from generator.usage import HourlyRow, make_windows
 
 NOW = datetime(2026, 11, 27, 7, 30, tzinfo=UTC)

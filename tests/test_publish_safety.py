@@ -17,8 +17,8 @@ from generator.build import build
 from generator.cli import cli
 from generator.config import load_settings
 from generator.errors import ConfigError
+from generator.layout import manifest_files
 from generator.publish import invalidate
-from generator.site.write import manifest_files
 from tests.test_publish import bucket, objects, publish, write_logs
 
 __all__ = ["bucket"]

@@ -19,8 +19,9 @@ import pytest
 from generator.build import build
 from generator.config import load_settings
 from generator.errors import ConfigError, SourceError
+from generator.layout import parse_url
 from generator.sources.demo import write_demo_logs
-from generator.sources.s3logs import S3Options, parse_url, read_s3
+from generator.sources.s3logs import S3Options, read_s3
 from tests.conftest import NOW, NOW_ISO, ROOT
 from tests.test_sources import lines, record
 

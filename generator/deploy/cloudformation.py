@@ -25,8 +25,7 @@ from typing import Any
 from generator.aws import AWS_ERRORS, error_code
 from generator.deploy import render_template
 from generator.errors import ConfigError, PublishError
-from generator.site.render import package_dir
-from generator.sources.s3logs import parse_url
+from generator.layout import package_dir, parse_url
 
 RUNTIME_PYTHON = "3.13"  # the template's Lambda runtime
 _SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")

@@ -7,12 +7,14 @@ reason for everything left unpriced. Pure; money is Decimal throughout, never ro
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import msgspec
 
-from generator.modelids import UNKNOWN, ModelRef
+from generator.identity import IdentityAudit
+from generator.modelids import UNKNOWN, ModelRef, parse_model_id
 from generator.pricing.book import Price, PriceBook, Quote
 from generator.usage import HourlyRow
 
@@ -82,6 +84,67 @@ def cost_of(row: HourlyRow, ref: ModelRef, book: PriceBook) -> RowCost:
     reason = "no cache price for this model" if unpriced else ""
     saved = row.cache_read_tokens * (p_input - p_cache_read) / MILLION if p_cache_read is not None else Decimal(0)
     return RowCost(total / MILLION, unpriced, reason, 0, quote.source, quote.inferred_from, saved)
+
+
+class CostedRow(msgspec.Struct, frozen=True, gc=False):
+    """An hourly row with its person, parsed model and cost (a C struct: one per hourly row)."""
+
+    hour: int
+    principal: str
+    person: str
+    model: str
+    route: str
+    logged_model: str
+    invocations: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost: Decimal
+    unpriced_tokens: int
+    unpriced_reason: str
+    unpriced_invocations: int
+    region: str = ""
+    price_source: str = ""  # config | price-list | book | inferred ("" when unpriced)
+    inferred_from: str = ""  # the model whose price an unknown Claude id borrowed
+    account: str = ""
+    cache_savings: Decimal = Decimal(0)
+
+    @property
+    def inferred_invocations(self) -> int:
+        return self.invocations if self.price_source == "inferred" else 0
+
+
+def cost_rows(
+    rows: Iterable[HourlyRow],
+    book: PriceBook,
+    people: Mapping[str, IdentityAudit],
+    profiles: Mapping[str, str],
+) -> list[CostedRow]:
+    """Attach person, model, route and cost to every hourly row; sorted by hour."""
+    refs: dict[str, ModelRef] = {}
+    out = []
+    for r in rows:
+        ref = refs.get(r.model_id)
+        if ref is None:
+            ref = refs[r.model_id] = parse_model_id(r.model_id, profiles)
+        price = cost_of(r, ref, book)
+        out.append(
+            CostedRow(
+                r.hour, r.principal, people[r.principal].person, ref.model, ref.route,
+                r.model_id, r.invocations, r.errors, r.input_tokens, r.output_tokens,
+                r.cache_read_tokens, r.cache_write_tokens, price.cost, price.unpriced_tokens, price.reason,
+                price.unpriced_invocations, r.region, price.source, price.inferred_from, r.account,
+                price.cache_savings,
+            )
+        )  # fmt: skip
+    out.sort(key=_hour)
+    return out
+
+
+def _hour(row: CostedRow) -> int:
+    return row.hour
 
 
 def _money(v: Decimal | None) -> str:

@@ -14,10 +14,11 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from generator.counters import Counters
 from generator.pricing import PriceBook
 from generator.site.decisions import View
 from generator.site.export import usd
-from generator.site.report import Counters, Group
+from generator.site.report import Group
 
 # Mid-tone colours that read on the light and the dark theme, ordered so neighbours differ in hue.
 PALETTE = ("#2f6fde", "#e0803a", "#2ea37a", "#c9473d", "#8d5fd3", "#c7a42b", "#3aa6c4", "#d35f9d", "#6c8f2f",

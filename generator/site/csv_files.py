@@ -12,18 +12,22 @@ from collections.abc import Iterable
 from datetime import date
 from decimal import Context, Decimal
 
+from generator.counters import MONEY, Counters, add_counters
 from generator.site.export import BuildMeta
-from generator.site.report import Counters, WindowReport, add_counters
+from generator.site.report import WindowReport
 
 _MICRO = Decimal("0.000001")
 _WIDE = Context(prec=60)  # quantizing any sum of bounded counts x prices never overflows the precision
 
 
-CSV_FIELDS = (
-    "window", "person", "model", "model_name", "route", "invocations", "errors", "input_tokens",
-    "output_tokens", "cache_read_tokens", "cache_write_tokens", "unpriced_tokens", "unpriced_invocations",
-    "cost_complete", "cost_usd", "inferred_invocations", "price_source",
+# The counter columns, in the files' published order (a contract: tests/test_counters.py checks each is a counter
+# of generator.counters or its derived flag).
+COUNTER_COLUMNS = (
+    "invocations", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+    "unpriced_tokens", "unpriced_invocations", "cost_complete", "cost_usd", "inferred_invocations",
 )  # fmt: skip
+CSV_FIELDS = ("window", "person", "model", "model_name", "route", *COUNTER_COLUMNS, "price_source")
+DAILY_COUNTERS = (*COUNTER_COLUMNS, "cache_savings_usd")
 
 
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -47,7 +51,7 @@ def usage_csv(rep: WindowReport, meta: BuildMeta) -> bytes:
     return _write(CSV_FIELDS, rows)
 
 
-DAILY_FIELDS = ("window", "date", "model", "model_name", *CSV_FIELDS[5:-1], "cache_savings_usd")
+DAILY_FIELDS = ("window", "date", "model", "model_name", *DAILY_COUNTERS)
 
 
 def daily_csv(rep: WindowReport, meta: BuildMeta) -> bytes:
@@ -57,15 +61,23 @@ def daily_csv(rep: WindowReport, meta: BuildMeta) -> bytes:
     for d in rep.daily:
         sums[(d.day, d.model)].append(d.counters)
     totals = ((key, add_counters(cs)) for key, cs in sorted(sums.items()))
-    rows = ((rep.window.key, day.isoformat(), cell(model), cell(meta.book.name_of(model)), *_counts(k),
-             _money(k.cache_savings)) for (day, model), k in totals)  # fmt: skip
+    rows = ((rep.window.key, day.isoformat(), cell(model), cell(meta.book.name_of(model)),
+             *_counts(k, DAILY_COUNTERS)) for (day, model), k in totals)  # fmt: skip
     return _write(DAILY_FIELDS, rows)
 
 
-def _counts(k: Counters) -> tuple[object, ...]:
-    return (k.invocations, k.errors, k.input_tokens, k.output_tokens, k.cache_read_tokens, k.cache_write_tokens,
-            k.unpriced_tokens, k.unpriced_invocations, "true" if k.cost_complete else "false",
-            "" if k.priced_nothing else _money(k.cost), k.inferred_invocations)  # fmt: skip
+def _counts(k: Counters, columns: tuple[str, ...] = COUNTER_COLUMNS) -> tuple[object, ...]:
+    return tuple(_value(k, name) for name in columns)
+
+
+def _value(k: Counters, name: str) -> object:
+    """One counter column's cell: dollars to the micro-dollar, and no cost at all when nothing was priced."""
+    if name == "cost_complete":
+        return "true" if k.cost_complete else "false"
+    field = name.removesuffix("_usd")
+    if field not in MONEY:
+        return getattr(k, field)
+    return "" if field == "cost" and k.priced_nothing else _money(getattr(k, field))
 
 
 def _money(v: Decimal) -> str:

@@ -18,8 +18,10 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from generator.budgets import Budgets, Status, statuses
+from generator.counters import add_counters
 from generator.identity import IdentityAudit
-from generator.site.report import CostedRow, Group, WindowReport, add_counters, summarize
+from generator.pricing.cost import CostedRow
+from generator.site.report import Group, WindowReport, summarize
 from generator.teams import TeamRules, teams_of
 from generator.usage import HOUR, Window
 

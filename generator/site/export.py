@@ -20,11 +20,13 @@ import msgspec
 
 from generator.billing import Line, Reconciliation
 from generator.budgets import Status
+from generator.counters import DERIVED, FIELDS, Counters, add_counters, public_name
 from generator.identity import caller_named
+from generator.layout import TOOL
 from generator.pricing import Price, PriceBook
 from generator.site.decisions import Forecast, Projection, View
-from generator.site.report import Cell, Counters, WindowReport, add_counters
-from generator.sources import SkipReport
+from generator.site.report import Cell, WindowReport
+from generator.skips import SkipReport
 from generator.usage import iso
 
 SCHEMA_VERSION = 3
@@ -55,20 +57,14 @@ def usd(amount: Decimal) -> float:
 
 
 def counters(c: Counters) -> dict[str, Any]:
-    return {
-        "invocations": c.invocations,
-        "errors": c.errors,
-        "input_tokens": c.input_tokens,
-        "output_tokens": c.output_tokens,
-        "cache_read_tokens": c.cache_read_tokens,
-        "cache_write_tokens": c.cache_write_tokens,
-        "cost_usd": usd(c.cost),
-        "unpriced_tokens": c.unpriced_tokens,
-        "unpriced_invocations": c.unpriced_invocations,
-        "cost_complete": c.cost_complete,
-        "inferred_invocations": c.inferred_invocations,
-        "cache_savings_usd": usd(c.cache_savings),
-    }
+    """A set of counters as the JSON files write it: every counter of the definition, in its order."""
+    doc: dict[str, Any] = {}
+    after = {counter: flag for flag, counter in DERIVED}
+    for name, value in zip(FIELDS, c, strict=True):
+        doc[public_name(name)] = usd(value) if isinstance(value, Decimal) else value
+        if name in after:
+            doc[after[name]] = getattr(c, after[name])
+    return doc
 
 
 def usage_payload(view: View, meta: BuildMeta, bill: Reconciliation | None = None) -> dict[str, Any]:
@@ -277,7 +273,7 @@ def manifest(
         "generated_at": iso(meta.generated_at),
         "data_through": iso(meta.data_through),
         "source": meta.source,
-        "tool": {"name": "bedrock-usage-site", "version": meta.version},
+        "tool": {"name": TOOL, "version": meta.version},
         "windows": list(meta.windows),
         "records_read": meta.records,
         "skipped_records": meta.skipped.as_dict(),

@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from generator.counters import Counters
 from generator.site.decisions import View
 from generator.site.export import SCHEMA_VERSION, BuildMeta, budget_payload, counters, forecast_payload, slug, usd
-from generator.site.report import Counters, DayCell, Group
+from generator.site.report import DayCell, Group
 from generator.usage import iso
 
 

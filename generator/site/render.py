@@ -20,13 +20,15 @@ from markupsafe import Markup
 
 from generator import identity
 from generator.billing import Reconciliation
+from generator.counters import Counters, add_counters
 from generator.errors import GeneratorError
+from generator.layout import package_dir
 from generator.pricing.cost import long_context, price_cells
 from generator.site import charts, export, people
 from generator.site.csv_files import daily_csv, no_nul, usage_csv
 from generator.site.decisions import View
 from generator.site.export import BuildMeta
-from generator.site.report import Counters, WindowReport, add_counters
+from generator.site.report import WindowReport
 from generator.usage import WINDOW_LABELS, iso
 
 SCHEMA_PATH = Path(__file__).parent.parent / "data" / "usage.schema.json"
@@ -34,15 +36,6 @@ INDEX_WINDOW = "7d"
 CHART_JS = "vendor/chart.umd.min.js"
 _SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
                    0x2028: "\\u2028", 0x2029: "\\u2029"}  # fmt: skip
-
-
-def package_dir(name: str) -> Path:
-    """Find `templates/` or `assets/`: inside the installed package, else beside it in a checkout."""
-    package = Path(__file__).parent.parent
-    for candidate in (package / name, package.parent / name):
-        if candidate.is_dir():
-            return candidate
-    raise GeneratorError(f"{name}/ is missing from the installation; reinstall bedrock-usage-site")
 
 
 def fingerprint_assets(folder: Path) -> dict[str, tuple[str, bytes]]:

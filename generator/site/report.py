@@ -11,78 +11,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
-from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-import msgspec
-
+from generator.counters import Counters, Sum, add_counters
 from generator.identity import IdentityAudit
-from generator.modelids import ModelRef, parse_model_id
-from generator.pricing import PriceBook, cost_of
-from generator.usage import HourlyRow, Window, local_day
-
-TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-
-
-class CostedRow(msgspec.Struct, frozen=True, gc=False):
-    """An hourly row with its person, parsed model and cost (a C struct: one per hourly row)."""
-
-    hour: int
-    principal: str
-    person: str
-    model: str
-    route: str
-    logged_model: str
-    invocations: int
-    errors: int
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cache_write_tokens: int
-    cost: Decimal
-    unpriced_tokens: int
-    unpriced_reason: str
-    unpriced_invocations: int
-    region: str = ""
-    price_source: str = ""  # config | price-list | book | inferred ("" when unpriced)
-    inferred_from: str = ""  # the model whose price an unknown Claude id borrowed
-    account: str = ""
-    cache_savings: Decimal = Decimal(0)
-
-    @property
-    def inferred_invocations(self) -> int:
-        return self.invocations if self.price_source == "inferred" else 0
-
-
-class Counters(NamedTuple):
-    """Sums over a set of rows (a named tuple: immutable and cheap to make by the hundred thousand)."""
-
-    invocations: int = 0
-    errors: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    cost: Decimal = Decimal(0)
-    unpriced_tokens: int = 0
-    unpriced_invocations: int = 0
-    inferred_invocations: int = 0  # calls priced at a Claude family's price, not their own model's
-    cache_savings: Decimal = Decimal(0)  # cache reads at the plain input price, less what they cost
-
-    @property
-    def tokens(self) -> int:
-        return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
-
-    @property
-    def cost_complete(self) -> bool:
-        """True when every token and call here was priced, so `cost` is the whole estimate."""
-        return not (self.unpriced_tokens or self.unpriced_invocations)
-
-    @property
-    def priced_nothing(self) -> bool:
-        """True when no part of these calls was priced: `cost` is not a $0 estimate but no estimate."""
-        return self.invocations > 0 and self.unpriced_invocations == self.invocations
+from generator.pricing.cost import CostedRow
+from generator.usage import Window, local_day
 
 
 @dataclass(frozen=True)
@@ -157,101 +91,6 @@ class WindowReport:
         return self.price_sources.get(model, "")
 
 
-class _Countable(Protocol):
-    """Anything with the counter fields: a costed row or a Counters."""
-
-    @property
-    def invocations(self) -> int: ...
-    @property
-    def errors(self) -> int: ...
-    @property
-    def input_tokens(self) -> int: ...
-    @property
-    def output_tokens(self) -> int: ...
-    @property
-    def cache_read_tokens(self) -> int: ...
-    @property
-    def cache_write_tokens(self) -> int: ...
-    @property
-    def cost(self) -> Decimal: ...
-    @property
-    def unpriced_tokens(self) -> int: ...
-    @property
-    def unpriced_invocations(self) -> int: ...
-    @property
-    def inferred_invocations(self) -> int: ...
-    @property
-    def cache_savings(self) -> Decimal: ...
-
-
-_ZERO = Decimal(0)
-
-
-class _Sum:
-    __slots__ = ("v",)
-
-    def __init__(self) -> None:
-        self.v: list[int | Decimal] = [0, 0, 0, 0, 0, 0, _ZERO, 0, 0, 0, _ZERO]
-
-    def add(self, r: _Countable) -> None:
-        v = self.v
-        v[0] += r.invocations
-        v[1] += r.errors
-        v[2] += r.input_tokens
-        v[3] += r.output_tokens
-        v[4] += r.cache_read_tokens
-        v[5] += r.cache_write_tokens
-        v[6] += r.cost
-        v[7] += r.unpriced_tokens
-        v[8] += r.unpriced_invocations
-        v[9] += r.inferred_invocations
-        v[10] += r.cache_savings
-
-    def merge(self, other: _Sum) -> None:
-        v, o = self.v, other.v
-        v[0] += o[0]
-        v[1] += o[1]
-        v[2] += o[2]
-        v[3] += o[3]
-        v[4] += o[4]
-        v[5] += o[5]
-        v[6] += o[6]
-        v[7] += o[7]
-        v[8] += o[8]
-        v[9] += o[9]
-        v[10] += o[10]
-
-    def freeze(self) -> Counters:
-        return Counters(*self.v)  # type: ignore[arg-type]
-
-
-def cost_rows(
-    rows: Iterable[HourlyRow],
-    book: PriceBook,
-    people: Mapping[str, IdentityAudit],
-    profiles: Mapping[str, str],
-) -> list[CostedRow]:
-    """Attach person, model, route and cost to every hourly row; sorted by hour."""
-    refs: dict[str, ModelRef] = {}
-    out = []
-    for r in rows:
-        ref = refs.get(r.model_id)
-        if ref is None:
-            ref = refs[r.model_id] = parse_model_id(r.model_id, profiles)
-        price = cost_of(r, ref, book)
-        out.append(
-            CostedRow(
-                r.hour, r.principal, people[r.principal].person, ref.model, ref.route,
-                r.model_id, r.invocations, r.errors, r.input_tokens, r.output_tokens,
-                r.cache_read_tokens, r.cache_write_tokens, price.cost, price.unpriced_tokens, price.reason,
-                price.unpriced_invocations, r.region, price.source, price.inferred_from, r.account,
-                price.cache_savings,
-            )
-        )  # fmt: skip
-    out.sort(key=_hour)
-    return out
-
-
 def _hour(row: CostedRow) -> int:
     return row.hour
 
@@ -268,11 +107,11 @@ def summarize(
     lo = bisect.bisect_left(costed, window.start.timestamp(), key=_hour)
     hi = bisect.bisect_left(costed, window.end.timestamp(), key=_hour)
     # One sum per row, into (day, person, model, route, account); everything else is summed from those.
-    parts: dict[tuple[date, str, str, str, str], _Sum] = {}
+    parts: dict[tuple[date, str, str, str, str], Sum] = {}
     unpriced: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
     inferred: dict[tuple[str, str], int] = defaultdict(int)
     sources: dict[str, set[str]] = defaultdict(set)
-    accounts: dict[str, _Sum] = defaultdict(_Sum)
+    accounts: dict[str, Sum] = defaultdict(Sum)
     principals: set[str] = set()
     day_of: dict[int, date] = {}
     for r in costed[lo:hi]:
@@ -282,7 +121,7 @@ def summarize(
         key = (day, r.person, r.model, r.route, r.account)
         part = parts.get(key)
         if part is None:
-            part = parts[key] = _Sum()
+            part = parts[key] = Sum()
         part.add(r)
         principals.add(r.principal)
         if r.unpriced_tokens or r.unpriced_invocations:
@@ -293,9 +132,9 @@ def summarize(
             sources[r.model].add(r.price_source)
             if r.inferred_from:
                 inferred[(r.logged_model, r.inferred_from)] += r.invocations
-    total = _Sum()
-    cells: dict[tuple[str, str, str], _Sum] = defaultdict(_Sum)
-    daily: dict[tuple[date, str, str], _Sum] = {}
+    total = Sum()
+    cells: dict[tuple[str, str, str], Sum] = defaultdict(Sum)
+    daily: dict[tuple[date, str, str], Sum] = {}
     for (day, person, model, route, account), part in parts.items():
         total.merge(part)
         accounts[account].merge(part)
@@ -341,14 +180,6 @@ def _groups(cells: Sequence[Cell], key: Callable[[Cell], str]) -> tuple[Group, .
 def _by_cost(groups: Iterable[Group]) -> tuple[Group, ...]:
     """Groups by cost, highest first (then calls, then name: a stable order)."""
     return tuple(sorted(groups, key=lambda g: (-g.counters.cost, -g.counters.invocations, g.name)))
-
-
-def add_counters(items: Iterable[Counters]) -> Counters:
-    """Sum counters field by field."""
-    total = _Sum()
-    for c in items:
-        total.add(c)
-    return total.freeze()
 
 
 def _days(window: Window, tz: ZoneInfo) -> tuple[date, ...]:

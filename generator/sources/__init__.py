@@ -6,7 +6,6 @@ A source never prices, maps identities or renders; `read_source` picks one by na
 from __future__ import annotations
 
 import tempfile
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,60 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from generator.errors import ConfigError
+from generator.skips import SkipReport
 from generator.usage import HourlyRow
 
 if TYPE_CHECKING:
     from generator.sources.athena import AthenaOptions
     from generator.sources.cloudwatch import CloudWatchOptions
     from generator.sources.s3logs import S3Options
-
-MAX_EXAMPLES = 5
-
-
-@dataclass(frozen=True)
-class SkipReport:
-    """What a source could not use: counts per reason and the first few places."""
-
-    counts: tuple[tuple[str, int], ...] = ()
-    examples: tuple[str, ...] = ()
-
-    @property
-    def total(self) -> int:
-        return sum(n for _, n in self.counts)
-
-    @property
-    def reasons(self) -> str:
-        """The counts by reason: `malformed_json 2, missing_field 1`."""
-        return ", ".join(f"{reason} {n}" for reason, n in self.counts)
-
-    def describe(self, what: str) -> str:
-        """Say how many and why: `3 records skipped (malformed_json 2, missing_field 1)`."""
-        return f"{self.total:,} {what}" + (f" ({self.reasons})" if self.counts else "")
-
-    def as_dict(self) -> dict[str, object]:
-        return {"total": self.total, "by_reason": dict(self.counts), "examples": list(self.examples)}
-
-
-@dataclass
-class SkipTally:
-    """Mutable collector behind a `SkipReport`."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    examples: list[str] = field(default_factory=list)
-
-    def skip(self, reason: str, where: str, detail: str = "") -> None:
-        """Count one skipped record or file and remember the first few places."""
-        self.counts[reason] += 1
-        if len(self.examples) < MAX_EXAMPLES:
-            self.examples.append(f"{where}: {reason}" + (f" ({detail})" if detail else ""))
-
-    def merge(self, other: SkipTally) -> None:
-        """Add another tally, keeping the first examples in order."""
-        self.counts.update(other.counts)
-        self.examples = (self.examples + other.examples)[:MAX_EXAMPLES]
-
-    def report(self) -> SkipReport:
-        return SkipReport(tuple(sorted(self.counts.items())), tuple(self.examples))
 
 
 @dataclass(frozen=True)
@@ -79,7 +31,7 @@ class SourceResult:
     description: str
     records: int  # records counted, each requestId once
     queries: Mapping[str, Any] = field(default_factory=dict)  # what a query-based source asked for
-    ignored: SkipReport = SkipReport()  # files (or the rest of files) not read, by reason
+    ignored: SkipReport = field(default_factory=SkipReport)  # files (or the rest of files) not read, by reason
     duplicates: int = 0  # records dropped because their requestId was already counted
     line: str = ""  # one line for the build summary: what the source did (queries and cost, objects read)
 

@@ -24,9 +24,21 @@ import msgspec
 from generator import aws, state
 from generator.aws import AWS_ERRORS, error_code
 from generator.errors import ConfigError, SourceError
-from generator.sources import SkipReport, SourceResult
-from generator.sources.s3logs import parse_url, place_of, places
-from generator.usage import HOUR, PROMPT_BOUNDARIES, HourlyRow, floor_hour, row_of
+from generator.layout import parse_url
+from generator.skips import SkipReport
+from generator.sources import SourceResult
+from generator.sources.s3logs import place_of, places
+from generator.usage import (
+    DAY,
+    HOUR,
+    PROMPT_BOUNDARIES,
+    HourlyRow,
+    day_start,
+    floor_hour,
+    row_of,
+    utc_days,
+    valid_counts,
+)
 
 PRICE_PER_TB = Decimal(5)  # USD per TB scanned
 MIN_BYTES = 10 * 1000**2  # Athena bills at least 10 MB a query
@@ -245,7 +257,7 @@ def parse_rows(results: Iterator[list[str | None]], first_hour: int, end_hour: i
         account = str(account or "")
         row = row_of(epoch, principal, model, numbers, str(region or ""), int(str(over)),
                      account if re.fullmatch(r"\d{12}", account) else "")  # fmt: skip
-        if not state.valid_counts(row):
+        if not valid_counts(row):
             raise SourceError(f"Athena result row {n} of {what} has a name over the length limit")
         rows.append(row)
     return rows
@@ -274,11 +286,11 @@ def read_athena(
     settled_before -= settled_before % HOUR
     rows: list[HourlyRow] = []
     days_queried = []
-    for day in state.utc_days(begin, end):
+    for day in utc_days(begin, end):
         name = f"athena/{hashlib.sha256(table.encode()).hexdigest()[:16]}/day={day.isoformat()}.json"
         old = None if options.rebuild else _read_day(store, name, table)
-        first = state.day_start(day) if old is None else max(state.day_start(day), old.settled_through)
-        stop = min(end, state.day_start(day) + state.DAY)
+        first = day_start(day) if old is None else max(day_start(day), old.settled_through)
+        stop = min(end, day_start(day) + DAY)
         kept = [] if old is None else [r for r in old.rows if r.hour < first]
         if first < stop:
             what = f"query of {day} from {datetime.fromtimestamp(first, UTC):%H}:00"
@@ -328,5 +340,5 @@ def _read_day(store: state.Store, name: str, table: str) -> AthenaDay | None:
         day = msgspec.json.decode(data, type=AthenaDay)
     except msgspec.DecodeError:
         return None
-    ok = day.format == FORMAT and day.table == table and all(state.valid_counts(r) for r in day.rows)
+    ok = day.format == FORMAT and day.table == table and all(valid_counts(r) for r in day.rows)
     return day if ok else None

@@ -14,9 +14,11 @@ from decimal import Decimal
 from typing import Any
 
 from generator import aws, state
-from generator.sources import SkipReport, SourceResult, insights
+from generator.skips import SkipReport
+from generator.sources import SourceResult, insights
 from generator.sources.insights import ChunkResult, InsightsRunner
-from generator.usage import floor_hour
+from generator.sources.partitions import Partition, merge, plan_chunks, read_partition, write_partition
+from generator.usage import DAY, day_start, floor_hour, utc_days
 
 GB = Decimal(1024**3)
 # Logs Insights, USD per GB scanned (the CloudWatch pricing page); other regions are assumed at us-east-1's
@@ -52,14 +54,14 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
     begin = int(start.timestamp())
     sources = ",".join(sorted(options.log_groups))
     store = state.open_store(options.state, options.profile, options.endpoint_url)
-    days = state.utc_days(begin, end)
+    days = utc_days(begin, end)
     # Our own account's log groups, then each account reached by --assume-role (the target is its account id).
     roles = {"": None, **{role_account(arn): arn for arn in options.assume_roles}}
     places = [(t, r) for t in roles for r in options.regions]
-    partitions = {(t, r, d): store.read(r, d, t) for t, r in places for d in days}
+    partitions = {(t, r, d): read_partition(store, r, d, t) for t, r in places for d in days}
     since = (options.since or days[0]) if options.rebuild else None
     real_now = min(now.timestamp(), insights._now())  # re-checks are due by the real time, never a --now ahead
-    chunks = state.plan_chunks(places, partitions, begin, end, sources, since, real_now, options.recheck_days)
+    chunks = plan_chunks(places, partitions, begin, end, sources, since, real_now, options.recheck_days)
     clients = {
         insights.place(t, r): aws.client("logs", profile=options.profile, region=r, role_arn=roles[t])
         for t, r in places
@@ -86,16 +88,16 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
         recheck = max(p.chunk.recheck for p in parts)
         old = partitions[(target, region, day)]
         # A whole day read when it was already `age` days old needs no re-check at that age (a backfill).
-        day_end = state.day_start(day) + state.DAY
-        whole = queried[0] <= state.day_start(day) and queried[1] >= day_end and settled_before >= day_end
-        read_late = [a for a in options.recheck_days if whole and ran_at >= day_end + a * state.DAY]
-        merged = state.merge(
+        day_end = day_start(day) + DAY
+        whole = queried[0] <= day_start(day) and queried[1] >= day_end and settled_before >= day_end
+        read_late = [a for a in options.recheck_days if whole and ran_at >= day_end + a * DAY]
+        merged = merge(
             old, target, region, day, sources, queried, rows, settled_before, datetime.fromtimestamp(ran_at, UTC),
             stats, [*read_late, *([recheck] if recheck else [])],
         )  # fmt: skip
         if recheck:
             checks.append((parts[0].chunk.where, day, stats[1], _calls(merged) - _calls(old)))
-        store.write(merged)
+        write_partition(store, merged)
         partitions[(target, region, day)] = merged
     rows = sorted(
         (r for p in partitions.values() if p is not None for r in p.rows if begin <= r.hour < end),
@@ -157,5 +159,5 @@ def role_account(arn: str) -> str:
     return arn.split(":")[4]
 
 
-def _calls(p: state.Partition | None) -> int:
+def _calls(p: Partition | None) -> int:
     return sum(r.invocations for r in p.rows) if p is not None else 0

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.errors import SourceError
-from generator.sources import SkipTally, SourceResult
+from generator.skips import SkipTally
+from generator.sources import SourceResult
 from generator.sources.logfile import (
     TOO_LONG,
     UNREADABLE,

@@ -19,8 +19,7 @@ from typing import Any
 
 from generator.aws import AWS_ERRORS, error_code
 from generator.errors import SourceError
-from generator.sources.logfile import MAX_NAME
-from generator.usage import HOUR, HourlyRow, row_of
+from generator.usage import HOUR, MAX_NAME, HourlyRow, row_of
 
 # Logs Insights discovers at most 200 fields of a JSON event, and a record whose bodies are logged flattens
 # to hundreds before its token counts: a discovered field would then be missing and its sum read as 0. So

@@ -18,11 +18,13 @@ from typing import Annotated, Protocol, cast
 import msgspec
 from isal import isal_zlib as _inflate  # ISA-L: zlib's interface, gzip inflated about twice as fast
 
+from generator.usage import MAX_NAME
+
 CHUNK = 1 << 20
 MAX_LINE = 32 << 20  # bytes: one record line (Bedrock offloads bodies over ~100 KB to S3)
 MAX_DOCUMENT = 64 << 20  # bytes: a whole-file JSON array or pretty-printed records
 MAX_FILE = 4 << 30  # bytes after decompression: past this a file is a bomb, not a log object
-MAX_NAME = 1024
+
 MAX_TOKENS = 2**40
 GZIP_MAGIC = b"\x1f\x8b"
 UNREADABLE: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error, cast("type[Exception]", _inflate.error))

@@ -22,11 +22,13 @@ import msgspec
 
 from generator import aws, state
 from generator.aws import AWS_ERRORS, error_code
-from generator.errors import ConfigError, SourceError
-from generator.sources import SkipTally, SourceResult
+from generator.errors import SourceError
+from generator.layout import parse_url
+from generator.skips import SkipTally
+from generator.sources import SourceResult
 from generator.sources.files import PERMISSION_CHECK, records_in, usage_of
 from generator.sources.logfile import Readable
-from generator.usage import HOUR, HourlyAggregator, HourlyRow, floor_hour
+from generator.usage import HOUR, HourlyAggregator, HourlyRow, floor_hour, utc_days, valid_counts
 
 LAYOUT = "AWSLogs/{account}/BedrockModelInvocationLogs/{region}/"
 _HOUR_KEY = re.compile(r"(\d{4})/(\d\d)/(\d\d)/(\d\d)/(.+)$")
@@ -70,17 +72,6 @@ class Day(msgspec.Struct, frozen=True):
 _decode_day = msgspec.json.Decoder(Day).decode
 
 
-def parse_url(url: str) -> tuple[str, str]:
-    """Split `s3://bucket/prefix` into bucket and a prefix that is empty or ends in `/`."""
-    match = re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/.*)?", url)
-    if not match:
-        raise ConfigError(f"--logs {url}: not an S3 URL like s3://bucket/prefix")
-    prefix = (match.group(2) or "").strip("/")
-    if ".." in prefix.split("/"):
-        raise ConfigError(f"--logs {url}: a prefix may not contain '..'")
-    return match.group(1), f"{prefix}/" if prefix else ""
-
-
 def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
     """Bring the store up to date for every delivery hour from `start` to `now` and return the window's rows."""
     s3 = aws.client("s3", profile=options.profile, endpoint_url=options.endpoint_url)
@@ -92,7 +83,7 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
     ignored, tally = SkipTally(), SkipTally()
     with ThreadPoolExecutor(options.concurrency) as pool:
         where = [(b, place) for b, p in map(parse_url, options.urls) for place in places(s3, b, p, stats)]
-        days = [(b, place, day) for b, place in where for day in state.utc_days(*folders)]
+        days = [(b, place, day) for b, place in where for day in utc_days(*folders)]
         # Each day's stored hours and its objects now, listed on every thread.
         found = list(pool.map(lambda d: _day_now(s3, store, options.rebuild, d[0], d[1], d[2]), days))
         stale = [(d, hour, objs) for d, day in zip(days, found, strict=True) for hour, objs in day[2]]
@@ -290,5 +281,5 @@ def _read_day(store: state.Store, name: str) -> Day | None:
     except msgspec.DecodeError:
         return None
     rows = [r for hour in day.hours.values() for r in hour.rows]
-    valid = day.format == FORMAT and all(h % HOUR == 0 for h in day.hours) and all(state.valid_counts(r) for r in rows)
+    valid = day.format == FORMAT and all(h % HOUR == 0 for h in day.hours) and all(valid_counts(r) for r in rows)
     return day if valid else None
