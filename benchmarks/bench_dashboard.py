@@ -56,7 +56,8 @@ def main() -> None:
 
     from generator import build as build_module
     from generator.config import load_settings
-    from generator.sources import SkipReport, SourceResult
+    from generator.skips import SkipReport
+    from generator.sources import SourceResult
 
     made = rows(args.people, args.models, args.days)
     fake = SourceResult(tuple(made), SkipReport(), "synthetic", sum(r.invocations for r in made))

@@ -1,34 +1,41 @@
-"""The whole build in one function: source -> identity -> pricing -> report -> render -> write.
+"""The whole build in one function: source -> pricing (identity, prices, cost) -> report -> render -> write.
 
-Owns the order of the stages and the strictness checks between them; each stage lives in its
-own module and knows nothing of the others' I/O.
+Owns the order of the stages, the strictness checks between them and each stage's log line; each stage
+lives in its own module and knows nothing of the others' I/O. Budget notices and publishing are `run`'s.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from generator import __version__, aws, billing, identity, lock, notify, publish
-from generator.aws import AWS_ERRORS
+from generator import __version__, aws, billing, identity
+from generator.budgets import Status
 from generator.config import Settings
-from generator.errors import ConfigError, IncompleteDataError, PublishError
-from generator.layout import key_prefix
+from generator.errors import IncompleteDataError
 from generator.pricing import PriceBook, load_book, pricelist
 from generator.pricing.cost import CostedRow, cost_rows
 from generator.site import decisions, render, report, write
 from generator.site.export import BuildMeta, dump, manifest
 from generator.site.report import WindowReport
-from generator.sources import read_source
+from generator.sources import SourceResult, read_source
+from generator.stagelog import stage
 from generator.state import open_store
 from generator.usage import Window, floor_hour, make_windows
 
 # Files under --logs that are rightly not read: Bedrock's own side objects and a second path to a file.
 BENIGN = ("body_offload_object", "permission_check_object", "same_file_again")
+
+
+@dataclass(frozen=True)
+class MonthBudgets:
+    """The month-to-date budget statuses of one month ("2026-12")."""
+
+    month: str
+    statuses: tuple[Status, ...]
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,7 @@ class BuildResult:
     queries: dict[str, Any] = field(default_factory=dict)
     notices: tuple[list[str], list[str]] = ([], [])  # budget notices sent this run, and channels that failed
     source_line: str = ""  # what the source did: its queries and their cost, or the objects it read
+    budgets: MonthBudgets | None = None  # this month's budget statuses, which the run announces
 
     def summary(self) -> str:
         """One line for the terminal."""
@@ -78,14 +86,52 @@ class BuildResult:
         return "; ".join(parts)
 
 
-def build(settings: Settings, notify_budgets: bool = True) -> BuildResult:
-    """Read the source, price and group the usage, and write the site to `settings.out`; announce budget
-    crossings unless `notify_budgets` is False (a publish dry run changes nothing, and tells no one)."""
+def build(settings: Settings) -> BuildResult:
+    """Read the source, price and group the usage, and write the site to `settings.out`."""
     now = settings.now or datetime.now(UTC)
     write.check_out_dir(settings.out)
     windows = [w for w in make_windows(now, settings.tz) if w.key in settings.windows]
-    start = decisions.spread_start(windows)  # each window's previous period too
-    source = read_source(settings.source, settings.logs, now, start, settings.cloudwatch, settings.s3, settings.athena)
+    with stage("source") as s:
+        start = decisions.spread_start(windows)  # each window's previous period too
+        source = read_source(settings.source, settings.logs, now, start, settings.cloudwatch, settings.s3,
+                             settings.athena)  # fmt: skip
+        s.note(records=source.records, rows=len(source.rows), skipped=source.skipped.total)
+    _check_complete(settings, source)
+    with stage("pricing") as s:
+        price_list = _price_list(settings, {r.region for r in source.rows}, now)
+        book = load_book(settings.prices, price_list.prices)
+        people = identity.resolve((r.principal for r in source.rows), settings.identity)
+        costed = cost_rows(source.rows, book, people, settings.inference_profiles)
+        s.note(rows=len(costed), prices=len(book.prices))
+    meta = BuildMeta(
+        now, floor_hour(now), source.description, __version__, tuple(settings.windows), source.skipped,
+        source.records, book, source.ignored, source.duplicates, price_list.note,
+    )  # fmt: skip
+    queries, source_line = source.queries, source.line
+    del source  # the costed rows carry everything on; let the hourly rows go
+    with stage("report") as s:
+        reports = tuple(report.summarize(costed, w, settings.tz, people) for w in windows)
+        views = decisions.make_views(costed, reports, settings.tz, people, settings.teams, settings.budgets)
+        unpriced = _unpriced(reports)
+        if settings.strict_pricing and unpriced:
+            raise IncompleteDataError(
+                f"{unpriced_line(unpriced)}; add [[prices]] entries to your config or drop --strict-pricing"
+            )
+        bills, bill_note = _reconcile(settings, costed, windows, book) if settings.cost_explorer else ({}, "")
+        s.note(windows=len(reports), people=len({u.name for r in reports for u in r.users}))
+    with stage("render") as s:
+        files = render.render_site(views, meta, bills)
+        total_unpriced = (sum(t for t, _ in unpriced.values()), sum(n for _, n in unpriced.values()))
+        files["data/manifest.json"] = dump(manifest(meta, files, total_unpriced, queries))
+        s.note(files=len(files), bytes=sum(map(len, files.values())))
+    with stage("write"):
+        write.write_site(settings.out, files)
+    return BuildResult(settings.out, meta, reports, len(files), dict(unpriced), bill_note, dict(queries),
+                       source_line=source_line, budgets=_month_budgets(settings, views))  # fmt: skip
+
+
+def _check_complete(settings: Settings, source: SourceResult) -> None:
+    """With --strict, fail on any skipped record or unread file (Bedrock's own side objects aside)."""
     if settings.strict and source.skipped.total:
         raise IncompleteDataError(
             f"{source.skipped.total} log records skipped ({source.skipped.examples[0]}, ...); "
@@ -96,50 +142,21 @@ def build(settings: Settings, notify_budgets: bool = True) -> BuildResult:
         raise IncompleteDataError(
             f"files under --logs were not read ({', '.join(unread)}); fix or remove them, or drop --strict"
         )
-    price_list = _price_list(settings, {r.region for r in source.rows}, now)
-    book = load_book(settings.prices, price_list.prices)
-    people = identity.resolve((r.principal for r in source.rows), settings.identity)
-    costed = cost_rows(source.rows, book, people, settings.inference_profiles)
-    meta = BuildMeta(
-        now, floor_hour(now), source.description, __version__, tuple(settings.windows), source.skipped,
-        source.records, book, source.ignored, source.duplicates, price_list.note,
-    )  # fmt: skip
-    queries, source_line = source.queries, source.line
-    del source  # the costed rows carry everything on; let the hourly rows go
-    reports = tuple(report.summarize(costed, w, settings.tz, people) for w in windows)
-    views = decisions.make_views(costed, reports, settings.tz, people, settings.teams, settings.budgets)
-    unpriced = _unpriced(reports)
-    if settings.strict_pricing and unpriced:
-        raise IncompleteDataError(
-            f"{unpriced_line(unpriced)}; add [[prices]] entries to your config or drop --strict-pricing"
-        )
-    bills, bill_note = _reconcile(settings, costed, windows, book) if settings.cost_explorer else ({}, "")
-    files = render.render_site(views, meta, bills)
-    total_unpriced = (sum(t for t, _ in unpriced.values()), sum(n for _, n in unpriced.values()))
-    files["data/manifest.json"] = dump(manifest(meta, files, total_unpriced, queries))
-    write.write_site(settings.out, files)
-    notices = _budget_notices(settings, views) if notify_budgets else ([], [])
-    return BuildResult(
-        settings.out, meta, reports, len(files), dict(unpriced), bill_note, dict(queries), notices, source_line
-    )
 
 
-def _budget_notices(settings: Settings, views: tuple[decisions.View, ...]) -> tuple[list[str], list[str]]:
-    """Announce budget crossings once a month (not for the demo's made-up people)."""
+def _month_budgets(settings: Settings, views: tuple[decisions.View, ...]) -> MonthBudgets | None:
+    """This month's budget statuses, for the notices (none for the demo's made-up people)."""
     mtd = next((v for v in views if v.rep.window.key == "mtd"), None)
     if mtd is None or not mtd.budgets or settings.source == "demo":
-        return [], []
-    month = mtd.rep.window.start.astimezone(settings.tz).strftime("%Y-%m")
-    store = open_store(settings.store, settings.aws_profile)
-    return notify.announce(mtd.budgets, month, store, settings.budget_webhook, settings.budget_topic,
-                           settings.aws_profile)  # fmt: skip
+        return None
+    return MonthBudgets(mtd.rep.window.start.astimezone(settings.tz).strftime("%Y-%m"), mtd.budgets)
 
 
 def _price_list(settings: Settings, regions: set[str], now: datetime) -> pricelist.Layer:
     """The AWS Price List layer for the regions calls came from, cached a day in the state store."""
     if not settings.price_list:
         return pricelist.Layer((), "")
-    store = open_store(settings.state, settings.aws_profile) if settings.state else None
+    store = open_store(settings.state, settings.aws_profile) if settings.keeps_state else None
     client = lambda: aws.client("pricing", profile=settings.aws_profile, region="us-east-1")  # noqa: E731
     known = sorted(r for r in regions if r) or [settings.aws_region or "us-east-1"]
     return pricelist.price_list_layer(client, store, known, load_book(), now)
@@ -175,55 +192,3 @@ def _reconcile(
     client = aws.client("ce", profile=settings.aws_profile, region="us-east-1")
     bill = billing.fetch_bill(client, min(s[0] for s in spans), max(s[1] for s in spans) + timedelta(days=1))
     return {w.key: billing.reconcile(costed, w, bill, book) for w in windows}, bill.note
-
-
-@dataclass(frozen=True)
-class PublishResult:
-    """What a publish built, planned and did."""
-
-    build: BuildResult
-    plan: publish.Plan
-    outcome: publish.Outcome | None  # None for a dry run, or when another publish held the lock
-    busy: str = ""  # who held the lock, when this run published nothing
-
-
-def publish_site(
-    settings: Settings, options: publish.Options, progress: Callable[[int, int], None] | None = None
-) -> PublishResult:
-    """Build the site, then sync it to S3 in a safe order and invalidate CloudFront."""
-    if not settings.bucket:
-        raise ConfigError("publish needs a bucket: --bucket NAME or BUCKET=NAME")
-    built = build(settings, notify_budgets=not options.dry_run)
-    local = publish.read_site(settings.out)
-    prefix = key_prefix(settings.prefix)
-    s3 = aws.client("s3", profile=settings.aws_profile, region=settings.aws_region, endpoint_url=options.endpoint_url)
-    remote = publish.Remote(s3, settings.bucket, prefix)
-    held = None
-    try:
-        if not options.dry_run:  # one publisher at a time: the plan is made and applied under the lock
-            held = lock.acquire(s3, settings.bucket, lock.lock_key(prefix), wait=options.lock_wait)
-        published, problem = remote.published()
-        the_plan = publish.plan(
-            local, remote.list(local), published, published_problem=problem,
-            delete=options.delete, max_deletes=options.max_deletes, force=options.force,
-        )  # fmt: skip
-        if options.dry_run:
-            return PublishResult(built, the_plan, None)
-        cloudfront = None
-        if settings.distribution_id:
-            # --endpoint-url names an S3-compatible store; CloudFront is AWS's (AWS_ENDPOINT_URL_CLOUDFRONT overrides)
-            cloudfront = aws.client("cloudfront", profile=settings.aws_profile)
-        outcome = publish.apply(
-            the_plan, local, remote, max_age=options.max_age, concurrency=options.concurrency,
-            cloudfront=cloudfront, distribution_id=settings.distribution_id, progress=progress,
-        )  # fmt: skip
-    except lock.Busy as busy:
-        return PublishResult(built, publish.Plan((), (), ()), None, str(busy))
-    except AWS_ERRORS as exc:
-        raise PublishError(
-            f"cannot publish to s3://{settings.bucket}/{prefix} ({aws.error_code(exc)}: {exc})"
-        ) from None
-    finally:
-        if held is not None:
-            held.release()
-    return PublishResult(built, the_plan, outcome)

@@ -76,73 +76,78 @@ ENV_FILE = click.option(
 )
 
 
+# Options shared by every command that builds the site (a table: one entry per flag).
+_SETTINGS_OPTIONS = [
+    click.option(
+        "--source",
+        type=click.Choice(["demo", "files", "s3", "cloudwatch", "athena"]),
+        help="Where usage comes from (default: files with --logs PATH, s3 with --logs s3://..., cloudwatch "
+        "with AWS credentials; the demo only when asked for).",
+    ),
+    click.option(
+        "--logs",
+        multiple=True,
+        help="Log file or folder, or s3://bucket/prefix where Bedrock delivers logs (repeatable; LOGS).",
+    ),
+    click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: site)."),
+    click.option("--now", help="Build as if it were this ISO 8601 time (reproducible builds)."),
+    click.option("--timezone", help="IANA time zone for days and months (default: UTC)."),
+    click.option("--windows", help="Windows to build, comma-separated (default: all)."),
+    click.option("--config", type=click.Path(path_type=Path), help="TOML file with aliases, session_roles, prices."),
+    ENV_FILE,
+    click.option("--strict", is_flag=True, help="Fail when any log record had to be skipped."),
+    click.option("--strict-pricing", is_flag=True, help="Fail when any usage has no price."),
+    click.option("--cost-explorer", is_flag=True, help="Show the AWS bill beside the estimate."),
+    click.option(
+        "--price-list",
+        type=click.Choice(["auto", "on", "off"]),
+        help="Read current prices from the AWS Price List (auto: on for --source cloudwatch). [env: PRICE_LIST]",
+    ),
+    click.option("--log-group", "log_groups", multiple=True, help="CloudWatch log group (repeatable; LOG_GROUP)."),
+    click.option("--region", "regions", multiple=True, help="AWS region to query (repeatable; AWS_REGION)."),
+    click.option(
+        "--assume-role",
+        "assume_roles",
+        multiple=True,
+        help="Also read the log groups of another account through this role (repeatable; ASSUME_ROLES).",
+    ),
+    click.option("--state", help="Hourly store: a folder or s3://bucket/prefix (default .bedrock-usage-state)."),
+    click.option("--rebuild", is_flag=True, help="Query every day again, ignoring the store."),
+    click.option("--since", help="With --rebuild: only days from this date (YYYY-MM-DD)."),
+    click.option("--settle-lag", type=click.IntRange(0, 48), help="Hours before logged hours count as final (2)."),
+    click.option(
+        "--recheck-days", help="Read each settled day again at these ages in days, for late logs (1; e.g. 1,7)."
+    ),
+    click.option("--insights-concurrency", type=click.IntRange(1, 30), help="Queries at once (4)."),
+    click.option(
+        "--insights-deadline",
+        type=click.IntRange(10),
+        help="Seconds all queries may take, Athena too (900).",
+    ),
+    click.option("--insights-row-cap", type=click.IntRange(100, 100_000), help="Rows per query (10000)."),
+    click.option("--insights-price-per-gb", help="USD per GB scanned, for the estimate (0.005)."),
+    click.option("--athena-database", help="Athena database the tool keeps its table in (bedrock_usage)."),
+    click.option("--athena-table", help="Athena table over the S3 logs, made by the tool (invocation_logs)."),
+    click.option("--athena-workgroup", help="Athena workgroup: set a bytes-scanned limit on it (primary)."),
+    click.option("--athena-output", help="s3://bucket/prefix/ for query results, unless the workgroup sets one."),
+    click.option("--verbose", "-v", count=True, help="Log each stage's time and size on stderr (-vv: more detail)."),
+]
+
+
 def settings_options(func: F) -> F:
     """Options shared by every command that builds the site."""
-    options = [
-        click.option(
-            "--source",
-            type=click.Choice(["demo", "files", "cloudwatch", "athena"]),
-            help="Where usage comes from (default: files with --logs, cloudwatch with AWS credentials, else demo).",
-        ),
-        click.option(
-            "--logs",
-            multiple=True,
-            help="Log file or folder, or s3://bucket/prefix where Bedrock delivers logs (repeatable; LOGS).",
-        ),
-        click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: site)."),
-        click.option("--now", help="Build as if it were this ISO 8601 time (reproducible builds)."),
-        click.option("--timezone", help="IANA time zone for days and months (default: UTC)."),
-        click.option("--windows", help="Windows to build, comma-separated (default: all)."),
-        click.option(
-            "--config", type=click.Path(path_type=Path), help="TOML file with aliases, session_roles, prices."
-        ),
-        ENV_FILE,
-        click.option("--strict", is_flag=True, help="Fail when any log record had to be skipped."),
-        click.option("--strict-pricing", is_flag=True, help="Fail when any usage has no price."),
-        click.option("--cost-explorer", is_flag=True, help="Show the AWS bill beside the estimate."),
-        click.option(
-            "--price-list",
-            type=click.Choice(["auto", "on", "off"]),
-            help="Read current prices from the AWS Price List (auto: on for --source cloudwatch). [env: PRICE_LIST]",
-        ),
-        click.option("--log-group", "log_groups", multiple=True, help="CloudWatch log group (repeatable; LOG_GROUP)."),
-        click.option("--region", "regions", multiple=True, help="AWS region to query (repeatable; AWS_REGION)."),
-        click.option(
-            "--assume-role",
-            "assume_roles",
-            multiple=True,
-            help="Also read the log groups of another account through this role (repeatable; ASSUME_ROLES).",
-        ),
-        click.option("--state", help="Hourly store: a folder or s3://bucket/prefix (default .bedrock-usage-state)."),
-        click.option("--rebuild", is_flag=True, help="Query every day again, ignoring the store."),
-        click.option("--since", help="With --rebuild: only days from this date (YYYY-MM-DD)."),
-        click.option("--settle-lag", type=click.IntRange(0, 48), help="Hours before logged hours count as final (2)."),
-        click.option(
-            "--recheck-days", help="Read each settled day again at these ages in days, for late logs (1; e.g. 1,7)."
-        ),
-        click.option("--insights-concurrency", type=click.IntRange(1, 30), help="Queries at once (4)."),
-        click.option(
-            "--insights-deadline",
-            type=click.IntRange(10),
-            help="Seconds all queries may take, Athena too (900).",
-        ),
-        click.option("--insights-row-cap", type=click.IntRange(100, 100_000), help="Rows per query (10000)."),
-        click.option("--insights-price-per-gb", help="USD per GB scanned, for the estimate (0.005)."),
-        click.option("--athena-database", help="Athena database the tool keeps its table in (bedrock_usage)."),
-        click.option("--athena-table", help="Athena table over the S3 logs, made by the tool (invocation_logs)."),
-        click.option("--athena-workgroup", help="Athena workgroup: set a bytes-scanned limit on it (primary)."),
-        click.option("--athena-output", help="s3://bucket/prefix/ for query results, unless the workgroup sets one."),
-    ]
-    for option in reversed(options):
+    for option in reversed(_SETTINGS_OPTIONS):
         func = option(func)
     return func
 
 
-def _settings(flags: dict[str, Any], needs_source: bool = True) -> Any:
+def _settings(flags: dict[str, Any], needs_source: bool = True, publish: bool = False) -> Any:
     from generator.config import load_settings
+    from generator.stagelog import configure
 
     env_file = flags.pop("env_file", Path(".env"))
-    return load_settings(flags, env_file=env_file, needs_source=needs_source)
+    configure(flags.pop("verbose", 0))
+    return load_settings(flags, env_file=env_file, needs_source=needs_source, publish=publish)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -156,9 +161,9 @@ def cli() -> None:
 @_reports_errors
 def build(**flags: Any) -> None:
     """Build the site from Bedrock invocation logs (or the embedded demo)."""
-    from generator.build import build as run_build
+    from generator.run import build_site
 
-    result = run_build(_settings(flags))
+    result = build_site(_settings(flags))
     _say(result.summary())
 
 
@@ -185,18 +190,17 @@ def publish_command(**flags: Any) -> None:
     """Build the site and upload what changed to S3, then invalidate CloudFront."""
     import tempfile
 
-    from generator.build import publish_site
     from generator.publish import Options
+    from generator.run import publish_site
 
     names = ("dry_run", "delete", "max_deletes", "force", "endpoint_url", "max_age", "concurrency", "lock_wait")
     options = Options(**{name: flags.pop(name) for name in names})
     flags["distribution_id"] = flags.pop("distribution_id")
     flags["endpoint_url"] = options.endpoint_url
-    flags["publishing"] = True
     with tempfile.TemporaryDirectory(prefix="bedrock-usage-publish-") as tmp:
         if flags.get("out") is None:
             flags["out"] = Path(tmp) / "site"
-        settings = _settings(flags)
+        settings = _settings(flags, publish=True)
         tty = sys.stderr.isatty()
 
         def progress(done: int, total: int) -> None:
@@ -307,8 +311,9 @@ def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str,
     import platform
 
     from generator import aws
-    from generator.deploy.cloudformation import DeployRequest, current_stack, package_lambda, plan_deploy
+    from generator.deploy.cloudformation import DeployRequest, current_stack, package_lambda
     from generator.deploy.cloudformation import deploy as run_deploy
+    from generator.deploy.plan import plan_deploy
 
     region = flags.pop("region")
     names = ("cost_explorer", "sign_in", "public", "alarm_email", "access_logs", "saml_metadata_url", "oidc_issuer",
@@ -333,7 +338,7 @@ def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str,
     found_stack = current_stack(clients["cloudformation"], stack)
     access = request.access(found_stack[1] if found_stack else None)  # refuses an open site before anything runs
     code = b"" if dry_run else package_lambda(request.architecture)
-    for line in plan_deploy(request, found_stack[0] if found_stack else None, len(code), access):
+    for line in plan_deploy(request, found_stack[0] if found_stack else None, len(code), access).lines():
         _say(line)
     if dry_run:
         return

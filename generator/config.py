@@ -50,6 +50,7 @@ from generator.teams import TeamRules
 from generator.usage import WINDOW_KEYS
 
 SUFFIX = "_BEDROCK_USAGE"
+KEEPS_STATE = ("cloudwatch", "s3", "athena")  # sources that read an AWS account and keep a store
 DEMO_CONFIG = Path(__file__).parent / "data" / "demo.toml"
 
 # setting -> environment names (the first is the documented one; later ones are old spellings)
@@ -112,11 +113,11 @@ class Settings:
     budgets: Budgets = field(default_factory=Budgets)
     budget_webhook: str = ""  # a Slack or Teams incoming-webhook URL told of budget crossings
     budget_topic: str = ""  # an SNS topic ARN told of budget crossings
-    store: str = ".bedrock-usage-state"  # --state as given: where budget notices are remembered, for every source
+    state: str = ".bedrock-usage-state"  # the store: partitions, S3 and Athena days, the Price List cache, notices
     aws_profile: str | None = None
     aws_region: str | None = None
     cloudwatch: CloudWatchOptions = field(default_factory=CloudWatchOptions)
-    s3: S3Options | None = None  # --logs s3://...: the files source reads S3-delivered logs in place
+    s3: S3Options | None = None  # --source s3 (or --logs s3://...): S3-delivered logs read in place
     athena: AthenaOptions | None = None
     bucket: str | None = None
     prefix: str = ""
@@ -129,27 +130,42 @@ class Settings:
         return ZoneInfo(self.timezone)
 
     @property
-    def state(self) -> str | None:
-        """Where this run's hourly store is (None for sources that keep none: local files, the demo)."""
-        if self.source == "cloudwatch":
-            return self.cloudwatch.state
-        found = self.s3 or self.athena
-        return found.state if found else None
+    def keeps_state(self) -> bool:
+        """True when this run's source keeps hourly rows in the store (so the Price List is cached there too)."""
+        return self.source in KEEPS_STATE
 
 
-def _pick(name: str, cli: Mapping[str, Any], environ: Mapping[str, str], dotenv: Mapping[str, Any]) -> Any:
-    """Return the winning raw value for one setting."""
-    if cli.get(name) not in (None, ()):
-        return cli[name]
-    names = ENV_NAMES.get(name, ())
-    for layer in (environ, dotenv):
-        for env in names:
-            if layer.get(env + SUFFIX) not in (None, ""):
-                return layer[env + SUFFIX]
-        for env in names:
-            if layer.get(env) not in (None, ""):
-                return layer[env]
-    return DEFAULTS.get(name)
+class _Layers:
+    """The raw values of one load (CLI flags, the environment, the .env file) and the problems found so far."""
+
+    def __init__(self, cli: Mapping[str, Any], environ: Mapping[str, str], dotenv: Mapping[str, Any]) -> None:
+        self.cli, self.environ, self.dotenv = cli, environ, dotenv
+        self.errors: list[str] = []
+        self.values: dict[str, Any] = {}
+
+    def pick(self, name: str, cli: bool = True) -> Any:
+        """The winning raw value of one setting (the CLI's only where `cli`)."""
+        if cli and self.cli.get(name) not in (None, ()):
+            return self.cli[name]
+        names = ENV_NAMES.get(name, ())
+        for layer in (self.environ, self.dotenv):
+            for env in names:
+                if layer.get(env + SUFFIX) not in (None, ""):
+                    return layer[env + SUFFIX]
+            for env in names:
+                if layer.get(env) not in (None, ""):
+                    return layer[env]
+        return DEFAULTS.get(name)
+
+    def check(self, key: str, parse: Callable[[Any], Any]) -> None:
+        """Parse one setting into `values`, or note what is wrong with it."""
+        raw = self.pick(key)
+        if raw is None:
+            return
+        try:
+            self.values[key] = parse(raw)
+        except (ValueError, TypeError) as exc:
+            self.errors.append(f"{key.upper()}: {exc}")
 
 
 def load_settings(
@@ -158,111 +174,109 @@ def load_settings(
     env_file: Path | None = Path(".env"),
     *,
     needs_source: bool = True,
+    publish: bool = False,
 ) -> Settings:
     """Build Settings from CLI values, the environment and a .env file; raise ConfigError listing every problem.
 
     With `needs_source=False` (commands that read no usage, such as `pricing show`) no source is chosen
-    and nothing about AWS credentials or regions is required.
+    and nothing about AWS credentials or regions is required. With `publish`, the run publishes: the demo
+    needs asking for by name, and the store defaults to the site bucket.
     """
     environ = os.environ if environ is None else environ
     if cli.get("cost_explorer") is False:  # an unset CLI flag must not hide COST_EXPLORER
         cli = {k: v for k, v in cli.items() if k != "cost_explorer"}
     dotenv = dotenv_values(env_file) if env_file is not None and env_file.is_file() else {}
-    errors: list[str] = []
-    values: dict[str, Any] = {}
-
-    def check(key: str, parse: Callable[[Any], Any]) -> None:
-        raw = _pick(key, cli, environ, dotenv)
-        if raw is None:
-            return
-        try:
-            values[key] = parse(raw)
-        except (ValueError, TypeError) as exc:
-            errors.append(f"{key.upper()}: {exc}")
-
+    layers = _Layers(cli, environ, dotenv)
     for key in ("aws_profile", "aws_region", "bucket", "distribution_id", "fqdn"):
-        check(key, str)
-    check("prefix", parse_prefix)
-    check("budget_webhook", parse_webhook)
-    check("budget_topic", parse_topic)
-    check("timezone", parse_timezone)
-    check("subnets_only", parse_cidrs)
-    check("windows", parse_windows)
-    check("now", parse_now)
-    check("out", Path)
-    given_logs = [str(p) for p in names_of(_pick("logs", cli, environ, dotenv))]
+        layers.check(key, str)
+    for key, parse in (("prefix", parse_prefix), ("budget_webhook", parse_webhook), ("budget_topic", parse_topic),
+                       ("timezone", parse_timezone), ("subnets_only", parse_cidrs), ("windows", parse_windows),
+                       ("now", parse_now), ("out", Path), ("cost_explorer", parse_flag)):  # fmt: skip
+        layers.check(key, parse)
+    given_logs = [str(p) for p in names_of(layers.pick("logs"))]
     urls = tuple(p for p in given_logs if p.startswith("s3://"))
     logs = tuple(Path(p) for p in given_logs if not p.startswith("s3://"))
     if urls and logs:
-        errors.append("--logs: give local paths or s3:// URLs, not both in one run")
-    check("cost_explorer", parse_flag)
-    # An explicit --source, then --logs, then SOURCE, then AWS credentials; the demo only when asked for.
-    source = cli.get("source") or ("files" if logs or urls else None) or _pick("source", {}, environ, dotenv)
+        layers.errors.append("--logs: give local paths or s3:// URLs, not both in one run")
+    source = _choose_source(layers, logs, urls, needs_source, publish)
+    layers.values["state"] = _state(layers, publish)
+    _source_options(layers, source, logs, urls)
+    config_path = layers.pick("config")
+    if config_path is None and source == "demo":
+        config_path = DEMO_CONFIG
+    if config_path is not None:
+        layers.values["config"] = Path(config_path)
+        layers.values.update(load_config_file(Path(config_path), layers.errors))
+    if layers.errors:
+        raise ConfigError("; ".join(layers.errors))
+    return Settings(
+        source=source, logs=logs, strict=bool(cli.get("strict")), strict_pricing=bool(cli.get("strict_pricing")),
+        **layers.values,
+    )  # fmt: skip
+
+
+def _choose_source(
+    layers: _Layers, logs: tuple[Path, ...], urls: tuple[str, ...], needs_source: bool, publish: bool
+) -> str:
+    """An explicit --source, then --logs, then SOURCE, then AWS credentials; the demo only when asked for.
+
+    `files` with s3:// URLs is the `s3` source (the name `deploy --source` uses too).
+    """
+    asked = layers.cli.get("source")
+    source = asked or ("s3" if urls else "files" if logs else None) or layers.pick("source", cli=False)
+    if source == "files" and urls:
+        source = "s3"
+    profile = layers.values.get("aws_profile")
     if not needs_source:
         source = source or ""
-    elif not source and aws.has_credentials(values.get("aws_profile")):
+    elif not source and aws.has_credentials(profile):
         source = "cloudwatch"
     elif not source:
-        profile = values.get("aws_profile")
-        errors.append(
+        layers.errors.append(
             (f"AWS_PROFILE {profile!r} gives no usable credentials" if profile else "no AWS credentials found")
             + ": pass --source demo to try the tool on made-up data, or set AWS_PROFILE and AWS_REGION to read "
             "your logs (or --source files --logs PATH)"
         )
         source = ""
-    price_list = str(_pick("price_list", cli, environ, dotenv) or "auto").strip().lower()
+    if publish and source == "demo" and asked != "demo":
+        layers.errors.append("SOURCE: publish never uploads the demo's made-up people unless you pass --source demo")
+    price_list = str(layers.pick("price_list") or "auto").strip().lower()
     if price_list not in ("auto", "on", "off"):
-        errors.append(f"PRICE_LIST: use auto, on or off, not {price_list!r}")
+        layers.errors.append(f"PRICE_LIST: use auto, on or off, not {price_list!r}")
     # auto: on wherever the run reads an AWS account's logs (the scheduled job), off for local files and the demo
-    in_aws = source in ("cloudwatch", "athena") or (source == "files" and bool(urls))
-    values["price_list"] = price_list == "on" or (price_list == "auto" and in_aws)
-    if cli.get("publishing") and source == "demo" and cli.get("source") != "demo":
-        errors.append("SOURCE: publish never uploads the demo's made-up people unless you pass --source demo")
-    values["store"] = _state(cli, environ, dotenv, values)
+    layers.values["price_list"] = price_list == "on" or (price_list == "auto" and source in KEEPS_STATE)
+    return source
+
+
+def _source_options(layers: _Layers, source: str, logs: tuple[Path, ...], urls: tuple[str, ...]) -> None:
+    """Check the source's own settings into `layers.values` (cloudwatch, s3 or athena options)."""
+    errors, values, cli = layers.errors, layers.values, layers.cli
     if source == "cloudwatch":
-        values["cloudwatch"] = _cloudwatch_options(cli, environ, dotenv, values, errors)
-    if source == "files" and urls:
-        values["s3"] = S3Options(urls, _state(cli, environ, dotenv, values), bool(cli.get("rebuild")),
+        values["cloudwatch"] = _cloudwatch_options(layers)
+    elif source == "s3" and urls:
+        values["s3"] = S3Options(urls, values["state"], bool(cli.get("rebuild")),
                                  profile=values.get("aws_profile"), endpoint_url=cli.get("endpoint_url"))  # fmt: skip
-    if source == "athena":
-        values["athena"] = _athena_options(urls, cli, environ, dotenv, values, errors)
+    elif source == "athena":
+        values["athena"] = _athena_options(urls, layers)
     if source and source not in SOURCES:
         errors.append(f"SOURCE: unknown source {source!r} (use one of {', '.join(SOURCES)})")
-    elif source == "files" and not (logs or urls):
+    elif source == "files" and not logs:
         errors.append("--source files needs at least one --logs PATH or s3://bucket/prefix")
-    elif source not in ("files", "athena") and (logs or urls):
-        errors.append(f"--logs goes with --source files or athena, not --source {source}")
-    elif source == "athena" and logs:
-        errors.append("--source athena reads S3: give --logs s3://bucket/prefix (where Bedrock delivers), not a folder")
-    config_path = _pick("config", cli, environ, dotenv)
-    if config_path is None and source == "demo":
-        config_path = DEMO_CONFIG
-    if config_path is not None:
-        values["config"] = Path(config_path)
-        values.update(load_config_file(Path(config_path), errors))
-    if errors:
-        raise ConfigError("; ".join(errors))
-    return Settings(
-        source=source,
-        logs=logs,
-        strict=bool(cli.get("strict")),
-        strict_pricing=bool(cli.get("strict_pricing")),
-        **values,
-    )
+    elif source == "s3" and not urls:
+        errors.append("--source s3 reads the S3-delivered logs: give --logs s3://bucket/prefix")
+    elif source not in ("files", "s3", "athena") and (logs or urls):
+        errors.append(f"--logs goes with --source files, s3 or athena, not --source {source}")
+    elif source in ("athena", "s3") and logs:
+        errors.append(
+            f"--source {source} reads S3: give --logs s3://bucket/prefix (where Bedrock delivers), not a folder"
+        )
 
 
-def _cloudwatch_options(
-    cli: Mapping[str, Any],
-    environ: Mapping[str, str],
-    dotenv: Mapping[str, Any],
-    values: dict[str, Any],
-    errors: list[str],
-) -> CloudWatchOptions:
-    """The Logs Insights settings, checked; problems go to `errors`."""
-    groups = names_of(_pick("log_groups", cli, environ, dotenv))
-    regions = names_of(_pick("regions", cli, environ, dotenv)) or names_of(
-        aws.default_region(values.get("aws_profile"))
-    )
+def _cloudwatch_options(layers: _Layers) -> CloudWatchOptions:
+    """The Logs Insights settings, checked; problems go to `layers.errors`."""
+    cli, values, errors = layers.cli, layers.values, layers.errors
+    groups = names_of(layers.pick("log_groups"))
+    regions = names_of(layers.pick("regions")) or names_of(aws.default_region(values.get("aws_profile")))
     if not 1 <= len(groups) <= 50:
         errors.append(f"LOG_GROUP: give 1 to 50 log groups, not {len(groups)}")
     if not regions:
@@ -282,14 +296,14 @@ def _cloudwatch_options(
     return CloudWatchOptions(
         log_groups=tuple(groups),
         regions=tuple(regions),
-        state=_state(cli, environ, dotenv, values),
+        state=values["state"],
         rebuild=bool(cli.get("rebuild")),
         since=since_day,
         settle_lag_hours=given(cli, "settle_lag", 2),
-        recheck_days=recheck_days(_pick("recheck_days", cli, environ, dotenv), errors),
-        assume_roles=roles(names_of(_pick("assume_roles", cli, environ, dotenv)), errors),
+        recheck_days=recheck_days(layers.pick("recheck_days"), errors),
+        assume_roles=roles(names_of(layers.pick("assume_roles")), errors),
         concurrency=given(cli, "insights_concurrency", 4),
-        deadline_seconds=deadline(_pick("insights_deadline", cli, environ, dotenv), errors),
+        deadline_seconds=deadline(layers.pick("insights_deadline"), errors),
         row_cap=given(cli, "insights_row_cap", 10_000),
         price_per_gb=price_per_gb,
         profile=values.get("aws_profile"),
@@ -297,25 +311,19 @@ def _cloudwatch_options(
     )
 
 
-def _athena_options(
-    urls: tuple[str, ...],
-    cli: Mapping[str, Any],
-    environ: Mapping[str, str],
-    dotenv: Mapping[str, Any],
-    values: dict[str, Any],
-    errors: list[str],
-) -> AthenaOptions | None:
-    """The Athena settings, checked; problems go to `errors`."""
+def _athena_options(urls: tuple[str, ...], layers: _Layers) -> AthenaOptions | None:
+    """The Athena settings, checked; problems go to `layers.errors`."""
+    cli, values, errors = layers.cli, layers.values, layers.errors
     if len(urls) != 1:
         errors.append("--source athena needs exactly one --logs s3://bucket/prefix (where Bedrock delivers the logs)")
         return None
-    picked = {k: _pick(f"athena_{k}", cli, environ, dotenv) for k in ("database", "table", "workgroup", "output")}
+    picked = {k: layers.pick(f"athena_{k}") for k in ("database", "table", "workgroup", "output")}
     options = AthenaOptions(
         urls[0], **{k: str(v) for k, v in picked.items() if v},
         region=values.get("aws_region") or aws.default_region(values.get("aws_profile")),
-        state=_state(cli, environ, dotenv, values), rebuild=bool(cli.get("rebuild")),
+        state=values["state"], rebuild=bool(cli.get("rebuild")),
         settle_lag_hours=given(cli, "settle_lag", 2),
-        deadline_seconds=deadline(_pick("insights_deadline", cli, environ, dotenv), errors),
+        deadline_seconds=deadline(layers.pick("insights_deadline"), errors),
         profile=values.get("aws_profile"), endpoint_url=cli.get("endpoint_url"),
     )  # fmt: skip
     errors.extend(options.check())
@@ -324,13 +332,11 @@ def _athena_options(
     return options
 
 
-def _state(
-    cli: Mapping[str, Any], environ: Mapping[str, str], dotenv: Mapping[str, Any], values: dict[str, Any]
-) -> str:
-    """Where the hourly store lives: as given, else beside a published site, else a local folder."""
-    chosen = _pick("state", cli, environ, dotenv)
-    if chosen == DEFAULTS["state"] and cli.get("publishing") and values.get("bucket"):
-        return f"s3://{values['bucket']}/{STATE_PREFIX}"
+def _state(layers: _Layers, publish: bool) -> str:
+    """Where the store lives: as given, else beside a published site, else a local folder."""
+    chosen = layers.pick("state")
+    if chosen == DEFAULTS["state"] and publish and layers.values.get("bucket"):
+        return f"s3://{layers.values['bucket']}/{STATE_PREFIX}"
     return str(chosen)
 
 

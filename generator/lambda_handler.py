@@ -16,12 +16,14 @@ from typing import Any
 
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, str]:
     """Build and publish the site once."""
-    from generator.build import publish_site
     from generator.config import load_settings
     from generator.publish import Options
+    from generator.run import publish_site
+    from generator.stagelog import configure
 
+    configure(always=True)  # each stage's time and size in the function's log
     with tempfile.TemporaryDirectory(prefix="bedrock-usage-") as tmp:
-        settings = load_settings({"out": Path(tmp) / "site", "publishing": True}, env_file=None)
+        settings = load_settings({"out": Path(tmp) / "site"}, env_file=None, publish=True)
         result = publish_site(settings, Options())
     outcome = result.outcome.summary(len(result.plan.skipped)) if result.outcome else "dry run"
     summary = {"build": result.build.summary(), "publish": outcome}

@@ -16,9 +16,9 @@ import pytest
 from moto import mock_aws
 
 from generator.budgets import Budgets, Status, crossings, level, parse_budgets
-from generator.build import build
 from generator.config import load_settings
 from generator.errors import ConfigError
+from generator.run import build_site as build
 from generator.sources.demo import write_demo_logs
 from generator.teams import parse_teams
 from tests.conftest import NOW, NOW_ISO
@@ -153,8 +153,8 @@ def test_a_webhook_must_be_https(value: str) -> None:
 
 
 def test_a_publish_dry_run_tells_no_one(tmp_path: Path, webhook: str) -> None:
-    from generator.build import publish_site
     from generator.publish import Options
+    from generator.run import publish_site
 
     logs = tmp_path / "logs"
     write_demo_logs(logs, NOW)

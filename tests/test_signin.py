@@ -77,9 +77,10 @@ def edge_accepts(value: str, audience: str = "bedrock-usage-site:usage") -> str:
     """Run the edge function under node with this cookie."""
     script = f"""
       const fs = require("fs"), vm = require("vm"), crypto = require("crypto");
+      const values = {{ SubnetsOnly: "", SignIn: "cognito", SessionKey: {json.dumps(KEY)},
+                        "AWS::StackName": {json.dumps(audience.removeprefix("bedrock-usage-site:"))} }};
       const code = fs.readFileSync({json.dumps(str(ROOT / "generator/deploy/edge.js"))}, "utf8")
-        .replace("__ALLOWED_CIDRS__", "").replace("__SIGN_IN__", "cognito")
-        .replace("__SESSION_KEY__", {json.dumps(KEY)}).replace("__AUDIENCE__", {json.dumps(audience)});
+        .replace(/\\$\\{{([^}}]+)\\}}/g, (_, name) => values[name]);  // as the stack's Fn::Sub does
       const context = {{ require: () => crypto }};
       vm.runInNewContext(code, context);
       const request = {{ uri: "/index.html", cookies: {{ {json.dumps(COOKIE)}: {{ value: {json.dumps(value)} }} }} }};

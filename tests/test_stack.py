@@ -1,5 +1,6 @@
 """The CloudFormation template: cfn-lint clean, and its security properties asserted one by one."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode_str
 
-from generator.deploy import edge_function, render_template
+from generator.deploy import EDGE_FUNCTION, render_template
 from generator.headers import CONTENT_SECURITY_POLICY, HSTS
 from tests.conftest import ROOT
 
@@ -27,6 +28,12 @@ def template(text: str) -> dict[str, Any]:
     decoded, problems = decode_str(text)
     assert not problems and decoded is not None
     return dict(decoded)
+
+
+def edge_function(cidrs: str, sign_in: str, key: str, stack: str) -> str:
+    """The edge code as CloudFront runs it once the stack's Fn::Sub filled in its parameters."""
+    values = {"SubnetsOnly": cidrs, "SignIn": sign_in, "SessionKey": key, "AWS::StackName": stack}
+    return re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], EDGE_FUNCTION.read_text())
 
 
 def unwrap(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -23,16 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from generator.aws import AWS_ERRORS, error_code
-from generator.deploy import render_template
+from generator.deploy import CIDR_LIST, render_template
 from generator.errors import ConfigError, PublishError
 from generator.layout import package_dir, parse_url
 
 RUNTIME_PYTHON = "3.13"  # the template's Lambda runtime
 _SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\))$")
 _CERT = re.compile(r"^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/.+$")
-_CIDRS = re.compile(
-    r"^[0-9A-Fa-f:.]{2,39}/[0-9]{1,3}(,[0-9A-Fa-f:.]{2,39}/[0-9]{1,3}){0,49}$"
-)  # the template's pattern
+_CIDRS = re.compile(f"^{CIDR_LIST}$")  # the template's pattern
 _HTTPS = re.compile(r"^https://[^\s\"'<>]+$")
 _EMAIL = re.compile(r"^[^\s@,]+@[^\s@,]+\.[^\s@,]+$")
 DEADLINE_MARGIN = 120  # seconds the function keeps after the Insights deadline to stop queries and publish
@@ -260,35 +258,6 @@ def stack_status(cfn: Any, stack: str) -> str | None:
     """The stack's status, or None when it does not exist."""
     found = current_stack(cfn, stack)
     return found[0] if found else None
-
-
-def plan_deploy(request: DeployRequest, status: str | None, code_size: int, access: Access) -> list[str]:
-    """Say what deploy will do, before it does it."""
-    verb = "create" if status is None else f"update (now {status})"
-    lines = [
-        f"package the publish Lambda: {code_size / 1e6:.1f} MB zip for python{RUNTIME_PYTHON} {request.architecture}",
-        f"upload it to the stack's artifacts bucket in {request.region}",
-        f"{verb} stack {request.stack} in {request.region} with:",
-        "  a private S3 bucket (public access blocked, owner-enforced, encrypted, versioned, TLS-only policy)",
-        "  a CloudFront distribution (Origin Access Control, HTTPS only, CSP/HSTS/nosniff/referrer/frame headers)",
-        f"  a Lambda running `bedrock-usage publish` on {request.schedule} (timeout "
-        f"{request.insights_deadline + DEADLINE_MARGIN} s, Insights deadline {request.insights_deadline} s), never "
-        "retried, failed runs to a dead-letter queue, and alarms to an SNS topic"
-        + (f" e-mailing {request.alarm_email}" if request.alarm_email else "")
-        + "; budget notices go to that topic"
-        + (" and the webhook" if request.budget_webhook else ""),
-        f"  one IAM role: {request.reads()}, the bucket, this distribution"
-        + (", ce:GetCostAndUsage" if request.cost_explorer else "")
-        + (f", sts:AssumeRole on {', '.join(request.assume_roles)}" if request.assume_roles else ""),
-    ]
-    if request.source == "athena":
-        lines.append("  an Athena workgroup (10 GB bytes-scanned limit a query, results kept under the store's prefix)")
-    lines += access.describe()
-    if request.access_logs:
-        lines.append("  a log bucket with CloudFront and S3 access logs (kept 90 days)")
-    if request.fqdn:
-        lines.append(f"  the domain {request.fqdn} (ACM certificate, Route 53 A/AAAA alias records)")
-    return lines
 
 
 def artifacts_bucket(stack: str, account: str, region: str) -> str:

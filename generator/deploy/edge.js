@@ -6,10 +6,10 @@
 //   one, a page request is sent to /_auth/login, anything else gets 401.
 // The stack fills these in from its parameters, which accept only CIDRs, a fixed word and hex.
 var crypto = require("crypto");
-var ALLOWED = "__ALLOWED_CIDRS__";
-var SIGN_IN = "__SIGN_IN__";
-var SESSION_KEY = "__SESSION_KEY__";
-var AUDIENCE = "__AUDIENCE__";
+var ALLOWED = "${SubnetsOnly}";
+var SIGN_IN = "${SignIn}";
+var SESSION_KEY = "${SessionKey}";
+var AUDIENCE = "bedrock-usage-site:${AWS::StackName}";
 var COOKIE = "__Host-bedrock-usage-session";
 
 function parseIPv4(text) {

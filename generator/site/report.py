@@ -95,6 +95,38 @@ def _hour(row: CostedRow) -> int:
     return row.hour
 
 
+class _Parts:
+    """One sum per row of a window, into (day, person, model, route, account), and what the rows say beside it."""
+
+    def __init__(self) -> None:
+        self.sums: dict[tuple[date, str, str, str, str], Sum] = {}
+        self.unpriced: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+        self.inferred: dict[tuple[str, str], int] = defaultdict(int)
+        self.sources: dict[str, set[str]] = defaultdict(set)
+        self.principals: set[str] = set()
+
+    def add_all(self, rows: Iterable[CostedRow], tz: ZoneInfo) -> None:
+        day_of: dict[int, date] = {}
+        for r in rows:
+            day = day_of.get(r.hour)
+            if day is None:
+                day = day_of[r.hour] = local_day(r.hour, tz)
+            key = (day, r.person, r.model, r.route, r.account)
+            part = self.sums.get(key)
+            if part is None:
+                part = self.sums[key] = Sum()
+            part.add(r)
+            self.principals.add(r.principal)
+            if r.unpriced_tokens or r.unpriced_invocations:
+                seen = self.unpriced[(r.logged_model, r.route, r.unpriced_reason)]
+                seen[0] += r.unpriced_tokens
+                seen[1] += r.unpriced_invocations
+            if r.price_source:
+                self.sources[r.model].add(r.price_source)
+                if r.inferred_from:
+                    self.inferred[(r.logged_model, r.inferred_from)] += r.invocations
+
+
 def summarize(
     costed: Sequence[CostedRow],
     window: Window,
@@ -107,35 +139,13 @@ def summarize(
     lo = bisect.bisect_left(costed, window.start.timestamp(), key=_hour)
     hi = bisect.bisect_left(costed, window.end.timestamp(), key=_hour)
     # One sum per row, into (day, person, model, route, account); everything else is summed from those.
-    parts: dict[tuple[date, str, str, str, str], Sum] = {}
-    unpriced: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
-    inferred: dict[tuple[str, str], int] = defaultdict(int)
-    sources: dict[str, set[str]] = defaultdict(set)
-    accounts: dict[str, Sum] = defaultdict(Sum)
-    principals: set[str] = set()
-    day_of: dict[int, date] = {}
-    for r in costed[lo:hi]:
-        day = day_of.get(r.hour)
-        if day is None:
-            day = day_of[r.hour] = local_day(r.hour, tz)
-        key = (day, r.person, r.model, r.route, r.account)
-        part = parts.get(key)
-        if part is None:
-            part = parts[key] = Sum()
-        part.add(r)
-        principals.add(r.principal)
-        if r.unpriced_tokens or r.unpriced_invocations:
-            seen = unpriced[(r.logged_model, r.route, r.unpriced_reason)]
-            seen[0] += r.unpriced_tokens
-            seen[1] += r.unpriced_invocations
-        if r.price_source:
-            sources[r.model].add(r.price_source)
-            if r.inferred_from:
-                inferred[(r.logged_model, r.inferred_from)] += r.invocations
+    parts = _Parts()
+    parts.add_all(costed[lo:hi], tz)
     total = Sum()
+    accounts: dict[str, Sum] = defaultdict(Sum)
     cells: dict[tuple[str, str, str], Sum] = defaultdict(Sum)
     daily: dict[tuple[date, str, str], Sum] = {}
-    for (day, person, model, route, account), part in parts.items():
+    for (day, person, model, route, account), part in parts.sums.items():
         total.merge(part)
         accounts[account].merge(part)
         cells[(person, model, route)].merge(part)
@@ -147,6 +157,7 @@ def summarize(
         else:
             merged.merge(part)  # `part` was already counted above; only the day's sum grows
     cell_list = tuple(Cell(p, m, rt, s.freeze()) for (p, m, rt), s in sorted(cells.items()))
+    unpriced, inferred = sorted(parts.unpriced.items()), sorted(parts.inferred.items())
     return WindowReport(
         window=window,
         timezone=tz.key,
@@ -156,10 +167,10 @@ def summarize(
         cells=cell_list,
         daily=tuple(DayCell(d, p, m, s.freeze()) for (d, p, m), s in sorted(daily.items())),
         days=_days(window, tz),
-        unpriced=tuple(Unpriced(m, rt, n, why, calls) for (m, rt, why), (n, calls) in sorted(unpriced.items())),
-        identities=tuple(people[p] for p in sorted(principals)),
-        inferred=tuple(Inferred(m, priced_as, n) for (m, priced_as), n in sorted(inferred.items())),
-        price_sources={m: _one_source(found) for m, found in sources.items()},
+        unpriced=tuple(Unpriced(m, rt, n, why, calls) for (m, rt, why), (n, calls) in unpriced),
+        identities=tuple(people[p] for p in sorted(parts.principals)),
+        inferred=tuple(Inferred(m, priced_as, n) for (m, priced_as), n in inferred),
+        price_sources={m: _one_source(found) for m, found in parts.sources.items()},
         accounts=_by_cost(Group(a, s.freeze(), ()) for a, s in accounts.items()),
     )
 

@@ -36,7 +36,7 @@ class SourceResult:
     line: str = ""  # one line for the build summary: what the source did (queries and cost, objects read)
 
 
-SOURCES = ("demo", "files", "cloudwatch", "athena")
+SOURCES = ("demo", "files", "s3", "cloudwatch", "athena")
 
 
 def read_source(
@@ -50,7 +50,7 @@ def read_source(
 ) -> SourceResult:
     """Read usage from the source called `name`; `start` is the earliest time any window shows.
 
-    `files` reads local paths, or S3-delivered logs in place when `s3` is given.
+    `files` reads local paths; `s3` reads S3-delivered logs in place.
     """
     from generator.sources import athena as athena_source
     from generator.sources import cloudwatch as insights_source
@@ -62,7 +62,9 @@ def read_source(
         if athena is None:
             raise ConfigError("--source athena needs --logs s3://bucket/prefix")
         return athena_source.read_athena(athena, start, now)
-    if name == "files" and s3 is not None:
+    if name == "s3":
+        if s3 is None:
+            raise ConfigError("--source s3 needs --logs s3://bucket/prefix")
         return s3logs.read_s3(s3, start, now)
     if name == "files":
         if not logs:

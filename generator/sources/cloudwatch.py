@@ -16,9 +16,9 @@ from typing import Any
 from generator import aws, state
 from generator.skips import SkipReport
 from generator.sources import SourceResult, insights
-from generator.sources.insights import ChunkResult, InsightsRunner
+from generator.sources.insights import ChunkResult, InsightsRunner, RunStats
 from generator.sources.partitions import Partition, merge, plan_chunks, read_partition, write_partition
-from generator.usage import DAY, day_start, floor_hour, utc_days
+from generator.usage import DAY, HourlyRow, day_start, floor_hour, utc_days
 
 GB = Decimal(1024**3)
 # Logs Insights, USD per GB scanned (the CloudWatch pricing page); other regions are assumed at us-east-1's
@@ -71,7 +71,26 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
         deadline=options.deadline_seconds, row_cap=options.row_cap,
     )  # fmt: skip
     results = runner.run(chunks)
-    checks: list[tuple[str, date, float, int]] = []  # re-checked days: where, day, bytes, calls found late
+    checks = _keep(results, partitions, store, options, sources)
+    rows = sorted(
+        (r for p in partitions.values() if p is not None for r in p.rows if begin <= r.hour < end),
+        key=lambda r: (r.hour, r.principal, r.model_id),
+    )
+    return _result(options, runner.stats, results, checks, tuple(rows))
+
+
+Recheck = tuple[str, date, float, int]  # a re-checked day: where, day, bytes scanned, calls found late
+
+
+def _keep(
+    results: list[ChunkResult],
+    partitions: dict[tuple[str, str, date], Partition | None],
+    store: state.Store,
+    options: CloudWatchOptions,
+    sources: str,
+) -> list[Recheck]:
+    """Merge each day's query results into its partition and write it; return the days that were re-checked."""
+    checks: list[Recheck] = []
     by_day: dict[tuple[str, str, date], list[ChunkResult]] = defaultdict(list)
     for result in results:
         chunk = result.chunk
@@ -99,11 +118,14 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
             checks.append((parts[0].chunk.where, day, stats[1], _calls(merged) - _calls(old)))
         write_partition(store, merged)
         partitions[(target, region, day)] = merged
-    rows = sorted(
-        (r for p in partitions.values() if p is not None for r in p.rows if begin <= r.hour < end),
-        key=lambda r: (r.hour, r.principal, r.model_id),
-    )
-    s = runner.stats
+    return checks
+
+
+def _result(
+    options: CloudWatchOptions, s: RunStats, results: list[ChunkResult], checks: list[Recheck],
+    rows: tuple[HourlyRow, ...],
+) -> SourceResult:  # fmt: skip
+    """The source's result: its rows, the events that were not invocation records, and the run's statistics."""
     details: dict[str, Any] = {
         "queries": s.queries,
         "chunks_split": s.split,
@@ -136,7 +158,7 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
            if details["price_assumed_for"] else "")
     )  # fmt: skip
     return SourceResult(
-        tuple(rows),
+        rows,
         skipped if foreign else SkipReport(),
         description,
         sum(r.invocations for r in rows),

@@ -11,8 +11,9 @@ const AUDIENCE = "bedrock-usage-site:usage";
 
 function load(cidrs, signIn = "none", key = KEY) {
   const context = { require: (name) => (name === "crypto" ? crypto : undefined) };
-  const code = source.replace("__ALLOWED_CIDRS__", cidrs).replace("__SIGN_IN__", signIn)
-    .replace("__SESSION_KEY__", key).replace("__AUDIENCE__", AUDIENCE);
+  // what CloudFormation's Fn::Sub does with the stack's parameters
+  const values = { SubnetsOnly: cidrs, SignIn: signIn, SessionKey: key, "AWS::StackName": "usage" };
+  const code = source.replace(/\$\{([^}]+)\}/g, (_, name) => values[name]);
   vm.runInNewContext(code, context);
   return context.handler;
 }

@@ -1,0 +1,82 @@
+"""The stack template built as data equals the template the text splicing rendered before, resource by resource.
+
+tests/fixtures/stack-before/ holds the templates `render_template` made by `str.replace` into YAML text
+(commit f391277), for two inputs: two log groups of this account, and one group plus a source account's
+group by its ARN. The data-built template must decode to the same thing, section by section.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import decode_str
+
+from generator.deploy import build_template, render_template
+
+FIXTURES = Path(__file__).parent / "fixtures" / "stack-before"
+GROUPS = ["/aws/bedrock/modelinvocations", "/team-b/bedrock"]
+CASES = {
+    "two-groups": GROUPS,
+    "cross-account": [GROUPS[0], "arn:aws:logs:us-east-1:210987654321:log-group:/aws/bedrock/modelinvocations"],
+}
+
+
+def _decoded(text: str) -> dict[str, Any]:
+    found, problems = decode_str(text)
+    assert not problems and found is not None
+    return dict(json.loads(json.dumps(found, default=str)))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_each_resource_equals_the_spliced_template(case: str) -> None:
+    before = _decoded((FIXTURES / f"{case}.yaml").read_text())
+    after = _decoded(render_template(CASES[case]))
+    assert sorted(after) == sorted(before)
+    for section in before:
+        if isinstance(before[section], dict):
+            assert sorted(after[section]) == sorted(before[section]), section
+            for name in before[section]:
+                assert after[section][name] == before[section][name], f"{section}.{name}"
+        else:
+            assert after[section] == before[section], section
+
+
+def test_the_yaml_is_the_data() -> None:
+    built = build_template(GROUPS)
+    assert _decoded(render_template(GROUPS)) == json.loads(json.dumps(built))
+    assert not re.search(r"__[A-Z_]+__", json.dumps(built))  # no placeholder left for a splice
+
+
+def test_one_cidr_pattern_serves_the_stack_and_deploy() -> None:
+    from generator.deploy import CIDR_LIST
+    from generator.deploy.cloudformation import _CIDRS
+
+    pattern = build_template(GROUPS)["Parameters"]["SubnetsOnly"]["AllowedPattern"]
+    assert pattern == f"^$|^{CIDR_LIST}$" and _CIDRS.pattern == f"^{CIDR_LIST}$"
+    for value, ok in (("10.0.0.0/8,2001:db8::/32", True), ('10.0.0.0/8";x', False), ("", True)):
+        assert bool(re.fullmatch(pattern, value)) is ok
+
+
+def test_the_deploy_plan_is_data() -> None:
+    from generator.deploy.cloudformation import DeployRequest
+    from generator.deploy.plan import plan_deploy
+
+    request = DeployRequest(stack="usage", region="us-east-1", log_groups=("/aws/bedrock/modelinvocations",),
+                            subnets_only="10.0.0.0/8", cost_explorer=True, source="cloudwatch")  # fmt: skip
+    plan = plan_deploy(request, None, 0, request.access(None))
+    assert [kind for kind, _ in plan.resources] == ["bucket", "distribution", "function", "role", "access"]
+    assert plan.grants == ("logs:StartQuery on /aws/bedrock/modelinvocations", "the bucket", "this distribution",
+                           "ce:GetCostAndUsage")  # fmt: skip
+    assert plan.parameters["SubnetsOnly"] == "10.0.0.0/8" and plan.parameters["CostExplorer"] == "true"
+    assert "CodeBucket" not in plan.parameters and plan.parameters["SessionKey"] == ""
+    lines = plan.lines()
+    assert lines[2] == "create stack usage in us-east-1 with:"
+    assert "  one IAM role: logs:StartQuery on /aws/bedrock/modelinvocations, the bucket, this distribution, " \
+           "ce:GetCostAndUsage" in lines  # fmt: skip
+    signed = plan_deploy(request.__class__(**{**request.__dict__, "sign_in": "cognito"}), "CREATE_COMPLETE", 0,
+                         request.__class__(**{**request.__dict__, "sign_in": "cognito"}).access(None))  # fmt: skip
+    assert signed.parameters["SessionKey"] == "(secret)" and signed.lines()[2].startswith("update (now CREATE")
