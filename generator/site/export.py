@@ -10,7 +10,7 @@ import hashlib
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Context, Decimal
@@ -20,7 +20,7 @@ import msgspec
 
 from generator.billing import Line, Reconciliation
 from generator.budgets import Status
-from generator.counters import DERIVED, FIELDS, Counters, add_counters, public_name
+from generator.counters import FIELDS, MONEY, Counters, add_counters, compiled, public_name, public_names
 from generator.identity import caller_named
 from generator.layout import TOOL
 from generator.pricing import Price, PriceBook
@@ -56,15 +56,16 @@ def usd(amount: Decimal) -> float:
     return float(amount.quantize(_MICRO, context=_WIDE))
 
 
-def counters(c: Counters) -> dict[str, Any]:
-    """A set of counters as the JSON files write it: every counter of the definition, in its order."""
-    doc: dict[str, Any] = {}
-    after = {counter: flag for flag, counter in DERIVED}
-    for name, value in zip(FIELDS, c, strict=True):
-        doc[public_name(name)] = usd(value) if isinstance(value, Decimal) else value
-        if name in after:
-            doc[after[name]] = getattr(c, after[name])
-    return doc
+def _json_lines() -> list[str]:
+    """The body of `counters`: one dict entry per counter and derived flag, in the files' order."""
+    index = {public_name(f): i for i, f in enumerate(FIELDS)}
+    values = [f"usd(c[{index[n]}])" if n in index and FIELDS[index[n]] in MONEY else f"c[{index[n]}]"
+              if n in index else f"c.{n}" for n in public_names()]  # fmt: skip
+    return ["return {" + ", ".join(f"{n!r}: {v}" for n, v in zip(public_names(), values, strict=True)) + "}"]
+
+
+# counters(c): a set of counters as the JSON files write it, every counter of the definition in its order
+counters: Callable[[Counters], dict[str, Any]] = compiled("counters(c)", _json_lines(), {"usd": usd})
 
 
 def usage_payload(view: View, meta: BuildMeta, bill: Reconciliation | None = None) -> dict[str, Any]:
