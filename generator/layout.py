@@ -77,8 +77,12 @@ def parse_url(url: str) -> tuple[str, str]:
     """Split `s3://bucket/prefix` into bucket and a prefix that is empty or ends in `/`."""
     match = re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/.*)?", url)
     if not match:
-        raise ConfigError(f"--logs {url}: not an S3 URL like s3://bucket/prefix")
+        raise ConfigError(f"--logs {url[:200]!r}: not an S3 URL like s3://bucket/prefix")
     prefix = (match.group(2) or "").strip("/")
     if ".." in prefix.split("/"):
-        raise ConfigError(f"--logs {url}: a prefix may not contain '..'")
+        raise ConfigError(f"--logs {url[:200]!r}: a prefix may not contain '..'")
+    # S3's safe key characters only: the prefix reaches Athena's DDL and the stack's parameters, where a
+    # quote or a space would be code
+    if prefix and not re.fullmatch(r"[A-Za-z0-9!_.*()~-]{1,200}(/[A-Za-z0-9!_.*()~-]{1,200}){0,20}", prefix):
+        raise ConfigError(f"--logs {url[:200]!r}: use letters, digits and ! _ . * ( ) ~ - in the prefix's folders")
     return match.group(1), f"{prefix}/" if prefix else ""

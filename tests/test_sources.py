@@ -150,3 +150,15 @@ def test_parallel_read_equals_sequential(tmp_path: Path) -> None:
     two = read_files((tmp_path,), workers=2)
     assert one == two
     assert one.records == sum(range(1, 41)) and one.skipped.total == 6
+
+
+def test_a_data_folder_above_the_delivery_layout_is_read(tmp_path: Path) -> None:
+    from generator.sources.demo import write_demo_logs
+    from generator.sources.files import read_files
+    from tests.conftest import NOW
+
+    write_demo_logs(tmp_path / "data" / "bedrock", NOW)  # --logs s3://corp/data/... copied down, or a bucket "data"
+    found = read_files((tmp_path,))
+    assert found.records > 1000
+    offloads = dict(found.ignored.counts).get("body_offload_object", 0)
+    assert offloads > 0 and all("/data/" in e for e in found.ignored.examples)

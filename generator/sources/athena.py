@@ -96,7 +96,7 @@ def table_ddl(options: AthenaOptions, accounts: list[str], regions: list[str]) -
     """CREATE EXTERNAL TABLE over the delivery layout, partitions projected from the folder names."""
     bucket, prefix = parse_url(options.location)
     root = f"s3://{bucket}/{prefix}AWSLogs/"
-    return f"""CREATE EXTERNAL TABLE IF NOT EXISTS `{options.database}`.`{options.table}` (
+    return f"""CREATE EXTERNAL TABLE IF NOT EXISTS {_ddl_name(options)} (
   `timestamp` string, `accountid` string, `region` string, `requestid` string, `modelid` string, `errorcode` string,
   `identity` struct<arn:string>,
   `input` struct<inputtokencount:bigint,cachereadinputtokencount:bigint,cachewriteinputtokencount:bigint>,
@@ -104,7 +104,7 @@ def table_ddl(options: AthenaOptions, accounts: list[str], regions: list[str]) -
 PARTITIONED BY (`account` string, `logregion` string, `hour` string)
 ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
 WITH SERDEPROPERTIES ('ignore.malformed.json' = 'true', 'case.insensitive' = 'true')
-LOCATION '{root}'
+LOCATION {_text(root)}
 TBLPROPERTIES ({_projection(root, accounts, regions)})"""
 
 
@@ -118,7 +118,27 @@ def _projection(root: str, accounts: list[str], regions: list[str]) -> str:
         "projection.hour.interval.unit": "HOURS",
         "storage.location.template": root + "${account}/BedrockModelInvocationLogs/${logregion}/${hour}/",
     }  # fmt: skip
-    return ", ".join(f"'{k}' = '{v}'" for k, v in props.items())
+    return ", ".join(f"{_text(k)} = {_text(v)}" for k, v in props.items())
+
+
+# Athena's DDL (Hive) quotes names with backticks; its queries (Trino) refuse backticks and take double
+# quotes. Names are checked against _IDENT first, so neither quote can occur inside one.
+def _ddl_name(options: AthenaOptions) -> str:
+    return f"`{options.database}`.`{options.table}`"
+
+
+def _query_name(options: AthenaOptions) -> str:
+    return f'"{options.database}"."{options.table}"'
+
+
+def _text(value: str) -> str:
+    """A SQL string literal (a quote doubled; the values reaching here are checked names and S3 paths)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+# The body offloads Bedrock writes beside the records: <...>/YYYY/MM/DD/HH/data/<uuid>_input.json.gz. Only that
+# folder is excluded, never a "data" folder in the bucket or prefix above the delivery layout.
+OFFLOADS = r"/BedrockModelInvocationLogs/[^/]+/[0-9]{4}/[0-9]{2}/[0-9]{2}/[0-9]{2}/data/"
 
 
 def _prompt_class() -> str:
@@ -147,9 +167,9 @@ def day_query(options: AthenaOptions, first_hour: int, end_hour: int) -> str:
     coalesce(input.cachereadinputtokencount, 0) AS cache_read,
     coalesce(input.cachewriteinputtokencount, 0) AS cache_write,
     {_prompt_class()} AS prompt_over
-  FROM `{options.database}`.`{options.table}`
+  FROM {_query_name(options)}
   WHERE hour >= '{folder(first_hour - HOUR)}' AND hour < '{folder(end_hour + HOUR)}'
-    AND "$path" NOT LIKE '%/data/%' AND modelid IS NOT NULL AND identity.arn IS NOT NULL
+    AND NOT regexp_like("$path", {_text(OFFLOADS)}) AND modelid IS NOT NULL AND identity.arn IS NOT NULL
     AND "timestamp" IS NOT NULL)
 SELECT cast(hour_start AS bigint) AS hour, principal, modelid, call_region, call_account, prompt_over,
   count(*) AS invocations, count_if(failed) AS errors, sum(input_tokens) AS input_tokens,
@@ -325,9 +345,9 @@ def _ensure_table(runner: AthenaRunner, store: state.Store, options: AthenaOptio
     digest = hashlib.sha256(ddl.encode()).hexdigest().encode()
     if store.read_blob(marker) == digest:
         return
-    runner.execute(f"CREATE DATABASE IF NOT EXISTS `{options.database}`", "creation of the database")
+    runner.execute(f"CREATE DATABASE IF NOT EXISTS `{options.database}`", "creation of the database")  # DDL
     # The tool owns the table: one made for other accounts, regions or a location is replaced (the logs stay in S3).
-    runner.execute(f"DROP TABLE IF EXISTS `{options.database}`.`{options.table}`", "drop of the old table")
+    runner.execute(f"DROP TABLE IF EXISTS {_ddl_name(options)}", "drop of the old table")
     runner.execute(ddl, "creation of the table")
     store.write_blob(marker, digest)
 

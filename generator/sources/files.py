@@ -35,6 +35,14 @@ from generator.sources.logfile import (
 from generator.usage import HOUR, HourlyAggregator
 
 PERMISSION_CHECK = "amazon-bedrock-logs-permission-check"
+
+
+def is_offload(parts: tuple[str, ...]) -> bool:
+    """A body offload: a file in the `data/` folder Bedrock makes inside an hour folder
+    (.../HH/data/<uuid>_input.json.gz), not any file under a folder that happens to be called data."""
+    return len(parts) >= 3 and parts[-2] == "data" and len(parts[-3]) == 2 and parts[-3].isdigit()
+
+
 PER_WORKER = 64  # files: fewer per core are read in this process
 MAX_BAD_RUN = 10_000  # lines in a row that are not records: the rest of that file is not a log
 
@@ -91,7 +99,7 @@ def find_log_files(paths: Iterable[Path], ignored: SkipTally | None = None) -> l
                 ignored.skip("linked_folder_not_followed", str(Path(folder, linked)), "give its target as --logs")
             for name in sorted(names):
                 path = Path(folder, name)
-                if "data" in path.relative_to(root).parts[:-1]:
+                if is_offload(path.relative_to(root).parts):
                     ignored.skip("body_offload_object", str(path))  # request/response bodies, not records
                 else:
                     consider(path)
