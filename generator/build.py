@@ -26,8 +26,8 @@ from generator.stagelog import stage
 from generator.state import open_store
 from generator.usage import Window, floor_hour, make_windows
 
-# Files under --logs that are rightly not read: Bedrock's own side objects and a second path to a file.
-BENIGN = ("body_offload_object", "permission_check_object", "same_file_again")
+# Files under --logs that are rightly not read: Bedrock's and CloudWatch's own side objects, a second path to a file.
+BENIGN = ("body_offload_object", "permission_check_object", "export_write_test_object", "same_file_again")
 
 
 @dataclass(frozen=True)

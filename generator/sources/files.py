@@ -27,14 +27,17 @@ from generator.sources.logfile import (
     FileSkip,
     Readable,
     Record,
+    as_utf8,
     chunks,
-    decode,
+    epoch_of,
+    expand,
     records,
     sniff,
 )
 from generator.usage import HOUR, HourlyAggregator
 
 PERMISSION_CHECK = "amazon-bedrock-logs-permission-check"
+EXPORT_WRITE_TEST = "aws-logs-write-test"  # a CloudWatch export task's own check that it may write: no records
 
 
 def is_offload(parts: tuple[str, ...]) -> bool:
@@ -73,6 +76,9 @@ def find_log_files(paths: Iterable[Path], ignored: SkipTally | None = None) -> l
     def consider(path: Path) -> None:
         if PERMISSION_CHECK in path.name:
             ignored.skip("permission_check_object", str(path))
+            return
+        if path.name == EXPORT_WRITE_TEST:
+            ignored.skip("export_write_test_object", str(path))
             return
         try:
             info = path.stat()  # follows links: a link to a device or FIFO is judged by its target
@@ -197,31 +203,39 @@ def records_in(fh: Readable, name: str, tally: SkipTally, ignored: SkipTally) ->
         first = next(pieces, b"")
         while first and not first.strip():  # leading blank space (or a bomb of it) says nothing yet
             first = next(pieces, b"")
+        pieces = as_utf8(first, pieces)
+        first = next(pieces, b"")
         shape = sniff(first)
         if shape == "unknown":
             ignored.skip("not_log_records" if first.strip() else "empty_file", name)
             return
         for n, text in enumerate(records(_prepend(first, pieces), shape), 1):
-            try:
-                if text is TOO_LONG:
-                    raise BadLine("line_too_long", "a line over 32 MiB")
+            if text is TOO_LONG:
+                found: Iterable[Record | BadLine] = (BadLine("line_too_long", "a line over 32 MiB"),)
+            else:
                 assert isinstance(text, bytes)
                 if not text.strip():
                     continue
-                rec = decode(text)
-            except BadLine as exc:
-                tally.skip(exc.reason, f"{name}:{n}", str(exc))
-                bad_run += 1
-                if bad_run > MAX_BAD_RUN:
-                    raise FileSkip("not_log_records", f"{MAX_BAD_RUN:,} lines in a row are not records") from None
-                continue
-            bad_run = 0
-            yield int(rec.timestamp.timestamp()), rec
+                found = expand(text)
+            for item in found:
+                try:
+                    if isinstance(item, BadLine):
+                        raise item
+                    epoch = epoch_of(item)
+                except BadLine as exc:
+                    tally.skip(exc.reason, f"{name}:{n}", str(exc))
+                    bad_run += 1
+                    if bad_run > MAX_BAD_RUN:
+                        raise FileSkip("not_log_records", f"{MAX_BAD_RUN:,} lines in a row are not records") from None
+                    continue
+                bad_run = 0
+                yield epoch, item
     except FileSkip as exc:
         ignored.skip(exc.reason, f"{name}:{n + 1}", str(exc))
     except UNREADABLE as exc:
-        # A truncated or corrupt file: the records read before the damage stand, the rest is lost.
-        tally.skip("unreadable_file", f"{name}:{n + 1}", str(exc))
+        # A truncated or corrupt file: the records read before the damage stand, and the rest is one loss of
+        # unknown size (never "1 record skipped": a cut gzip object can hold thousands)
+        ignored.skip("rest_of_file_unreadable", f"{name}:{n + 1}", f"{exc}; {n:,} lines were read before it")
 
 
 def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

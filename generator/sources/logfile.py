@@ -1,13 +1,17 @@
-"""Read one file of Bedrock invocation records, whatever shape it arrived in, within fixed bounds.
+"""Read one file of Bedrock invocation records, whatever container it arrived in, within fixed bounds.
 
-Owns format sniffing (gzip or plain; JSON lines, a JSON array, pretty-printed records, CloudWatch
-export-task lines `<timestamp> <json>`), the record decoder and every bound on hostile input: line
-and document size, nesting, token counts, name length and decompressed size. Yields
-decoded records; never aggregates.
+Owns format sniffing by content (gzip or plain; UTF-8 with or without a BOM, UTF-16 with one; JSON lines,
+a JSON array, pretty-printed or concatenated records, CloudWatch export-task lines `<timestamp> <json>`,
+Logs Insights CSV exports), the envelopes records come in (Firehose subscription messages,
+`filter-log-events`/`get-log-events` output, Insights JSON rows with `@message`), the record decoder and
+every bound on hostile input: line and document size, nesting, token counts, name length and
+decompressed size. Yields decoded records; never aggregates.
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
 import json
 import re
 import zlib
@@ -84,13 +88,15 @@ class BadLine(Exception):
 
 
 _decode = msgspec.json.Decoder(Record).decode
-_decode_list = msgspec.json.Decoder(list[msgspec.Raw]).decode
 TOO_LONG = object()  # stands for a line over MAX_LINE in the line stream
 
 
 def sniff(head: bytes) -> str:
-    """Name the shape of a file from its first bytes: gzip, lines, export, array, document or unknown."""
+    """Name the shape of a file from its first bytes: lines, export, array, document, csv or unknown."""
     text = head.lstrip()
+    first_line = text.split(b"\n", 1)[0]
+    if b"@message" in first_line and not text.startswith((b"[", b"{")):
+        return "csv"  # a Logs Insights export: a header naming @message, then one row per event
     if text.startswith(b"["):
         return "array"
     if _EXPORT_LINE.match(text):
@@ -98,6 +104,19 @@ def sniff(head: bytes) -> str:
     if text.startswith(b"{"):
         return "document" if text.split(b"\n", 1)[0].rstrip() == b"{" else "lines"  # `{` alone: pretty-printed
     return "unknown"
+
+
+def as_utf8(first: bytes, pieces: Iterator[bytes]) -> Iterator[bytes]:
+    """The pieces as UTF-8 without a byte-order mark; UTF-16 (with its BOM) is transcoded as it streams."""
+    if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        decoder = codecs.getincrementaldecoder("utf-16")("replace")
+        yield decoder.decode(first).encode()
+        for piece in pieces:
+            yield decoder.decode(piece).encode()
+        yield decoder.decode(b"", final=True).encode()
+        return
+    yield first.removeprefix(codecs.BOM_UTF8)
+    yield from pieces
 
 
 def chunks(fh: Readable) -> Iterator[bytes]:
@@ -182,9 +201,81 @@ def decode(line: bytes) -> Record:
         raise BadLine("malformed_json", str(exc)) from None
     except RecursionError:
         raise BadLine("too_deeply_nested", "JSON nested deeper than the decoder allows") from None
+    except UnicodeDecodeError as exc:  # msgspec checks UTF-8 as it reads a string
+        raise BadLine("invalid_utf8", str(exc)) from None
     if rec.timestamp.tzinfo is None:
         raise BadLine("invalid_field", "timestamp has no time zone")
     return rec
+
+
+# Record times a real clock could have written: Bedrock logs began in 2023, so anything outside these years is a
+# broken clock or a forgery (year 1 at +23:59 is year 0 in UTC, which no date can hold).
+EARLIEST, LATEST = 946_684_800, 4_102_444_800  # 2000-01-01 and 2100-01-01, UTC
+
+
+def epoch_of(rec: Record) -> int:
+    """The record's time in epoch seconds; BadLine for a time outside 2000-2099 (UTC)."""
+    try:
+        epoch = int(rec.timestamp.timestamp())
+    except (ValueError, OverflowError, OSError):
+        epoch = -1
+    if not EARLIEST <= epoch < LATEST:
+        raise BadLine("invalid_field", f"timestamp {rec.timestamp.isoformat()[:40]} is not between 2000 and 2100")
+    return epoch
+
+
+class _Event(msgspec.Struct, frozen=True):
+    message: str = ""
+
+
+class _Envelope(msgspec.Struct, frozen=True):
+    """What CloudWatch Logs wraps events in: a Firehose subscription message, `filter-log-events` or
+    `get-log-events` output, or one row of an Insights JSON export."""
+
+    messageType: str | None = None
+    logEvents: list[_Event] | None = None
+    events: list[_Event] | None = None
+    at_message: str | None = msgspec.field(default=None, name="@message")
+
+
+_decode_envelope = msgspec.json.Decoder(_Envelope).decode
+CONTROL = "CONTROL_MESSAGE"  # CloudWatch's own test message to a new subscription: no events
+
+
+def expand(text: bytes, depth: int = 0) -> Iterator[Record | BadLine]:
+    """The records in one text: itself, or the events of the envelope it is, or each of several JSON values
+    written one after another; a BadLine for each one that is not a usable record."""
+    try:
+        yield decode(text)
+        return
+    except BadLine as problem:
+        inner = _unwrap(text) if depth < 2 else None
+        if inner is None:
+            yield problem
+            return
+    for item in inner:
+        yield from expand(item, depth + 1)
+
+
+def _unwrap(text: bytes) -> list[bytes] | None:
+    """The texts inside an envelope or a run of concatenated values; None when `text` is neither."""
+    try:
+        envelope = _decode_envelope(text)
+    except msgspec.DecodeError as exc:
+        if "trailing characters" not in str(exc):
+            return None
+        try:
+            return list(_values(text.decode("utf-8", "replace")))  # `{...}{...}`: Firehose writes no delimiter
+        except FileSkip:
+            return None
+    except (msgspec.ValidationError, RecursionError, UnicodeDecodeError):
+        return None
+    if envelope.messageType == CONTROL:
+        return []
+    found = envelope.logEvents if envelope.logEvents is not None else envelope.events
+    if found is not None:
+        return [e.message.encode() for e in found]
+    return None if envelope.at_message is None else [envelope.at_message.encode()]
 
 
 def records(pieces: Iterator[bytes], shape: str) -> Iterator[bytes | object]:
@@ -195,14 +286,23 @@ def records(pieces: Iterator[bytes], shape: str) -> Iterator[bytes | object]:
                 line = line.partition(b" ")[2] if _EXPORT_LINE.match(line) else line
             yield line
         return
-    document = _whole(pieces)
-    if shape == "array":
-        try:
-            yield from (bytes(item) for item in _decode_list(document))
-        except (msgspec.DecodeError, RecursionError) as exc:
-            raise FileSkip("unreadable_file", f"not a JSON array of records: {exc}") from None
+    if shape == "csv":
+        yield from _csv_messages(pieces)
         return
-    yield from _documents(document.decode("utf-8", "replace"))
+    # One document, held whole (bounded by MAX_DOCUMENT); its values are found one at a time, so memory
+    # follows the largest value, never the number of values (an array of 22 million empty objects).
+    yield from _values(_whole(pieces).decode("utf-8", "replace"), array=shape == "array")
+
+
+def _csv_messages(pieces: Iterator[bytes]) -> Iterator[bytes | object]:
+    """The @message column of a Logs Insights CSV export, one record text per row."""
+    rows = csv.reader(line.decode("utf-8", "replace") if isinstance(line, bytes) else "" for line in lines(pieces))
+    header = next(rows, [])
+    column = header.index("@message") if "@message" in header else -1
+    if column < 0:
+        raise FileSkip("not_log_records", "a CSV file without an @message column")
+    for row in rows:
+        yield row[column].encode() if len(row) > column else b"{}"
 
 
 def _whole(pieces: Iterator[bytes]) -> bytes:
@@ -215,21 +315,33 @@ def _whole(pieces: Iterator[bytes]) -> bytes:
     return b"".join(held)
 
 
-def _documents(text: str) -> Iterator[bytes]:
-    """Yield each pretty-printed JSON value in `text` (one record, or a stream such as `jq .` writes)."""
-    decoder, at = json.JSONDecoder(), 0
-    while True:
-        while at < len(text) and text[at].isspace():
+def _values(text: str, array: bool = False) -> Iterator[bytes]:
+    """Yield each JSON value in `text`, one after another (records `jq .` wrote, or written with no delimiter),
+    or each item of the JSON array `text` is; the raw text of each, never re-encoded."""
+    decoder, at, end = json.JSONDecoder(), 0, len(text)
+
+    def skip(at: int, also: str = "") -> int:
+        while at < end and (text[at].isspace() or text[at] in also):
             at += 1
-        if at >= len(text):
+        return at
+
+    if array:
+        at = skip(at)
+        if at >= end or text[at] != "[":
+            raise FileSkip("unreadable_file", "not a JSON array of records")
+        at += 1
+    while True:
+        at = skip(at, "," if array else "")
+        if at >= end or (array and text[at] == "]"):
             return
         try:
-            value, at = decoder.raw_decode(text, at)
+            _, stop = decoder.raw_decode(text, at)
         except RecursionError:
             raise FileSkip("too_deeply_nested", "JSON nested deeper than the decoder allows") from None
         except ValueError as exc:
             raise FileSkip("unreadable_file", f"not JSON records: {exc}") from None
-        yield json.dumps(value).encode()
+        yield text[at:stop].encode()
+        at = stop
 
 
 def _reason(message: str) -> str:
