@@ -231,3 +231,16 @@ def test_files_s3_and_cloudwatch_give_byte_identical_usage_json(
     assert json.loads(outputs["files"])["totals"]["invocations"] == 600
     assert outputs["s3"] == outputs["files"]
     assert outputs["cloudwatch"] == outputs["files"]
+
+
+def test_hostile_records_in_s3_are_counted_skips(s3: Any, tmp_path: Path) -> None:
+    h = NOW.replace(minute=0, second=0, microsecond=0) - timedelta(hours=5)
+    good = json.dumps(record("ann", stamp(h))).encode()
+    bad_utf8 = good.replace(b"ann", b"a\xc3\x28")
+    year_one = good.replace(stamp(h).encode(), b"0001-01-01T00:00:00+23:59")
+    next_year = good.replace(stamp(h).encode(), stamp(h + timedelta(days=365)).encode())
+    s3.put_object(Bucket=BUCKET, Key=key(h, "a.json.gz"),
+                  Body=gzip.compress(b"\n".join((good, bad_utf8, year_one, next_year)) + b"\n"))  # fmt: skip
+    result = read(tmp_path)
+    assert result.records == 1
+    assert dict(result.skipped.counts) == {"invalid_field": 1, "invalid_utf8": 1, "timestamp_far_from_delivery": 1}

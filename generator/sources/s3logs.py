@@ -209,6 +209,9 @@ def _fingerprint(objects: list[tuple[str, str, int]]) -> str:
     return hashlib.sha256("".join(f"{k}\t{e}\n" for k, e, _ in sorted(objects)).encode()).hexdigest()
 
 
+FAR = 24 * HOUR  # how far a record's time may lie from the delivery hour it was written in
+
+
 def _read_hour(s3: Any, bucket: str, hour: int, objects: list[tuple[str, str, int]]) -> Hour:
     """Read one delivery hour's objects into rows; each requestId counted once within the hour."""
     agg, tally, ignored = HourlyAggregator(), SkipTally(), SkipTally()
@@ -224,6 +227,11 @@ def _read_hour(s3: Any, bucket: str, hour: int, objects: list[tuple[str, str, in
             raise SourceError(f"cannot read {name} ({error_code(exc)}); it needs s3:GetObject") from None
         counted = _Counted(body)
         for epoch, rec in records_in(counted, name, tally, ignored):
+            if abs(epoch - hour) > FAR:  # Bedrock delivers within minutes: a day off is a broken clock or a forgery
+                tally.skip(
+                    "timestamp_far_from_delivery", name, f"{rec.timestamp.isoformat()[:40]} in this hour's folder"
+                )
+                continue
             if rec.requestId:
                 if rec.requestId in seen:
                     duplicates += 1
