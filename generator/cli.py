@@ -176,6 +176,7 @@ def build(**flags: Any) -> None:
 @click.option("--delete", is_flag=True, help="Delete objects the previous publish made that the site no longer has.")
 @click.option("--max-deletes", default=100, show_default=True, type=click.IntRange(0), help="Refuse to delete more.")
 @click.option("--force", is_flag=True, help="Upload every file, changed or not.")
+@click.option("--adopt", is_flag=True, help="Publish into a bucket or prefix that holds objects but no site of ours.")
 @click.option("--endpoint-url", help="S3-compatible endpoint (also AWS_ENDPOINT_URL).")
 @click.option(
     "--max-age", default=300, show_default=True, type=click.IntRange(0), help="Cache seconds for pages and data."
@@ -193,7 +194,17 @@ def publish_command(**flags: Any) -> None:
     from generator.publish import Options
     from generator.run import publish_site
 
-    names = ("dry_run", "delete", "max_deletes", "force", "endpoint_url", "max_age", "concurrency", "lock_wait")
+    names = (
+        "dry_run",
+        "delete",
+        "max_deletes",
+        "force",
+        "endpoint_url",
+        "max_age",
+        "concurrency",
+        "lock_wait",
+        "adopt",
+    )
     options = Options(**{name: flags.pop(name) for name in names})
     flags["distribution_id"] = flags.pop("distribution_id")
     flags["endpoint_url"] = options.endpoint_url

@@ -37,6 +37,7 @@ from generator.config_values import (
     parse_windows,
     recheck_days,
     roles,
+    stale_after,
 )  # fmt: skip
 from generator.errors import ConfigError
 from generator.identity import IdentityRules
@@ -82,6 +83,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "source": ("SOURCE",),
     "out": ("OUT",),
     "windows": ("WINDOWS",),
+    "stale_after": ("SCHEDULE",),
 }
 DEFAULTS: dict[str, Any] = {
     "timezone": "UTC",
@@ -124,6 +126,7 @@ class Settings:
     distribution_id: str | None = None
     fqdn: str | None = None
     subnets_only: tuple[IPNetwork, ...] = ()
+    stale_after: int | None = None  # seconds: a scheduled publish that cannot publish for longer fails (SCHEDULE)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -157,15 +160,15 @@ class _Layers:
                     return layer[env]
         return DEFAULTS.get(name)
 
-    def check(self, key: str, parse: Callable[[Any], Any]) -> None:
-        """Parse one setting into `values`, or note what is wrong with it."""
+    def check(self, key: str, parse: Callable[[Any], Any], label: str = "") -> None:
+        """Parse one setting into `values`, or note what is wrong with it (under `label`, else its name)."""
         raw = self.pick(key)
         if raw is None:
             return
         try:
             self.values[key] = parse(raw)
         except (ValueError, TypeError) as exc:
-            self.errors.append(f"{key.upper()}: {exc}")
+            self.errors.append(f"{label or key.upper()}: {exc}")
 
 
 def load_settings(
@@ -193,6 +196,7 @@ def load_settings(
                        ("timezone", parse_timezone), ("subnets_only", parse_cidrs), ("windows", parse_windows),
                        ("now", parse_now), ("out", Path), ("cost_explorer", parse_flag)):  # fmt: skip
         layers.check(key, parse)
+    layers.check("stale_after", stale_after, "SCHEDULE")
     given_logs = [str(p) for p in names_of(layers.pick("logs"))]
     urls = tuple(p for p in given_logs if p.startswith("s3://"))
     logs = tuple(Path(p) for p in given_logs if not p.startswith("s3://"))

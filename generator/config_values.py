@@ -77,6 +77,22 @@ def given(cli: Mapping[str, Any], key: str, default: Any) -> Any:
 _PREFIX_SEGMENT = re.compile(r"^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,100}$")
 
 
+_RATE = re.compile(r"rate\((\d{1,6}) (minute|minutes|hour|hours|day|days)\)")
+_UNIT = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def stale_after(raw: object) -> int:
+    """Seconds without a publish after which a scheduled run fails: two intervals of SCHEDULE (rate(1 hour) is
+    7,200; a cron expression, whose interval varies, two days)."""
+    text = str(raw).strip()
+    if text.startswith("cron("):
+        return 2 * 86400
+    match = _RATE.fullmatch(text)
+    if not match or int(match.group(1)) < 1:
+        raise ValueError(f"{text[:80]!r} is not rate(N minutes|hours|days) or cron(...)")
+    return 2 * int(match.group(1)) * _UNIT[match.group(2).rstrip("s")]
+
+
 def parse_prefix(raw: object) -> str:
     """A key prefix of plain path segments: never `..`, an empty segment, or the state's own prefix."""
     text = str(raw).strip().strip("/")

@@ -28,8 +28,9 @@ SITE_PATH = re.compile(
 )
 
 
-def manifest_files(data: bytes) -> tuple[set[str] | None, str]:
-    """The files a manifest lists (itself included), or None and why it is not a manifest this tool wrote."""
+def manifest_files(data: bytes) -> tuple[dict[str, str] | None, str]:
+    """The files a manifest lists with the sha256 each had (itself included, with ""), or None and why it is not a
+    manifest this tool wrote."""
     if len(data) > MAX_MANIFEST:
         return None, f"it is {len(data):,} bytes (at most {MAX_MANIFEST:,})"
     try:
@@ -44,7 +45,7 @@ def manifest_files(data: bytes) -> tuple[set[str] | None, str]:
     bad = next((p for p, h in files.items() if not SITE_PATH.match(p) or not isinstance(h, str)), None)
     if bad is not None:
         return None, f"it lists {bad[:80]!r}, which is not a path this tool writes"
-    return {*files, MANIFEST}, ""
+    return {**files, MANIFEST: ""}, ""
 
 
 def write_file(path: Path, data: bytes) -> None:

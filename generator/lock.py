@@ -8,6 +8,8 @@ is removed with `If-Match` on its ETag, so two waiters never both break it. Take
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import socket
 import time
@@ -21,6 +23,8 @@ from generator.errors import PublishError
 from generator.layout import STATE_PREFIX
 
 TTL_SECONDS = 1800  # longer than any publish (the Lambda's timeout is 15 minutes at most)
+SKEW = 300  # seconds another publisher's clock may be ahead of ours
+log = logging.getLogger(__name__)
 
 
 def lock_key(prefix: str) -> str:
@@ -82,6 +86,12 @@ def acquire(
         if current is None:
             continue  # released between our attempt and our read: try again at once
         etag, other, expires = current
+        if not math.isfinite(expires) or expires > clock() + ttl + SKEW:
+            # No holder of ours writes an expiry past its TTL: this lock is forged or broken (1e20, Infinity, NaN,
+            # the year 2100). Left alone it would stop every publish, while each scheduled run "succeeded".
+            log.warning("broke a publish lock with an impossible expiry (%s, held by %s)", str(expires)[:40], other)
+            _delete_version(s3, bucket, key, etag, "break an impossible publish lock")
+            continue
         if expires <= clock():
             _delete_version(s3, bucket, key, etag, "remove an expired publish lock")  # a crashed holder.s, that version
             continue

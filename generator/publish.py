@@ -8,19 +8,21 @@ pages never point at missing files and the manifest always describes what is the
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from generator.aws import AWS_ERRORS, error_code
 from generator.errors import PublishError
 from generator.headers import content_type
-from generator.layout import MANIFEST, MAX_MANIFEST, SITE_PATH, manifest_files
+from generator.layout import MANIFEST, MAX_MANIFEST, SITE_PATH, STATE_PREFIX, manifest_files
 
 PHASES = ("assets", "data", "pages", "manifest")  # upload order
 _FINGERPRINT = re.compile(r"^assets/.+\.[0-9a-f]{10}\.[A-Za-z0-9]+$")
@@ -39,6 +41,7 @@ class Options:
     max_age: int = 300
     concurrency: int = 8
     lock_wait: float = 120.0  # seconds to wait for another publisher before giving up (exit 0)
+    adopt: bool = False  # publish into a bucket or prefix that holds objects but no manifest of ours
 
 
 @dataclass(frozen=True)
@@ -120,14 +123,21 @@ def unchanged(local: LocalFile, remote: RemoteObject) -> bool:
 def plan(
     local: Mapping[str, LocalFile],
     remote: Mapping[str, RemoteObject],
-    published: set[str] | None,
+    published: Mapping[str, str] | None,
     *,
     published_problem: str = "",
     delete: bool = False,
     max_deletes: int = 100,
     force: bool = False,
+    adopt: bool = False,
 ) -> Plan:
-    """Decide what to upload, skip and delete; `published` is the previous manifest's file list."""
+    """Decide what to upload, skip and delete; `published` is the previous manifest's files and their sha256."""
+    theirs = [p for p in remote if not p.startswith(STATE_PREFIX)]
+    if published is None and not published_problem and theirs and not adopt:
+        raise PublishError(
+            f"the bucket or prefix holds {len(theirs):,} objects (first: {theirs[0][:80]!r}) but no {MANIFEST} of "
+            "bedrock-usage's: publish to an empty bucket or prefix, or pass --adopt to publish over them"
+        )
     uploads, skipped = [], []
     for path in sorted(local, key=lambda p: (PHASES.index(phase_of(p)), p)):
         if path not in remote:
@@ -141,12 +151,12 @@ def plan(
     deletes: list[Step] = []
     note = f"no deletes this run: the published {MANIFEST} {published_problem}" if delete and published_problem else ""
     if delete and published:
-        # Only what our previous manifest listed and this tool writes: never an object it did not publish.
-        deletes = [
-            Step(p, "removed from site")
-            for p in sorted(published)
-            if p not in local and p in remote and SITE_PATH.match(p)
-        ]
+        # Only what our previous manifest listed, this tool writes, and is still what it uploaded (the sha256 stored
+        # with the object equals the manifest's): never an object it did not publish, nor one changed since.
+        gone = [p for p in sorted(published) if p not in local and p in remote and SITE_PATH.match(p)]
+        deletes = [Step(p, "removed from site") for p in gone if remote[p].sha256 == published[p]]
+        if len(deletes) < len(gone):
+            note = f"kept {len(gone) - len(deletes)} objects that changed since this tool published them"
         if len(deletes) > max_deletes:
             raise PublishError(
                 f"{len(deletes)} objects would be deleted, more than --max-deletes {max_deletes}; "
@@ -175,20 +185,23 @@ class Remote:
     def key(self, path: str) -> str:
         return self.prefix + path
 
-    def list(self, local: Mapping[str, LocalFile]) -> dict[str, RemoteObject]:
-        """List our prefix; read stored hashes only where the ETag cannot tell."""
+    def list(
+        self, local: Mapping[str, LocalFile], published: Mapping[str, str] | None = None
+    ) -> dict[str, RemoteObject]:
+        """List our prefix; read stored hashes where the ETag cannot tell, and for what a delete would remove."""
         found: dict[str, RemoteObject] = {}
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
             for obj in page.get("Contents", []):
                 path = obj["Key"][len(self.prefix) :]
                 found[path] = RemoteObject(obj["Key"], obj.get("ETag", ""))
         for path, obj in found.items():
-            if path in local and not unchanged(local[path], obj):
+            gone = path not in local and path in (published or {}) and SITE_PATH.match(path)
+            if gone or (path in local and not unchanged(local[path], obj)):
                 head = self.s3.head_object(Bucket=self.bucket, Key=obj.key)
                 found[path] = RemoteObject(obj.key, obj.etag, head.get("Metadata", {}).get("sha256"))
         return found
 
-    def published(self) -> tuple[set[str] | None, str]:
+    def published(self) -> tuple[dict[str, str] | None, str]:
         """The files the previous manifest listed, or None and what is wrong with it ("" when there is none)."""
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=self.key(MANIFEST))
@@ -199,6 +212,14 @@ class Remote:
         body = response["Body"].read(MAX_MANIFEST + 1)
         found, why = manifest_files(body)
         return found, (f"is not one this tool wrote: {why}" if found is None else "")
+
+    def published_at(self) -> datetime | None:
+        """When the published site was generated (its manifest's `generated_at`), or None when unknown."""
+        try:
+            doc = json.loads(self.s3.get_object(Bucket=self.bucket, Key=self.key(MANIFEST))["Body"].read(MAX_MANIFEST))
+            return datetime.strptime(str(doc["generated_at"]), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except (*AWS_ERRORS, ValueError, KeyError, TypeError):
+            return None
 
     def put(self, file: LocalFile, max_age: int) -> None:
         self.s3.put_object(

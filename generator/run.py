@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from generator import aws, lock, notify, publish
 from generator.aws import AWS_ERRORS
@@ -72,8 +73,8 @@ def _sync(
             held = lock.acquire(s3, settings.bucket, lock.lock_key(prefix), wait=options.lock_wait)
         published, problem = remote.published()
         the_plan = publish.plan(
-            local, remote.list(local), published, published_problem=problem,
-            delete=options.delete, max_deletes=options.max_deletes, force=options.force,
+            local, remote.list(local, published), published, published_problem=problem,
+            delete=options.delete, max_deletes=options.max_deletes, force=options.force, adopt=options.adopt,
         )  # fmt: skip
         if options.dry_run:
             return PublishResult(built, the_plan, None)
@@ -86,6 +87,7 @@ def _sync(
             cloudfront=cloudfront, distribution_id=settings.distribution_id, progress=progress,
         )  # fmt: skip
     except lock.Busy as busy:
+        _fail_if_stale(settings, remote)
         return PublishResult(built, publish.Plan((), (), ()), None, str(busy))
     except AWS_ERRORS as exc:
         raise PublishError(
@@ -95,3 +97,18 @@ def _sync(
         if held is not None:
             held.release()
     return PublishResult(built, the_plan, outcome)
+
+
+def _fail_if_stale(settings: Settings, remote: publish.Remote) -> None:
+    """A scheduled run that found the lock held: fail (so the alarm fires) when the site has not been published
+    for longer than two intervals of its schedule; a lock that keeps every run out must not look like success."""
+    if settings.stale_after is None:
+        return
+    now = (settings.now or datetime.now(UTC)).timestamp()
+    published = remote.published_at()
+    if published is None or now - published.timestamp() > settings.stale_after:
+        since = f"since {published:%Y-%m-%d %H:%M} UTC" if published else "ever"
+        raise PublishError(
+            f"another publish holds the lock and the site has not been published {since}, longer than two "
+            f"scheduled intervals ({settings.stale_after // 60} minutes): look for a stuck or failing publisher"
+        )

@@ -33,21 +33,29 @@ MD5_X = hashlib.md5(b"x").hexdigest()
     [
         ({}, None, {}, [("assets/a.0123456789.js", "new"), ("data/u.json", "new"), ("index.html", "new"),
                         ("data/manifest.json", "new")], [], []),
-        ({"index.html": RemoteObject("index.html", f'"{MD5_X}"')}, None, {}, "rest-new", ["index.html"], []),
-        ({"index.html": RemoteObject("index.html", '"0" * 32')}, None, {}, "all-new-or-changed", [], []),
-        ({"index.html": RemoteObject("index.html", '"abc-2"', sha256=hashlib.sha256(b"x").hexdigest())}, None, {},
+        # a previous site of ours (its manifest listed nothing) is there: no --adopt needed
+        ({"index.html": RemoteObject("index.html", f'"{MD5_X}"')}, {}, {}, "rest-new", ["index.html"], []),
+        ({"index.html": RemoteObject("index.html", '"0" * 32')}, {}, {}, "all-new-or-changed", [], []),
+        ({"index.html": RemoteObject("index.html", '"abc-2"', sha256=hashlib.sha256(b"x").hexdigest())}, {}, {},
          "rest-new", ["index.html"], []),
-        ({"index.html": RemoteObject("index.html", '"abc-2"')}, None, {}, "all-new-or-changed", [], []),
-        ({"index.html": RemoteObject("index.html", f'"{MD5_X}"')}, None, {"force": True}, "forced", [], []),
-        ({"matrix-90d.html": RemoteObject("matrix-90d.html", '"1"'),
+        ({"index.html": RemoteObject("index.html", '"abc-2"')}, {}, {}, "all-new-or-changed", [], []),
+        ({"index.html": RemoteObject("index.html", f'"{MD5_X}"')}, {}, {"force": True}, "forced", [], []),
+        # objects and no manifest at all: only with --adopt
+        ({"index.html": RemoteObject("index.html", f'"{MD5_X}"')}, None, {"adopt": True}, "rest-new", ["index.html"],
+         []),
+        ({"matrix-90d.html": RemoteObject("matrix-90d.html", '"1"', sha256="a" * 64),
           "foreign.txt": RemoteObject("foreign.txt", '"2"')},
-         {"matrix-90d.html", "data/manifest.json"}, {"delete": True}, "ignore", [],
+         {"matrix-90d.html": "a" * 64, "data/manifest.json": ""}, {"delete": True}, "ignore", [],
          [("matrix-90d.html", "removed from site")]),
-        ({"matrix-90d.html": RemoteObject("matrix-90d.html", '"1"')}, {"matrix-90d.html"}, {}, "ignore", [], []),
+        # changed since we published it (its stored sha256 is not the manifest's): kept
+        ({"matrix-90d.html": RemoteObject("matrix-90d.html", '"1"', sha256="b" * 64)},
+         {"matrix-90d.html": "a" * 64}, {"delete": True}, "ignore", [], []),
+        ({"matrix-90d.html": RemoteObject("matrix-90d.html", '"1"', sha256="a" * 64)}, {"matrix-90d.html": "a" * 64},
+         {}, "ignore", [], []),
     ],
 )  # fmt: skip
 def test_plan(
-    remote: dict[str, RemoteObject], published: set[str] | None, kwargs: dict[str, Any],
+    remote: dict[str, RemoteObject], published: dict[str, str] | None, kwargs: dict[str, Any],
     uploads: Any, skipped: list[str], deletes: list[tuple[str, str]],
 ) -> None:  # fmt: skip
     site = local("index.html", "data/u.json", "data/manifest.json", "assets/a.0123456789.js")
@@ -68,9 +76,20 @@ def test_plan(
 
 
 def test_plan_refuses_too_many_deletes() -> None:
-    remote = {f"usage-w{i}.html": RemoteObject(f"usage-w{i}.html", '"1"') for i in range(5)}
+    remote = {f"usage-w{i}.html": RemoteObject(f"usage-w{i}.html", '"1"', sha256="a" * 64) for i in range(5)}
     with pytest.raises(PublishError, match="more than --max-deletes 3"):
-        plan(local("index.html"), remote, set(remote), delete=True, max_deletes=3)
+        plan(local("index.html"), remote, dict.fromkeys(remote, "a" * 64), delete=True, max_deletes=3)
+
+
+def test_plan_refuses_a_foreign_site_without_adopt() -> None:
+    remote = {"index.html": RemoteObject("index.html", '"1"'), ".bedrock-usage-state/publish-lock/_root/lock.json":
+              RemoteObject("x", '"2"')}  # fmt: skip
+    with pytest.raises(PublishError, match=r"holds 1 objects .* no data/manifest.json of bedrock-usage's.*--adopt"):
+        plan(local("index.html"), remote, None)
+    assert plan(local("index.html"), {k: v for k, v in remote.items() if k.startswith(".")}, None).uploads
+    changed = plan(local("index.html"), {"usage-x.html": RemoteObject("usage-x.html", '"1"', sha256="c" * 64)},
+                   {"usage-x.html": "d" * 64}, delete=True)  # fmt: skip
+    assert changed.deletes == () and "kept 1 objects that changed since" in changed.note
 
 
 def test_cache_control_by_class() -> None:

@@ -171,3 +171,76 @@ def test_publish_dry_run_takes_no_lock(moto_server: str, bucket: Any, logs: Path
     assert result.exit_code == 0 and "to upload" in result.output
     held.release()
     assert boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1") is not None
+
+
+@pytest.mark.parametrize("expires", ["1e20", "Infinity", "NaN", "4102444800", "-Infinity"])
+def test_a_lock_with_an_impossible_expiry_is_broken_with_a_warning(
+    moto_server: str, bucket: Any, expires: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    s3, name = bucket
+    key = lock.lock_key("usage/")
+    s3.put_object(Bucket=name, Key=key, Body=b'{"holder": "forged", "expires_at": ' + expires.encode() + b"}")
+    with caplog.at_level("WARNING", logger="generator.lock"):
+        taken = lock.acquire(s3, name, key, wait=0)
+    stored = json.loads(s3.get_object(Bucket=name, Key=key)["Body"].read())
+    assert stored["holder"] == lock.holder_name()
+    assert time.time() < stored["expires_at"] <= time.time() + lock.TTL_SECONDS
+    if expires != "-Infinity":  # an expiry in the past is only an expired lock
+        assert "impossible expiry" in caplog.text and "forged" in caplog.text
+    taken.release()
+
+
+def test_publish_refuses_a_foreign_bucket_unless_adopted(moto_server: str, bucket: Any, logs: Path) -> None:
+    s3, name = bucket
+    s3.put_object(Bucket=name, Key="index.html", Body=b"<h1>the company's own site</h1>")
+    refused = publish(moto_server, name, logs=logs)
+    assert refused.exit_code == 1 and "--adopt" in refused.output
+    assert s3.get_object(Bucket=name, Key="index.html")["Body"].read() == b"<h1>the company's own site</h1>"
+    adopted = publish(moto_server, name, "--adopt", logs=logs)
+    assert adopted.exit_code == 0, adopted.output
+
+
+def test_an_edited_manifest_cannot_delete_what_changed_since(moto_server: str, bucket: Any, logs: Path) -> None:
+    s3, name = bucket
+    assert publish(moto_server, name, logs=logs).exit_code == 0
+    doc = json.loads(s3.get_object(Bucket=name, Key="data/manifest.json")["Body"].read())
+    s3.put_object(Bucket=name, Key="usage-zz.html", Body=b"someone else's page")  # site-shaped, not ours
+    doc["files"]["usage-zz.html"] = "0" * 64
+    tamper(s3, name, doc)
+    result = publish(moto_server, name, "--delete", logs=logs)
+    assert result.exit_code == 0, result.output
+    assert "usage-zz.html" in objects(s3, name) and "kept 1 objects that changed since" in result.output
+
+
+@pytest.mark.parametrize(("hours_later", "code"), [(0.5, 0), (3, 1)])
+def test_a_scheduled_run_kept_out_for_two_intervals_fails(
+    moto_server: str, bucket: Any, logs: Path, hours_later: float, code: int
+) -> None:
+    from datetime import datetime, timedelta
+
+    from tests.conftest import NOW_ISO
+
+    s3, name = bucket
+    assert publish(moto_server, name, logs=logs).exit_code == 0  # generated at NOW
+    key = lock.lock_key("")
+    s3.put_object(Bucket=name, Key=key, Body=json.dumps({"holder": "stuck", "expires_at": time.time() + 600}).encode())
+    later = (datetime.fromisoformat(NOW_ISO.replace("Z", "+00:00")) + timedelta(hours=hours_later)).isoformat()
+    args = ["publish", "--bucket", name, "--endpoint-url", moto_server, "--now", later, "--logs", str(logs),
+            "--lock-wait", "0"]  # fmt: skip
+    result = CliRunner().invoke(cli, args, env={"SCHEDULE": "rate(1 hour)"})
+    assert result.exit_code == code, result.output
+    if code:
+        assert (
+            "has not been published since" in result.output and "two scheduled intervals (120 minutes)" in result.output
+        )
+    else:
+        assert "another publish holds the lock (stuck" in result.output
+
+
+@pytest.mark.parametrize(("schedule", "seconds"), [("rate(1 hour)", 7200), ("rate(15 minutes)", 1800),
+                                                   ("rate(1 day)", 172800), ("cron(0 6 * * ? *)", 172800)])  # fmt: skip
+def test_stale_after_is_two_intervals(schedule: str, seconds: int) -> None:
+    settings = load_settings({"source": "demo"}, environ={"SCHEDULE": schedule}, env_file=None)
+    assert settings.stale_after == seconds
+    with pytest.raises(ConfigError, match="SCHEDULE"):
+        load_settings({"source": "demo"}, environ={"SCHEDULE": "every hour"}, env_file=None)

@@ -31,10 +31,19 @@ def _decoded(text: str) -> dict[str, Any]:
     return dict(json.loads(json.dumps(found, default=str)))
 
 
+# What later issues changed on purpose since the template was spliced: (section, name) -> how to undo it here.
+LATER = {
+    # #23: the function knows its schedule, so a run that cannot publish for two intervals fails
+    ("Resources", "PublishFunction"): lambda r: r["Properties"]["Environment"]["Variables"].pop("SCHEDULE"),
+}
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_each_resource_equals_the_spliced_template(case: str) -> None:
     before = _decoded((FIXTURES / f"{case}.yaml").read_text())
     after = _decoded(render_template(CASES[case]))
+    for (section, name), undo in LATER.items():
+        undo(after[section][name])
     assert sorted(after) == sorted(before)
     for section in before:
         if isinstance(before[section], dict):

@@ -31,7 +31,7 @@ def check_out_dir(out: Path) -> None:
     if listed is None:
         raise ConfigError(f"{refuse} ({MANIFEST}: {why}); choose a new or empty folder")
     present = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_symlink() or not p.is_dir()}
-    extra = sorted(present - listed)
+    extra = sorted(present - listed.keys())
     if extra:
         raise ConfigError(f"{refuse}: it holds {extra[0]!r}, which its manifest does not list; choose another folder")
 
