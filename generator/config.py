@@ -51,6 +51,8 @@ from generator.teams import TeamRules
 from generator.usage import WINDOW_KEYS
 
 SUFFIX = "_BEDROCK_USAGE"
+# CloudWatch's log-group name pattern, or a source account's group by its ARN (cross-account observability)
+LOG_GROUP = re.compile(r"(arn:aws[a-z-]*:logs:[a-z0-9-]{1,30}:\d{12}:log-group:)?[.\-_/#A-Za-z0-9]{1,512}")
 KEEPS_STATE = ("cloudwatch", "s3", "athena")  # sources that read an AWS account and keep a store
 DEMO_CONFIG = Path(__file__).parent / "data" / "demo.toml"
 
@@ -283,6 +285,9 @@ def _cloudwatch_options(layers: _Layers) -> CloudWatchOptions:
     regions = names_of(layers.pick("regions")) or names_of(aws.default_region(values.get("aws_profile")))
     if not 1 <= len(groups) <= 50:
         errors.append(f"LOG_GROUP: give 1 to 50 log groups, not {len(groups)}")
+    bad = [g for g in groups if not LOG_GROUP.fullmatch(g)]
+    if bad:  # a wildcard would grant logs:StartQuery on every group, and any other character is no group name
+        errors.append(f"LOG_GROUP: {bad[0][:100]!r} is not a log group name (letters, digits and . - _ / #) or ARN")
     if not regions:
         errors.append("AWS_REGION: no region for CloudWatch Logs; pass --region or set AWS_REGION")
     since = cli.get("since")

@@ -20,17 +20,41 @@ CONFIG_KEYS = {"aliases", "session_roles", "strip_prefixes", "inference_profiles
                "budgets"}  # fmt: skip
 
 
+MAX_CONFIG = 1 << 20  # bytes
+MAX_DEPTH = 8  # tables and arrays inside each other: the deepest real config has 3
+
+
+def _depth(value: object, level: int = 0) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
 def load_config_file(path: Path, errors: list[str]) -> dict[str, Any]:
     """Read the config TOML into Settings fields, appending any problem to `errors`."""
     where = f"CONFIG {path}"
     try:
         with path.open("rb") as fh:
-            doc = tomllib.load(fh)
+            data = fh.read(MAX_CONFIG + 1)  # bounded: CONFIG=/dev/zero must not fill the memory
+        if len(data) > MAX_CONFIG:
+            errors.append(f"{where}: over {MAX_CONFIG >> 20} MiB; a config is a few kilobytes")
+            return {}
+        doc = tomllib.loads(data.decode())
+        if _depth(doc) > MAX_DEPTH:
+            errors.append(f"{where}: nested deeper than {MAX_DEPTH} levels")
+            return {}
     except OSError as exc:
         errors.append(f"{where}: cannot read it ({exc.strerror or exc})")
         return {}
-    except tomllib.TOMLDecodeError as exc:
-        errors.append(f"{where}: invalid TOML ({exc})")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        errors.append(f"{where}: invalid TOML ({str(exc)[:200]})")
+        return {}
+    except RecursionError:
+        errors.append(f"{where}: nested deeper than the TOML reader allows")
         return {}
     unknown = sorted(set(doc) - CONFIG_KEYS)
     if unknown:

@@ -180,7 +180,8 @@ def parse_webhook(raw: object) -> str:
     """An https:// incoming-webhook URL (Slack, Teams) for budget notices (http:// only to this machine)."""
     text = str(raw).strip()
     if not re.fullmatch(r"(https://[A-Za-z0-9.-]+|http://(127\.0\.0\.1|localhost))(:\d+)?(/[^\s\"'<>]*)?", text):
-        raise ValueError(f"{text[:60]!r} is not an https:// webhook URL")
+        # never echoed: a webhook URL's path is its secret
+        raise ValueError("it is not an https:// webhook URL (https://host/path, no spaces or quotes)")
     return text
 
 

@@ -9,6 +9,8 @@ A channel that fails is reported and retried on the next run; the build never fa
 from __future__ import annotations
 
 import json
+import threading
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from typing import Any
@@ -64,14 +66,42 @@ def announce(
     return lines, problems
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A webhook that redirects is refused: a redirect could lead the job to any address (a metadata service)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def _post(url: str, body: dict[str, Any]) -> list[str]:
+    """POST within a total deadline (a server that drips a byte every few seconds never holds the run); what went
+    wrong is said without the URL, whose path is the webhook's secret."""
     request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            response.read()
-    except OSError as exc:
-        return [f"the budget webhook failed ({exc}); it is tried again next run"]
-    return []
+    outcome: list[str] = []
+
+    def send() -> None:
+        try:
+            with _OPENER.open(request, timeout=TIMEOUT) as response:
+                if not 200 <= response.status < 300:
+                    outcome.append(f"it answered HTTP {response.status}")
+                response.read(65536)
+        except urllib.error.HTTPError as exc:
+            outcome.append(
+                f"it answered HTTP {exc.code}" + (" (a redirect, not followed)" if 300 <= exc.code < 400 else "")
+            )
+        except (OSError, ValueError) as exc:
+            outcome.append(type(exc).__name__)
+        else:
+            outcome.append("")
+
+    worker = threading.Thread(target=send, daemon=True, name="budget-webhook")
+    worker.start()
+    worker.join(TIMEOUT)
+    problem = outcome[0] if outcome else f"no answer within {TIMEOUT} s"
+    return [f"the budget webhook failed ({problem}); it is tried again next run"] if problem else []
 
 
 def _publish(topic: str, subject: str, text: str, profile: str | None) -> list[str]:

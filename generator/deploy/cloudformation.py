@@ -120,10 +120,12 @@ class DeployRequest:
         sign_in = self.sign_in if self.sign_in is not None else before.get("SignIn", "none")
         untouched = self.subnets_only is None and self.sign_in is None and not self.public
         public = self.public or (untouched and before.get("Public") == "true")
-        if not subnets and sign_in == "none" and not public:
+        everyone = [c for c in subnets.split(",") if c.strip().endswith("/0")]  # 0.0.0.0/0, ::/0: every address
+        if (not subnets or everyone) and sign_in == "none" and not public:
             raise ConfigError(
-                "deploy would leave the site open to anyone on the internet: give --subnets-only CIDRS or "
-                "--sign-in cognito (or both), or --public if it is meant to be public"
+                "deploy would leave the site open to anyone on the internet"
+                + (f" (--subnets-only {everyone[0]} lets every address in)" if everyone else "")
+                + ": give --subnets-only CIDRS or --sign-in cognito (or both), or --public if it is meant to be public"
             )
         given = (("SubnetsOnly", self.subnets_only), ("SignIn", self.sign_in), ("BudgetWebhook", self.budget_webhook))
         kept = {k for k, value in given if value is None}  # a redeploy without the flag keeps the stack's value
