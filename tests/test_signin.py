@@ -172,3 +172,29 @@ def test_the_handler_reads_its_settings_from_the_stack(monkeypatch: pytest.Monke
 
     with pytest.raises(ConfigError, match="SESSION_KEY"):
         signin.handler({"rawPath": "/_auth/login"}, None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("/usage-30d.html", "/usage-30d.html"), ("/\t/evil.com", "/"), ("/\n/evil.com", "/"), ("/\r\n/x", "/"),
+        ("//evil.com", "/"), ("/\\evil.com", "/"), ("https://evil.com/", "/"),
+        ("/a/../../person/x.html", "/person/x.html"),
+        ("/person/j\u00f6rg.html", "/person/j%C3%B6rg.html"), ("/a?b=c", "/a?b=c"), ("/" + "a" * 600, "/"),
+        ("/x\x7f", "/"), ("relative.html", "/"),
+    ],
+)  # fmt: skip
+def test_next_is_a_normalised_same_origin_path(raw: str, expected: str) -> None:
+    assert signin._next_path(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "encoded", ["%2F%09%2Fevil.com", "%2F%0A%2Fevil.com", "%2F%0D%0ALocation:%20x", "%2F%5Cevil.com"]
+)
+def test_an_encoded_control_character_in_next_never_leaves_the_site(encoded: str) -> None:
+    response = signin.route(CONFIG, {"rawPath": "/_auth/login", "rawQueryString": f"next={encoded}"}, NOW)
+    flow = next(c for c in response["cookies"] if c.startswith(signin.FLOW_COOKIE))
+    value = flow.split("=", 1)[1].split(";", 1)[0].rsplit(".", 1)[0]  # the flow, then its MAC
+    padded = value + "=" * (-len(value) % 4)
+    assert json.loads(base64.urlsafe_b64decode(padded))["n"] == "/"
+    assert all("\r" not in v and "\n" not in v for v in response["headers"].values())

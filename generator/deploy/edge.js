@@ -128,8 +128,18 @@ function signInFirst(request) {
   return response;
 }
 
+// CloudFront normalises dot segments when it picks the origin path, so /_auth/../data/x would reach data/x:
+// a path with a dot segment (plain or %2e), an empty segment, or an encoded slash or backslash is refused.
+function oddPath(uri) {
+  return typeof uri !== "string" || uri.charAt(0) !== "/" || uri.indexOf("//") >= 0 || uri.indexOf("\\") >= 0 ||
+    /(^|\/)(\.|%2e){1,2}(\/|$)/i.test(uri) || /%2e|%2f|%5c|%00/i.test(uri);
+}
+
+var AUTH_PATHS = ["/_auth/login", "/_auth/callback", "/_auth/logout"];
+
 function handler(event) {
   var request = event && event.request ? event.request : {};
+  if (oddPath(request.uri)) return plain(400, "Bad Request", "400: not a path of this site.\n");
   if (ALLOWED) { // an allow-list that parses to no network lets nobody in
     var address = parseAddress(event && event.viewer ? event.viewer.ip : "");
     var allowed = false;
@@ -140,7 +150,7 @@ function handler(event) {
   }
   if (SIGN_IN === "none") return ALLOWED ? request : plain(403, "Forbidden", "403 Forbidden: no viewer is allowed.\n");
   if (SIGN_IN !== "cognito") return plain(403, "Forbidden", "403 Forbidden: the site's sign-in is misconfigured.\n");
-  if ((request.uri || "").indexOf("/_auth/") === 0) return request; // signing in needs no session
+  if (AUTH_PATHS.indexOf(request.uri) >= 0) return request; // signing in needs no session: these three, exactly
   if (sessionValid(request, Date.now() / 1000)) return request;
   return signInFirst(request);
 }

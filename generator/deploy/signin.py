@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import posixpath
 import secrets
 import time
 import urllib.parse
@@ -81,8 +82,20 @@ def _refuse(status: int, text: str) -> dict[str, Any]:
 
 
 def _next_path(raw: str) -> str:
-    """Where to go after signing in: a path on this site only (never `//host` or a URL)."""
-    return raw if raw.startswith("/") and not raw.startswith(("//", "/\\")) and len(raw) <= 512 else "/"
+    """Where to go after signing in: a path on this site only, normalised; "/" for anything else.
+
+    Browsers drop tabs and newlines from a URL and read a backslash as a slash, so `/\t/evil.com` would leave
+    the site: a path with a control character or a backslash is refused outright, and no path may start `//`.
+    """
+    if len(raw) > 512 or not raw.startswith("/") or any(c < " " or c in "\x7f\\" for c in raw):
+        return "/"
+    parts = urllib.parse.urlsplit(raw)
+    if parts.scheme or parts.netloc:
+        return "/"
+    path = "/" + posixpath.normpath(parts.path).lstrip("/")  # no dot segments, and never `//host`
+    safe = "/-._~!$&'()*+,;=:@%"
+    query = urllib.parse.quote(parts.query, safe=safe + "?")
+    return urllib.parse.quote(path, safe=safe) + (f"?{query}" if query else "")
 
 
 def login(config: SignInConfig, query: Mapping[str, str], now: float) -> dict[str, Any]:

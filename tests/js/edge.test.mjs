@@ -128,3 +128,28 @@ test("sign-in fails closed without a key, and combines with the allow-list", () 
   assert.equal(both(outside).statusCode, 403); // signed in, but not from an allowed network
   assert.equal(load("", "something-else")(page(cookie(now + 3600))).statusCode, 403);
 });
+
+test("only the three sign-in paths pass without a session, exactly", () => {
+  const signedOut = load("", "cognito");
+  for (const uri of ["/_auth/login", "/_auth/callback", "/_auth/logout"]) {
+    const req = { uri, headers: {} };
+    assert.equal(signedOut({ viewer: { ip: "198.51.100.1" }, request: req }), req, uri);
+  }
+  for (const uri of ["/_auth/", "/_auth/loginx", "/_auth/login/x", "/_auth", "/_AUTH/login"]) {
+    const out = signedOut({ viewer: { ip: "198.51.100.1" }, request: { uri, headers: {} } });
+    assert.ok(out.statusCode === 302 || out.statusCode === 401, uri);
+  }
+});
+
+test("dot segments, empty segments and encoded slashes are refused before anything else", () => {
+  const signedOut = load("", "cognito");
+  const bad = ["/_auth/../data/manifest.json", "/_auth/%2e%2e/data/manifest.json", "/_auth/%2E%2e/x",
+    "/_auth/.%2e/data/x", "/./index.html", "/data/./usage-30d.json", "//data/x", "/_auth//../x", "/data%2fmanifest.json",
+    "/data%2Fx", "/data%5cx", "/a\\b", "/x%00", "/.."];
+  for (const uri of bad) {
+    const out = signedOut({ viewer: { ip: "198.51.100.1" }, request: { uri, headers: {} } });
+    assert.equal(out.statusCode, 400, uri);
+  }
+  const fine = { uri: "/person/ann-1234abcd.html", headers: {} };
+  assert.equal(load("10.0.0.0/8")({ viewer: { ip: "10.1.2.3" }, request: fine }), fine);
+});
