@@ -7,11 +7,13 @@ client as an argument, so tests pass a Stubber-wrapped or moto client instead.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.session
 
 from generator import __version__
 
@@ -50,12 +52,13 @@ def client(
     return session.client(service, config=config, endpoint_url=endpoint_url or None)
 
 
-def has_credentials(profile: str | None = None) -> bool:
-    """Tell whether AWS credentials can be found (environment, config files, SSO, instance role)."""
+def credentials_problem(profile: str | None = None) -> str:
+    """What keeps AWS credentials from being found (environment, config files, SSO, instance role); "" when none."""
     try:
-        return boto3.Session(profile_name=profile or None).get_credentials() is not None
-    except botocore.exceptions.BotoCoreError:
-        return False
+        found = boto3.Session(profile_name=profile or None).get_credentials()
+    except botocore.exceptions.BotoCoreError as exc:
+        return reason(exc)
+    return "" if found is not None else reason(botocore.exceptions.NoCredentialsError())
 
 
 def default_region(profile: str | None = None) -> str | None:
@@ -82,3 +85,47 @@ def is_denied(exc: BaseException) -> bool:
 
 
 AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+
+EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "InvalidClientTokenId"}
+THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "SlowDown",
+             "LimitExceededException", "ProvisionedThroughputExceededException"}  # fmt: skip
+_NETWORK = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError,
+            botocore.exceptions.ReadTimeoutError, botocore.exceptions.ProxyConnectionError)  # fmt: skip
+_SSO_EXPIRED = (botocore.exceptions.TokenRetrievalError, botocore.exceptions.SSOTokenLoadError,
+                botocore.exceptions.UnauthorizedSSOTokenError)  # fmt: skip
+
+
+def reason(exc: BaseException) -> str:
+    """Name the true cause of an AWS failure and its fix, in a phrase: no network (and which endpoint), an unknown
+    profile (and where it was looked for), no credentials, expired credentials, access denied (and to which action),
+    throttling, or else the error's code and message."""
+    if isinstance(exc, _NETWORK):
+        where = getattr(exc, "kwargs", {}).get("endpoint_url", "the AWS endpoint")
+        return f"cannot reach {where}: no network, or a proxy or firewall in the way"
+    if isinstance(exc, botocore.exceptions.ProfileNotFound):
+        files = " or ".join(dict.fromkeys(_config_files()))
+        return f"AWS profile {getattr(exc, 'kwargs', {}).get('profile', '?')!r} is not in {files}: fix AWS_PROFILE"
+    if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
+        return (
+            "no AWS credentials: set AWS_PROFILE (and run `aws sso login`), or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY"
+        )
+    if isinstance(exc, _SSO_EXPIRED):
+        return "the AWS SSO session has expired: run `aws sso login`"
+    code = error_code(exc)
+    message = " ".join(str(getattr(exc, "response", {}).get("Error", {}).get("Message", exc)).split())[:300]
+    if code in EXPIRED:
+        return f"AWS credentials expired or invalid ({code}): refresh them (`aws sso login`, or new keys)"
+    if code in DENIED or "AccessDenied" in code:
+        found = re.search(r"perform: ([\w-]+:[\w*-]+)", message)
+        action = found.group(1) if found else getattr(exc, "operation_name", "this call")
+        return f"access denied to {action} ({code}): grant it to the caller's role or user"
+    if code in THROTTLED:
+        return f"AWS throttled {getattr(exc, 'operation_name', 'the call')} ({code}) after retrying: run again later"
+    return f"{code}: {message}" if message and message != code else code
+
+
+def _config_files() -> list[str]:
+    """Where boto3 looks for profiles (AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE move them)."""
+    session = botocore.session.Session()
+    return [str(session.get_config_variable(name)) for name in ("config_file", "credentials_file")]

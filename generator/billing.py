@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from generator.aws import AWS_ERRORS, error_code, is_denied
+from generator.aws import AWS_ERRORS, is_denied, reason
 from generator.pricing import PriceBook, name_key
 from generator.pricing.cost import CostedRow
 from generator.usage import Window
@@ -93,7 +93,7 @@ def fetch_bill(client: Any, start: date, end: date) -> Bill:
             if not token:
                 break
     except AWS_ERRORS as exc:
-        why = "no permission for ce:GetCostAndUsage" if is_denied(exc) else f"Cost Explorer failed ({error_code(exc)})"
+        why = "no permission for ce:GetCostAndUsage" if is_denied(exc) else f"Cost Explorer failed ({reason(exc)})"
         return Bill((), f"{why}; showing the estimate only")
     return Bill(tuple(charges))
 

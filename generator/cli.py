@@ -58,7 +58,7 @@ def _reports_errors(func: F) -> F:
             from generator import aws
 
             if isinstance(exc, aws.AWS_ERRORS):  # an AWS call the library did not expect to fail
-                raise click.ClickException(f"AWS said no ({aws.error_code(exc)}): {exc}") from None
+                raise click.ClickException(aws.reason(exc)) from None
             raise
         except KeyboardInterrupt:
             _say("interrupted; nothing was written", err=True)
@@ -284,7 +284,7 @@ def setup_logging(log_group: str | None, retention_days: str, role_name: str, re
             apply_plan(steps, clients)
             _say(f"done: {len(steps)} change(s)")
     except aws.AWS_ERRORS as exc:
-        raise GeneratorError(f"setup-logging failed ({aws.error_code(exc)}: {exc})") from None
+        raise GeneratorError(f"setup-logging failed ({aws.reason(exc)})") from None
 
 
 @cli.command()
@@ -322,6 +322,7 @@ def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str,
     import platform
 
     from generator import aws
+    from generator.deploy import render_template
     from generator.deploy.cloudformation import DeployRequest, current_stack, package_lambda
     from generator.deploy.cloudformation import deploy as run_deploy
     from generator.deploy.plan import plan_deploy
@@ -346,12 +347,23 @@ def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str,
     request.check()
     clients = {s: aws.client(s, profile=settings.aws_profile, region=request.region)
                for s in ("cloudformation", "s3", "sts")}  # fmt: skip
-    found_stack = current_stack(clients["cloudformation"], stack)
+    try:
+        found_stack = current_stack(clients["cloudformation"], stack)
+    except aws.AWS_ERRORS as exc:
+        if not dry_run:
+            raise
+        _say(f"could not read stack {stack} ({aws.reason(exc)}): this plan is for a new stack, not compared with a "
+             "live one")  # fmt: skip
+        found_stack, unread = None, True
+    else:
+        unread = False
     access = request.access(found_stack[1] if found_stack else None)  # refuses an open site before anything runs
     code = b"" if dry_run else package_lambda(request.architecture)
     for line in plan_deploy(request, found_stack[0] if found_stack else None, len(code), access).lines():
         _say(line)
     if dry_run:
+        if unread:
+            _say(f"# the stack template\n{render_template(request.log_groups)}")
         return
     _say("waiting for CloudFormation (CloudFront takes a few minutes) ...")
     found = run_deploy(clients, request, code, access)

@@ -233,15 +233,14 @@ def _choose_source(
     if source == "files" and urls:
         source = "s3"
     profile = layers.values.get("aws_profile")
+    problem = "" if source or not needs_source else aws.credentials_problem(profile)
     if not needs_source:
         source = source or ""
-    elif not source and aws.has_credentials(profile):
+    elif not source and not problem:
         source = "cloudwatch"
     elif not source:
         layers.errors.append(
-            (f"AWS_PROFILE {profile!r} gives no usable credentials" if profile else "no AWS credentials found")
-            + ": pass --source demo to try the tool on made-up data, or set AWS_PROFILE and AWS_REGION to read "
-            "your logs (or --source files --logs PATH)"
+            f"{problem}; or pass --source demo to try the tool on made-up data (or --source files --logs PATH)"
         )
         source = ""
     if publish and source == "demo" and asked != "demo":

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from generator.aws import AWS_ERRORS, error_code, is_denied
+from generator.aws import AWS_ERRORS, error_code, is_denied, reason
 from generator.sources.cloudwatch import CloudWatchOptions
 
 STREAM = "aws/bedrock/modelinvocations"
@@ -39,8 +39,8 @@ class Check:
 
 def _denied(exc: BaseException, action: str, resource: str) -> Check:
     if is_denied(exc):
-        return Check(action, False, f"not allowed ({error_code(exc)})", f"allow {action} on {resource}")
-    return Check(action, False, f"failed ({error_code(exc)}: {exc})", "see the error; retry")
+        return Check(action, False, f"not allowed ({reason(exc)})", f"allow {action} on {resource}")
+    return Check(action, False, f"failed ({reason(exc)})", "see the error; retry")
 
 
 def run_checks(options: CloudWatchOptions, client: Callable[..., Any], now: float | None = None) -> list[Check]:
@@ -51,8 +51,8 @@ def run_checks(options: CloudWatchOptions, client: Callable[..., Any], now: floa
         who = client("sts", region=options.regions[0] if options.regions else None).get_caller_identity()
         checks.append(Check("credentials", True, who["Arn"]))
     except AWS_ERRORS as exc:
-        fix = "set AWS_PROFILE (and run `aws sso login`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-        checks.append(Check("credentials", False, f"none usable ({error_code(exc)})", fix))
+        fix = "mend what the line above names, then run doctor again"
+        checks.append(Check("credentials", False, reason(exc), fix))
         return checks
     if not options.regions:
         checks.append(Check("region", False, "none configured", "pass --region or set AWS_REGION"))
@@ -75,7 +75,7 @@ def _pass_role(iam: Any, caller: str, role_name: str = "bedrock-invocation-loggi
     try:
         found = iam.simulate_principal_policy(PolicySourceArn=caller, ActionNames=["iam:PassRole"], ResourceArns=[role])
     except AWS_ERRORS as exc:
-        return Check(name, True, f"could not be checked ({error_code(exc)})",
+        return Check(name, True, f"could not be checked ({reason(exc)})",
                      f"setup-logging needs iam:PassRole on {role}", warn=True)  # fmt: skip
     decision = found["EvaluationResults"][0]["EvalDecision"]
     if decision != "allowed":
@@ -92,7 +92,7 @@ def _account(options: CloudWatchOptions, client: Callable[..., Any], now: float,
             checks.append(Check(f"assume {role}", True, f"reads account {who['Account']}"))
         except AWS_ERRORS as exc:
             fix = f"let this identity sts:AssumeRole {role}, and let that role's trust policy name it"
-            return [Check(f"assume {role}", False, f"failed ({error_code(exc)})", fix)]
+            return [Check(f"assume {role}", False, f"failed ({reason(exc)})", fix)]
     for region in options.regions:
         logs = client("logs", region=region)
         for group in options.log_groups:

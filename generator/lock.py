@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from generator.aws import AWS_ERRORS, error_code
+from generator.aws import AWS_ERRORS, error_code, reason
 from generator.errors import PublishError
 from generator.layout import STATE_PREFIX
 
@@ -81,7 +81,7 @@ def acquire(
             return Lock(s3, bucket, key, put["ETag"])
         except AWS_ERRORS as exc:
             if error_code(exc) not in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
-                raise PublishError(f"could not take the publish lock s3://{bucket}/{key} ({error_code(exc)})") from None
+                raise PublishError(f"could not take the publish lock s3://{bucket}/{key} ({reason(exc)})") from None
         current = _read(s3, bucket, key)
         if current is None:
             continue  # released between our attempt and our read: try again at once
@@ -108,7 +108,7 @@ def _read(s3: Any, bucket: str, key: str) -> tuple[str, str, float] | None:
     except AWS_ERRORS as exc:
         if error_code(exc) in ("NoSuchKey", "404"):
             return None
-        raise PublishError(f"could not read the publish lock s3://{bucket}/{key} ({error_code(exc)})") from None
+        raise PublishError(f"could not read the publish lock s3://{bucket}/{key} ({reason(exc)})") from None
     try:
         doc = json.loads(raw)
         return response["ETag"], str(doc["holder"])[:200], float(doc["expires_at"])
@@ -122,4 +122,4 @@ def _delete_version(s3: Any, bucket: str, key: str, etag: str, what: str) -> Non
         s3.delete_object(Bucket=bucket, Key=key, IfMatch=etag)
     except AWS_ERRORS as exc:
         if error_code(exc) not in ("PreconditionFailed", "NoSuchKey", "404", "412"):
-            raise PublishError(f"could not {what} s3://{bucket}/{key} ({error_code(exc)})") from None
+            raise PublishError(f"could not {what} s3://{bucket}/{key} ({reason(exc)})") from None

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from generator import aws, state
-from generator.aws import AWS_ERRORS, error_code
+from generator.aws import AWS_ERRORS, reason
 from generator.budgets import Status, crossings
 from generator.errors import SourceError
 
@@ -110,5 +110,5 @@ def _publish(topic: str, subject: str, text: str, profile: str | None) -> list[s
             TopicArn=topic, Subject=subject[:100], Message=text
         )
     except AWS_ERRORS as exc:
-        return [f"the budget topic failed ({error_code(exc)}); it is tried again next run"]
+        return [f"the budget topic failed ({reason(exc)}); it is tried again next run"]
     return []

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from generator.aws import AWS_ERRORS, error_code
+from generator.aws import AWS_ERRORS, error_code, reason
 from generator.errors import PublishError
 from generator.headers import content_type
 from generator.layout import MANIFEST, MAX_MANIFEST, SITE_PATH, STATE_PREFIX, manifest_files
@@ -208,7 +208,7 @@ class Remote:
         except AWS_ERRORS as exc:
             if error_code(exc) in ("NoSuchKey", "404"):
                 return None, ""
-            return None, f"could not be read ({error_code(exc)})"
+            return None, f"could not be read ({reason(exc)})"
         body = response["Body"].read(MAX_MANIFEST + 1)
         found, why = manifest_files(body)
         return found, (f"is not one this tool wrote: {why}" if found is None else "")
@@ -282,7 +282,7 @@ def apply(
         try:
             remote.s3.delete_object(Bucket=remote.bucket, Key=remote.key(step.path))
         except AWS_ERRORS as exc:
-            raise PublishError(f"site published, but deleting {step.path} failed ({error_code(exc)})") from None
+            raise PublishError(f"site published, but deleting {step.path} failed ({reason(exc)})") from None
         outcome.deleted.append(step.path)
     if cloudfront is not None and distribution_id:
         outcome.invalidated = invalidate(cloudfront, distribution_id, remote.prefix, outcome.uploaded, collapse_over)

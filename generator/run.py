@@ -90,9 +90,7 @@ def _sync(
         _fail_if_stale(settings, remote)
         return PublishResult(built, publish.Plan((), (), ()), None, str(busy))
     except AWS_ERRORS as exc:
-        raise PublishError(
-            f"cannot publish to s3://{settings.bucket}/{prefix} ({aws.error_code(exc)}: {exc})"
-        ) from None
+        raise PublishError(f"cannot publish to s3://{settings.bucket}/{prefix} ({aws.reason(exc)})") from None
     finally:
         if held is not None:
             held.release()

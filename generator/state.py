@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from generator import aws
-from generator.aws import AWS_ERRORS, error_code
+from generator.aws import AWS_ERRORS, error_code, reason
 from generator.errors import SourceError
 from generator.layout import key_prefix, write_file
 
@@ -49,9 +49,7 @@ class S3Store:
         except AWS_ERRORS as exc:
             if error_code(exc) in ("NoSuchKey", "404"):
                 return None
-            raise SourceError(
-                f"cannot read the state in s3://{self.bucket}/{self.prefix} ({error_code(exc)})"
-            ) from None
+            raise SourceError(f"cannot read the state in s3://{self.bucket}/{self.prefix} ({reason(exc)})") from None
         return body
 
     def write_blob(self, name: str, data: bytes) -> None:
@@ -59,7 +57,7 @@ class S3Store:
         try:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json")
         except AWS_ERRORS as exc:
-            raise SourceError(f"cannot write the state to s3://{self.bucket}/{key} ({error_code(exc)})") from None
+            raise SourceError(f"cannot write the state to s3://{self.bucket}/{key} ({reason(exc)})") from None
 
 
 def open_store(spec: str, profile: str | None = None, endpoint_url: str | None = None) -> Store:

@@ -91,15 +91,20 @@ def test_source_flags(cli: dict[str, object], message: str) -> None:
 
 
 def test_source_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import NoCredentialsError
+
     from generator import aws
 
-    monkeypatch.setattr(aws, "has_credentials", lambda profile=None: False)
-    with pytest.raises(ConfigError, match=r"^no AWS credentials found: pass --source demo to try the tool"):
+    real = aws.credentials_problem
+    monkeypatch.setattr(aws, "credentials_problem", lambda profile=None: real(profile) if profile else
+                        aws.reason(NoCredentialsError()))  # fmt: skip
+    with pytest.raises(ConfigError, match=r"^no AWS credentials: set AWS_PROFILE .*; or pass --source demo to try"):
         load_settings({}, environ={}, env_file=None)
-    with pytest.raises(ConfigError, match=r"^AWS_PROFILE 'prod-typo' gives no usable credentials: pass --source demo"):
+    # an unknown profile is named, with the files searched: not "set AWS_PROFILE"
+    with pytest.raises(ConfigError, match=r"^AWS profile 'prod-typo' is not in /\S+: fix AWS_PROFILE"):
         load_settings({}, environ={"AWS_PROFILE": "prod-typo"}, env_file=None)
     assert load_settings({"source": "demo"}, environ={}, env_file=None).source == "demo"
-    monkeypatch.setattr(aws, "has_credentials", lambda profile=None: True)
+    monkeypatch.setattr(aws, "credentials_problem", lambda profile=None: "")
     s = load_settings({}, environ={"AWS_REGION": "eu-west-1"}, env_file=None)
     assert s.source == "cloudwatch" and s.cloudwatch.regions == ("eu-west-1",)
     assert s.cloudwatch.log_groups == ("/aws/bedrock/modelinvocations",)
@@ -117,7 +122,7 @@ def test_a_mistyped_profile_never_builds_the_demo(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("SOURCE")
     monkeypatch.setenv("AWS_PROFILE", "prodd")  # no such profile in the (empty) AWS config
     result = CliRunner().invoke(cli, ["build", "--out", str(tmp_path / "site"), "--env-file", str(tmp_path / "none")])
-    assert result.exit_code == 2 and "AWS_PROFILE 'prodd' gives no usable credentials" in result.output
+    assert result.exit_code == 2 and "AWS profile 'prodd' is not in " in result.output
     assert "--source demo" in result.output and not (tmp_path / "site").exists()
 
 

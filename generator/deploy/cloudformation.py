@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generator.aws import AWS_ERRORS, error_code
+from generator.aws import AWS_ERRORS, error_code, reason
 from generator.deploy import CIDR_LIST, render_template
 from generator.errors import ConfigError, PublishError
 from generator.layout import package_dir, parse_url
@@ -314,7 +314,7 @@ def deploy(
         cfn.get_waiter(waiter).wait(StackName=request.stack, WaiterConfig={"Delay": wait_delay, "MaxAttempts": 240})
         return outputs(cfn, request.stack)
     except AWS_ERRORS as exc:
-        raise PublishError(f"deploy of stack {request.stack} failed ({error_code(exc)}: {exc})") from None
+        raise PublishError(f"deploy of stack {request.stack} failed ({reason(exc)})") from None
 
 
 def outputs(cfn: Any, stack: str) -> dict[str, str]:
@@ -334,4 +334,4 @@ def destroy(cfn: Any, stack: str, wait_delay: int = 15) -> dict[str, str]:
         )
         return kept
     except AWS_ERRORS as exc:
-        raise PublishError(f"destroy of stack {stack} failed ({error_code(exc)}: {exc})") from None
+        raise PublishError(f"destroy of stack {stack} failed ({reason(exc)})") from None

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from generator.aws import AWS_ERRORS, error_code
+from generator.aws import AWS_ERRORS, DENIED, error_code, reason
 from generator.errors import SourceError
 from generator.modelids import GEO, GLOBAL, IN_REGION
 from generator.pricing.book import PRICE_FIELDS, Price, PriceBook, name_key
@@ -119,9 +119,8 @@ def read_products(client: Any, region: str) -> list[dict[str, Any]]:
     try:
         return list(fetch_products(client, region))
     except AWS_ERRORS as exc:
-        raise SourceError(
-            f"cannot read the AWS Price List ({error_code(exc)}): the caller needs pricing:GetProducts"
-        ) from None
+        hint = ": the caller needs pricing:GetProducts" if error_code(exc) in DENIED else ""
+        raise SourceError(f"cannot read the AWS Price List ({reason(exc)}){hint}") from None
 
 
 def match_products(

@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 from generator import aws, state
-from generator.aws import AWS_ERRORS, error_code
+from generator.aws import AWS_ERRORS, reason
 from generator.errors import ConfigError, SourceError
 from generator.layout import parse_url
 from generator.skips import SkipReport
@@ -201,7 +201,7 @@ class AthenaRunner:
         try:
             query_id = self.client.start_query_execution(**start)["QueryExecutionId"]
         except AWS_ERRORS as exc:
-            raise SourceError(f"Athena would not start {what} ({error_code(exc)}: {_message(exc)})") from None
+            raise SourceError(f"Athena would not start {what} ({reason(exc)})") from None
         self.queries += 1
         try:
             self._wait(query_id, what)
@@ -246,7 +246,7 @@ class AthenaRunner:
                         continue
                     yield [cell.get("VarCharValue") for cell in row["Data"]]
         except AWS_ERRORS as exc:
-            raise SourceError(f"cannot read the results of Athena {what} ({error_code(exc)})") from None
+            raise SourceError(f"cannot read the results of Athena {what} ({reason(exc)})") from None
 
 
 def _message(exc: Exception) -> str:

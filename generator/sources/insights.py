@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from generator.aws import AWS_ERRORS, error_code
+from generator.aws import AWS_ERRORS, error_code, reason
 from generator.errors import SourceError
 from generator.usage import HOUR, MAX_NAME, HourlyRow, row_of
 
@@ -293,7 +293,7 @@ class InsightsRunner:
             except AWS_ERRORS as exc:
                 code = error_code(exc)
                 if code not in ("LimitExceededException", "ThrottlingException") or self.clock() > ends_at:
-                    raise SourceError(f"cannot start the Insights query for {chunk} ({code}: {exc})") from None
+                    raise SourceError(f"cannot start the Insights query for {chunk} ({reason(exc)})") from None
                 self.sleep(backoff * random.uniform(0.5, 1.5))  # jittered: concurrent runs spread out
                 backoff = min(backoff * 2, 30.0)
 
@@ -311,7 +311,7 @@ class InsightsRunner:
         try:
             page = client.get_query_results(queryId=query_id)
         except AWS_ERRORS as exc:
-            raise SourceError(f"cannot read the Insights query for {chunk} ({error_code(exc)})") from None
+            raise SourceError(f"cannot read the Insights query for {chunk} ({reason(exc)})") from None
         status = page.get("status")
         if status in FAILED:
             raise SourceError(f"the Insights query for {chunk} ended {status}; nothing was published")

@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 
 from generator import aws, state
-from generator.aws import AWS_ERRORS, error_code
+from generator.aws import AWS_ERRORS, DENIED, error_code, reason
 from generator.errors import SourceError
 from generator.layout import parse_url
 from generator.skips import SkipTally
@@ -176,7 +176,8 @@ def _pages(s3: Any, bucket: str, prefix: str, stats: dict[str, int], delimiter: 
             stats["list_requests"] += 1
             yield page
     except AWS_ERRORS as exc:
-        raise SourceError(f"cannot list s3://{bucket}/{prefix} ({error_code(exc)}); it needs s3:ListBucket") from None
+        hint = "; it needs s3:ListBucket" if error_code(exc) in DENIED else ""
+        raise SourceError(f"cannot list s3://{bucket}/{prefix} ({reason(exc)}){hint}") from None
 
 
 def _list_day(
@@ -224,7 +225,8 @@ def _read_hour(s3: Any, bucket: str, hour: int, objects: list[tuple[str, str, in
         except AWS_ERRORS as exc:
             if error_code(exc) in ("NoSuchKey", "404"):
                 continue  # expired between the list and the read: the next run lists the hour again
-            raise SourceError(f"cannot read {name} ({error_code(exc)}); it needs s3:GetObject") from None
+            hint = "; it needs s3:GetObject" if error_code(exc) in DENIED else ""
+            raise SourceError(f"cannot read {name} ({reason(exc)}){hint}") from None
         counted = _Counted(body)
         for epoch, rec in records_in(counted, name, tally, ignored):
             if abs(epoch - hour) > FAR:  # Bedrock delivers within minutes: a day off is a broken clock or a forgery
