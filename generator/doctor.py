@@ -39,7 +39,7 @@ class Check:
 
 def _denied(exc: BaseException, action: str, resource: str) -> Check:
     if is_denied(exc):
-        return Check(action, False, f"not allowed ({reason(exc)})", f"allow {action} on {resource}")
+        return Check(action, False, f"not allowed ({error_code(exc)})", f"allow {action} on {resource}")
     return Check(action, False, f"failed ({reason(exc)})", "see the error; retry")
 
 
@@ -51,8 +51,10 @@ def run_checks(options: CloudWatchOptions, client: Callable[..., Any], now: floa
         who = client("sts", region=options.regions[0] if options.regions else None).get_caller_identity()
         checks.append(Check("credentials", True, who["Arn"]))
     except AWS_ERRORS as exc:
-        fix = "mend what the line above names, then run doctor again"
-        checks.append(Check("credentials", False, reason(exc), fix))
+        cause = reason(exc)
+        fix = ("check the network, proxy or AWS_ENDPOINT_URL" if cause.startswith("cannot reach") else
+               "set AWS_PROFILE (and run `aws sso login`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")  # fmt: skip
+        checks.append(Check("credentials", False, cause, fix))
         return checks
     if not options.regions:
         checks.append(Check("region", False, "none configured", "pass --region or set AWS_REGION"))

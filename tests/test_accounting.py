@@ -267,3 +267,18 @@ def test_strict_fails_on_files_that_were_not_read(make_settings: Any, tmp_path: 
         build(make_settings(logs=(tmp_path / "logs",), strict=True))
     result = build(make_settings(logs=(tmp_path / "logs",)))
     assert "1 files not read (not_log_records 1; first: " in result.summary()
+
+
+def test_a_request_id_counts_once_across_files_and_hours(tmp_path: Path) -> None:
+    from generator.sources.files import read_files
+    from tests.containers import json_lines, record
+
+    first = record(1)
+    later = {**first, "timestamp": "2026-11-26T05:59:00Z"}  # the same request, delivered again hours later
+    (tmp_path / "a.jsonl").write_bytes(json_lines([first, record(2)]))
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "c.jsonl").write_bytes(json_lines([later, record(3)]))
+    found = read_files((tmp_path,))
+    assert (found.records, found.duplicates) == (3, 1)
+    assert sum(r.invocations for r in found.rows) == 3
+    assert {r.hour % 86400 // 3600 for r in found.rows} == {1, 2, 3}  # the first copy's hour is the one kept

@@ -76,7 +76,8 @@ from pathlib import Path
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # 1 GiB of address space: a leak dies here
 from generator.sources.files import read_files
 found = read_files((Path(sys.argv[1]),))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+# VmHWM belongs to this program's memory map; ru_maxrss would keep the forking pytest worker's high-water mark
+peak = int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1]) // 1024
 print(json.dumps({"records": found.records, "skipped": found.skipped.total, "ignored": dict(found.ignored.counts),
                   "peak_mb": peak}))
 """

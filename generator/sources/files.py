@@ -34,7 +34,7 @@ from generator.sources.logfile import (
     records,
     sniff,
 )
-from generator.usage import HOUR, HourlyAggregator
+from generator.usage import DAY, HourlyAggregator
 
 PERMISSION_CHECK = "amazon-bedrock-logs-permission-check"
 EXPORT_WRITE_TEST = "aws-logs-write-test"  # a CloudWatch export task's own check that it may write: no records
@@ -58,7 +58,7 @@ class _Batch:
     tally: SkipTally = field(default_factory=SkipTally)  # records skipped
     ignored: SkipTally = field(default_factory=SkipTally)  # files (or their rest) not read
     records: int = 0
-    # hour -> (64-bit request keys as 8-byte digests, index of the file each came from): 12 bytes a record
+    # UTC day -> (64-bit request keys as 8-byte digests, index of the file each came from): 12 bytes a record
     keys: dict[int, tuple[bytearray, array[int]]] = field(default_factory=dict)
 
 
@@ -162,10 +162,12 @@ def _read_batch(files: list[tuple[int, Path]]) -> _Batch:
                 rec.output.outputTokenCount, i.cacheReadInputTokenCount, i.cacheWriteInputTokenCount)  # fmt: skip
             batch.records += 1
             if rec.requestId:
-                hour = epoch - epoch % HOUR
-                slot = keys.get(hour)
+                # keys are compared within a UTC day, across every file and hour: a copy of a record, or one
+                # delivered twice an hour apart, counts once; memory holds one day's keys at a time
+                day = epoch - epoch % DAY
+                slot = keys.get(day)
                 if slot is None:
-                    slot = keys[hour] = (bytearray(), array("I"))
+                    slot = keys[day] = (bytearray(), array("I"))
                 slot[0].extend(request_key(rec.requestId))
                 slot[1].append(index)
     return batch
@@ -247,11 +249,11 @@ def _drop_duplicates(files: list[Path], parts: list[_Batch], agg: HourlyAggregat
     """Take back every record whose requestId was already counted; return how many."""
     suspects: set[int] = set()
     in_files: set[int] = set()
-    for hour in {h for part in parts for h in part.keys}:
-        slots = [(array("Q", bytes(d)), f) for d, f in (part.keys[hour] for part in parts if hour in part.keys)]
+    for day in {d for part in parts for d in part.keys}:
+        slots = [(array("Q", bytes(d)), f) for d, f in (part.keys[day] for part in parts if day in part.keys)]
         keys = [k for slot in slots for k in slot[0]]
         if len(set(keys)) == len(keys):
-            continue  # the common case: no request seen twice in this hour
+            continue  # the common case: no request seen twice in this day
         seen: set[int] = set()
         twice = {k for k in keys if k in seen or seen.add(k)}  # type: ignore[func-returns-value]
         suspects |= twice
