@@ -246,3 +246,20 @@ def test_build_with_athena_over_http(moto_server: str, tmp_path: Path) -> None:
     assert manifest["source"].startswith("athena: bedrock_usage.invocation_logs@s3://org-logs/bedrock")
     usage = json.loads((tmp_path / "site/data/usage-7d.json").read_text())
     assert usage["totals"]["invocations"] == 6
+
+
+def test_no_records_from_folders_that_hold_objects_is_one_line(
+    aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, s3 = aws
+    monkeypatch.setattr(athena.time, "sleep", lambda s: None)
+    queue = athena_backends["123456789012"]["us-east-1"].query_results_queue
+    queue += [QueryResults(rows=[], column_info=[]) for _ in range(3)]
+
+    def scanned_but_empty(self: AthenaRunner, sql: str, what: str) -> Any:
+        self.bytes_scanned += 5_000_000  # Athena read the delivery folders, and the filter kept nothing
+        return iter([])
+
+    monkeypatch.setattr(AthenaRunner, "rows", scanned_but_empty)
+    with pytest.raises(SourceError, match=r"scanned 15.0 MB under s3://org-logs/bedrock but found no invocation"):
+        read_athena(options(tmp_path), START, NOW, client, s3)

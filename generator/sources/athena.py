@@ -327,6 +327,13 @@ def read_athena(
             kept = old.rows
         rows += [r for r in kept if begin <= r.hour < end]
     rows.sort(key=lambda r: (r.hour, r.principal, r.model_id))
+    if not rows and runner.bytes_scanned:
+        # the delivery folders hold objects (Athena read them) but no record came back: a wrong prefix or filter
+        # must not read as a month of $0
+        raise SourceError(
+            f"Athena scanned {runner.bytes_scanned / 1e6:,.1f} MB under {options.location} but found no invocation "
+            "records there: check --logs (the bucket and prefix Bedrock delivers to)"
+        )
     details = {
         "queries": runner.queries, "days_queried": days_queried, "bytes_scanned": runner.bytes_scanned,
         "estimated_cost_usd": float((runner.billed_bytes * PRICE_PER_TB / 10**12).quantize(Decimal("0.000001"))),
