@@ -244,3 +244,23 @@ def test_hostile_records_in_s3_are_counted_skips(s3: Any, tmp_path: Path) -> Non
     result = read(tmp_path)
     assert result.records == 1
     assert dict(result.skipped.counts) == {"invalid_field": 1, "invalid_utf8": 1, "timestamp_far_from_delivery": 1}
+
+
+def test_a_request_delivered_in_two_hours_counts_once(s3: Any, tmp_path: Path) -> None:
+    h1, h2, h3 = (datetime(2026, 11, 26, h, tzinfo=UTC) for h in (10, 11, 12))
+    twice = record("ann", stamp(h1, 58))
+    put(s3, key(h1, "a.json.gz"), twice, record("bob", stamp(h1)))
+    put(s3, key(h2, "b.json.gz"), twice, record("cy", stamp(h2)))  # delivered again into the next hour's folder
+    first = read(tmp_path)
+    assert (first.records, first.duplicates) == (3, 1)
+    assert sum(r.invocations for r in first.rows) == 3
+    # the next run reads only a new hour, which repeats the request too: the stored hours' keys still count it
+    put(s3, key(h3, "c.json.gz"), twice)
+    second = read(tmp_path)
+    assert second.queries["hours_read"] == 1
+    assert (second.records, sum(r.invocations for r in second.rows)) == (3, 3)
+    third = read(tmp_path)  # nothing changed: the same, from the store
+    assert (third.records, third.queries["hours_read"]) == (3, 0)
+    # the keys live beside the day (read only when the day changes), never inside the hours every run reads
+    (day,) = (tmp_path / "state").rglob("day=2026-11-26.json")
+    assert '"keys":""' in day.read_text() and day.with_name(day.name + ".keys").stat().st_size > 0

@@ -173,7 +173,7 @@ def _read_batch(files: list[tuple[int, Path]]) -> _Batch:
     return batch
 
 
-def _as_int(key: bytes) -> int:
+def key_number(key: bytes) -> int:
     """A key as the number `array("Q")` reads from the same 8 bytes."""
     return array("Q", key)[0]
 
@@ -266,7 +266,7 @@ def _drop_duplicates(files: list[Path], parts: list[_Batch], agg: HourlyAggregat
     quiet = SkipTally()  # their skips were counted in the first pass
     for index in sorted(in_files):
         for epoch, rec in _records(files[index], quiet, quiet):
-            if not rec.requestId or _as_int(request_key(rec.requestId)) not in suspects:
+            if not rec.requestId or key_number(request_key(rec.requestId)) not in suspects:
                 continue
             if rec.requestId not in counted:
                 counted.add(rec.requestId)

@@ -9,8 +9,10 @@ hour. Objects are streamed (1 MiB at a time) on a few threads: memory grows with
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import re
+from array import array
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +28,7 @@ from generator.errors import SourceError
 from generator.layout import parse_url
 from generator.skips import SkipTally
 from generator.sources import SourceResult
-from generator.sources.files import PERMISSION_CHECK, records_in, usage_of
+from generator.sources.files import PERMISSION_CHECK, key_number, records_in, request_key, usage_of
 from generator.sources.logfile import Readable
 from generator.usage import HOUR, HourlyAggregator, HourlyRow, floor_hour, utc_days, valid_counts
 
@@ -58,6 +60,9 @@ class Hour(msgspec.Struct, frozen=True):
     duplicates: int = 0
     skipped: dict[str, int] = {}
     ignored: dict[str, int] = {}
+    keys: builtins.bytes = (
+        b""  # the 64-bit keys of the requestIds this hour counted (8 bytes each): no other hour counts them
+    )
 
 
 class Day(msgspec.Struct, frozen=True):
@@ -88,6 +93,7 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
         found = list(pool.map(lambda d: _day_now(s3, store, options.rebuild, d[0], d[1], d[2]), days))
         stale = [(d, hour, objs) for d, day in zip(days, found, strict=True) for hour, objs in day[2]]
         fresh = list(pool.map(lambda job: _read_hour(s3, job[0][0], job[1], job[2]), stale))
+        stored_keys = _once_a_day(s3, store, days, found, stale, fresh)
     for _, _, _, day_ignored, day_stats in found:  # merged here: the threads share nothing they write
         ignored.merge(day_ignored)
         for key, n in day_stats.items():
@@ -103,7 +109,14 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
     for (bucket, place, day), (name, hours, *_) in zip(days, found, strict=True):
         if read[(bucket, place, day)]:
             hours = {**hours, **read[(bucket, place, day)]}
-            store.write_blob(name, msgspec.json.encode(Day(FORMAT, f"s3://{bucket}/{place}", day.isoformat(), hours)))
+            # the keys are kept apart: every run reads every day's hours, but a day's keys only when it changed
+            keys = {
+                **stored_keys.get((bucket, place, day), {}),
+                **{h: r.keys for h, r in read[(bucket, place, day)].items()},
+            }
+            store.write_blob(f"{name}.keys", msgspec.msgpack.encode({h: keys[h] for h in hours if h in keys}))
+            bare = {h: msgspec.structs.replace(r, keys=b"") for h, r in hours.items()}
+            store.write_blob(name, msgspec.json.encode(Day(FORMAT, f"s3://{bucket}/{place}", day.isoformat(), bare)))
         for hour, kept in hours.items():
             if folders[0] <= hour < folders[1]:
                 records += kept.records
@@ -213,10 +226,56 @@ def _fingerprint(objects: list[tuple[str, str, int]]) -> str:
 FAR = 24 * HOUR  # how far a record's time may lie from the delivery hour it was written in
 
 
-def _read_hour(s3: Any, bucket: str, hour: int, objects: list[tuple[str, str, int]]) -> Hour:
-    """Read one delivery hour's objects into rows; each requestId counted once within the hour."""
+def _once_a_day(
+    s3: Any,
+    store: state.Store,
+    days: list[tuple[str, str, date]],
+    found: list[Any],
+    stale: list[Any],
+    fresh: list[Hour],
+) -> dict[tuple[str, str, date], dict[int, bytes]]:
+    """Each requestId once a day across delivery hours: an hour just read that repeats a request another hour of its
+    day counted (a stored hour, or one read before it) is read again without those requests (`fresh` is updated).
+    Linear: one set of a day's keys at a time, and a second read only where a repeat was found. Returns the stored
+    keys of the days read."""
+    by_day: dict[tuple[str, str, date], list[int]] = defaultdict(list)
+    for i, (d, _, _) in enumerate(stale):
+        by_day[d].append(i)
+    loaded: dict[tuple[str, str, date], dict[int, bytes]] = {}
+    for d, day in zip(days, found, strict=True):
+        jobs = by_day.get(d)
+        if not jobs:
+            continue
+        loaded[d] = stored = _read_keys(store, f"{day[0]}.keys")
+        replaced = {stale[i][1] for i in jobs}
+        counted = {k for h, keys in stored.items() if h in day[1] and h not in replaced for k in array("Q", keys)}
+        for i in sorted(jobs, key=lambda i: stale[i][1]):
+            keys = array("Q", fresh[i].keys)
+            if not counted.isdisjoint(keys):
+                fresh[i] = _read_hour(s3, d[0], stale[i][1], stale[i][2], frozenset(counted))
+                keys = array("Q", fresh[i].keys)
+            counted.update(keys)
+    return loaded
+
+
+def _read_keys(store: state.Store, name: str) -> dict[int, bytes]:
+    """A day's stored request keys by hour ({} when absent or damaged: those hours then count nothing twice-checked)."""
+    data = store.read_blob(name)
+    try:
+        found = msgspec.msgpack.decode(data, type=dict[int, bytes]) if data else {}
+    except msgspec.DecodeError:
+        return {}
+    return {h: k for h, k in found.items() if len(k) % 8 == 0}
+
+
+def _read_hour(
+    s3: Any, bucket: str, hour: int, objects: list[tuple[str, str, int]], elsewhere: frozenset[int] = frozenset()
+) -> Hour:
+    """Read one delivery hour's objects into rows; each requestId once within the hour, and none in `elsewhere`
+    (the keys other hours of its day counted)."""
     agg, tally, ignored = HourlyAggregator(), SkipTally(), SkipTally()
     seen: set[str] = set()
+    keys = array("Q")
     records = duplicates = size = 0
     for key, _etag, _ in sorted(objects):
         name = f"s3://{bucket}/{key}"
@@ -235,15 +294,17 @@ def _read_hour(s3: Any, bucket: str, hour: int, objects: list[tuple[str, str, in
                 )
                 continue
             if rec.requestId:
-                if rec.requestId in seen:
+                rid = key_number(request_key(rec.requestId))
+                if rec.requestId in seen or rid in elsewhere:
                     duplicates += 1
                     continue
                 seen.add(rec.requestId)
+                keys.append(rid)
             agg.add(epoch, *usage_of(rec))
             records += 1
         size += counted.size
     return Hour(_fingerprint(objects), len(objects), size, agg.rows(), records, duplicates,
-                dict(tally.counts), dict(ignored.counts))  # fmt: skip
+                dict(tally.counts), dict(ignored.counts), keys.tobytes())  # fmt: skip
 
 
 class _Counted:
