@@ -264,3 +264,15 @@ def test_a_request_delivered_in_two_hours_counts_once(s3: Any, tmp_path: Path) -
     # the keys live beside the day (read only when the day changes), never inside the hours every run reads
     (day,) = (tmp_path / "state").rglob("day=2026-11-26.json")
     assert '"keys":""' in day.read_text() and day.with_name(day.name + ".keys").stat().st_size > 0
+
+
+@pytest.mark.parametrize("same_run", [True, False])
+def test_a_request_delivered_again_over_midnight_counts_once(s3: Any, tmp_path: Path, same_run: bool) -> None:
+    late, early = datetime(2026, 11, 25, 23, tzinfo=UTC), datetime(2026, 11, 26, 0, tzinfo=UTC)
+    twice = record("ann", stamp(late, 59))
+    put(s3, key(late, "a.json.gz"), twice)
+    if not same_run:
+        assert read(tmp_path).records == 1  # the 23:00 folder is read and stored first
+    put(s3, key(early, "b.json.gz"), twice, record("bob", stamp(early)))  # again, in the next day's first folder
+    found = read(tmp_path)
+    assert (found.records, sum(r.invocations for r in found.rows)) == (2, 2)

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -30,7 +30,7 @@ from generator.skips import SkipTally
 from generator.sources import SourceResult
 from generator.sources.files import PERMISSION_CHECK, key_number, records_in, request_key, usage_of
 from generator.sources.logfile import Readable
-from generator.usage import HOUR, HourlyAggregator, HourlyRow, floor_hour, utc_days, valid_counts
+from generator.usage import HOUR, HourlyAggregator, HourlyRow, day_start, floor_hour, utc_days, valid_counts
 
 LAYOUT = "AWSLogs/{account}/BedrockModelInvocationLogs/{region}/"
 _HOUR_KEY = re.compile(r"(\d{4})/(\d\d)/(\d\d)/(\d\d)/(.+)$")
@@ -235,26 +235,34 @@ def _once_a_day(
     fresh: list[Hour],
 ) -> dict[tuple[str, str, date], dict[int, bytes]]:
     """Each requestId once a day across delivery hours: an hour just read that repeats a request another hour of its
-    day counted (a stored hour, or one read before it) is read again without those requests (`fresh` is updated).
-    Linear: one set of a day's keys at a time, and a second read only where a repeat was found. Returns the stored
-    keys of the days read."""
+    day counted (a stored hour, or one read before it), or the last hour before its day (a record delivered again
+    into the next folder, over midnight), is read again without those requests (`fresh` is updated). Linear: one set
+    of a day's keys at a time, and a second read only where a repeat was found. Returns the stored keys of the days
+    read."""
     by_day: dict[tuple[str, str, date], list[int]] = defaultdict(list)
     for i, (d, _, _) in enumerate(stale):
         by_day[d].append(i)
     loaded: dict[tuple[str, str, date], dict[int, bytes]] = {}
-    for d, day in zip(days, found, strict=True):
+    names = {d: day[0] for d, day in zip(days, found, strict=True)}
+    after_run: dict[tuple[str, str, date], dict[int, bytes]] = {}  # each day's keys once this run read it
+    for d, day in zip(days, found, strict=True):  # in day order within each place
         jobs = by_day.get(d)
         if not jobs:
             continue
         loaded[d] = stored = _read_keys(store, f"{day[0]}.keys")
         replaced = {stale[i][1] for i in jobs}
         counted = {k for h, keys in stored.items() if h in day[1] and h not in replaced for k in array("Q", keys)}
+        before = (d[0], d[1], d[2] - timedelta(days=1))
+        if before in names:
+            keys_before = after_run.get(before) or _read_keys(store, f"{names[before]}.keys")
+            counted.update(array("Q", keys_before.get(day_start(d[2]) - HOUR, b"")))
         for i in sorted(jobs, key=lambda i: stale[i][1]):
             keys = array("Q", fresh[i].keys)
             if not counted.isdisjoint(keys):
                 fresh[i] = _read_hour(s3, d[0], stale[i][1], stale[i][2], frozenset(counted))
                 keys = array("Q", fresh[i].keys)
             counted.update(keys)
+        after_run[d] = {**stored, **{stale[i][1]: fresh[i].keys for i in jobs}}
     return loaded
 
 
