@@ -29,6 +29,7 @@ from generator.sources.logfile import (
     Record,
     as_utf8,
     chunks,
+    decode,
     epoch_of,
     expand,
     records,
@@ -218,7 +219,10 @@ def records_in(fh: Readable, name: str, tally: SkipTally, ignored: SkipTally) ->
                 assert isinstance(text, bytes)
                 if not text.strip():
                     continue
-                found = expand(text)
+                try:
+                    found = (decode(text),)  # the hot path: one record a line, no generator per line
+                except BadLine:
+                    found = expand(text)  # an envelope, concatenated records, or a bad line
             for item in found:
                 try:
                     if isinstance(item, BadLine):
