@@ -112,6 +112,11 @@ def cache_control(path: str, max_age: int) -> str:
     return IMMUTABLE if _FINGERPRINT.match(path) else f"public, max-age={max_age}"
 
 
+def removed(path: str, local: Mapping[str, LocalFile], published: Mapping[str, str] | None) -> bool:
+    """A path the previous site had, this tool writes, and the new site no longer has: a candidate for --delete."""
+    return path not in local and path in (published or {}) and bool(SITE_PATH.match(path))
+
+
 def unchanged(local: LocalFile, remote: RemoteObject) -> bool:
     """Same content: our stored sha256 matches, or a single-part MD5 ETag does."""
     if remote.sha256 is not None:
@@ -153,7 +158,7 @@ def plan(
     if delete and published:
         # Only what our previous manifest listed, this tool writes, and is still what it uploaded (the sha256 stored
         # with the object equals the manifest's): never an object it did not publish, nor one changed since.
-        gone = [p for p in sorted(published) if p not in local and p in remote and SITE_PATH.match(p)]
+        gone = [p for p in sorted(published) if p in remote and removed(p, local, published)]
         deletes = [Step(p, "removed from site") for p in gone if remote[p].sha256 == published[p]]
         if len(deletes) < len(gone):
             note = f"kept {len(gone) - len(deletes)} objects that changed since this tool published them"
@@ -195,8 +200,7 @@ class Remote:
                 path = obj["Key"][len(self.prefix) :]
                 found[path] = RemoteObject(obj["Key"], obj.get("ETag", ""))
         for path, obj in found.items():
-            gone = path not in local and path in (published or {}) and SITE_PATH.match(path)
-            if gone or (path in local and not unchanged(local[path], obj)):
+            if removed(path, local, published) or (path in local and not unchanged(local[path], obj)):
                 head = self.s3.head_object(Bucket=self.bucket, Key=obj.key)
                 found[path] = RemoteObject(obj.key, obj.etag, head.get("Metadata", {}).get("sha256"))
         return found
