@@ -59,9 +59,12 @@ def usd(amount: Decimal) -> float:
 def _json_lines() -> list[str]:
     """The body of `counters`: one dict entry per counter and derived flag, in the files' order."""
     index = {public_name(f): i for i, f in enumerate(FIELDS)}
-    values = [f"usd(c[{index[n]}])" if n in index and FIELDS[index[n]] in MONEY else f"c[{index[n]}]"
-              if n in index else f"c.{n}" for n in public_names()]  # fmt: skip
-    return ["return {" + ", ".join(f"{n!r}: {v}" for n, v in zip(public_names(), values, strict=True)) + "}"]
+    entries = []
+    for name in public_names():
+        i = index.get(name)
+        value = f"c.{name}" if i is None else f"usd(c[{i}])" if FIELDS[i] in MONEY else f"c[{i}]"  # derived: a property
+        entries.append(f"{name!r}: {value}")
+    return ["return {" + ", ".join(entries) + "}"]
 
 
 # counters(c): a set of counters as the JSON files write it, every counter of the definition in its order
