@@ -346,7 +346,7 @@ def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str,
     )  # fmt: skip
     request.check()
     clients = {s: aws.client(s, profile=settings.aws_profile, region=request.region)
-               for s in ("cloudformation", "s3", "sts")}  # fmt: skip
+               for s in ("cloudformation", "s3", "sts", "secretsmanager", "cloudfront-keyvaluestore")}  # fmt: skip
     try:
         found_stack = current_stack(clients["cloudformation"], stack)
     except aws.AWS_ERRORS as exc:
@@ -390,6 +390,34 @@ def destroy(stack: str, region: str | None, env_file: Path) -> None:
     cfn = aws.client("cloudformation", profile=settings.aws_profile, region=settings.cloudwatch.regions[0])
     kept = run_destroy(cfn, stack)
     _say(f"deleted stack {stack}; kept bucket {kept.get('BucketName', '?')} (empty and delete it to remove the site)")
+
+
+@cli.command("rotate-session-key")
+@click.option("--stack", required=True, help="CloudFormation stack name.")
+@click.option("--region", help="Region of the stack (default: AWS_REGION).")
+@ENV_FILE
+@_reports_errors
+def rotate_session_key(stack: str, region: str | None, env_file: Path) -> None:
+    """Make a new sign-in session key; sessions signed with the old one stay good for one session lifetime."""
+    import time
+    from datetime import UTC, datetime
+
+    from generator import aws
+    from generator.deploy import sessionkeys
+    from generator.deploy.cloudformation import outputs
+
+    settings = _settings({"source": "cloudwatch", "regions": (region,) if region else (), "env_file": env_file})
+    clients = {s: aws.client(s, profile=settings.aws_profile, region=settings.cloudwatch.regions[0])
+               for s in ("cloudformation", "secretsmanager", "cloudfront-keyvaluestore")}  # fmt: skip
+    try:
+        found = outputs(clients["cloudformation"], stack)
+        if not all(sessionkeys.stores(found)):
+            raise ConfigError(f"stack {stack} has no sign-in, so no session key: deploy it with --sign-in cognito")
+        keys = sessionkeys.rotate(clients, found, time.time())
+    except aws.AWS_ERRORS as exc:
+        raise GeneratorError(f"rotate-session-key failed ({aws.reason(exc)})") from None
+    until = datetime.fromtimestamp(keys.previous_until, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    _say(f"stack {stack}: a new session key signs sign-ins from now on; the old one is accepted until {until}")
 
 
 @cli.command("install-timer", context_settings={"ignore_unknown_options": True})

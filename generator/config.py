@@ -351,9 +351,9 @@ def _state(layers: _Layers, publish: bool) -> str:
 def sign_in_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The sign-in Lambda's settings from its environment (set by the stack); ConfigError if any is missing."""
     environ = os.environ if environ is None else environ
-    names = {"session_key": "SESSION_KEY", "audience": "AUDIENCE", "parameter": "SIGN_IN_PARAMETER"}
+    names = {"secret": "SESSION_SECRET", "audience": "AUDIENCE", "parameter": "SIGN_IN_PARAMETER"}
     found = {key: environ.get(name, "") for key, name in names.items()}
     missing = [names[k] for k, v in found.items() if not v]
-    if missing or not re.fullmatch(r"[0-9a-f]{64}", found["session_key"]):
-        raise ConfigError(f"the sign-in function needs {', '.join(missing) or 'a 64-hex-digit SESSION_KEY'}")
+    if missing:
+        raise ConfigError(f"the sign-in function needs {', '.join(missing)} (set by the stack)")
     return found

@@ -315,19 +315,17 @@ def test_deploy_plan_says_how_failures_are_heard(stubbed: Any, monkeypatch: pyte
     assert bad.exit_code == 2 and "--alarm-email" in bad.output
 
 
-def test_sign_in_gets_a_session_key_once_and_keeps_it() -> None:
+def test_sign_in_passes_no_key_through_the_stack() -> None:
     signed = DeployRequest(**{**REQUEST.__dict__, "sign_in": "cognito"})
     first = signed.access(None)
-    key = first.values["SessionKey"]
-    assert len(key) == 64 and int(key, 16) >= 0 and first.sign_in == "cognito" and not first.subnets_only
+    assert first.sign_in == "cognito" and not first.subnets_only
     params = {p["ParameterKey"]: p for p in signed.parameters("b", "k", first)}
-    assert params["SessionKey"]["ParameterValue"] == key and params["SignIn"]["ParameterValue"] == "cognito"
-    previous = {"SubnetsOnly": "", "SignIn": "cognito", "Public": "false", "SessionKey": "****", "SamlMetadataUrl": ""}
-    again = REQUEST.access(previous)  # a redeploy without flags: still signed in, same key, same provider
-    assert again.sign_in == "cognito" and {"SessionKey", "SignIn", "SamlMetadataUrl"} <= again.kept
-    assert "SessionKey" not in again.values
+    assert params["SignIn"]["ParameterValue"] == "cognito" and not [k for k in params if "Session" in k]
+    previous = {"SubnetsOnly": "", "SignIn": "cognito", "Public": "false", "SamlMetadataUrl": ""}
+    again = REQUEST.access(previous)  # a redeploy without flags: still signed in, same provider
+    assert again.sign_in == "cognito" and {"SignIn", "SamlMetadataUrl"} <= again.kept
     off = DeployRequest(**{**REQUEST.__dict__, "sign_in": "none", "subnets_only": "10.0.0.0/8"}).access(previous)
-    assert off.values["SessionKey"] == "" and off.sign_in == "none"
+    assert off.sign_in == "none"
 
 
 def test_sign_in_federation_flags(stubbed: Any, monkeypatch: pytest.MonkeyPatch) -> None:

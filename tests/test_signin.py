@@ -11,13 +11,15 @@ import pytest
 from moto import mock_aws
 
 from generator.deploy import signin
+from generator.deploy.sessionkeys import SessionKeys
 from generator.deploy.signin import COOKIE, FLOW_COOKIE, SignInConfig, route, session_cookie, session_valid
 from tests.conftest import ROOT
 
 KEY = "0123456789abcdef" * 4
+KEYS = SessionKeys(KEY)
 NOW = 1_795_000_000.0
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_pool"
-CONFIG = SignInConfig(KEY, "bedrock-usage-site:usage", "bus-1.auth.us-east-1.amazoncognito.com", "client-1",
+CONFIG = SignInConfig(KEYS, "bedrock-usage-site:usage", "bus-1.auth.us-east-1.amazoncognito.com", "client-1",
                       "https://usage.example.com", ISSUER)  # fmt: skip
 
 
@@ -67,27 +69,24 @@ def test_a_signed_in_viewer_gets_a_cookie_the_edge_accepts() -> None:
     assert url == "https://bus-1.auth.us-east-1.amazoncognito.com/oauth2/token" and form["code"] == "c-1"
     assert form["code_verifier"] and form["client_id"] == "client-1"
     value = cookies_of(response)[COOKIE]
-    assert session_valid(value, KEY, CONFIG.audience, NOW + 60)
-    assert not session_valid(value, KEY, CONFIG.audience, NOW + signin.SESSION_SECONDS + 1)
+    assert session_valid(value, KEYS, CONFIG.audience, NOW + 60)
+    assert not session_valid(value, KEYS, CONFIG.audience, NOW + signin.SESSION_SECONDS + 1)
     set_cookie = next(c for c in response["cookies"] if c.startswith(COOKIE))
     assert all(flag in set_cookie for flag in ("Secure", "HttpOnly", "SameSite=Lax", "Path=/"))
 
 
-def edge_accepts(value: str, audience: str = "bedrock-usage-site:usage") -> str:
-    """Run the edge function under node with this cookie."""
+def edge_accepts(value: str, audience: str = "bedrock-usage-site:usage", keys: SessionKeys = KEYS) -> str:
+    """Run the edge function under node with this cookie and these keys in its KeyValueStore."""
+    loader = (ROOT / "tests/js/edge-loader.mjs").as_uri()
     script = f"""
-      const fs = require("fs"), vm = require("vm"), crypto = require("crypto");
-      const values = {{ SubnetsOnly: "", SignIn: "cognito", SessionKey: {json.dumps(KEY)},
-                        "AWS::StackName": {json.dumps(audience.removeprefix("bedrock-usage-site:"))} }};
-      const code = fs.readFileSync({json.dumps(str(ROOT / "generator/deploy/edge.js"))}, "utf8")
-        .replace(/\\$\\{{([^}}]+)\\}}/g, (_, name) => values[name]);  // as the stack's Fn::Sub does
-      const context = {{ require: () => crypto }};
-      vm.runInNewContext(code, context);
+      import {{ load }} from {json.dumps(loader)};
+      const handler = load({{ signIn: "cognito", stack: {json.dumps(audience.removeprefix("bedrock-usage-site:"))},
+                              store: {{ "session-keys": {json.dumps(keys.to_json())} }} }});
       const request = {{ uri: "/index.html", cookies: {{ {json.dumps(COOKIE)}: {{ value: {json.dumps(value)} }} }} }};
-      const out = context.handler({{ viewer: {{ ip: "198.51.100.1" }}, request }});
+      const out = await handler({{ viewer: {{ ip: "198.51.100.1" }}, request }});
       console.log(out === request ? "pass" : String(out.statusCode));
     """
-    done = subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True)
+    done = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, check=True)
     return done.stdout.strip()
 
 
@@ -100,6 +99,11 @@ def test_the_edge_and_the_lambda_agree_on_every_cookie() -> None:
     assert edge_accepts(session_cookie(KEY, "bedrock-usage-site:usage", "u", now - 10, 5)) == "302"  # expired
     assert edge_accepts(session_cookie("f" * 64, "bedrock-usage-site:usage", "u", now)) == "302"  # another key
     assert edge_accepts(good, audience="bedrock-usage-site:other") == "302"  # another stack's cookie
+    rotated = KEYS.rotated(now)  # the old key stays good for one session lifetime, in both
+    assert edge_accepts(good, keys=rotated) == "pass" and session_valid(good, rotated, CONFIG.audience, now)
+    assert edge_accepts(session_cookie(rotated.current, CONFIG.audience, "u", now), keys=rotated) == "pass"
+    ended = SessionKeys(rotated.current, KEY, int(now) - 1)
+    assert edge_accepts(good, keys=ended) == "302" and not session_valid(good, ended, CONFIG.audience, now)
 
 
 @pytest.mark.parametrize(
@@ -146,32 +150,68 @@ def test_logout_and_unknown_paths() -> None:
 
 
 def test_a_federated_pool_skips_cognitos_own_page() -> None:
-    federated = SignInConfig(*[getattr(CONFIG, f) for f in ("session_key", "audience", "domain", "client_id", "site",
+    federated = SignInConfig(*[getattr(CONFIG, f) for f in ("keys", "audience", "domain", "client_id", "site",
                                                               "issuer")], identity_provider="company-saml")  # fmt: skip
     response = route(federated, {"rawPath": "/_auth/login"}, NOW)
     assert "identity_provider=company-saml" in response["headers"]["Location"]
 
 
 def test_the_handler_reads_its_settings_from_the_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator.deploy import sessionkeys
+    from generator.errors import ConfigError
+
     settings = {"domain": CONFIG.domain, "client_id": "client-1", "site": "https://usage.example.com/",
                 "issuer": CONFIG.issuer, "identity_provider": ""}  # fmt: skip
-    environment = {"SESSION_KEY": KEY, "AUDIENCE": "bedrock-usage-site:usage", "SIGN_IN_PARAMETER": "/usage/sign-in",
-                   "AWS_REGION": "us-east-1"}  # fmt: skip
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
     monkeypatch.setattr(signin, "_CONFIG", [])
+    clock = [NOW]
+    monkeypatch.setattr(signin.time, "time", lambda: clock[0])
     with mock_aws():
         boto3.client("ssm", region_name="us-east-1").put_parameter(
             Name="/usage/sign-in", Value=json.dumps(settings), Type="String"
         )
+        secrets = boto3.client("secretsmanager", region_name="us-east-1")
+        arn = secrets.create_secret(Name="usage-session", SecretString=KEYS.to_json())["ARN"]
+        environment = {"SESSION_SECRET": arn, "AUDIENCE": "bedrock-usage-site:usage",
+                       "SIGN_IN_PARAMETER": "/usage/sign-in", "AWS_REGION": "us-east-1"}  # fmt: skip
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
         response = signin.handler({"rawPath": "/_auth/login", "rawQueryString": ""}, None)
-    assert response["statusCode"] == 302 and response["headers"]["Location"].startswith(f"https://{CONFIG.domain}/")
-    monkeypatch.setenv("SESSION_KEY", "short")
-    monkeypatch.setattr(signin, "_CONFIG", [])
-    from generator.errors import ConfigError
+        assert response["statusCode"] == 302 and response["headers"]["Location"].startswith(f"https://{CONFIG.domain}/")
+        flow = next(c for c in response["cookies"] if c.startswith(FLOW_COOKIE)).split(";")[0]
+        assert signin._signed(flow.split("=", 1)[1], KEYS, NOW)  # signed with the secret's key
 
-    with pytest.raises(ConfigError, match="SESSION_KEY"):
-        signin.handler({"rawPath": "/_auth/login"}, None)
+        rotated = KEYS.rotated(NOW)  # as rotate-session-key leaves the secret
+        secrets.put_secret_value(SecretId=arn, SecretString=rotated.to_json())
+        clock[0] = NOW + 60  # a warm container keeps the keys it read for a few minutes ...
+        assert signin._CONFIG[0][0].keys == KEYS and signin.handler({"rawPath": "/_auth/login"}, None)
+        assert signin._CONFIG[0][0].keys == KEYS
+        clock[0] = NOW + signin.KEYS_SECONDS + 1  # ... then reads them again
+        again = signin.handler({"rawPath": "/_auth/login"}, None)
+        assert signin._CONFIG[0][0].keys == rotated
+        flow = next(c for c in again["cookies"] if c.startswith(FLOW_COOKIE)).split(";")[0].split("=", 1)[1]
+        assert signin._signed(flow, SessionKeys(rotated.current), clock[0])
+
+        monkeypatch.delenv("SESSION_SECRET")
+        monkeypatch.setattr(signin, "_CONFIG", [])
+        with pytest.raises(ConfigError, match="SESSION_SECRET"):
+            signin.handler({"rawPath": "/_auth/login"}, None)
+        secrets.put_secret_value(SecretId=arn, SecretString="plain text")
+        monkeypatch.setenv("SESSION_SECRET", arn)
+        with pytest.raises(ValueError):
+            sessionkeys.read_secret(secrets, arn)
+
+
+def test_a_sign_in_started_before_a_rotation_finishes_after_it() -> None:
+    query, flow = start()  # the flow cookie is signed with KEY
+    rotated = SignInConfig(KEYS.rotated(NOW), *[getattr(CONFIG, f) for f in ("audience", "domain", "client_id",
+                                                                            "site", "issuer")])  # fmt: skip
+    cookies = [f"{k}={v}" for k, v in flow.items()]
+    event = {"rawPath": "/_auth/callback", "rawQueryString": f"code=c-1&state={query['state']}", "cookies": cookies}
+    token = id_token()
+    response = route(rotated, event, NOW + 5, lambda url, form: {"id_token": token})
+    assert response["statusCode"] == 302
+    value = cookies_of(response)[COOKIE]
+    assert session_valid(value, SessionKeys(rotated.keys.current), CONFIG.audience, NOW + 10)  # the new key signs
 
 
 @pytest.mark.parametrize(

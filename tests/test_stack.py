@@ -1,5 +1,6 @@
 """The CloudFormation template: cfn-lint clean, and its security properties asserted one by one."""
 
+import json
 import re
 import subprocess
 import sys
@@ -30,9 +31,9 @@ def template(text: str) -> dict[str, Any]:
     return dict(decoded)
 
 
-def edge_function(cidrs: str, sign_in: str, key: str, stack: str) -> str:
+def edge_function(cidrs: str, sign_in: str, stack: str) -> str:
     """The edge code as CloudFront runs it once the stack's Fn::Sub filled in its parameters."""
-    values = {"SubnetsOnly": cidrs, "SignIn": sign_in, "SessionKey": key, "AWS::StackName": stack}
+    values = {"SubnetsOnly": cidrs, "SignIn": sign_in, "AWS::StackName": stack}
     return re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], EDGE_FUNCTION.read_text())
 
 
@@ -113,14 +114,14 @@ def test_edge_function_runs_only_when_a_restriction_is_asked_for(template: dict[
     assert template["Conditions"]["HasEdgeFunction"] == {"Fn::Or": [{"Condition": "HasSubnets"},
                                                                     {"Condition": "HasSignIn"}]}  # fmt: skip
     code = str(function["Properties"]["FunctionCode"])
-    for reference in ("${SubnetsOnly}", "${SignIn}", "${SessionKey}", "bedrock-usage-site:${AWS::StackName}"):
-        assert reference in code
+    assert set(re.findall(r"\$\{([^}]+)\}", code)) == {"SubnetsOnly", "SignIn", "AWS::StackName"}
     assert function["Properties"]["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
-    assert 'var ALLOWED = "10.0.0.0/8";' in edge_function("10.0.0.0/8", "none", "", "a")
-    for name in ("SignIn", "SessionKey"):  # values that reach the code admit no quote or backslash
-        parameter = template["Parameters"][name]
-        assert "AllowedValues" in parameter or parameter["AllowedPattern"] == "^$|^[0-9a-f]{64}$"
-    assert template["Parameters"]["SessionKey"]["NoEcho"] is True
+    assert 'var ALLOWED = "10.0.0.0/8";' in edge_function("10.0.0.0/8", "none", "a")
+    assert "AllowedValues" in template["Parameters"]["SignIn"]  # values that reach the code admit no quote or backslash
+    # the session key is in no parameter and no code: the function reads it from its KeyValueStore, with sign-in
+    assert not [name for name in template["Parameters"] if "Session" in name]
+    condition, (association,), _ = function["Properties"]["FunctionConfig"]["KeyValueStoreAssociations"]["Fn::If"]
+    assert condition == "HasSignIn" and association == {"KeyValueStoreARN": {"Fn::GetAtt": ["SessionKeyStore", "Arn"]}}
 
 
 def test_every_iam_statement_is_scoped(template: dict[str, Any]) -> None:
@@ -260,8 +261,24 @@ def test_sign_in_is_a_private_cognito_pool_behind_the_edge(template: dict[str, A
     control = resources["SignInAccessControl"]["Properties"]["OriginAccessControlConfig"]
     assert control["OriginAccessControlOriginType"] == "lambda" and control["SigningBehavior"] == "always"
     env = resources["SignInFunction"]["Properties"]["Environment"]["Variables"]
-    assert env["SESSION_KEY"] == {"Ref": "SessionKey"} and env["AUDIENCE"] == {
+    assert env["SESSION_SECRET"] == {"Ref": "SessionSecret"} and env["AUDIENCE"] == {
         "Fn::Sub": "bedrock-usage-site:${AWS::StackName}"}  # fmt: skip
+    assert not [name for name in env if "KEY" in name]  # the key itself is never in the environment
+    # the stack makes the key at random, in the shape sessionkeys.py reads: {"current": 64 letters and digits, ...}
+    secret = resources["SessionSecret"]
+    assert secret["Condition"] == "HasSignIn" and "SecretString" not in secret["Properties"]
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert generated["GenerateStringKey"] == "current" and generated["PasswordLength"] == 64
+    assert generated["ExcludePunctuation"] is True
+    assert json.loads(generated["SecretStringTemplate"]) == {"previous": "", "previous_until": 0}
+    assert resources["SessionKeyStore"]["Condition"] == "HasSignIn"
+    reads = [s for s in resources["SignInRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+             if "secretsmanager" in str(s["Action"])]  # fmt: skip
+    assert reads == [{"Sid": "ReadTheSessionKeys", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                      "Resource": {"Ref": "SessionSecret"}}]  # fmt: skip
+    outputs = template["Outputs"]
+    assert outputs["SessionSecretArn"]["Value"] == {"Ref": "SessionSecret"}
+    assert outputs["SessionKeyStoreArn"]["Value"] == {"Fn::GetAtt": ["SessionKeyStore", "Arn"]}
     assert resources["SignInFunction"]["Properties"]["Handler"] == "generator.deploy.signin.handler"
 
 

@@ -40,12 +40,35 @@ LATER: dict[tuple[str, str], Callable[[dict[str, Any], dict[str, Any]], None]] =
     # #23: the edge code refuses odd paths and exempts three exact sign-in paths (tests/js/edge.test.mjs); it is
     # still edge.js as the stack's Fn::Sub takes it
     ("Resources", "EdgeFunction"): lambda new, old: _same_code_aside(new, old),
+    # #23: the session key moved out of a parameter into a secret and the edge's KeyValueStore
+    ("Resources", "SignInFunction"): lambda new, old: _swap(
+        new["Properties"]["Environment"]["Variables"],
+        old["Properties"]["Environment"]["Variables"],
+        "SESSION_SECRET",
+        "SESSION_KEY",
+    ),
+    ("Resources", "SignInRole"): lambda new, old: _drop_statement(new, "ReadTheSessionKeys"),
 }
+# ... and what they added or removed, by (section, name): present only in the new template, or only in the old
+ADDED = {("Resources", "SessionSecret"), ("Resources", "SessionKeyStore"), ("Outputs", "SessionSecretArn"),
+         ("Outputs", "SessionKeyStoreArn")}  # fmt: skip
+REMOVED = {("Parameters", "SessionKey")}
+
+
+def _drop_statement(role: dict[str, Any], sid: str) -> None:
+    statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    statements[:] = [s for s in statements if s.get("Sid") != sid]
+
+
+def _swap(new: dict[str, Any], old: dict[str, Any], added: str, removed: str) -> None:
+    new.pop(added)
+    old.pop(removed)
 
 
 def _same_code_aside(new: dict[str, Any], old: dict[str, Any]) -> None:
     assert new["Properties"].pop("FunctionCode") == {"Fn::Sub": EDGE_FUNCTION.read_text()}
     old["Properties"].pop("FunctionCode")
+    new["Properties"]["FunctionConfig"].pop("KeyValueStoreAssociations")
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -54,6 +77,10 @@ def test_each_resource_equals_the_spliced_template(case: str) -> None:
     after = _decoded(render_template(CASES[case]))
     for (section, name), undo in LATER.items():
         undo(after[section][name], before[section][name])
+    for section, name in ADDED:
+        after[section].pop(name)
+    for section, name in REMOVED:
+        before[section].pop(name)
     assert sorted(after) == sorted(before)
     for section in before:
         if isinstance(before[section], dict):
@@ -91,11 +118,13 @@ def test_the_deploy_plan_is_data() -> None:
     assert plan.grants == ("logs:StartQuery on /aws/bedrock/modelinvocations", "the bucket", "this distribution",
                            "ce:GetCostAndUsage")  # fmt: skip
     assert plan.parameters["SubnetsOnly"] == "10.0.0.0/8" and plan.parameters["CostExplorer"] == "true"
-    assert "CodeBucket" not in plan.parameters and plan.parameters["SessionKey"] == ""
+    assert "CodeBucket" not in plan.parameters and not [p for p in plan.parameters if "Session" in p]
     lines = plan.lines()
     assert lines[2] == "create stack usage in us-east-1 with:"
     assert "  one IAM role: logs:StartQuery on /aws/bedrock/modelinvocations, the bucket, this distribution, " \
            "ce:GetCostAndUsage" in lines  # fmt: skip
-    signed = plan_deploy(request.__class__(**{**request.__dict__, "sign_in": "cognito"}), "CREATE_COMPLETE", 0,
-                         request.__class__(**{**request.__dict__, "sign_in": "cognito"}).access(None))  # fmt: skip
-    assert signed.parameters["SessionKey"] == "(secret)" and signed.lines()[2].startswith("update (now CREATE")
+    signed_request = request.__class__(**{**request.__dict__, "sign_in": "cognito",
+                                          "budget_webhook": "https://hooks.example.com/T0/B0/x"})  # fmt: skip
+    signed = plan_deploy(signed_request, "CREATE_COMPLETE", 0, signed_request.access(None))
+    assert signed.parameters["BudgetWebhook"] == "(secret)" and signed.lines()[2].startswith("update (now CREATE")
+    assert any("session key in Secrets Manager" in line for line in signed.lines())

@@ -11,7 +11,6 @@ import hashlib
 import importlib.metadata
 import io
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.aws import AWS_ERRORS, error_code, reason
-from generator.deploy import CIDR_LIST, render_template
+from generator.deploy import CIDR_LIST, render_template, sessionkeys
 from generator.errors import ConfigError, PublishError
 from generator.layout import package_dir, parse_url
 
@@ -138,10 +137,6 @@ class DeployRequest:
         else:
             values = {}
             kept |= set(idp)
-        if sign_in == "cognito" and before.get("SignIn") == "cognito":
-            kept.add("SessionKey")  # signed-in viewers stay signed in across deploys
-        else:  # a fresh key whenever sign-in is turned on (and none when it is off)
-            values["SessionKey"] = secrets.token_hex(32) if sign_in == "cognito" else ""
         return Access(subnets, sign_in, public, frozenset(k for k in kept if k in before), values)
 
     def reads(self) -> str:
@@ -171,7 +166,7 @@ class DeployRequest:
             "AssumeRoles": ",".join(self.assume_roles),
             "Source": self.source, "LogsBucket": self.logs_bucket[0], "LogsPrefix": self.logs_bucket[1],
             "BudgetWebhook": self.budget_webhook or "",
-            "SessionKey": "", "SamlMetadataUrl": "", "OidcIssuer": "", "OidcClientId": "", "OidcClientSecret": "",
+            "SamlMetadataUrl": "", "OidcIssuer": "", "OidcClientId": "", "OidcClientSecret": "",
             **access.values,
         }  # fmt: skip
         kept = access.kept | ({"BudgetWebhook"} if self.budget_webhook is None and access.kept else set())
@@ -202,15 +197,21 @@ class Access:
             lines.append("  sign-in with Cognito in front of every page (a signed session cookie checked at the edge)"
                          + (f", federated to {provider}" if provider else "")
                          + (said if "SignIn" in self.kept else ""))  # fmt: skip
+            lines.append("  its session key in Secrets Manager, copied to the edge's KeyValueStore after the stack is "
+                         "ready (rotate it with `bedrock-usage rotate-session-key`)")  # fmt: skip
         if self.public:
             lines.append("  NO viewer restriction: anyone with the URL sees every person's spend (--public)")
         return lines
 
 
+CLI_ONLY = {"awscrt"}  # what only the command line needs (KeyValueStore writes): kept out of the Lambda zip
+
+
 def requirements() -> list[str]:
-    """The runtime dependencies this installed package declares."""
+    """The runtime dependencies this installed package declares, less those only the command line uses."""
     declared = importlib.metadata.requires("bedrock-usage-site") or []
-    return sorted(r.split(";")[0].strip() for r in declared if "extra ==" not in r)
+    found = (r.split(";")[0].strip() for r in declared if "extra ==" not in r)
+    return sorted(r for r in found if re.split(r"[<>=!~\[ ]", r, maxsplit=1)[0].lower() not in CLI_ONLY)
 
 
 def pip_install(target: Path, packages: list[str], python: str, architecture: str) -> None:
@@ -286,7 +287,7 @@ def ensure_bucket(s3: Any, bucket: str, region: str) -> None:
 def deploy(
     clients: Mapping[str, Any], request: DeployRequest, code: bytes, access: Access, wait_delay: int = 15
 ) -> dict[str, str]:
-    """Upload the code, create or update the stack, wait, and return its outputs."""
+    """Upload the code, create or update the stack, wait, copy the session key to the edge; return its outputs."""
     cfn, s3 = clients["cloudformation"], clients["s3"]
     try:
         account = clients["sts"].get_caller_identity()["Account"]
@@ -300,19 +301,23 @@ def deploy(
             "Parameters": request.parameters(bucket, key, access),
             "Capabilities": ["CAPABILITY_IAM"],
         }
+        waiter = "stack_create_complete"
         if stack_status(cfn, request.stack) is None:
             cfn.create_stack(**arguments, OnFailure="ROLLBACK")
-            waiter = "stack_create_complete"
         else:
+            waiter = "stack_update_complete"
             try:
                 cfn.update_stack(**arguments)
             except AWS_ERRORS as exc:
                 if "No updates are to be performed" not in str(exc):
                     raise
-                return outputs(cfn, request.stack)
-            waiter = "stack_update_complete"
-        cfn.get_waiter(waiter).wait(StackName=request.stack, WaiterConfig={"Delay": wait_delay, "MaxAttempts": 240})
-        return outputs(cfn, request.stack)
+                waiter = ""
+        if waiter:
+            cfn.get_waiter(waiter).wait(StackName=request.stack, WaiterConfig={"Delay": wait_delay,
+                                                                                "MaxAttempts": 240})  # fmt: skip
+        found = outputs(cfn, request.stack)
+        sessionkeys.sync(clients, found)  # also when nothing else changed: a failed copy is mended by a redeploy
+        return found
     except AWS_ERRORS as exc:
         raise PublishError(f"deploy of stack {request.stack} failed ({reason(exc)})") from None
 

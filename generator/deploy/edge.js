@@ -2,13 +2,16 @@
 // each on when configured, both failing closed:
 // - ALLOWED: only viewers whose IP lies in one of these IPv4/IPv6 networks get in (a plain 403 otherwise);
 // - SIGN_IN "cognito": every request needs the session cookie that /_auth/callback sets after a Cognito
-//   sign-in, signed (HMAC-SHA256) with SESSION_KEY, for this site's AUDIENCE and not expired; without
+//   sign-in, signed (HMAC-SHA256) with a session key, for this site's AUDIENCE and not expired; without
 //   one, a page request is sent to /_auth/login, anything else gets 401.
-// The stack fills these in from its parameters, which accept only CIDRs, a fixed word and hex.
-var crypto = require("crypto");
+// The stack fills ALLOWED, SIGN_IN and AUDIENCE in from its parameters, which accept only CIDRs and a fixed word.
+// The session keys are not in this code: they are read from the KeyValueStore associated with the function
+// (generator/deploy/sessionkeys.py writes it); no keys there, or none readable, lets nobody in.
+import crypto from "crypto";
+import cf from "cloudfront";
+
 var ALLOWED = "${SubnetsOnly}";
 var SIGN_IN = "${SignIn}";
-var SESSION_KEY = "${SessionKey}";
 var AUDIENCE = "bedrock-usage-site:${AWS::StackName}";
 var COOKIE = "__Host-bedrock-usage-session";
 
@@ -91,17 +94,34 @@ function sameText(a, b) {
   return diff === 0;
 }
 
+// The keys a session may be signed with now: {"current": KEY, "previous": KEY or "", "previous_until": epoch}.
+async function sessionKeys(now) {
+  var stored;
+  try {
+    stored = await cf.kvs().get("session-keys", { format: "json" });
+  } catch (e) {
+    return []; // no store, no entry, or not JSON
+  }
+  var keys = [];
+  var pattern = /^[0-9A-Za-z]{64}$/;
+  if (stored && pattern.test(stored.current)) keys.push(stored.current);
+  if (keys.length && pattern.test(stored.previous) && now < Number(stored.previous_until)) keys.push(stored.previous);
+  return keys;
+}
+
 // A session cookie is "v1|<expiry, epoch seconds>|<audience>|<user>" + "." + hex HMAC-SHA256 of that text.
-function sessionValid(request, now) {
-  if (!/^[0-9a-f]{64}$/.test(SESSION_KEY)) return false; // no key: nobody gets in
+function sessionValid(request, keys, now) {
   var cookie = request && request.cookies ? request.cookies[COOKIE] : null;
   var value = cookie && typeof cookie.value === "string" ? cookie.value : "";
   if (!value || value.length > 1024) return false;
   var dot = value.lastIndexOf(".");
   if (dot < 1) return false;
   var token = value.slice(0, dot);
-  var expected = crypto.createHmac("sha256", SESSION_KEY).update(token).digest("hex");
-  if (!sameText(value.slice(dot + 1), expected)) return false;
+  var signed = false;
+  for (var k = 0; k < keys.length; k++) {
+    if (sameText(value.slice(dot + 1), crypto.createHmac("sha256", keys[k]).update(token).digest("hex"))) signed = true;
+  }
+  if (!signed) return false;
   var parts = token.split("|");
   if (parts.length !== 4 || parts[0] !== "v1" || parts[2] !== AUDIENCE) return false;
   var expires = Number(parts[1]);
@@ -137,7 +157,7 @@ function oddPath(uri) {
 
 var AUTH_PATHS = ["/_auth/login", "/_auth/callback", "/_auth/logout"];
 
-function handler(event) {
+async function handler(event) {
   var request = event && event.request ? event.request : {};
   if (oddPath(request.uri)) return plain(400, "Bad Request", "400: not a path of this site.\n");
   if (ALLOWED) { // an allow-list that parses to no network lets nobody in
@@ -151,6 +171,7 @@ function handler(event) {
   if (SIGN_IN === "none") return ALLOWED ? request : plain(403, "Forbidden", "403 Forbidden: no viewer is allowed.\n");
   if (SIGN_IN !== "cognito") return plain(403, "Forbidden", "403 Forbidden: the site's sign-in is misconfigured.\n");
   if (AUTH_PATHS.indexOf(request.uri) >= 0) return request; // signing in needs no session: these three, exactly
-  if (sessionValid(request, Date.now() / 1000)) return request;
+  var now = Date.now() / 1000;
+  if (sessionValid(request, await sessionKeys(now), now)) return request;
   return signInFirst(request);
 }

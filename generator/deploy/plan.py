@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from generator.deploy.cloudformation import DEADLINE_MARGIN, RUNTIME_PYTHON, Access, DeployRequest
 
-SECRET = ("SessionKey", "OidcClientSecret", "BudgetWebhook")  # never printed
+SECRET = ("OidcClientSecret", "BudgetWebhook")  # never printed
 
 
 @dataclass(frozen=True)

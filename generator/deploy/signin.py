@@ -2,8 +2,9 @@
 
 Owns /_auth/login (send the viewer to Cognito), /_auth/callback (exchange the code at Cognito's token endpoint,
 check the ID token's issuer, audience and expiry, set the signed session cookie) and /_auth/logout. The cookie
-format is the one `edge.js` verifies. Its configuration comes from the stack: the session key and audience in
-the environment, the Cognito domain, client id and site URL in an SSM parameter (read once per container).
+format is the one `edge.js` verifies. Its configuration comes from the stack: the audience and the session
+secret's name in the environment, the Cognito domain, client id and site URL in an SSM parameter (read once per
+container), and the session keys in that secret (read again every few minutes, so a rotation reaches it).
 """
 
 from __future__ import annotations
@@ -18,20 +19,22 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from generator.deploy.sessionkeys import SESSION_SECONDS, SessionKeys
 
 COOKIE = "__Host-bedrock-usage-session"
 FLOW_COOKIE = "__Host-bedrock-usage-signin"
-SESSION_SECONDS = 8 * 3600
 FLOW_SECONDS = 600
+KEYS_SECONDS = 300  # how long a warm container signs with the keys it read before reading them again
 
 
 @dataclass(frozen=True)
 class SignInConfig:
-    """What the sign-in needs to know: the key and audience (environment) and Cognito's side (SSM)."""
+    """What the sign-in needs to know: the keys (Secrets Manager), the audience (environment), Cognito's side (SSM)."""
 
-    session_key: str  # 64 hex characters, shared with the edge function
+    keys: SessionKeys  # shared with the edge function through its KeyValueStore
     audience: str
     domain: str  # the user pool's hosted-login domain, e.g. bus-1234.auth.us-east-1.amazoncognito.com
     client_id: str
@@ -50,10 +53,17 @@ def session_cookie(key: str, audience: str, user: str, now: float, seconds: int 
     return f"{token}.{_mac(key, token)}"
 
 
-def session_valid(value: str, key: str, audience: str, now: float) -> bool:
-    """The edge's check, in Python (tests run both against the same cookies)."""
+def _signed(value: str, keys: SessionKeys, now: float) -> str:
+    """The text before the signature when one of the keys accepted at `now` signed it, else ""."""
     token, _, signature = value.rpartition(".")
-    if not token or len(value) > 1024 or not hmac.compare_digest(signature, _mac(key, token)):
+    good = any(hmac.compare_digest(signature, _mac(key, token)) for key in keys.accepted(now))
+    return token if token and good else ""
+
+
+def session_valid(value: str, keys: SessionKeys, audience: str, now: float) -> bool:
+    """The edge's check, in Python (tests run both against the same cookies)."""
+    token = _signed(value, keys, now) if len(value) <= 1024 else ""
+    if not token:
         return False
     parts = token.split("|")
     return len(parts) == 4 and parts[0] == "v1" and parts[2] == audience and parts[1].isdigit() and int(parts[1]) > now
@@ -111,7 +121,7 @@ def login(config: SignInConfig, query: Mapping[str, str], now: float) -> dict[st
     if config.identity_provider:
         params["identity_provider"] = config.identity_provider
     location = f"https://{config.domain}/oauth2/authorize?{urllib.parse.urlencode(params)}"
-    return _redirect(location, [_set_cookie(FLOW_COOKIE, f"{flow}.{_mac(config.session_key, flow)}", FLOW_SECONDS)])
+    return _redirect(location, [_set_cookie(FLOW_COOKIE, f"{flow}.{_mac(config.keys.current, flow)}", FLOW_SECONDS)])
 
 
 def callback(
@@ -122,8 +132,8 @@ def callback(
     exchange: Callable[[str, dict[str, str]], dict[str, Any]],
 ) -> dict[str, Any]:
     """Finish the sign-in: the state must match our flow cookie and the token endpoint must vouch for the user."""
-    flow, _, signature = cookies.get(FLOW_COOKIE, "").rpartition(".")
-    if not flow or not hmac.compare_digest(signature, _mac(config.session_key, flow)):
+    flow = _signed(cookies.get(FLOW_COOKIE, ""), config.keys, now)
+    if not flow:
         return _refuse(400, "This sign-in did not start here, or took too long: open the site again.")
     started = json.loads(_unb64(flow))
     if started["e"] < now or not hmac.compare_digest(str(started["s"]), query.get("state", "")):
@@ -145,7 +155,7 @@ def callback(
         or claims.get("exp", 0) < now
     ):
         return _refuse(403, "Sign-in was refused: the identity token is not for this site.")
-    value = session_cookie(config.session_key, config.audience, str(claims.get("sub", "")), now)
+    value = session_cookie(config.keys.current, config.audience, str(claims.get("sub", "")), now)
     return _redirect(started["n"], [_set_cookie(COOKIE, value, SESSION_SECONDS), _set_cookie(FLOW_COOKIE, "", 0)])
 
 
@@ -186,19 +196,25 @@ def route(
     return _refuse(404, "Not found.")
 
 
-_CONFIG: list[SignInConfig] = []
+_CONFIG: list[tuple[SignInConfig, float]] = []  # this container's settings, and when it read the keys
 
 
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     """The Lambda entry point (`generator.deploy.signin.handler`)."""
-    if not _CONFIG:
-        from generator import aws
-        from generator.config import sign_in_environment
+    from generator import aws
+    from generator.config import sign_in_environment
+    from generator.deploy.sessionkeys import read_secret
 
+    now = time.time()
+    if not _CONFIG or now - _CONFIG[0][1] > KEYS_SECONDS:
         env = sign_in_environment()
-        doc = json.loads(aws.client("ssm").get_parameter(Name=env["parameter"])["Parameter"]["Value"])
-        site, provider = doc["site"].rstrip("/"), doc.get("identity_provider", "")
-        config = SignInConfig(env["session_key"], env["audience"], doc["domain"], doc["client_id"], site,
-                              doc["issuer"], provider)  # fmt: skip
-        _CONFIG.append(config)
-    return route(_CONFIG[0], event)
+        keys = read_secret(aws.client("secretsmanager"), env["secret"])
+        if _CONFIG:
+            config = replace(_CONFIG[0][0], keys=keys)
+        else:
+            doc = json.loads(aws.client("ssm").get_parameter(Name=env["parameter"])["Parameter"]["Value"])
+            site, provider = doc["site"].rstrip("/"), doc.get("identity_provider", "")
+            config = SignInConfig(keys, env["audience"], doc["domain"], doc["client_id"], site, doc["issuer"],
+                                  provider)  # fmt: skip
+        _CONFIG[:] = [(config, now)]
+    return route(_CONFIG[0][0], event, now)
