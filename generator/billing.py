@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from generator.aws import AWS_ERRORS, is_denied, reason
 from generator.pricing import PriceBook, name_key
-from generator.pricing.cost import CostedRow
+from generator.pricing.cost import CostedRow, utc_day
 from generator.usage import Window
 
 GENERIC = "Amazon Bedrock"  # Amazon's own and most open-weight models are billed under this service
@@ -116,23 +116,32 @@ def complete_days(window: Window) -> tuple[date, date] | None:
     return (first, last) if first <= last else None
 
 
-def reconcile(costed: Sequence[CostedRow], window: Window, bill: Bill, book: PriceBook) -> Reconciliation:
-    """Put billed next to estimated dollars and allocate each day's bill to people by estimated cost."""
+def daily_spend(costed: Iterable[CostedRow]) -> dict[tuple[date, str, str], Decimal]:
+    """Estimated cost by UTC day, model and person: what the bill is set against (the cube keeps the same)."""
+    spend: dict[tuple[date, str, str], Decimal] = defaultdict(Decimal)
+    for r in costed:
+        if r.cost:
+            spend[(utc_day(r.hour), r.model, r.person)] += r.cost
+    return spend
+
+
+def reconcile(
+    spend: Mapping[tuple[date, str, str], Decimal], window: Window, bill: Bill, book: PriceBook
+) -> Reconciliation:
+    """Put billed next to estimated dollars and allocate each day's bill to people by estimated cost
+    (`spend`: estimated cost by UTC day, model and person)."""
     span = complete_days(window)
     if span is None or bill.note:
         note = bill.note or "no complete UTC day in this window to compare"
         return Reconciliation(None, None, note, (), (), (), Decimal(0))
     first, last = span
     services = {c.service for c in bill.charges}
-    lo = datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp()
-    hi = datetime(last.year, last.month, last.day, tzinfo=UTC).timestamp() + 86400
     estimate: dict[tuple[date, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     service_for: dict[str, str] = {}
-    for r in costed:
-        if lo <= r.hour < hi and r.cost:
-            service = service_for.get(r.model) or service_for.setdefault(r.model, service_of(r.model, services, book))
-            day = datetime.fromtimestamp(r.hour, UTC).date()
-            estimate[(day, service)][r.person] += r.cost
+    for (day, model, person), cost in spend.items():
+        if first <= day <= last:
+            service = service_for.get(model) or service_for.setdefault(model, service_of(model, services, book))
+            estimate[(day, service)][person] += cost
     billed_by: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
     for c in bill.charges:
         if first <= c.day <= last:

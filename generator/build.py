@@ -7,17 +7,20 @@ lives in its own module and knows nothing of the others' I/O. Budget notices and
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from generator import __version__, aws, billing, identity
 from generator.budgets import Status
 from generator.config import Settings
-from generator.errors import IncompleteDataError
+from generator.errors import GeneratorError, IncompleteDataError
+from generator.layout import MAX_FILES
 from generator.pricing import PriceBook, load_book, pricelist
-from generator.pricing.cost import CostedRow, cost_rows
+from generator.pricing.cost import cost_rows
 from generator.site import decisions, render, report, write
 from generator.site.export import BuildMeta, dump, manifest
 from generator.site.report import WindowReport
@@ -97,30 +100,38 @@ def build(settings: Settings) -> BuildResult:
                              settings.athena)  # fmt: skip
         s.note(records=source.records, rows=len(source.rows), skipped=source.skipped.total)
     _check_complete(settings, source)
-    with stage("pricing") as s:
+    one_day = next((w for w in windows if w.key == "1d"), None)
+    with stage("pricing") as s:  # each row priced and summed into the day cube, then let go
         price_list = _price_list(settings, {r.region for r in source.rows}, now)
         book = load_book(settings.prices, price_list.prices)
         people = identity.resolve((r.principal for r in source.rows), settings.identity)
-        costed = cost_rows(source.rows, book, people, settings.inference_profiles)
-        s.note(rows=len(costed), prices=len(book.prices))
+        cube = report.DayCube(decisions.periods(windows), settings.tz, one_day, spend=settings.cost_explorer)
+        cube.add_all(cost_rows(source.rows, book, people, settings.inference_profiles))
+        s.note(rows=len(source.rows), prices=len(book.prices))
     meta = BuildMeta(
         now, floor_hour(now), source.description, __version__, tuple(settings.windows), source.skipped,
         source.records, book, source.ignored, source.duplicates, price_list.note,
     )  # fmt: skip
     queries, source_line = source.queries, source.line
-    del source  # the costed rows carry everything on; let the hourly rows go
+    del source  # the cube holds every sum the pages need; let the hourly rows go
     with stage("report") as s:
-        reports = tuple(report.summarize(costed, w, settings.tz, people) for w in windows)
-        views = decisions.make_views(costed, reports, settings.tz, people, settings.teams, settings.budgets)
+        reports = tuple(cube.report(w, people) for w in windows)
         unpriced = _unpriced(reports)
         if settings.strict_pricing and unpriced:
             raise IncompleteDataError(
                 f"{unpriced_line(unpriced)}; add [[prices]] entries to your config or drop --strict-pricing"
             )
-        bills, bill_note = _reconcile(settings, costed, windows, book) if settings.cost_explorer else ({}, "")
+        bills, bill_note = _reconcile(settings, cube.spend, windows, book) if cube.spend is not None else ({}, "")
+        views = decisions.make_views(cube, reports, cube.hours(), people, settings.teams, settings.budgets)
+        del cube
         s.note(windows=len(reports), people=len({u.name for r in reports for u in r.users}))
     with stage("render") as s:
         files = render.render_site(views, meta, bills)
+        if len(files) >= MAX_FILES:
+            raise GeneratorError(
+                f"the site would have {len(files):,} files, more than the {MAX_FILES:,} a manifest "
+                "may list; build fewer --windows, or split the organisation into several sites"
+            )
         total_unpriced = (sum(t for t, _ in unpriced.values()), sum(n for _, n in unpriced.values()))
         files["data/manifest.json"] = dump(manifest(meta, files, total_unpriced, queries))
         s.note(files=len(files), bytes=sum(map(len, files.values())))
@@ -183,7 +194,7 @@ def unpriced_line(unpriced: dict[str, tuple[int, int]]) -> str:
 
 
 def _reconcile(
-    settings: Settings, costed: list[CostedRow], windows: list[Window], book: PriceBook
+    settings: Settings, spend: Mapping[tuple[date, str, str], Decimal], windows: list[Window], book: PriceBook
 ) -> tuple[dict[str, billing.Reconciliation], str]:
     """Fetch the bill once for every window's complete days and set it beside each estimate."""
     spans = [s for s in map(billing.complete_days, windows) if s]
@@ -191,4 +202,4 @@ def _reconcile(
         return {}, ""
     client = aws.client("ce", profile=settings.aws_profile, region="us-east-1")
     bill = billing.fetch_bill(client, min(s[0] for s in spans), max(s[1] for s in spans) + timedelta(days=1))
-    return {w.key: billing.reconcile(costed, w, bill, book) for w in windows}, bill.note
+    return {w.key: billing.reconcile(spend, w, bill, book) for w in windows}, bill.note

@@ -17,8 +17,10 @@ from generator.errors import ConfigError, GeneratorError, PublishError
 MANIFEST = "data/manifest.json"
 STATE_PREFIX = ".bedrock-usage-state/"  # in the site bucket, beside the site: the store and the publish lock
 TOOL = "bedrock-usage-site"  # the manifest's signature: tool.name
-MAX_MANIFEST = 1 << 20  # bytes
-MAX_FILES = 10_000
+# A site has about two files a person (a page and a JSON file), so the manifest grows with the organisation: the
+# bounds below take 29,000 people. A manifest entry is a path (at most ~75 bytes) and a sha256 (64), quoted.
+MAX_FILES = 60_000
+MAX_MANIFEST = (1 << 20) + MAX_FILES * 160  # bytes: the manifest's other fields, and every file's entry
 # Every path this tool writes; nothing else is ever replaced or deleted on its say-so.
 SITE_PATH = re.compile(
     r"^(?:index\.html|pricing\.html|(?:usage|matrix)-[a-z0-9-]{1,20}\.html|(?:person|team)/[a-z0-9-]{1,50}\.html"

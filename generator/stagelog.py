@@ -7,6 +7,7 @@ Lambda, where each line lands in CloudWatch. Stages only say what they did; they
 from __future__ import annotations
 
 import logging
+import resource
 import sys
 import time
 from collections.abc import Iterator
@@ -28,7 +29,8 @@ class Stage:
 
     def line(self, seconds: float) -> str:
         said = ", ".join(f"{value:,} {name}" for name, value in self.facts.items())
-        return f"stage {self.name}: {seconds:.2f} s" + (f", {said}" if said else "")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
+        return f"stage {self.name}: {seconds:.2f} s" + (f", {said}" if said else "") + f"; peak RSS {peak} MB"
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from generator import aws
-from generator.billing import Bill, Billed, complete_days, reconcile, service_of
+from generator.billing import Bill, Billed, complete_days, daily_spend, reconcile, service_of
 from generator.cli import cli
 from generator.pricing import load_book
 from generator.pricing.cost import CostedRow
@@ -52,7 +52,7 @@ def test_bill_is_shared_by_estimated_cost_not_invocations() -> None:
         Billed(date(2026, 11, 22), "Amazon Bedrock", Decimal("1")),  # no usage that day
         Billed(date(2026, 11, 27), SONNET_SERVICE, Decimal("99")),  # outside the complete days
     ))  # fmt: skip
-    rec = reconcile(costed, WINDOW, bill, BOOK)
+    rec = reconcile(daily_spend(costed), WINDOW, bill, BOOK)
     people = {p.name: (p.billed, p.estimated) for p in rec.people}
     assert people == {"ann": (6, 3), "bob": (2, 1), "cy": (Decimal("0.4"), Decimal("0.5"))}
     services = {s.name: (s.billed, s.estimated) for s in rec.services}
@@ -62,7 +62,7 @@ def test_bill_is_shared_by_estimated_cost_not_invocations() -> None:
 
 
 def test_missing_bill_degrades_to_a_note() -> None:
-    rec = reconcile([row("ann", SONNET, "3")], WINDOW, Bill((), "no permission"), BOOK)
+    rec = reconcile(daily_spend([row("ann", SONNET, "3")]), WINDOW, Bill((), "no permission"), BOOK)
     assert rec.note == "no permission" and rec.people == ()
 
 

@@ -47,7 +47,7 @@ rows = st.lists(
 
 def reports(data: list[HourlyRow]) -> list[WindowReport]:
     people = resolve((r.principal for r in data), IdentityRules())
-    costed = cost_rows(data, BOOK, people, {})
+    costed = list(cost_rows(data, BOOK, people, {}))
     return [summarize(costed, w, TZ, people) for w in make_windows(NOW, TZ)]
 
 

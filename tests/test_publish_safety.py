@@ -17,7 +17,7 @@ from generator.build import build
 from generator.cli import cli
 from generator.config import load_settings
 from generator.errors import ConfigError
-from generator.layout import manifest_files
+from generator.layout import MAX_FILES, MAX_MANIFEST, manifest_files
 from generator.publish import invalidate
 from tests.test_publish import bucket, objects, publish, write_logs
 
@@ -61,8 +61,8 @@ def test_a_tampered_manifest_deletes_nothing_it_did_not_write(moto_server: str, 
         ({"tool": {"name": "bedrock-usage-site"}, "files": ["index.html", 1]}, "files are not a map"),
         ({"tool": {"name": "bedrock-usage-site"}, "files": {"index.html": 1}}, "not a path this tool writes"),
         ({"tool": {"name": "bedrock-usage-site"}, "files": {"../index.html": "x"}}, "not a path this tool writes"),
-        ({"tool": {"name": "bedrock-usage-site"}, "files": {f"usage-{i}.html": "x" for i in range(10_001)}},
-         "files are not a map of at most 10,000"),
+        ({"tool": {"name": "bedrock-usage-site"}, "files": {f"usage-{i}.html": "x" for i in range(MAX_FILES + 1)}},
+         f"files are not a map of at most {MAX_FILES:,}"),
         ([1, 2], "does not say it was written by"),
     ],
 )  # fmt: skip
@@ -70,7 +70,7 @@ def test_a_manifest_of_the_wrong_shape_is_never_trusted(doc: Any, why: str) -> N
     found, problem = manifest_files(json.dumps(doc).encode())
     assert found is None and why in problem
     assert manifest_files(b"{" * 10)[1] == "it is not JSON"
-    assert "bytes (at most" in manifest_files(b" " * (1 << 20 + 1))[1]
+    assert "bytes (at most" in manifest_files(b" " * (MAX_MANIFEST + 1))[1]
 
 
 def test_deletes_are_only_the_previous_sites_own_pages(moto_server: str, bucket: Any, logs: Path) -> None:

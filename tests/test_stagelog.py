@@ -45,7 +45,9 @@ def test_a_failed_stage_says_so(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="generator"), pytest.raises(ValueError), stagelog.stage("source") as s:
         s.note(rows=3)
         raise ValueError("boom")
-    assert re.fullmatch(r"stage source: \d+\.\d\d s, 3 rows \(failed\)", caplog.records[-1].getMessage())
+    assert re.fullmatch(
+        r"stage source: \d+\.\d\d s, 3 rows; peak RSS \d+ MB \(failed\)", caplog.records[-1].getMessage()
+    )
 
 
 def test_the_lambda_logs_every_stage_through_the_runtimes_handler() -> None:

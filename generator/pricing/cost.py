@@ -7,7 +7,7 @@ reason for everything left unpriced. Pure; money is Decimal throughout, never ro
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -121,30 +121,21 @@ def cost_rows(
     book: PriceBook,
     people: Mapping[str, IdentityAudit],
     profiles: Mapping[str, str],
-) -> list[CostedRow]:
-    """Attach person, model, route and cost to every hourly row; sorted by hour."""
+) -> Iterator[CostedRow]:
+    """Attach person, model, route and cost to every hourly row, one at a time (in the rows' order)."""
     refs: dict[str, ModelRef] = {}
-    out = []
     for r in rows:
         ref = refs.get(r.model_id)
         if ref is None:
             ref = refs[r.model_id] = parse_model_id(r.model_id, profiles)
         price = cost_of(r, ref, book)
-        out.append(
-            CostedRow(
-                r.hour, r.principal, people[r.principal].person, ref.model, ref.route,
-                r.model_id, r.invocations, r.errors, r.input_tokens, r.output_tokens,
-                r.cache_read_tokens, r.cache_write_tokens, price.cost, price.unpriced_tokens, price.reason,
-                price.unpriced_invocations, r.region, price.source, price.inferred_from, r.account,
-                price.cache_savings,
-            )
+        yield CostedRow(
+            r.hour, r.principal, people[r.principal].person, ref.model, ref.route,
+            r.model_id, r.invocations, r.errors, r.input_tokens, r.output_tokens,
+            r.cache_read_tokens, r.cache_write_tokens, price.cost, price.unpriced_tokens, price.reason,
+            price.unpriced_invocations, r.region, price.source, price.inferred_from, r.account,
+            price.cache_savings,
         )  # fmt: skip
-    out.sort(key=_hour)
-    return out
-
-
-def _hour(row: CostedRow) -> int:
-    return row.hour
 
 
 def _money(v: Decimal | None) -> str:

@@ -8,7 +8,6 @@ daily spend varied. Pure: takes reports and costed rows; never formats or writes
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -20,8 +19,7 @@ from zoneinfo import ZoneInfo
 from generator.budgets import Budgets, Status, statuses
 from generator.counters import add_counters
 from generator.identity import IdentityAudit
-from generator.pricing.cost import CostedRow
-from generator.site.report import Group, WindowReport, summarize
+from generator.site.report import DayCube, Group, WindowReport
 from generator.teams import TeamRules, teams_of
 from generator.usage import HOUR, Window
 
@@ -99,16 +97,6 @@ def partial_days(w: Window, tz: ZoneInfo) -> frozenset[date]:
     return frozenset(found)
 
 
-def hourly_costs(costed: Sequence[CostedRow], w: Window) -> tuple[tuple[int, str, Decimal], ...]:
-    """Cost per hour and person in the window (costed rows are sorted by hour)."""
-    lo = bisect.bisect_left(costed, w.start.timestamp(), key=lambda r: r.hour)
-    hi = bisect.bisect_left(costed, w.end.timestamp(), key=lambda r: r.hour)
-    sums: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
-    for r in costed[lo:hi]:
-        sums[(r.hour, r.person)] += r.cost
-    return tuple((h, p, c) for (h, p), c in sorted(sums.items()))
-
-
 def month_end(w: Window, tz: ZoneInfo) -> datetime:
     """The end of the calendar month (in `tz`) the window starts in."""
     local = w.start.astimezone(tz)
@@ -169,30 +157,31 @@ def spread_start(windows: Sequence[Window]) -> datetime:
     return min(previous_window(w).start for w in windows)
 
 
-def logs_began(costed: Sequence[CostedRow]) -> datetime | None:
-    """The first hour with data."""
-    return datetime.fromtimestamp(costed[0].hour, UTC) if costed else None
+def periods(windows: Sequence[Window]) -> list[Window]:
+    """Every stretch of time the site sums: each window and its previous period."""
+    return [*windows, *map(previous_window, windows)]
 
 
 def make_views(
-    costed: Sequence[CostedRow],
+    cube: DayCube,
     reports: Sequence[WindowReport],
-    tz: ZoneInfo,
+    hourly: Sequence[tuple[int, str, Decimal]],
     people: Mapping[str, IdentityAudit],
     teams: TeamRules,
     budgets: Budgets,
 ) -> tuple[View, ...]:
-    """Each window's report with its previous period, teams, 1d hours, forecast and budgets."""
+    """Each window's report with its previous period, teams, 1d hours (`hourly`), forecast and budgets."""
     principals: dict[str, list[str]] = defaultdict(list)
     for principal, audit in people.items():
         principals[audit.person].append(principal)
     team_of = teams_of(principals, teams) if teams else {}
-    began = logs_began(costed)
+    began = None if cube.began is None else datetime.fromtimestamp(cube.began, UTC)
+    tz = cube.tz
     views = []
     for rep in reports:
         w = rep.window
         before = previous_window(w)
-        previous = summarize(costed, before, tz, people, days=False)
+        previous = cube.report(before, people, days=False)
         groups = team_groups(rep, team_of) if team_of else ()
         fc = forecast(rep, team_of, groups, tz) if w.key == "mtd" else None
         previous_teams = team_groups(previous, team_of) if team_of else ()
@@ -202,7 +191,7 @@ def make_views(
             rep, previous, began is not None and began <= before.start,
             began if began is not None and began > w.start else None,
             team_of, groups, partial_days(w, tz),
-            hourly_costs(costed, w) if w.key == "1d" else (), fc,
+            tuple(hourly) if w.key == "1d" else (), fc,
             budget_statuses(budgets, rep, groups, fc) if fc is not None and budgets else (), prior,
         ))  # fmt: skip
     return tuple(views)

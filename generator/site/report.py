@@ -11,15 +11,17 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from generator.counters import Counters, Sum, add_counters
 from generator.identity import IdentityAudit
-from generator.pricing.cost import CostedRow
+from generator.pricing.cost import CostedRow, utc_day
 from generator.usage import Window, local_day
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cell:
     """One person's use of one model on one route."""
 
@@ -29,7 +31,7 @@ class Cell:
     counters: Counters
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Group:
     """A person or a model with its totals and its cells."""
 
@@ -38,7 +40,7 @@ class Group:
     cells: tuple[Cell, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DayCell:
     """One person's use of one model (routes merged) on one local day."""
 
@@ -91,40 +93,111 @@ class WindowReport:
         return self.price_sources.get(model, "")
 
 
-def _hour(row: CostedRow) -> int:
-    return row.hour
-
-
 class _Parts:
-    """One sum per row of a window, into (day, person, model, route, account), and what the rows say beside it."""
+    """A piece's rows summed as they come, at every grain a window needs, and what the rows say beside it."""
 
     def __init__(self) -> None:
-        self.sums: dict[tuple[date, str, str, str, str], Sum] = {}
+        self.total = Sum()
+        self.accounts: dict[str, Sum] = defaultdict(Sum)
+        self.cells: dict[tuple[str, str, str], Sum] = {}  # (person, model, route)
+        self.daily: dict[tuple[date, str, str], Sum] = {}  # (day, person, model)
         self.unpriced: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
         self.inferred: dict[tuple[str, str], int] = defaultdict(int)
         self.sources: dict[str, set[str]] = defaultdict(set)
         self.principals: set[str] = set()
 
-    def add_all(self, rows: Iterable[CostedRow], tz: ZoneInfo) -> None:
+    def add(self, r: CostedRow, day: date) -> None:
+        self.total.add(r)
+        self.accounts[r.account].add(r)
+        cell = self.cells.get((r.person, r.model, r.route))
+        if cell is None:
+            cell = self.cells[(r.person, r.model, r.route)] = Sum()
+        cell.add(r)
+        on_day = self.daily.get((day, r.person, r.model))
+        if on_day is None:
+            on_day = self.daily[(day, r.person, r.model)] = Sum()
+        on_day.add(r)
+        self.principals.add(r.principal)
+        if r.unpriced_tokens or r.unpriced_invocations:
+            seen = self.unpriced[(r.logged_model, r.route, r.unpriced_reason)]
+            seen[0] += r.unpriced_tokens
+            seen[1] += r.unpriced_invocations
+        if r.price_source:
+            self.sources[r.model].add(r.price_source)
+            if r.inferred_from:
+                self.inferred[(r.logged_model, r.inferred_from)] += r.invocations
+
+
+class _Piece:
+    """A piece's sums, frozen; windows made of whole pieces share them."""
+
+    def __init__(self, part: _Parts) -> None:
+        self.total = part.total.freeze()
+        self.accounts = {a: s.freeze() for a, s in part.accounts.items()}
+        self.cells = {k: s.freeze() for k, s in part.cells.items()}
+        daily, part.daily = part.daily, {}
+        self.daily = [DayCell(d, p, m, daily.pop((d, p, m)).freeze()) for d, p, m in sorted(daily)]
+        self.unpriced, self.inferred = dict(part.unpriced), dict(part.inferred)
+        self.sources, self.principals = dict(part.sources), part.principals
+
+
+class DayCube:
+    """The costed rows reduced in one pass: each piece of time summed per local day, person, model, route and
+    account, with the last day's hours by person and, for the bill, cost by UTC day, model and person.
+
+    The pieces are the stretches between the edges of every window and previous period the site shows, so
+    each of those is a run of whole pieces and is summed from the pieces' sums, never from the rows again,
+    and its per-day cells are the pieces' own, shared, but for a day split between two pieces. Rows come in
+    any order and are not kept. Sums are exact (integers and Decimals), so a window summed from pieces
+    equals the window summed from its rows.
+    """
+
+    def __init__(
+        self, periods: Iterable[Window], tz: ZoneInfo, hours: Window | None = None, spend: bool = False
+    ) -> None:
+        self.tz = tz
+        self.edges = sorted({t for w in periods for t in (w.start.timestamp(), w.end.timestamp())})
+        self._parts = [_Parts() for _ in self.edges[1:]]
+        self.pieces: list[_Piece] = []
+        self.began: int | None = None  # the first hour with data
+        self._hours = (hours.start.timestamp(), hours.end.timestamp()) if hours else (0.0, 0.0)
+        self.hourly: dict[tuple[int, str], Decimal] = defaultdict(Decimal)  # (hour, person) -> cost, in `hours`
+        self.spend: dict[tuple[date, str, str], Decimal] | None = defaultdict(Decimal) if spend else None
+
+    def add_all(self, costed: Iterable[CostedRow]) -> DayCube:
+        """Sum the rows in, then freeze every piece; the cube takes no rows after this."""
+        edges, parts, tz, (first, last), spend = self.edges, self._parts, self.tz, self._hours, self.spend
+        low, high = (edges[0], edges[-1]) if edges else (0.0, 0.0)
         day_of: dict[int, date] = {}
-        for r in rows:
-            day = day_of.get(r.hour)
-            if day is None:
-                day = day_of[r.hour] = local_day(r.hour, tz)
-            key = (day, r.person, r.model, r.route, r.account)
-            part = self.sums.get(key)
-            if part is None:
-                part = self.sums[key] = Sum()
-            part.add(r)
-            self.principals.add(r.principal)
-            if r.unpriced_tokens or r.unpriced_invocations:
-                seen = self.unpriced[(r.logged_model, r.route, r.unpriced_reason)]
-                seen[0] += r.unpriced_tokens
-                seen[1] += r.unpriced_invocations
-            if r.price_source:
-                self.sources[r.model].add(r.price_source)
-                if r.inferred_from:
-                    self.inferred[(r.logged_model, r.inferred_from)] += r.invocations
+        began = self.began
+        for r in costed:
+            hour = r.hour
+            if began is None or hour < began:
+                began = hour
+            if low <= hour < high:
+                day = day_of.get(hour)
+                if day is None:
+                    day = day_of[hour] = local_day(hour, tz)
+                parts[bisect.bisect_right(edges, hour) - 1].add(r, day)
+            if first <= hour < last:
+                self.hourly[(hour, r.person)] += r.cost
+            if spend is not None and r.cost:
+                spend[(utc_day(hour), r.model, r.person)] += r.cost
+        self.began = began
+        self.pieces = []
+        while parts:  # one piece's sums at a time, so the running and the frozen ones are never all held
+            self.pieces.append(_Piece(parts.pop(0)))
+        return self
+
+    def hours(self) -> tuple[tuple[int, str, Decimal], ...]:
+        """Cost per hour and person in the last day's window, in order."""
+        return tuple((h, p, c) for (h, p), c in sorted(self.hourly.items()))
+
+    def report(self, window: Window, people: Mapping[str, IdentityAudit], days: bool = True) -> WindowReport:
+        """One window's (or previous period's) report; without `days`, no per-day cells (a previous period's
+        report needs only its groups)."""
+        first, last = self.edges.index(window.start.timestamp()), self.edges.index(window.end.timestamp())
+        return _report(window, self.tz, people, self.pieces[first:last], days)
 
 
 def summarize(
@@ -134,44 +207,79 @@ def summarize(
     people: Mapping[str, IdentityAudit],
     days: bool = True,
 ) -> WindowReport:
-    """Group the costed rows (sorted by hour) that fall in `window`; without `days`, no per-day cells (a previous
-    period's report needs only its groups)."""
-    lo = bisect.bisect_left(costed, window.start.timestamp(), key=_hour)
-    hi = bisect.bisect_left(costed, window.end.timestamp(), key=_hour)
-    # One sum per row, into (day, person, model, route, account); everything else is summed from those.
-    parts = _Parts()
-    parts.add_all(costed[lo:hi], tz)
-    total = Sum()
-    accounts: dict[str, Sum] = defaultdict(Sum)
-    cells: dict[tuple[str, str, str], Sum] = defaultdict(Sum)
-    daily: dict[tuple[date, str, str], Sum] = {}
-    for (day, person, model, route, account), part in parts.sums.items():
-        total.merge(part)
-        accounts[account].merge(part)
-        cells[(person, model, route)].merge(part)
-        if not days:
-            continue
-        merged = daily.get((day, person, model))
-        if merged is None:
-            daily[(day, person, model)] = part  # most days see one route: share the sum, no copy
-        else:
-            merged.merge(part)  # `part` was already counted above; only the day's sum grows
-    cell_list = tuple(Cell(p, m, rt, s.freeze()) for (p, m, rt), s in sorted(cells.items()))
-    unpriced, inferred = sorted(parts.unpriced.items()), sorted(parts.inferred.items())
+    """Group the costed rows that fall in `window` (a cube of that one window)."""
+    return DayCube([window], tz).add_all(costed).report(window, people, days)
+
+
+def _merged(found: Iterable[Mapping[Any, Counters]]) -> dict[Any, Counters]:
+    """Counters by key over several pieces: one piece's own when the key is in no other."""
+    merged: dict[Any, Counters] = {}
+    sums: dict[Any, Sum] = {}
+    for counters in found:
+        for key, value in counters.items():
+            seen = merged.get(key)
+            if seen is None:
+                merged[key] = value
+                continue
+            total = sums.get(key)
+            if total is None:
+                total = sums[key] = Sum()
+                total.add(seen)
+            total.add(value)
+    return merged | {key: total.freeze() for key, total in sums.items()}
+
+
+def _days_of(pieces: Sequence[_Piece]) -> tuple[DayCell, ...]:
+    """The pieces' per-day cells in order (pieces are in time order, so only a seam day can be in two)."""
+    out: list[DayCell] = []
+    for piece in pieces:
+        cells = piece.daily
+        if out and cells and cells[0].day <= out[-1].day:
+            seam = cells[0].day
+            split = next((i for i in range(len(out) - 1, -1, -1) if out[i].day != seam), -1) + 1
+            later = [c for c in cells if c.day == seam]
+            joined = _merged([{(c.person, c.model): c.counters for c in out[split:]},
+                              {(c.person, c.model): c.counters for c in later}])  # fmt: skip
+            out[split:] = [DayCell(seam, p, m, joined[(p, m)]) for p, m in sorted(joined)]
+            cells = cells[len(later) :]
+        out.extend(cells)
+    return tuple(out)
+
+
+def _report(
+    window: Window, tz: ZoneInfo, people: Mapping[str, IdentityAudit], pieces: Sequence[_Piece], days: bool
+) -> WindowReport:
+    unpriced_sums: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    inferred_sums: dict[tuple[str, str], int] = defaultdict(int)
+    sources: dict[str, set[str]] = defaultdict(set)
+    principals: set[str] = set()
+    for part in pieces:
+        for key, (tokens, calls) in part.unpriced.items():
+            seen = unpriced_sums[key]
+            seen[0] += tokens
+            seen[1] += calls
+        for pair, calls in part.inferred.items():
+            inferred_sums[pair] += calls
+        for model, found in part.sources.items():
+            sources[model] |= found
+        principals |= part.principals
+    cells = _merged(p.cells for p in pieces)
+    cell_list = tuple(Cell(p, m, rt, c) for (p, m, rt), c in sorted(cells.items()))
+    unpriced, inferred = sorted(unpriced_sums.items()), sorted(inferred_sums.items())
     return WindowReport(
         window=window,
         timezone=tz.key,
-        totals=total.freeze(),
+        totals=add_counters(p.total for p in pieces),
         users=_groups(cell_list, lambda c: c.person),
         models=_groups(cell_list, lambda c: c.model),
         cells=cell_list,
-        daily=tuple(DayCell(d, p, m, s.freeze()) for (d, p, m), s in sorted(daily.items())),
+        daily=_days_of(pieces) if days else (),
         days=_days(window, tz),
         unpriced=tuple(Unpriced(m, rt, n, why, calls) for (m, rt, why), (n, calls) in unpriced),
-        identities=tuple(people[p] for p in sorted(parts.principals)),
+        identities=tuple(people[p] for p in sorted(principals)),
         inferred=tuple(Inferred(m, priced_as, n) for (m, priced_as), n in inferred),
-        price_sources={m: _one_source(found) for m, found in parts.sources.items()},
-        accounts=_by_cost(Group(a, s.freeze(), ()) for a, s in accounts.items()),
+        price_sources={m: _one_source(set(found)) for m, found in sources.items()},
+        accounts=_by_cost(Group(a, c, ()) for a, c in _merged(p.accounts for p in pieces).items()),
     )
 
 

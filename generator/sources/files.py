@@ -126,6 +126,7 @@ def read_files(paths: Iterable[Path], workers: int | None = None) -> SourceResul
     total = _Batch(ignored=ignored)
     for part in parts:
         total.agg.merge(part.agg)
+        part.agg = HourlyAggregator()  # its sums live on in the total only, so taking rows out frees them
         total.tally.merge(part.tally)
         total.ignored.merge(part.ignored)
         total.records += part.records

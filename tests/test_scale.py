@@ -1,0 +1,71 @@
+"""A big organisation's site: a manifest of 12,000 files is written, read back, rebuilt over and published with
+deletes; a site past the manifest's bound is refused before anything is written; the day cube equals the
+rows summed window by window."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from generator.layout import MANIFEST, MAX_FILES, MAX_MANIFEST, manifest_files
+from generator.pricing import load_book
+from generator.publish import LocalFile, RemoteObject, plan
+from generator.site import write
+from generator.site.export import BuildMeta, dump, manifest
+from generator.skips import SkipReport
+
+MOMENT = datetime(2026, 11, 27, 7, tzinfo=UTC)
+
+PEOPLE = 6_000  # a page and a JSON file each: 12,000 files
+
+
+def site(people: int) -> dict[str, bytes]:
+    files: dict[str, bytes] = {"index.html": b"<!doctype html>"}
+    for i in range(people):
+        slug = f"engineer-{i:05d}-{hashlib.sha256(str(i).encode()).hexdigest()[:8]}"
+        files[f"person/{slug}.html"] = f"<p>{i}</p>".encode()
+        files[f"data/person/{slug}.json"] = f'{{"person": {i}}}'.encode()
+    meta = BuildMeta(MOMENT, MOMENT, "test", "0", ("7d",), SkipReport(), 0, load_book())
+    files[MANIFEST] = dump(manifest(meta, files, (0, 0)))
+    return files
+
+
+def test_a_manifest_of_12000_files_is_read_rebuilt_over_and_published_with_deletes(tmp_path: Path) -> None:
+    files = site(PEOPLE)
+    assert len(files) > 12_000 and len(files[MANIFEST]) > 1 << 20  # past the old 1 MiB cap
+    listed, why = manifest_files(files[MANIFEST])
+    assert listed is not None and why == "" and len(listed) == len(files)
+    out = tmp_path / "site"
+    write.write_site(out, files)
+    smaller = site(PEOPLE - 5)  # five people left: a rebuild over the folder removes their files
+    write.write_site(out, smaller)
+    assert sum(1 for p in out.rglob("*") if p.is_file()) == len(smaller)
+    local = {p: LocalFile.of(p, d) for p, d in smaller.items()}
+    published = {p: hashlib.sha256(d).hexdigest() for p, d in files.items() if p != MANIFEST}
+    remote = {p: RemoteObject(p, '"etag"', published.get(p)) for p in files}
+    steps = plan(local, remote, published, delete=True, max_deletes=100)
+    assert len(steps.deletes) == 10 and all(s.path.startswith(("person/", "data/person/")) for s in steps.deletes)
+
+
+def test_the_manifest_bounds_take_a_29000_person_site() -> None:
+    assert MAX_FILES >= 2 * 29_000 + 100
+    assert len(site(50)[MANIFEST]) / 101 * MAX_FILES < MAX_MANIFEST  # bytes an entry, times the files, fit
+
+
+def test_a_site_past_the_manifest_bound_is_refused_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generator import build as build_module
+    from generator.build import build
+    from generator.config import load_settings
+    from generator.errors import GeneratorError
+    from tests.conftest import NOW_ISO
+
+    monkeypatch.setattr(build_module, "MAX_FILES", 10)
+    out = tmp_path / "site"
+    with pytest.raises(GeneratorError, match="more than the 10 a manifest may list"):
+        build(load_settings({"out": out, "now": NOW_ISO, "source": "demo"}, environ={}, env_file=None))
+    assert not out.exists()
