@@ -1,7 +1,10 @@
 """Property tests: money adds up however the usage is sliced, and unpriced usage never leaks into it."""
 
-from datetime import UTC, datetime
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from random import Random
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
@@ -10,9 +13,10 @@ from hypothesis import strategies as st
 from generator.counters import add_counters
 from generator.identity import IdentityRules, resolve
 from generator.pricing import load_book
-from generator.pricing.cost import cost_rows
-from generator.site.report import WindowReport, summarize
-from generator.usage import HourlyRow, make_windows
+from generator.pricing.cost import CostedRow, cost_rows
+from generator.site.decisions import periods
+from generator.site.report import DayCube, WindowReport, summarize
+from generator.usage import HourlyRow, Window, local_day, make_windows
 
 NOW = datetime(2026, 11, 27, 7, 30, tzinfo=UTC)
 END = int(NOW.timestamp()) // 3600 * 3600
@@ -87,3 +91,66 @@ def test_an_unpriced_row_never_changes_priced_totals(data: list[HourlyRow], mode
 
 def test_decimal_sums_are_exact() -> None:
     assert sum((Decimal("0.1") for _ in range(10)), Decimal(0)) == Decimal(1)
+
+
+def _by_hand(costed: list[CostedRow], w: Window, tz: ZoneInfo) -> dict[str, Any]:
+    """A window summed straight from its rows, the plain way: what the day cube must equal."""
+    inside = [r for r in costed if w.start.timestamp() <= r.hour < w.end.timestamp()]
+    cells: dict[Any, list[CostedRow]] = defaultdict(list)
+    daily: dict[Any, list[CostedRow]] = defaultdict(list)
+    accounts: dict[str, list[CostedRow]] = defaultdict(list)
+    for r in inside:
+        cells[(r.person, r.model, r.route)].append(r)
+        daily[(local_day(r.hour, tz), r.person, r.model)].append(r)
+        accounts[r.account].append(r)
+    return {
+        "totals": add_counters(inside),
+        "cells": {k: add_counters(v) for k, v in cells.items()},
+        "daily": {k: add_counters(v) for k, v in daily.items()},
+        "accounts": {k: add_counters(v) for k, v in accounts.items()},
+        "principals": sorted({r.principal for r in inside}),
+    }
+
+
+# Dense rows over the last 16 days, so days split between two pieces of the cube hold rows on both sides.
+dense = st.lists(
+    st.builds(
+        HourlyRow,
+        hour=st.integers(END - 16 * 24 * 3600, END).map(lambda h: h - h % 3600),
+        principal=st.sampled_from(PEOPLE[:2]),
+        model_id=st.sampled_from(PRICED[:2] + UNPRICED[:1]),
+        invocations=st.integers(1, 5),
+        errors=st.just(0),
+        input_tokens=tokens,
+        output_tokens=tokens,
+        cache_read_tokens=st.just(0),
+        cache_write_tokens=st.just(0),
+        account=st.sampled_from(["", "111111111111", "222222222222"]),
+    ),
+    min_size=20,
+    max_size=150,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(dense, st.integers(0, 24 * 3), st.sampled_from(["America/New_York", "Asia/Kolkata", "UTC"]), st.randoms())
+def test_the_day_cube_equals_each_window_summed_from_its_rows(
+    data: list[HourlyRow], back: int, zone: str, order: Random
+) -> None:
+    """Every window and previous period, partial days at both ends, any time zone (half-hour ones too), rows in any
+    order: the cube's sums are the rows' sums."""
+    tz = ZoneInfo(zone)
+    now = NOW - timedelta(hours=back)
+    people = resolve((r.principal for r in data), IdentityRules())
+    costed = list(cost_rows(data, BOOK, people, {}))
+    order.shuffle(costed)
+    windows = make_windows(now, tz)
+    cube = DayCube(periods(windows), tz).add_all(costed)
+    for w in periods(windows):
+        rep, want = cube.report(w, people), _by_hand(costed, w, tz)
+        assert rep.totals == want["totals"], w
+        assert {(c.person, c.model, c.route): c.counters for c in rep.cells} == want["cells"], w
+        assert {(d.day, d.person, d.model): d.counters for d in rep.daily} == want["daily"], w
+        assert [(d.day, d.person, d.model) for d in rep.daily] == sorted(want["daily"]), w
+        assert {a.name: a.counters for a in rep.accounts} == want["accounts"], w
+        assert [i.principal for i in rep.identities] == want["principals"], w
