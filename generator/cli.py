@@ -314,6 +314,15 @@ def setup_logging(log_group: str | None, retention_days: str, role_name: str, re
     "--insights-deadline", default=600, show_default=True, type=click.IntRange(60, 780),
     help="Seconds the Lambda's Insights queries may take; its timeout is 120 s more.",
 )  # fmt: skip
+@click.option("--timeout", "function_timeout", type=int, help="The publish function's timeout in seconds "
+              "(default: the Insights deadline + 120; at most 900).")  # fmt: skip
+@click.option(
+    "--memory",
+    default=2048,
+    show_default=True,
+    type=int,
+    help="The publish function's memory in MB (512-10240); see the README for which fits which size.",
+)
 @click.option("--dry-run", is_flag=True, help="Print what would be created; change nothing.")
 @ENV_FILE
 @_reports_errors
@@ -332,6 +341,7 @@ def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str,
              "oidc_client_id", "oidc_client_secret", "budget_webhook")  # fmt: skip
     extra = {k: flags.pop(k) for k in names}
     deadline = flags.pop("insights_deadline")
+    timeout, memory = flags.pop("function_timeout"), flags.pop("memory")
     read_from, logs_url = flags.pop("read_from"), flags.pop("logs_url")
     given_subnets = flags.get("subnets_only")  # "" on the command line removes the allow-list, on purpose
     settings = _settings({**flags, "source": "cloudwatch", "regions": (region,) if region else ()})
@@ -340,7 +350,8 @@ def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str,
         stack=stack, region=settings.cloudwatch.regions[0], log_groups=settings.cloudwatch.log_groups,
         assume_roles=settings.cloudwatch.assume_roles,
         schedule=schedule, subnets_only=subnets, fqdn=settings.fqdn or "", certificate_arn=certificate_arn,
-        hosted_zone_id=hosted_zone_id, timezone=settings.timezone, insights_deadline=deadline,
+        hosted_zone_id=hosted_zone_id, timezone=settings.timezone, insights_deadline=deadline, timeout=timeout,
+        **({"memory": memory} if memory is not None else {}),
         architecture="arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64", source=read_from,
         logs=logs_url, **extra,
     )  # fmt: skip

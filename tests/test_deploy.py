@@ -148,6 +148,52 @@ def test_lambda_handler_publishes(moto_server: str, monkeypatch: pytest.MonkeyPa
     assert not any(f.startswith(".bedrock-usage-state") for f in manifest["files"])  # never published, never deleted
 
 
+@pytest.mark.parametrize(
+    ("left", "configured", "deadline"),
+    [(900, "600", "600"), (300, "600", "180"), (100, "600", "10"), (900, None, "780"), (900, "x", None)],
+)
+def test_the_lambda_gives_its_queries_the_time_it_has_left(
+    monkeypatch: pytest.MonkeyPatch, left: int, configured: str | None, deadline: str | None
+) -> None:
+    from generator import config, lambda_handler
+
+    seen: list[dict[str, Any]] = []
+
+    def stop(given: dict[str, Any], **_: Any) -> None:
+        seen.append(given)
+        raise SystemExit  # the settings are all this test wants
+
+    class Context:
+        def get_remaining_time_in_millis(self) -> int:
+            return left * 1000
+
+    monkeypatch.setattr(config, "load_settings", stop)
+    if configured is None:
+        monkeypatch.delenv("INSIGHTS_DEADLINE", raising=False)
+    else:
+        monkeypatch.setenv("INSIGHTS_DEADLINE", configured)
+    with pytest.raises(SystemExit):
+        lambda_handler.handler({}, Context())
+    assert seen[0].get("insights_deadline") == deadline  # 120 s kept to price, render and publish
+
+
+def test_memory_and_timeout_are_checked_and_passed(stubbed: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    request = DeployRequest(**{**REQUEST.__dict__, "memory": 3008, "timeout": 900})
+    request.check()
+    params = {p["ParameterKey"]: p.get("ParameterValue") for p in request.parameters("b", "k", PRIVATE)}
+    assert params["MemorySize"] == "3008" and params["FunctionTimeout"] == "900"
+    assert {p["ParameterKey"]: p.get("ParameterValue") for p in REQUEST.parameters("b", "k", PRIVATE)}[
+        "MemorySize"] == "2048"  # fmt: skip
+    for changes, message in (({"memory": 256}, "--memory 256: 512 to 10240 MB"),
+                             ({"timeout": 600}, "--timeout 600: from the Insights deadline + 120 (720) to 900"),
+                             ({"timeout": 901}, "--timeout 901")):  # fmt: skip
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            DeployRequest(**{**REQUEST.__dict__, **changes}).check()
+    result = dry_run(stubbed, monkeypatch, None, "--public", "--memory", "4096", "--timeout", "900")
+    assert result.exit_code == 0, result.output
+    assert "timeout 900 s, 4096 MB, Insights deadline 600 s" in result.output
+
+
 def test_systemd_units(tmp_path: Path) -> None:
     found = units(["publish", "--bucket", "my site"], "1h", user=True, workdir=tmp_path, home=tmp_path)
     service, timer = found.service, found.timer
@@ -309,7 +355,10 @@ def test_deploy_plan_says_how_failures_are_heard(stubbed: Any, monkeypatch: pyte
     result = dry_run(stubbed, monkeypatch, None, "--public", "--alarm-email", "ops@example.com", "--access-logs",
                      "--insights-deadline", "500")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "timeout 620 s, Insights deadline 500 s" in result.output and "e-mailing ops@example.com" in result.output
+    assert (
+        "timeout 620 s, 2048 MB, Insights deadline 500 s" in result.output
+        and "e-mailing ops@example.com" in result.output
+    )
     assert "a log bucket with CloudFront and S3 access logs" in result.output
     bad = dry_run(stubbed, monkeypatch, None, "--public", "--alarm-email", "not an address", reaches_aws=False)
     assert bad.exit_code == 2 and "--alarm-email" in bad.output

@@ -36,7 +36,6 @@ def _decoded(text: str) -> dict[str, Any]:
 # aside in the new resource and the old one, so the rest must still be equal.
 LATER: dict[tuple[str, str], Callable[[dict[str, Any], dict[str, Any]], None]] = {
     # #23: the function knows its schedule, so a run that cannot publish for two intervals fails
-    ("Resources", "PublishFunction"): lambda new, old: new["Properties"]["Environment"]["Variables"].pop("SCHEDULE"),
     # #23: the edge code refuses odd paths and exempts three exact sign-in paths (tests/js/edge.test.mjs); it is
     # still edge.js as the stack's Fn::Sub takes it
     ("Resources", "EdgeFunction"): lambda new, old: _same_code_aside(new, old),
@@ -48,11 +47,22 @@ LATER: dict[tuple[str, str], Callable[[dict[str, Any], dict[str, Any]], None]] =
         "SESSION_KEY",
     ),
     ("Resources", "SignInRole"): lambda new, old: _drop_statement(new, "ReadTheSessionKeys"),
+    # #22: the publish function's memory is a parameter (deploy --memory), 2048 MB unless given
+    ("Resources", "PublishFunction"): lambda new, old: _memory_aside(new, old),
+    ("Parameters", "FunctionTimeout"): lambda new, old: _swap(new, old, "Description", "Description"),  # --timeout
 }
 # ... and what they added or removed, by (section, name): present only in the new template, or only in the old
-ADDED = {("Resources", "SessionSecret"), ("Resources", "SessionKeyStore"), ("Outputs", "SessionSecretArn"),
+ADDED = {("Parameters", "MemorySize"), ("Resources", "SessionSecret"), ("Resources", "SessionKeyStore"),
+         ("Outputs", "SessionSecretArn"),
          ("Outputs", "SessionKeyStoreArn")}  # fmt: skip
 REMOVED = {("Parameters", "SessionKey")}
+
+
+def _memory_aside(new: dict[str, Any], old: dict[str, Any]) -> None:
+    new["Properties"]["Environment"]["Variables"].pop(
+        "SCHEDULE"
+    )  # #23: a run that cannot publish for two intervals fails
+    assert new["Properties"].pop("MemorySize") == {"Ref": "MemorySize"} and old["Properties"].pop("MemorySize") == 1024
 
 
 def _drop_statement(role: dict[str, Any], sid: str) -> None:

@@ -33,7 +33,13 @@ _CIDRS = re.compile(f"^{CIDR_LIST}$")  # the template's pattern
 _HTTPS = re.compile(r"^https://[^\s\"'<>]+$")
 _EMAIL = re.compile(r"^[^\s@,]+@[^\s@,]+\.[^\s@,]+$")
 DEADLINE_MARGIN = 120  # seconds the function keeps after the Insights deadline to stop queries and publish
-MAX_DEADLINE = 900 - DEADLINE_MARGIN
+MAX_TIMEOUT = 900  # Lambda's longest run
+MAX_DEADLINE = MAX_TIMEOUT - DEADLINE_MARGIN
+# The publish function's memory: the build's peak grows with hourly rows (about 800 bytes each at the peak; 1.5 GB
+# at 1.8M rows, 2,000 people x 10 models x 90 days of daily use, benchmarks/bench_scale.py), and Lambda gives a
+# function CPU in proportion to its memory (one whole vCPU at 1,769 MB).
+DEFAULT_MEMORY = 2048
+MEMORY_RANGE = (512, 10240)
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,8 @@ class DeployRequest:
     budget_webhook: str | None = None  # None: not given (an update keeps the stack's)
     access_logs: bool = False
     insights_deadline: int = 600
+    timeout: int | None = None  # the function's timeout; None: the Insights deadline + DEADLINE_MARGIN
+    memory: int = DEFAULT_MEMORY  # MB
     assume_roles: tuple[str, ...] = ()  # roles in other accounts the Lambda reads through
     source: str = "cloudwatch"  # cloudwatch | s3 | athena: where the scheduled run reads the logs
     logs: str = ""  # s3://bucket/prefix where Bedrock delivers them (s3 and athena)
@@ -94,6 +102,11 @@ class DeployRequest:
             problems.append(f"--alarm-email {self.alarm_email!r} is not an e-mail address")
         if not 60 <= self.insights_deadline <= MAX_DEADLINE:
             problems.append(f"--insights-deadline {self.insights_deadline}: 60 to {MAX_DEADLINE} seconds on Lambda")
+        elif not self.insights_deadline + DEADLINE_MARGIN <= self.function_timeout <= MAX_TIMEOUT:
+            problems.append(f"--timeout {self.function_timeout}: from the Insights deadline + {DEADLINE_MARGIN} "
+                            f"({self.insights_deadline + DEADLINE_MARGIN}) to {MAX_TIMEOUT} seconds")  # fmt: skip
+        if not MEMORY_RANGE[0] <= self.memory <= MEMORY_RANGE[1]:
+            problems.append(f"--memory {self.memory}: {MEMORY_RANGE[0]} to {MEMORY_RANGE[1]} MB on Lambda")
         if self.source not in ("cloudwatch", "s3", "athena"):
             problems.append(f"--source {self.source!r}: use cloudwatch, s3 or athena")
         elif self.source != "cloudwatch" and not self.logs:
@@ -139,6 +152,10 @@ class DeployRequest:
             kept |= set(idp)
         return Access(subnets, sign_in, public, frozenset(k for k in kept if k in before), values)
 
+    @property
+    def function_timeout(self) -> int:
+        return self.timeout if self.timeout is not None else self.insights_deadline + DEADLINE_MARGIN
+
     def reads(self) -> str:
         """What the Lambda's role may read the logs with, in words."""
         if self.source == "cloudwatch":
@@ -162,7 +179,7 @@ class DeployRequest:
             "CostExplorer": "true" if self.cost_explorer else "false", "Timezone": self.timezone,
             "Architecture": self.architecture, "AlarmEmail": self.alarm_email,
             "AccessLogs": "true" if self.access_logs else "false", "InsightsDeadline": str(self.insights_deadline),
-            "FunctionTimeout": str(self.insights_deadline + DEADLINE_MARGIN),
+            "FunctionTimeout": str(self.function_timeout), "MemorySize": str(self.memory),
             "AssumeRoles": ",".join(self.assume_roles),
             "Source": self.source, "LogsBucket": self.logs_bucket[0], "LogsPrefix": self.logs_bucket[1],
             "BudgetWebhook": self.budget_webhook or "",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from generator.deploy.cloudformation import DEADLINE_MARGIN, RUNTIME_PYTHON, Access, DeployRequest
+from generator.deploy.cloudformation import RUNTIME_PYTHON, Access, DeployRequest
 
 SECRET = ("OidcClientSecret", "BudgetWebhook")  # never printed
 
@@ -45,7 +45,7 @@ def plan_deploy(request: DeployRequest, status: str | None, code_size: int, acce
     """Say what deploy will do, before it does it."""
     function = (
         f"a Lambda running `bedrock-usage publish` on {request.schedule} (timeout "
-        f"{request.insights_deadline + DEADLINE_MARGIN} s, Insights deadline {request.insights_deadline} s), never "
+        f"{request.function_timeout} s, {request.memory} MB, Insights deadline {request.insights_deadline} s), never "
         "retried, failed runs to a dead-letter queue, and alarms to an SNS topic"
         + (f" e-mailing {request.alarm_email}" if request.alarm_email else "")
         + "; budget notices go to that topic"
