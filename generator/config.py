@@ -348,6 +348,17 @@ def _state(layers: _Layers, publish: bool) -> str:
     return str(chosen)
 
 
+def deadline_within(seconds: float, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The `insights_deadline` setting of a run with `seconds` to spend on queries: INSIGHTS_DEADLINE, capped
+    there (at least 10 s); {} when INSIGHTS_DEADLINE is malformed, which the settings then report."""
+    environ = os.environ if environ is None else environ
+    try:
+        configured = float(environ.get("INSIGHTS_DEADLINE") or seconds)
+    except ValueError:
+        return {}
+    return {"insights_deadline": str(int(max(10, min(configured, seconds))))}
+
+
 def sign_in_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The sign-in Lambda's settings from its environment (set by the stack); ConfigError if any is missing."""
     environ = os.environ if environ is None else environ

@@ -8,7 +8,6 @@ it (the stack's alarm and dead-letter queue see it).
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, str]:
     """Build and publish the site once."""
-    from generator.config import load_settings
+    from generator.config import deadline_within, load_settings
     from generator.deploy.cloudformation import DEADLINE_MARGIN
     from generator.publish import Options
     from generator.run import publish_site
@@ -28,13 +27,7 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, str]:
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         # the queries stop while this run still has time to price, render and publish: a backfill that the
         # timeout would cut off keeps what it finished instead
-        left = context.get_remaining_time_in_millis() / 1000 - DEADLINE_MARGIN
-        try:
-            configured = float(os.environ.get("INSIGHTS_DEADLINE") or left)
-        except ValueError:  # the settings say what is wrong with it
-            configured = None
-        if configured is not None:
-            given["insights_deadline"] = str(int(max(10, min(configured, left))))
+        given = deadline_within(context.get_remaining_time_in_millis() / 1000 - DEADLINE_MARGIN)
     with tempfile.TemporaryDirectory(prefix="bedrock-usage-") as tmp:
         settings = load_settings({"out": Path(tmp) / "site", **given}, env_file=None, publish=True)
         result = publish_site(settings, Options())
