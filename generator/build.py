@@ -110,7 +110,7 @@ def build(settings: Settings) -> BuildResult:
         s.note(rows=len(source.rows), prices=len(book.prices))
     meta = BuildMeta(
         now, floor_hour(now), source.description, __version__, tuple(settings.windows), source.skipped,
-        source.records, book, source.ignored, source.duplicates, price_list.note,
+        source.records, book, source.ignored, source.duplicates, price_list.note, source.backfill,
     )  # fmt: skip
     queries, source_line = source.queries, source.line
     del source  # the cube holds every sum the pages need; let the hourly rows go

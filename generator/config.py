@@ -260,6 +260,7 @@ def _source_options(layers: _Layers, source: str, logs: tuple[Path, ...], urls: 
         values["cloudwatch"] = _cloudwatch_options(layers)
     elif source == "s3" and urls:
         values["s3"] = S3Options(urls, values["state"], bool(cli.get("rebuild")),
+                                 deadline_seconds=deadline(layers.pick("insights_deadline"), errors),
                                  profile=values.get("aws_profile"), endpoint_url=cli.get("endpoint_url"))  # fmt: skip
     elif source == "athena":
         values["athena"] = _athena_options(urls, layers)

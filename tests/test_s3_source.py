@@ -276,3 +276,90 @@ def test_a_request_delivered_again_over_midnight_counts_once(s3: Any, tmp_path: 
     put(s3, key(early, "b.json.gz"), twice, record("bob", stamp(early)))  # again, in the next day's first folder
     found = read(tmp_path)
     assert (found.records, sum(r.invocations for r in found.rows)) == (2, 2)
+
+
+class _Counting:
+    """The source's S3 client, counting each object's reads; it fails the read after `stop_after` (a killed run)."""
+
+    def __init__(self, client: Any, reads: dict[str, int], stop_after: int | None = None) -> None:
+        self.client, self.reads, self.stop_after = client, reads, stop_after
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def get_object(self, **kw: Any) -> Any:
+        if self.stop_after is not None and sum(self.reads.values()) >= self.stop_after:
+            raise KeyboardInterrupt  # as good as a kill: nothing after it runs
+        self.reads[kw["Key"]] = self.reads.get(kw["Key"], 0) + 1
+        return self.client.get_object(**kw)
+
+
+def _backfill(s3: Any) -> int:
+    """Four days x 24 hours x 2 objects of one record each, from START on."""
+    first = START.replace(minute=0, second=0, microsecond=0)
+    for h in range(4 * 24):
+        hour = first + timedelta(hours=h)
+        if hour >= NOW - timedelta(hours=1):
+            break
+        for n in range(2):
+            put(s3, key(hour, f"{n}.json.gz"), record("ann" if n else "bob", stamp(hour, 5 + n)))
+    return sum(1 for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET) for _ in page["Contents"])
+
+
+def test_a_killed_first_backfill_resumes_and_reads_each_object_once(
+    s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generator import aws
+
+    objects = _backfill(s3)
+    reads: dict[str, int] = {}
+    real = aws.client
+    stop: list[int | None] = [objects // 2]
+    monkeypatch.setattr(aws, "client", lambda service, **kw: _Counting(real(service, **kw), reads, stop[0])
+                        if service == "s3" else real(service, **kw))  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        read(tmp_path, concurrency=2)
+    assert 0 < sum(reads.values()) <= objects // 2
+    stop[0] = None
+    resumed = read(tmp_path, concurrency=2)
+    assert sum(reads.values()) < objects + 2 * 24 * 2  # at most the day that was cut off is read again ...
+    again = [k for k, n in reads.items() if n > 1]
+    assert len({k.rsplit("/", 5)[-5:-2][-1] for k in again}) <= 1  # ... and only that day
+    fresh = read(tmp_path / "fresh")
+    assert resumed.rows == fresh.rows and resumed.records == fresh.records == objects - 2  # 2 are before START
+    assert not resumed.backfill
+
+
+def test_a_backfill_stopped_by_its_deadline_says_so_and_the_next_run_reads_on(
+    s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generator.sources import s3logs
+
+    objects = _backfill(s3)
+    ticks = iter(range(1_000_000))
+    monkeypatch.setattr(s3logs, "_clock", lambda: next(ticks))  # one second a day started
+    first = read(tmp_path, deadline_seconds=2.5)
+    days = len({r.hour // 86400 for r in read(tmp_path / "all").rows}) + 1  # the folders an hour either side too
+    assert first.backfill.startswith("backfilling: 2 of ") and "the next run reads on from" in first.backfill
+    assert 0 < first.records < objects - 2 and first.queries["days_unread"] >= days - 3
+    assert "backfilling" in first.line
+    monkeypatch.setattr(s3logs, "_clock", lambda: 0)
+    done = read(tmp_path, deadline_seconds=900)
+    assert not done.backfill and done.records == objects - 2 and done.queries["days_unread"] == 0
+
+
+def test_the_site_says_a_backfill_is_in_progress(moto_server: str, s3: Any, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from generator.sources import s3logs
+
+    _backfill(s3)
+    ticks = iter(range(0, 1_000_000, 5))  # five seconds a day started: the deadline (10 s, the least) after two
+    monkeypatch.setattr(s3logs, "_clock", lambda: next(ticks))
+    settings = load_settings({"out": tmp_path / "site", "now": NOW_ISO, "source": "s3", "logs": (f"s3://{BUCKET}/logs",),
+                              "state": str(tmp_path / "state"), "insights_deadline": "10"}, environ={},
+                             env_file=None)  # fmt: skip
+    build(settings)
+    page = (tmp_path / "site" / "usage-7d.html").read_text()
+    manifest = json.loads((tmp_path / "site" / "data" / "manifest.json").read_text())
+    assert 'id="backfill"' in page and "Backfilling: " in page and "days of logs read" in page
+    assert manifest["backfill"].startswith("backfilling: ")

@@ -49,6 +49,7 @@ class BuildMeta:
     ignored: SkipReport = field(default_factory=SkipReport)  # files not read, by reason
     duplicates: int = 0  # records dropped as already counted (same requestId)
     price_note: str = ""  # how the AWS Price List layer was obtained ("" when not asked for)
+    backfill: str = ""  # the source's "backfilling: N of M days of logs read ..." until a first read is done
 
 
 def usd(amount: Decimal) -> float:
@@ -286,6 +287,7 @@ def manifest(
         "unpriced_tokens": unpriced[0],
         "unpriced_invocations": unpriced[1],
         "queries": dict(queries or {}),
+        "backfill": meta.backfill or None,
         "files": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
     }
 

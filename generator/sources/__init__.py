@@ -34,6 +34,7 @@ class SourceResult:
     ignored: SkipReport = field(default_factory=SkipReport)  # files (or the rest of files) not read, by reason
     duplicates: int = 0  # records dropped because their requestId was already counted
     line: str = ""  # one line for the build summary: what the source did (queries and cost, objects read)
+    backfill: str = ""  # "backfilling: N of M days of logs read ..." while a first read is not yet done
 
 
 SOURCES = ("demo", "files", "s3", "cloudwatch", "athena")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import builtins
 import hashlib
 import re
+import time
 from array import array
-from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,6 +45,7 @@ class S3Options:
     state: str = ".bedrock-usage-state"
     rebuild: bool = False
     concurrency: int = 8
+    deadline_seconds: float = 900.0  # no day is started after this many seconds: the next run reads on
     profile: str | None = None
     endpoint_url: str | None = None
 
@@ -78,7 +79,12 @@ _decode_day = msgspec.json.Decoder(Day).decode
 
 
 def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
-    """Bring the store up to date for every delivery hour from `start` to `now` and return the window's rows."""
+    """Bring the store up to date for every delivery hour from `start` to `now` and return the window's rows.
+
+    Days are read in order, each day's changed hours on every thread, and each day is kept in the store as soon as
+    it is read: a run stopped by its deadline (or killed) keeps the days it finished, and the next run reads on
+    from there. A run that stops early says how many days it read (a backfill in progress).
+    """
     s3 = aws.client("s3", profile=options.profile, endpoint_url=options.endpoint_url)
     store = state.open_store(options.state, options.profile, options.endpoint_url)
     window = (int(start.timestamp()), int(floor_hour(now).timestamp()))
@@ -86,37 +92,42 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
     stats = dict.fromkeys(("list_requests", "objects_listed", "objects_read", "bytes_read", "hours_read",
                            "hours_unchanged", "hours_kept_without_objects"), 0)  # fmt: skip
     ignored, tally = SkipTally(), SkipTally()
+    ends_at = _clock() + options.deadline_seconds
+    unread: list[tuple[str, str, date]] = []
     with ThreadPoolExecutor(options.concurrency) as pool:
         where = [(b, place) for b, p in map(parse_url, options.urls) for place in places(s3, b, p, stats)]
         days = [(b, place, day) for b, place in where for day in utc_days(*folders)]
         # Each day's stored hours and its objects now, listed on every thread.
         found = list(pool.map(lambda d: _day_now(s3, store, options.rebuild, d[0], d[1], d[2]), days))
-        stale = [(d, hour, objs) for d, day in zip(days, found, strict=True) for hour, objs in day[2]]
-        fresh = list(pool.map(lambda job: _read_hour(s3, job[0][0], job[1], job[2]), stale))
-        stored_keys = _once_a_day(s3, store, days, found, stale, fresh)
+        keys_after: dict[tuple[str, str, date], dict[int, bytes]] = {}  # each day's keys once this run read it
+        for i, (d, (name, hours, changed, _, _)) in enumerate(zip(days, found, strict=True)):
+            if not changed:
+                continue
+            if _clock() > ends_at:
+                unread.append(d)  # kept for the next run: its stored hours (if any) still count
+                continue
+            n = len(changed)
+            fresh = list(pool.map(_read_hour, [s3] * n, [d[0]] * n, [h for h, _ in changed], [o for _, o in changed]))
+            before = (d[0], d[1], d[2] - timedelta(days=1))
+            earlier = keys_after.get(before) or (_read_keys(store, f"{found[days.index(before)][0]}.keys")
+                                                 if before in days[:i] else {})  # fmt: skip
+            keys_after[d] = _once_a_day(s3, store, d, name, hours, changed, fresh, earlier)
+            for (hour, _), hour_read in zip(changed, fresh, strict=True):
+                hours[hour] = hour_read
+                stats["hours_read"] += 1
+                stats["objects_read"] += hour_read.count
+                stats["bytes_read"] += hour_read.bytes
+                _examples(hour_read, tally, ignored, f"s3://{d[0]}/{d[1]}{_folder(hour)}")
+            keys = keys_after[d]
+            store.write_blob(f"{name}.keys", msgspec.msgpack.encode({h: keys[h] for h in hours if h in keys}))
+            bare = {h: msgspec.structs.replace(r, keys=b"") for h, r in hours.items()}
+            store.write_blob(name, msgspec.json.encode(Day(FORMAT, f"s3://{d[0]}/{d[1]}", d[2].isoformat(), bare)))
     for _, _, _, day_ignored, day_stats in found:  # merged here: the threads share nothing they write
         ignored.merge(day_ignored)
         for key, n in day_stats.items():
             stats[key] += n
-    read: dict[tuple[str, str, date], dict[int, Hour]] = defaultdict(dict)
-    for (d, hour, _), hour_read in zip(stale, fresh, strict=True):
-        read[d][hour] = hour_read
-        stats["hours_read"] += 1
-        stats["objects_read"] += hour_read.count
-        stats["bytes_read"] += hour_read.bytes
-        _examples(hour_read, tally, ignored, f"s3://{d[0]}/{d[1]}{_folder(hour)}")
     agg, records, duplicates = HourlyAggregator(), 0, 0
-    for (bucket, place, day), (name, hours, *_) in zip(days, found, strict=True):
-        if read[(bucket, place, day)]:
-            hours = {**hours, **read[(bucket, place, day)]}
-            # the keys are kept apart: every run reads every day's hours, but a day's keys only when it changed
-            keys = {
-                **stored_keys.get((bucket, place, day), {}),
-                **{h: r.keys for h, r in read[(bucket, place, day)].items()},
-            }
-            store.write_blob(f"{name}.keys", msgspec.msgpack.encode({h: keys[h] for h in hours if h in keys}))
-            bare = {h: msgspec.structs.replace(r, keys=b"") for h, r in hours.items()}
-            store.write_blob(name, msgspec.json.encode(Day(FORMAT, f"s3://{bucket}/{place}", day.isoformat(), bare)))
+    for _, hours, *_ in found:
         for hour, kept in hours.items():
             if folders[0] <= hour < folders[1]:
                 records += kept.records
@@ -128,7 +139,7 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
                         agg.add_row(row)
     rows = agg.rows()
     urls = ", ".join(options.urls)
-    if not records:
+    if not records and not unread:
         raise SourceError(
             f"no Bedrock invocation records in {urls} from {start:%Y-%m-%d}: {stats['objects_listed']:,} objects, "
             f"{ignored.report().describe('objects not read')}; check the S3 URL and that S3 delivery is on"
@@ -136,9 +147,15 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
     line = (f"S3: {stats['objects_read']:,} objects ({stats['bytes_read'] / 1e6:,.1f} MB) in {stats['hours_read']:,} "
             f"changed hours, {stats['hours_unchanged']:,} hours unchanged, "
             f"{stats['list_requests']:,} list requests")  # fmt: skip
+    backfill = ""
+    if unread:
+        backfill = (f"backfilling: {len(days) - len(unread)} of {len(days)} days of logs read; the next run reads "
+                    f"on from {min(d[2] for d in unread)}")  # fmt: skip
+        line += f"; {backfill} (the {options.deadline_seconds:.0f} s deadline came first)"
     return SourceResult(
         tuple(rows), tally.report(), f"s3: {urls}", sum(r.invocations for r in rows),
-        {**stats, "state": options.state}, ignored.report(), duplicates, line,
+        {**stats, "state": options.state, "days_unread": len(unread)}, ignored.report(), duplicates, line,
+        backfill=backfill,
     )  # fmt: skip
 
 
@@ -223,47 +240,36 @@ def _fingerprint(objects: list[tuple[str, str, int]]) -> str:
     return hashlib.sha256("".join(f"{k}\t{e}\n" for k, e, _ in sorted(objects)).encode()).hexdigest()
 
 
+_clock = time.monotonic  # when days may still be started (tests give their own)
 FAR = 24 * HOUR  # how far a record's time may lie from the delivery hour it was written in
 
 
 def _once_a_day(
     s3: Any,
     store: state.Store,
-    days: list[tuple[str, str, date]],
-    found: list[Any],
-    stale: list[Any],
+    d: tuple[str, str, date],
+    name: str,
+    hours: dict[int, Hour],
+    changed: list[tuple[int, list[tuple[str, str, int]]]],
     fresh: list[Hour],
-) -> dict[tuple[str, str, date], dict[int, bytes]]:
+    keys_before: dict[int, bytes],
+) -> dict[int, bytes]:
     """Each requestId once a day across delivery hours: an hour just read that repeats a request another hour of its
-    day counted (a stored hour, or one read before it), or the last hour before its day (a record delivered again
-    into the next folder, over midnight), is read again without those requests (`fresh` is updated). Linear: one set
-    of a day's keys at a time, and a second read only where a repeat was found. Returns the stored keys of the days
-    read."""
-    by_day: dict[tuple[str, str, date], list[int]] = defaultdict(list)
-    for i, (d, _, _) in enumerate(stale):
-        by_day[d].append(i)
-    loaded: dict[tuple[str, str, date], dict[int, bytes]] = {}
-    names = {d: day[0] for d, day in zip(days, found, strict=True)}
-    after_run: dict[tuple[str, str, date], dict[int, bytes]] = {}  # each day's keys once this run read it
-    for d, day in zip(days, found, strict=True):  # in day order within each place
-        jobs = by_day.get(d)
-        if not jobs:
-            continue
-        loaded[d] = stored = _read_keys(store, f"{day[0]}.keys")
-        replaced = {stale[i][1] for i in jobs}
-        counted = {k for h, keys in stored.items() if h in day[1] and h not in replaced for k in array("Q", keys)}
-        before = (d[0], d[1], d[2] - timedelta(days=1))
-        if before in names:
-            keys_before = after_run.get(before) or _read_keys(store, f"{names[before]}.keys")
-            counted.update(array("Q", keys_before.get(day_start(d[2]) - HOUR, b"")))
-        for i in sorted(jobs, key=lambda i: stale[i][1]):
+    day counted (a stored hour, or one read before it), or the last hour of the day before (`keys_before`: a record
+    delivered again into the next folder, over midnight), is read again without those requests (`fresh` is
+    updated). One set of the day's keys, and a second read only where a repeat was found. Returns the day's keys by
+    hour as this run leaves them."""
+    stored = _read_keys(store, f"{name}.keys")
+    replaced = {hour for hour, _ in changed}
+    counted = {k for h, keys in stored.items() if h in hours and h not in replaced for k in array("Q", keys)}
+    counted.update(array("Q", keys_before.get(day_start(d[2]) - HOUR, b"")))
+    for i in sorted(range(len(changed)), key=lambda i: changed[i][0]):
+        keys = array("Q", fresh[i].keys)
+        if not counted.isdisjoint(keys):
+            fresh[i] = _read_hour(s3, d[0], changed[i][0], changed[i][1], frozenset(counted))
             keys = array("Q", fresh[i].keys)
-            if not counted.isdisjoint(keys):
-                fresh[i] = _read_hour(s3, d[0], stale[i][1], stale[i][2], frozenset(counted))
-                keys = array("Q", fresh[i].keys)
-            counted.update(keys)
-        after_run[d] = {**stored, **{stale[i][1]: fresh[i].keys for i in jobs}}
-    return loaded
+        counted.update(keys)
+    return {**stored, **{changed[i][0]: fresh[i].keys for i in range(len(changed))}}
 
 
 def _read_keys(store: state.Store, name: str) -> dict[int, bytes]:
