@@ -333,6 +333,7 @@ def _athena_options(urls: tuple[str, ...], layers: _Layers) -> AthenaOptions | N
         state=values["state"], rebuild=bool(cli.get("rebuild")),
         settle_lag_hours=given(cli, "settle_lag", 2),
         deadline_seconds=deadline(layers.pick("insights_deadline"), errors),
+        concurrency=given(cli, "insights_concurrency", 4),
         profile=values.get("aws_profile"), endpoint_url=cli.get("endpoint_url"),
     )  # fmt: skip
     errors.extend(options.check())

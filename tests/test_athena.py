@@ -256,10 +256,97 @@ def test_no_records_from_folders_that_hold_objects_is_one_line(
     queue = athena_backends["123456789012"]["us-east-1"].query_results_queue
     queue += [QueryResults(rows=[], column_info=[]) for _ in range(3)]
 
-    def scanned_but_empty(self: AthenaRunner, sql: str, what: str) -> Any:
-        self.bytes_scanned += 5_000_000  # Athena read the delivery folders, and the filter kept nothing
-        return iter([])
+    def scanned_but_empty(self: AthenaRunner, jobs: Any, done: Any, at_once: int) -> list[Any]:
+        for key, _, _ in jobs:
+            self.bytes_scanned += 5_000_000  # Athena read the delivery folders, and the filter kept nothing
+            done(key, [], 5_000_000)
+        return []
 
-    monkeypatch.setattr(AthenaRunner, "rows", scanned_but_empty)
+    monkeypatch.setattr(AthenaRunner, "run_all", scanned_but_empty)
     with pytest.raises(SourceError, match=r"scanned 15.0 MB under s3://org-logs/bedrock but found no invocation"):
         read_athena(options(tmp_path), START, NOW, client, s3)
+
+
+class _Queries:
+    """Athena as run_all sees it: each query succeeds (or fails) on its n-th poll; how many ran at once is noted."""
+
+    def __init__(self, polls: dict[str, int], fail: str = "") -> None:
+        self.polls, self.fail = polls, fail
+        self.started: list[str] = []
+        self.stopped: list[str] = []
+        self.running: set[str] = set()
+        self.most = 0
+
+    def start_query_execution(self, QueryString: str, **_: Any) -> dict[str, str]:
+        self.started.append(QueryString)
+        self.running.add(QueryString)
+        self.most = max(self.most, len(self.running))
+        return {"QueryExecutionId": QueryString}
+
+    def get_query_execution(self, QueryExecutionId: str) -> dict[str, Any]:
+        self.polls[QueryExecutionId] -= 1
+        state = "RUNNING"
+        if self.polls[QueryExecutionId] <= 0:
+            state = "FAILED" if QueryExecutionId == self.fail else "SUCCEEDED"
+            self.running.discard(QueryExecutionId)
+        return {"QueryExecution": {"Status": {"State": state, "StateChangeReason": "boom"},
+                                   "Statistics": {"DataScannedInBytes": 1000}}}  # fmt: skip
+
+    def stop_query_execution(self, QueryExecutionId: str) -> dict[str, Any]:
+        self.stopped.append(QueryExecutionId)
+        self.running.discard(QueryExecutionId)
+        return {}
+
+    def get_paginator(self, name: str) -> Any:
+        class Pages:
+            def paginate(self, QueryExecutionId: str) -> list[Any]:
+                return [{"ResultSet": {"Rows": [{"Data": []}, {"Data": [{"VarCharValue": QueryExecutionId}]}]}}]
+
+        return Pages()
+
+
+def test_day_queries_run_a_few_at_once_in_order_and_each_is_kept_as_it_finishes(tmp_path: Path) -> None:
+    client = _Queries({f"q{i}": 5 - i % 3 for i in range(7)})
+    finished: list[tuple[int, list[Any], int]] = []
+    runner = AthenaRunner(client, options(tmp_path), sleep=lambda s: None)
+    left = runner.run_all([(i, f"q{i}", f"day {i}") for i in range(7)], lambda *a: finished.append(a), 3)
+    assert left == [] and client.started == [f"q{i}" for i in range(7)] and client.most == 3
+    assert sorted(k for k, _, _ in finished) == list(range(7)) and [k for k, _, _ in finished] != list(range(7))
+    assert all(rows == [[f"q{k}"]] and scanned == 1000 for k, rows, scanned in finished)
+    assert runner.queries == 7 and runner.bytes_scanned == 7000
+
+
+def test_past_the_deadline_nothing_starts_what_runs_stops_and_the_rest_is_left(tmp_path: Path) -> None:
+    client = _Queries({f"q{i}": 3 for i in range(6)})
+    ticks = iter(range(1000))
+    finished: list[Any] = []
+    runner = AthenaRunner(client, options(tmp_path, deadline_seconds=6), sleep=lambda s: None,
+                          clock=lambda: next(ticks))  # fmt: skip
+    left = runner.run_all([(i, f"q{i}", f"day {i}") for i in range(6)], lambda *a: finished.append(a[0]), 2)
+    assert finished and left == [i for i in range(6) if i not in finished]
+    assert client.stopped and set(client.stopped) <= {f"q{i}" for i in left} and not client.running
+
+
+def test_a_failed_day_query_stops_the_others_and_keeps_the_finished_days(tmp_path: Path) -> None:
+    client = _Queries({"q0": 1, "q1": 4, "q2": 9, "q3": 9}, fail="q1")
+    finished: list[Any] = []
+    runner = AthenaRunner(client, options(tmp_path), sleep=lambda s: None)
+    with pytest.raises(SourceError, match="Athena day 1 failed: boom"):
+        runner.run_all([(i, f"q{i}", f"day {i}") for i in range(4)], lambda *a: finished.append(a[0]), 3)
+    assert finished == [0] and set(client.stopped) == {"q2", "q3"} and not client.running
+
+
+def test_an_athena_backfill_past_its_deadline_says_so_and_the_next_run_reads_on(
+    aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, s3 = aws
+    monkeypatch.setattr(athena.time, "sleep", lambda s: None)
+    queue = athena_backends["123456789012"]["us-east-1"].query_results_queue
+    queue += [QueryResults(rows=[], column_info=[]) for _ in range(3)]
+    first = read_athena(options(tmp_path, deadline_seconds=0), START, NOW, client, s3)
+    assert first.rows == () and first.backfill.startswith("backfilling: 0 of 3 days of logs read; the next run")
+    assert first.queries["days_unread"] == 3 and "deadline came first" in first.line
+    queue += [_result(_row("2026-11-25T10:00:00", "ann")), _result(_row("2026-11-26T09:00:00", "bob")),
+              _result(_row("2026-11-27T04:00:00", "cy"))]  # fmt: skip
+    second = read_athena(options(tmp_path), START, NOW, client, s3)
+    assert not second.backfill and len(second.rows) == 3 and second.queries["days_unread"] == 0

@@ -13,11 +13,11 @@ import contextlib
 import hashlib
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -61,6 +61,7 @@ class AthenaOptions:
     rebuild: bool = False
     settle_lag_hours: int = 2
     deadline_seconds: float = 900.0
+    concurrency: int = 4  # day queries at once (an account runs 20 or more; the rest queue in the workgroup)
     profile: str | None = None
     endpoint_url: str | None = None
 
@@ -180,8 +181,12 @@ GROUP BY 1, 2, 3, 4, 5, 6
 ORDER BY 1, 2, 3, 4, 5, 6"""
 
 
+T = TypeVar("T")
+
+
 class AthenaRunner:
-    """Run Athena statements one at a time within a deadline; stop the running one on the deadline or Ctrl-C."""
+    """Run Athena statements within a deadline: one at a time, or a day's queries a few at once; stop what runs on
+    the deadline, a failure or Ctrl-C (a query left running keeps billing)."""
 
     def __init__(self, client: Any, options: AthenaOptions, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
@@ -195,6 +200,59 @@ class AthenaRunner:
 
     def execute(self, sql: str, what: str) -> str:
         """Run one statement to completion; return its query id."""
+        query_id = self._start(sql, what)
+        try:
+            wait = 0.25
+            while self._poll(query_id, what) is None:
+                if self.clock() > self.ends_at:
+                    raise SourceError(
+                        f"Athena {what} passed the {self.options.deadline_seconds:.0f} s deadline; stopped it"
+                    )
+                self.sleep(wait)
+                wait = min(wait * 1.5, 5.0)
+        except BaseException:  # the deadline, Ctrl-C or any failure
+            self._stop(query_id)
+            raise
+        return query_id
+
+    def run_all(
+        self, jobs: Iterable[tuple[T, str, str]], done: Callable[[T, list[list[str | None]], int], None],
+        at_once: int,
+    ) -> list[T]:  # fmt: skip
+        """Run the queries `jobs` ((key, sql, what)), at most `at_once` at a time, started in their order; call
+        `done(key, result rows, bytes scanned)` as each finishes, so what it holds is kept at once. Past the
+        deadline nothing more starts and what runs is stopped: their keys are returned, for the next run. Any
+        failure stops the rest and raises."""
+        queue, running = list(jobs), dict[str, tuple[T, str]]()
+        wait = 0.25
+        try:
+            while queue or running:
+                while queue and len(running) < at_once and self.clock() <= self.ends_at:
+                    key, sql, what = queue.pop(0)
+                    running[self._start(sql, what)] = (key, what)
+                if self.clock() > self.ends_at:
+                    for query_id in running:
+                        self._stop(query_id)
+                    return [key for key, _ in running.values()] + [key for key, _, _ in queue]
+                finished = False
+                for query_id in list(running):
+                    key, what = running.pop(query_id)  # a query that failed is not stopped again
+                    scanned = self._poll(query_id, what)
+                    if scanned is None:
+                        running[query_id] = (key, what)
+                        continue
+                    done(key, list(self._results(query_id, what)), scanned)
+                    finished = True
+                if not finished:
+                    self.sleep(wait)
+                wait = 0.25 if finished else min(wait * 1.5, 5.0)
+        except BaseException:
+            for query_id in running:
+                self._stop(query_id)
+            raise
+        return []
+
+    def _start(self, sql: str, what: str) -> str:
         start: dict[str, Any] = {"QueryString": sql, "WorkGroup": self.options.workgroup}
         if self.options.output:
             start["ResultConfiguration"] = {"OutputLocation": self.options.output}
@@ -203,34 +261,23 @@ class AthenaRunner:
         except AWS_ERRORS as exc:
             raise SourceError(f"Athena would not start {what} ({reason(exc)})") from None
         self.queries += 1
-        try:
-            self._wait(query_id, what)
-        except BaseException:  # the deadline, Ctrl-C or any failure: a query left running keeps billing
-            self._stop(query_id)
-            raise
         return str(query_id)
 
-    def _wait(self, query_id: str, what: str) -> None:
-        wait = 0.25
-        while True:
-            execution = self.client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
-            status = execution["Status"]
-            if status["State"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
-                scanned = int(execution.get("Statistics", {}).get("DataScannedInBytes", 0))
-                self.bytes_scanned += scanned
-                self.billed_bytes += max(scanned, MIN_BYTES) if scanned else 0
-                if status["State"] == "SUCCEEDED":
-                    return
-                reason = status.get("StateChangeReason") or status.get("AthenaError", {}).get("ErrorMessage", "")
-                hint = ("; the workgroup's bytes-scanned limit stopped it: raise the limit or read fewer days"
-                        if "limit" in reason.lower() and "scan" in reason.lower() else "")  # fmt: skip
-                raise SourceError(f"Athena {what} {status['State'].lower()}: {_one_line(reason)}{hint}")
-            if self.clock() > self.ends_at:
-                raise SourceError(
-                    f"Athena {what} passed the {self.options.deadline_seconds:.0f} s deadline; stopped it"
-                )
-            self.sleep(wait)
-            wait = min(wait * 1.5, 5.0)
+    def _poll(self, query_id: str, what: str) -> int | None:
+        """The bytes a finished query scanned; None while it runs; SourceError when it failed."""
+        execution = self.client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+        status = execution["Status"]
+        if status["State"] not in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            return None
+        scanned = int(execution.get("Statistics", {}).get("DataScannedInBytes", 0))
+        self.bytes_scanned += scanned
+        self.billed_bytes += max(scanned, MIN_BYTES) if scanned else 0
+        if status["State"] == "SUCCEEDED":
+            return scanned
+        reason = status.get("StateChangeReason") or status.get("AthenaError", {}).get("ErrorMessage", "")
+        hint = ("; the workgroup's bytes-scanned limit stopped it: raise the limit or read fewer days"
+                if "limit" in reason.lower() and "scan" in reason.lower() else "")  # fmt: skip
+        raise SourceError(f"Athena {what} {status['State'].lower()}: {_one_line(reason)}{hint}")
 
     def _stop(self, query_id: str) -> None:
         with contextlib.suppress(*AWS_ERRORS):  # it may have finished: the error that stopped us is the one to report
@@ -304,28 +351,37 @@ def read_athena(
     real_now = min(now.timestamp(), time.time())  # settled by the real time, never a --now that is ahead
     settled_before = int(real_now) - options.settle_lag_hours * HOUR
     settled_before -= settled_before % HOUR
-    rows: list[HourlyRow] = []
-    days_queried = []
+    kept: dict[date, list[HourlyRow]] = {}
+    Job = tuple[date, str, int, int, AthenaDay | None, str]  # day, store name, hours [first, stop), old, what
+    jobs: list[tuple[Job, str, str]] = []  # (the day, its query, what it is called)
     for day in utc_days(begin, end):
         name = f"athena/{hashlib.sha256(table.encode()).hexdigest()[:16]}/day={day.isoformat()}.json"
         old = None if options.rebuild else _read_day(store, name, table)
         first = day_start(day) if old is None else max(day_start(day), old.settled_through)
         stop = min(end, day_start(day) + DAY)
-        kept = [] if old is None else [r for r in old.rows if r.hour < first]
+        kept[day] = [] if old is None else [r for r in old.rows if r.hour < first or first >= stop]
         if first < stop:
             what = f"query of {day} from {datetime.fromtimestamp(first, UTC):%H}:00"
-            before = runner.bytes_scanned
-            fresh = parse_rows(runner.rows(day_query(options, first, stop), what), first, stop, what)
-            settled = max(first, min(stop, settled_before))
-            scanned = (old.bytes_scanned if old else 0) + runner.bytes_scanned - before
-            ran = datetime.now(UTC).isoformat(timespec="seconds")
-            done = AthenaDay(FORMAT, table, day.isoformat(), settled, ran, scanned, [*kept, *fresh])
-            store.write_blob(name, msgspec.json.encode(done))
-            days_queried.append(day.isoformat())
-            kept = done.rows
-        elif old is not None:
-            kept = old.rows
-        rows += [r for r in kept if begin <= r.hour < end]
+            jobs.append(((day, name, first, stop, old, what), day_query(options, first, stop), what))
+    days_queried: list[str] = []
+
+    def keep(
+        job: tuple[date, str, int, int, AthenaDay | None, str], result: list[list[str | None]], scanned: int
+    ) -> None:
+        """A day's query finished: its rows are kept in the store now, so a run stopped later keeps this day."""
+        day, name, first, stop, old, what = job
+        fresh = parse_rows(iter(result), first, stop, what)
+        settled = max(first, min(stop, settled_before))
+        ran = datetime.now(UTC).isoformat(timespec="seconds")
+        done = AthenaDay(FORMAT, table, day.isoformat(), settled, ran, (old.bytes_scanned if old else 0) + scanned,
+                         [*kept[day], *fresh])  # fmt: skip
+        store.write_blob(name, msgspec.json.encode(done))
+        days_queried.append(day.isoformat())
+        kept[day] = done.rows
+
+    unread = runner.run_all(jobs, keep, options.concurrency)
+    days_queried.sort()
+    rows = [r for day_rows in kept.values() for r in day_rows if begin <= r.hour < end]
     rows.sort(key=lambda r: (r.hour, r.principal, r.model_id))
     if not rows and runner.bytes_scanned:
         # the delivery folders hold objects (Athena read them) but no record came back: a wrong prefix or filter
@@ -341,8 +397,20 @@ def read_athena(
     }  # fmt: skip
     line = (f"Athena: {runner.queries} queries ({len(days_queried)} days), "
             f"{runner.bytes_scanned / 1e6:,.1f} MB scanned, ~${details['estimated_cost_usd']:.4f}")  # fmt: skip
+    backfill = ""
+    if unread:
+        days = len(utc_days(begin, end))
+        backfill = (f"backfilling: {days - len(unread)} of {days} days of logs read; the next run reads on from "
+                    f"{min(job[0] for job in unread)}")  # fmt: skip
+        line += f"; {backfill} (the {options.deadline_seconds:.0f} s deadline came first)"
     return SourceResult(
-        tuple(rows), SkipReport(), f"athena: {table}", sum(r.invocations for r in rows), details, line=line
+        tuple(rows),
+        SkipReport(),
+        f"athena: {table}",
+        sum(r.invocations for r in rows),
+        {**details, "days_unread": len(unread)},
+        line=line,
+        backfill=backfill,
     )
 
 
