@@ -51,6 +51,9 @@ PER_WORKER = 64  # files: fewer per core are read in this process
 MAX_BAD_RUN = 10_000  # lines in a row that are not records: the rest of that file is not a log
 
 
+SHARDS = 64  # a day's request keys are checked a 64th at a time: the set stays small however busy the day
+
+
 @dataclass
 class _Batch:
     """What one worker read: hourly sums, skips, and each record's request key by hour."""
@@ -59,7 +62,8 @@ class _Batch:
     tally: SkipTally = field(default_factory=SkipTally)  # records skipped
     ignored: SkipTally = field(default_factory=SkipTally)  # files (or their rest) not read
     records: int = 0
-    # UTC day -> (64-bit request keys as 8-byte digests, index of the file each came from): 12 bytes a record
+    # a shard of a UTC day (day * SHARDS + the key's first byte % SHARDS) -> (64-bit request keys as 8-byte digests,
+    # index of the file each came from): 12 bytes a record
     keys: dict[int, tuple[bytearray, array[int]]] = field(default_factory=dict)
 
 
@@ -165,12 +169,14 @@ def _read_batch(files: list[tuple[int, Path]]) -> _Batch:
             batch.records += 1
             if rec.requestId:
                 # keys are compared within a UTC day, across every file and hour: a copy of a record, or one
-                # delivered twice an hour apart, counts once; memory holds one day's keys at a time
-                day = epoch - epoch % DAY
-                slot = keys.get(day)
+                # delivered twice an hour apart, counts once. Each day's keys are kept in SHARDS by their first
+                # byte, so the check holds one shard's keys as a set at a time, never a whole day's
+                key = request_key(rec.requestId)
+                shard = (epoch - epoch % DAY) * SHARDS + key[0] % SHARDS
+                slot = keys.get(shard)
                 if slot is None:
-                    slot = keys[day] = (bytearray(), array("I"))
-                slot[0].extend(request_key(rec.requestId))
+                    slot = keys[shard] = (bytearray(), array("I"))
+                slot[0].extend(key)
                 slot[1].append(index)
     return batch
 
@@ -254,8 +260,8 @@ def _drop_duplicates(files: list[Path], parts: list[_Batch], agg: HourlyAggregat
     """Take back every record whose requestId was already counted; return how many."""
     suspects: set[int] = set()
     in_files: set[int] = set()
-    for day in {d for part in parts for d in part.keys}:
-        slots = [(array("Q", bytes(d)), f) for d, f in (part.keys[day] for part in parts if day in part.keys)]
+    for shard in {d for part in parts for d in part.keys}:
+        slots = [(array("Q", bytes(d)), f) for d, f in (part.keys[shard] for part in parts if shard in part.keys)]
         keys = [k for slot in slots for k in slot[0]]
         if len(set(keys)) == len(keys):
             continue  # the common case: no request seen twice in this day
