@@ -46,13 +46,18 @@ def rows(people: int, models: int, days: int) -> list[Any]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def org_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The benchmark organisation's size: --people x --models x --days, and --runs."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", type=int, default=2000)
     parser.add_argument("--models", type=int, default=10)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = org_parser(__doc__).parse_args()
 
     from generator import build as build_module
     from generator.config import load_settings

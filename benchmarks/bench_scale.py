@@ -13,7 +13,6 @@ Prints medians, ratios and peak RSS, and the largest data file of the site.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import random
@@ -28,6 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_build import NOW, timed
+from bench_dashboard import org_parser
+from bench_dedup import worktree
 from bench_duckdb import DUCKDB
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,20 +79,8 @@ def generate(root: Path, people: int, models: int, days: int) -> int:
     return total
 
 
-def worktree(revision: str) -> Path:
-    """This repository at `revision`, checked out beside the temp folder (removed by the caller)."""
-    where = Path(tempfile.mkdtemp(prefix="bench-baseline-")) / "tree"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), revision], check=True,
-                   capture_output=True)  # fmt: skip
-    return where
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--people", type=int, default=2000)
-    parser.add_argument("--models", type=int, default=10)
-    parser.add_argument("--days", type=int, default=90)
-    parser.add_argument("--runs", type=int, default=3)
+    parser = org_parser(__doc__)
     parser.add_argument("--baseline", default="", help="a git revision to compare with (default: none)")
     parser.add_argument("--no-duckdb", action="store_true")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "bedrock-usage-scale")

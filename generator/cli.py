@@ -387,27 +387,39 @@ def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str,
         )
 
 
+def _on_a_stack(command: F) -> F:
+    """The options of a command acting on a deployed stack: --stack, --region and --env-file."""
+    region = click.option("--region", help="Region of the stack (default: AWS_REGION).")
+    for option in (
+        _reports_errors,
+        ENV_FILE,
+        region,
+        click.option("--stack", required=True, help="CloudFormation stack name."),
+    ):
+        command = option(command)
+    return command
+
+
 @cli.command()
-@click.option("--stack", required=True, help="CloudFormation stack name.")
-@click.option("--region", help="Region of the stack (default: AWS_REGION).")
-@ENV_FILE
-@_reports_errors
+@_on_a_stack
 def destroy(stack: str, region: str | None, env_file: Path) -> None:
     """Delete the stack; the site bucket is kept with its versions."""
     from generator import aws
     from generator.deploy.cloudformation import destroy as run_destroy
 
-    settings = _settings({"source": "cloudwatch", "regions": (region,) if region else (), "env_file": env_file})
-    cfn = aws.client("cloudformation", profile=settings.aws_profile, region=settings.cloudwatch.regions[0])
-    kept = run_destroy(cfn, stack)
+    profile, where = _stack_place(region, env_file)
+    kept = run_destroy(aws.client("cloudformation", profile=profile, region=where), stack)
     _say(f"deleted stack {stack}; kept bucket {kept.get('BucketName', '?')} (empty and delete it to remove the site)")
 
 
+def _stack_place(region: str | None, env_file: Path) -> tuple[str | None, str]:
+    """The AWS profile and the region of a stack a command acts on (--region, else AWS_REGION)."""
+    settings = _settings({"source": "cloudwatch", "regions": (region,) if region else (), "env_file": env_file})
+    return settings.aws_profile, settings.cloudwatch.regions[0]
+
+
 @cli.command("rotate-session-key")
-@click.option("--stack", required=True, help="CloudFormation stack name.")
-@click.option("--region", help="Region of the stack (default: AWS_REGION).")
-@ENV_FILE
-@_reports_errors
+@_on_a_stack
 def rotate_session_key(stack: str, region: str | None, env_file: Path) -> None:
     """Make a new sign-in session key; sessions signed with the old one stay good for one session lifetime."""
     import time
@@ -417,8 +429,8 @@ def rotate_session_key(stack: str, region: str | None, env_file: Path) -> None:
     from generator.deploy import sessionkeys
     from generator.deploy.cloudformation import outputs
 
-    settings = _settings({"source": "cloudwatch", "regions": (region,) if region else (), "env_file": env_file})
-    clients = {s: aws.client(s, profile=settings.aws_profile, region=settings.cloudwatch.regions[0])
+    profile, where = _stack_place(region, env_file)
+    clients = {s: aws.client(s, profile=profile, region=where)
                for s in ("cloudformation", "secretsmanager", "cloudfront-keyvaluestore")}  # fmt: skip
     try:
         found = outputs(clients["cloudformation"], stack)

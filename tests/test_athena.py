@@ -248,13 +248,19 @@ def test_build_with_athena_over_http(moto_server: str, tmp_path: Path) -> None:
     assert usage["totals"]["invocations"] == 6
 
 
+def _ddl_answered(monkeypatch: pytest.MonkeyPatch) -> list[QueryResults]:
+    """moto's queue of query results with the table's three statements answered; polls do not sleep."""
+    monkeypatch.setattr(athena.time, "sleep", lambda s: None)
+    queue: list[QueryResults] = athena_backends["123456789012"]["us-east-1"].query_results_queue
+    queue += [QueryResults(rows=[], column_info=[]) for _ in range(3)]
+    return queue
+
+
 def test_no_records_from_folders_that_hold_objects_is_one_line(
     aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, s3 = aws
-    monkeypatch.setattr(athena.time, "sleep", lambda s: None)
-    queue = athena_backends["123456789012"]["us-east-1"].query_results_queue
-    queue += [QueryResults(rows=[], column_info=[]) for _ in range(3)]
+    _ddl_answered(monkeypatch)
 
     def scanned_but_empty(self: AthenaRunner, jobs: Any, done: Any, at_once: int) -> list[Any]:
         for key, _, _ in jobs:
@@ -340,9 +346,7 @@ def test_an_athena_backfill_past_its_deadline_says_so_and_the_next_run_reads_on(
     aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, s3 = aws
-    monkeypatch.setattr(athena.time, "sleep", lambda s: None)
-    queue = athena_backends["123456789012"]["us-east-1"].query_results_queue
-    queue += [QueryResults(rows=[], column_info=[]) for _ in range(3)]
+    queue = _ddl_answered(monkeypatch)
     first = read_athena(options(tmp_path, deadline_seconds=0), START, NOW, client, s3)
     assert first.rows == () and first.backfill.startswith("backfilling: 0 of 3 days of logs read; the next run")
     assert first.queries["days_unread"] == 3 and "deadline came first" in first.line
