@@ -3,6 +3,7 @@ handler end to end (moto server S3 and CloudFront, fake Logs), systemd units and
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -23,6 +24,7 @@ from moto import mock_aws
 
 from generator import aws
 from generator.cli import cli
+from generator.deploy import render_template
 from generator.deploy.cloudformation import DeployRequest, deploy, destroy, package_lambda
 from generator.errors import ConfigError
 from generator.timer import units
@@ -79,7 +81,10 @@ def test_deploy_creates_the_stack(stubbed: Any) -> None:
     )
     cfn_stub.add_client_error("describe_stacks", "ValidationError", "Stack with id usage does not exist")
     cfn_stub.add_response("create_stack", {"StackId": "arn:stack"}, {
-        "StackName": "usage", "TemplateBody": ANY, "Parameters": ANY, "Capabilities": ["CAPABILITY_IAM"],
+        "StackName": "usage", "Parameters": ANY, "Capabilities": ["CAPABILITY_IAM"],
+        # by URL: a template over 51,200 bytes (about 33 log groups) cannot go in the call
+        "TemplateURL": "https://usage-artifacts-123456789012-us-east-1.s3.us-east-1.amazonaws.com/templates/"
+                       + hashlib.sha256(render_template(REQUEST.log_groups).encode()).hexdigest()[:20] + ".yaml",
         "OnFailure": "ROLLBACK"})  # fmt: skip
     cfn_stub.add_response("describe_stacks", outputs(), {"StackName": "usage"})  # the waiter
     cfn_stub.add_response("describe_stacks", outputs(), {"StackName": "usage"})
@@ -87,8 +92,10 @@ def test_deploy_creates_the_stack(stubbed: Any) -> None:
         s3 = boto3.client("s3", region_name="us-east-1")
         found = deploy({"cloudformation": cfn, "s3": s3, "sts": sts}, REQUEST, b"zip-bytes", PRIVATE, wait_delay=0)
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket="usage-artifacts-123456789012-us-east-1")["Contents"]]
+        (template,) = [k for k in keys if k.startswith("templates/")]
+        body = s3.get_object(Bucket="usage-artifacts-123456789012-us-east-1", Key=template)["Body"].read()
     assert found["SiteUrl"] == "https://d111.cloudfront.net/"
-    assert len(keys) == 1 and keys[0].startswith("lambda/")
+    assert len(keys) == 2 and keys[0].startswith("lambda/") and body.decode() == render_template(REQUEST.log_groups)
 
 
 def test_update_with_no_changes_is_fine(stubbed: Any) -> None:

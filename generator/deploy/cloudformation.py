@@ -312,9 +312,13 @@ def deploy(
         ensure_bucket(s3, bucket, request.region)
         key = f"lambda/{hashlib.sha256(code).hexdigest()[:20]}.zip"
         s3.put_object(Bucket=bucket, Key=key, Body=code)
+        # by URL, not in the call: CloudFormation takes 51,200 bytes of TemplateBody, which ~33 log groups pass
+        template = render_template(request.log_groups).encode()
+        template_key = f"templates/{hashlib.sha256(template).hexdigest()[:20]}.yaml"
+        s3.put_object(Bucket=bucket, Key=template_key, Body=template)
         arguments = {
             "StackName": request.stack,
-            "TemplateBody": render_template(request.log_groups),
+            "TemplateURL": f"https://{bucket}.s3.{request.region}.amazonaws.com/{template_key}",
             "Parameters": request.parameters(bucket, key, access),
             "Capabilities": ["CAPABILITY_IAM"],
         }
