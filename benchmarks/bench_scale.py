@@ -94,9 +94,9 @@ def main() -> None:
              "--env-file", "/dev/null", "--windows", "1d,7d,30d,90d,mtd,last-month"]  # fmt: skip
     commands: dict[str, list[str]] = {"this checkout": [sys.executable, *build, "--out", str(out / "now")]}
     tree = worktree(args.baseline) if args.baseline else None
-    if tree:
-        commands[f"baseline {args.baseline}"] = ["env", f"PYTHONPATH={tree}", sys.executable, *build, "--out",
-                                                 str(out / "base")]  # fmt: skip
+    if tree:  # the baseline's package first on the path (`-m` would put this folder before PYTHONPATH)
+        code = f"import sys; sys.path.insert(0, {str(tree)!r}); from generator.cli import main; main()"
+        commands[f"baseline {args.baseline}"] = [sys.executable, "-c", code, *build[2:], "--out", str(out / "base")]
     if not args.no_duckdb:
         commands["DuckDB aggregate"] = [sys.executable, "-c", DUCKDB, str(logs)]
     times: dict[str, list[float]] = {name: [] for name in commands}
