@@ -88,9 +88,10 @@ def chart_payload(view: View, book: PriceBook, palette: dict[str, str] | None = 
 
     daily_cost: dict[str, list[Decimal]] = {p: [Decimal(0)] * len(days) for p in people}
     daily_calls = [0] * len(days)
-    for d in rep.daily:
-        daily_cost[person_of(d.person)][day_index[d.day]] += d.counters.cost
-        daily_calls[day_index[d.day]] += d.counters.invocations
+    for (person, on), cost in rep.person_days.items():
+        daily_cost[person_of(person)][day_index[on]] += cost
+    for (on, _), k in rep.day_models.items():
+        daily_calls[day_index[on]] += k.invocations
 
     grid: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for c in rep.cells:
@@ -175,9 +176,9 @@ def chart_list(view: View, book: PriceBook) -> list[dict[str, str]]:
 
     per_day: dict[str, Decimal] = defaultdict(Decimal)
     calls_per_day: dict[str, int] = defaultdict(int)
-    for d in rep.daily:
-        per_day[d.day.isoformat()] += d.counters.cost
-        calls_per_day[d.day.isoformat()] += d.counters.invocations
+    for (on, _), k in rep.day_models.items():
+        per_day[on.isoformat()] += k.cost
+        calls_per_day[on.isoformat()] += k.invocations
     peak = max(per_day, key=lambda day: per_day[day], default=None)
     busiest = max(calls_per_day, key=lambda day: calls_per_day[day], default=None)
     name = book.name_of

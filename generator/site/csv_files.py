@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date
 from decimal import Context, Decimal
 
-from generator.counters import MONEY, Counters, add_counters
+from generator.counters import MONEY, Counters
 from generator.site.export import BuildMeta
 from generator.site.report import WindowReport
 
@@ -57,12 +55,8 @@ DAILY_FIELDS = ("window", "date", "model", "model_name", *DAILY_COUNTERS)
 def daily_csv(rep: WindowReport, meta: BuildMeta) -> bytes:
     """Return `daily-<w>.csv`: one row per local day x model, everyone together (each person's days are in their
     file under data/person/: a day x person x model table would pass any size a browser or spreadsheet takes)."""
-    sums: dict[tuple[date, str], list[Counters]] = defaultdict(list)
-    for d in rep.daily:
-        sums[(d.day, d.model)].append(d.counters)
-    totals = ((key, add_counters(cs)) for key, cs in sorted(sums.items()))
     rows = ((rep.window.key, day.isoformat(), cell(model), cell(meta.book.name_of(model)),
-             *_counts(k, DAILY_COUNTERS)) for (day, model), k in totals)  # fmt: skip
+             *_counts(k, DAILY_COUNTERS)) for (day, model), k in rep.day_models.items())  # fmt: skip
     return _write(DAILY_FIELDS, rows)
 
 

@@ -111,10 +111,10 @@ def forecast(rep: WindowReport, team_of: Mapping[str, str], teams: Sequence[Grou
     remaining = max(0, int((end - rep.window.end).total_seconds()) // HOUR)
     complete = set(rep.days) - partial_days(rep.window, tz)
     per_day: dict[tuple[str, str], dict[date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for d in rep.daily:
-        if d.day in complete:
-            for key in (("total", ""), ("person", d.person), ("team", team_of.get(d.person, NO_TEAM))):
-                per_day[key][d.day] += d.counters.cost
+    for (person, on), cost in rep.person_days.items():
+        if on in complete:
+            for key in (("total", ""), ("person", person), ("team", team_of.get(person, NO_TEAM))):
+                per_day[key][on] += cost
 
     def project(key: tuple[str, str], spent: Decimal) -> Projection:
         days = [per_day[key].get(day, Decimal(0)) for day in sorted(complete)]

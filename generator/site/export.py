@@ -200,11 +200,11 @@ def legacy_keys(rep: WindowReport, days: list[str], meta: BuildMeta) -> dict[str
     daily_inv: dict[str, int] = dict.fromkeys(days, 0)
     daily_cost: dict[str, Decimal] = dict.fromkeys(days, Decimal(0))
     user_daily: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for d in rep.daily:
-        day = d.day.isoformat()
-        daily_inv[day] += d.counters.invocations
-        daily_cost[day] += d.counters.cost
-        user_daily[d.person][day] += d.counters.cost
+    for (on, _), k in rep.day_models.items():
+        daily_inv[on.isoformat()] += k.invocations
+        daily_cost[on.isoformat()] += k.cost
+    for (person, on), cost in rep.person_days.items():
+        user_daily[person][on.isoformat()] += cost
     user_model: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for c in rep.cells:
         user_model[c.person][c.model] += c.counters.cost

@@ -87,6 +87,9 @@ class WindowReport:
     inferred: tuple[Inferred, ...] = ()
     price_sources: Mapping[str, str] = field(default_factory=dict)  # base model -> price_source
     accounts: tuple[Group, ...] = ()  # AWS accounts the calls were made in, by cost ("" where unknown)
+    # `daily` summed as the pages read it, in its order: by (day, model), and cost by (person, day)
+    day_models: Mapping[tuple[date, str], Counters] = field(default_factory=dict)
+    person_days: Mapping[tuple[str, date], Decimal] = field(default_factory=dict)
 
     def price_source(self, model: str) -> str:
         """How a model's cost here was priced: config, price-list, book, inferred, mixed, or "" (unpriced)."""
@@ -137,6 +140,14 @@ class _Piece:
         self.cells = {k: s.freeze() for k, s in part.cells.items()}
         daily, part.daily = part.daily, {}
         self.daily = [DayCell(d, p, m, daily.pop((d, p, m)).freeze()) for d, p, m in sorted(daily)]
+        # the per-day sums every window's pages read, once a piece (windows share pieces) instead of once a window
+        day_models: dict[tuple[date, str], Sum] = defaultdict(Sum)
+        person_days: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
+        for cell in self.daily:
+            day_models[(cell.day, cell.model)].add(cell.counters)
+            person_days[(cell.person, cell.day)] += cell.counters.cost
+        self.day_models = {k: day_models[k].freeze() for k in sorted(day_models)}
+        self.person_days = dict(person_days)
         self.unpriced, self.inferred = dict(part.unpriced), dict(part.inferred)
         self.sources, self.principals = dict(part.sources), part.principals
 
@@ -229,6 +240,19 @@ def _merged(found: Iterable[Mapping[Any, Counters]]) -> dict[Any, Counters]:
     return merged | {key: total.freeze() for key, total in sums.items()}
 
 
+def _merged_cost(found: Iterable[Mapping[Any, Decimal]]) -> dict[Any, Decimal]:
+    merged: dict[Any, Decimal] = defaultdict(Decimal)
+    for costs in found:
+        for key, cost in costs.items():
+            merged[key] += cost
+    return merged
+
+
+def _in_order(found: Mapping[Any, Any], key: Callable[[Any], Any]) -> dict[Any, Any]:
+    """The map in the order of `daily` ((day, person, model)) that the pages' loops first met its keys in."""
+    return {k: found[k] for k in sorted(found, key=key)}
+
+
 def _days_of(pieces: Sequence[_Piece]) -> tuple[DayCell, ...]:
     """The pieces' per-day cells in order (pieces are in time order, so only a seam day can be in two)."""
     out: list[DayCell] = []
@@ -274,6 +298,8 @@ def _report(
         models=_groups(cell_list, lambda c: c.model),
         cells=cell_list,
         daily=_days_of(pieces) if days else (),
+        day_models=_in_order(_merged(p.day_models for p in pieces), lambda k: k) if days else {},
+        person_days=_in_order(_merged_cost(p.person_days for p in pieces), lambda k: (k[1], k[0])) if days else {},
         days=_days(window, tz),
         unpriced=tuple(Unpriced(m, rt, n, why, calls) for (m, rt, why), (n, calls) in unpriced),
         identities=tuple(people[p] for p in sorted(principals)),
