@@ -363,3 +363,11 @@ def test_the_site_says_a_backfill_is_in_progress(moto_server: str, s3: Any, tmp_
     manifest = json.loads((tmp_path / "site" / "data" / "manifest.json").read_text())
     assert 'id="backfill"' in page and "Backfilling: " in page and "days of logs read" in page
     assert manifest["backfill"].startswith("backfilling: ")
+
+
+def test_repeated_keys_are_found_a_shard_at_a_time() -> None:
+    from generator.sources.files import SHARDS, repeated
+
+    keys = [i * SHARDS + 7 for i in range(1000)] + [5, 5, 2**64 - 1, 2**64 - 1, 2**64 - 1, 12]
+    assert repeated(keys) == {5, 2**64 - 1}
+    assert repeated(range(10_000)) == set() and repeated([]) == set()

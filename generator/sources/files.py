@@ -181,6 +181,20 @@ def _read_batch(files: list[tuple[int, Path]]) -> _Batch:
     return batch
 
 
+def _twice(keys: Iterable[int]) -> set[int]:
+    """The keys that occur more than once."""
+    seen: set[int] = set()
+    return {k for k in keys if k in seen or seen.add(k)}  # type: ignore[func-returns-value]
+
+
+def repeated(keys: Iterable[int]) -> set[int]:
+    """The 64-bit keys that occur more than once, holding a SHARDS-th of them in a set at a time."""
+    shards = [array("Q") for _ in range(SHARDS)]
+    for k in keys:
+        shards[k % SHARDS].append(k)
+    return {k for shard in shards if len(set(shard)) != len(shard) for k in _twice(shard)}
+
+
 def key_number(key: bytes) -> int:
     """A key as the number `array("Q")` reads from the same 8 bytes."""
     return array("Q", key)[0]
@@ -262,11 +276,9 @@ def _drop_duplicates(files: list[Path], parts: list[_Batch], agg: HourlyAggregat
     in_files: set[int] = set()
     for shard in {d for part in parts for d in part.keys}:
         slots = [(array("Q", bytes(d)), f) for d, f in (part.keys[shard] for part in parts if shard in part.keys)]
-        keys = [k for slot in slots for k in slot[0]]
-        if len(set(keys)) == len(keys):
-            continue  # the common case: no request seen twice in this day
-        seen: set[int] = set()
-        twice = {k for k in keys if k in seen or seen.add(k)}  # type: ignore[func-returns-value]
+        twice = _twice(k for slot in slots for k in slot[0])
+        if not twice:
+            continue  # the common case: no request seen twice in this shard of the day
         suspects |= twice
         in_files.update(i for slot in slots for k, i in zip(*slot, strict=True) if k in twice)
     if not suspects:

@@ -28,8 +28,7 @@ from generator.errors import SourceError
 from generator.layout import parse_url
 from generator.skips import SkipTally
 from generator.sources import SourceResult
-from generator.sources.files import PERMISSION_CHECK, key_number, records_in, request_key, usage_of
-from generator.sources.logfile import Readable
+from generator.sources.files import PERMISSION_CHECK, key_number, records_in, repeated, request_key, usage_of
 from generator.usage import HOUR, HourlyAggregator, HourlyRow, day_start, floor_hour, utc_days, valid_counts
 
 LAYOUT = "AWSLogs/{account}/BedrockModelInvocationLogs/{region}/"
@@ -286,11 +285,44 @@ def _read_hour(
     s3: Any, bucket: str, hour: int, objects: list[tuple[str, str, int]], elsewhere: frozenset[int] = frozenset()
 ) -> Hour:
     """Read one delivery hour's objects into rows; each requestId once within the hour, and none in `elsewhere`
-    (the keys other hours of its day counted)."""
+    (the keys other hours of its day counted).
+
+    While reading, only each record's 64-bit key is kept (8 bytes a record, where a set of the ids took about 120);
+    a key seen twice in the hour sends the hour to a second read, which takes back every copy after the first by
+    comparing the full ids."""
     agg, tally, ignored = HourlyAggregator(), SkipTally(), SkipTally()
-    seen: set[str] = set()
     keys = array("Q")
-    records = duplicates = size = 0
+    records = duplicates = 0
+    for _, rec, epoch, rid in _hour_records(s3, bucket, hour, objects, tally, ignored):
+        if rid is not None:
+            if rid in elsewhere:
+                duplicates += 1
+                continue
+            keys.append(rid)
+        agg.add(epoch, *usage_of(rec))
+        records += 1
+    size = sum(n for _, _, n in objects)  # the objects' listed sizes: what reading them once costs
+    twice = repeated(keys)
+    if twice:
+        counted: set[str] = set()
+        quiet = SkipTally()  # the first read counted the skips
+        for _, rec, epoch, rid in _hour_records(s3, bucket, hour, objects, quiet, quiet):
+            if rid not in twice:
+                continue
+            if rec.requestId not in counted:
+                counted.add(rec.requestId)
+                continue
+            agg.remove(epoch, usage_of(rec))
+            records -= 1
+            duplicates += 1
+    return Hour(_fingerprint(objects), len(objects), size, agg.rows(), records, duplicates,
+                dict(tally.counts), dict(ignored.counts), keys.tobytes())  # fmt: skip
+
+
+def _hour_records(
+    s3: Any, bucket: str, hour: int, objects: list[tuple[str, str, int]], tally: SkipTally, ignored: SkipTally
+) -> Iterator[tuple[str, Any, int, int | None]]:
+    """(object, record, epoch, 64-bit request key or None) for each usable record of one delivery hour's objects."""
     for key, _etag, _ in sorted(objects):
         name = f"s3://{bucket}/{key}"
         try:
@@ -300,37 +332,13 @@ def _read_hour(
                 continue  # expired between the list and the read: the next run lists the hour again
             hint = "; it needs s3:GetObject" if error_code(exc) in DENIED else ""
             raise SourceError(f"cannot read {name} ({reason(exc)}){hint}") from None
-        counted = _Counted(body)
-        for epoch, rec in records_in(counted, name, tally, ignored):
+        for epoch, rec in records_in(body, name, tally, ignored):
             if abs(epoch - hour) > FAR:  # Bedrock delivers within minutes: a day off is a broken clock or a forgery
                 tally.skip(
                     "timestamp_far_from_delivery", name, f"{rec.timestamp.isoformat()[:40]} in this hour's folder"
                 )
                 continue
-            if rec.requestId:
-                rid = key_number(request_key(rec.requestId))
-                if rec.requestId in seen or rid in elsewhere:
-                    duplicates += 1
-                    continue
-                seen.add(rec.requestId)
-                keys.append(rid)
-            agg.add(epoch, *usage_of(rec))
-            records += 1
-        size += counted.size
-    return Hour(_fingerprint(objects), len(objects), size, agg.rows(), records, duplicates,
-                dict(tally.counts), dict(ignored.counts), keys.tobytes())  # fmt: skip
-
-
-class _Counted:
-    """A streaming body that counts the bytes read from it."""
-
-    def __init__(self, body: Readable) -> None:
-        self.body, self.size = body, 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.body.read(n)
-        self.size += len(data)
-        return data
+            yield key, rec, epoch, key_number(request_key(rec.requestId)) if rec.requestId else None
 
 
 def _examples(found: Hour, tally: SkipTally, ignored: SkipTally, where: str) -> None:
