@@ -17,7 +17,6 @@ from typing import Any
 
 from generator.aws import AWS_ERRORS, is_denied, reason
 from generator.pricing import PriceBook, name_key
-from generator.pricing.cost import CostedRow, utc_day
 from generator.usage import Window
 
 GENERIC = "Amazon Bedrock"  # Amazon's own and most open-weight models are billed under this service
@@ -116,20 +115,11 @@ def complete_days(window: Window) -> tuple[date, date] | None:
     return (first, last) if first <= last else None
 
 
-def daily_spend(costed: Iterable[CostedRow]) -> dict[tuple[date, str, str], Decimal]:
-    """Estimated cost by UTC day, model and person: what the bill is set against (the cube keeps the same)."""
-    spend: dict[tuple[date, str, str], Decimal] = defaultdict(Decimal)
-    for r in costed:
-        if r.cost:
-            spend[(utc_day(r.hour), r.model, r.person)] += r.cost
-    return spend
-
-
 def reconcile(
     spend: Mapping[tuple[date, str, str], Decimal], window: Window, bill: Bill, book: PriceBook
 ) -> Reconciliation:
     """Put billed next to estimated dollars and allocate each day's bill to people by estimated cost
-    (`spend`: estimated cost by UTC day, model and person)."""
+    (`spend`: estimated cost by UTC day, model and person, as the day cube keeps it)."""
     span = complete_days(window)
     if span is None or bill.note:
         note = bill.note or "no complete UTC day in this window to compare"

@@ -5,15 +5,17 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
 
 from generator import aws
-from generator.billing import Bill, Billed, complete_days, daily_spend, reconcile, service_of
+from generator.billing import Bill, Billed, complete_days, reconcile, service_of
 from generator.cli import cli
 from generator.pricing import load_book
 from generator.pricing.cost import CostedRow
+from generator.site.report import DayCube
 from generator.usage import Window
 from tests.conftest import NOW_ISO
 
@@ -23,6 +25,11 @@ NOVA = "amazon.nova-lite-v1:0"
 DAY = date(2026, 11, 20)
 WINDOW = Window("7d", datetime(2026, 11, 20, 7, tzinfo=UTC), datetime(2026, 11, 27, 7, tzinfo=UTC))
 SONNET_SERVICE = "Claude Sonnet 4.5 (Amazon Bedrock Edition)"
+
+
+def spend(costed: list[CostedRow]) -> Any:
+    """Cost by UTC day, model and person, as the build's day cube keeps it for the bill."""
+    return DayCube((), ZoneInfo("UTC"), spend=True).add_all(costed).spend
 
 
 def row(person: str, model: str, cost: str, day: date = date(2026, 11, 21)) -> CostedRow:
@@ -52,7 +59,7 @@ def test_bill_is_shared_by_estimated_cost_not_invocations() -> None:
         Billed(date(2026, 11, 22), "Amazon Bedrock", Decimal("1")),  # no usage that day
         Billed(date(2026, 11, 27), SONNET_SERVICE, Decimal("99")),  # outside the complete days
     ))  # fmt: skip
-    rec = reconcile(daily_spend(costed), WINDOW, bill, BOOK)
+    rec = reconcile(spend(costed), WINDOW, bill, BOOK)
     people = {p.name: (p.billed, p.estimated) for p in rec.people}
     assert people == {"ann": (6, 3), "bob": (2, 1), "cy": (Decimal("0.4"), Decimal("0.5"))}
     services = {s.name: (s.billed, s.estimated) for s in rec.services}
@@ -62,7 +69,7 @@ def test_bill_is_shared_by_estimated_cost_not_invocations() -> None:
 
 
 def test_missing_bill_degrades_to_a_note() -> None:
-    rec = reconcile(daily_spend([row("ann", SONNET, "3")]), WINDOW, Bill((), "no permission"), BOOK)
+    rec = reconcile(spend([row("ann", SONNET, "3")]), WINDOW, Bill((), "no permission"), BOOK)
     assert rec.note == "no permission" and rec.people == ()
 
 

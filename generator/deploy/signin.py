@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from generator.deploy.sessionkeys import SESSION_SECONDS, SessionKeys
+from generator.deploy.sessionkeys import SESSION_SECONDS, SessionKeys, read_secret
 
 COOKIE = "__Host-bedrock-usage-session"
 FLOW_COOKIE = "__Host-bedrock-usage-signin"
@@ -203,7 +203,6 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     """The Lambda entry point (`generator.deploy.signin.handler`)."""
     from generator import aws
     from generator.config import sign_in_environment
-    from generator.deploy.sessionkeys import read_secret
 
     now = time.time()
     if not _CONFIG or now - _CONFIG[0][1] > KEYS_SECONDS:

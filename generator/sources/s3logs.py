@@ -98,8 +98,9 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
         days = [(b, place, day) for b, place in where for day in utc_days(*folders)]
         # Each day's stored hours and its objects now, listed on every thread.
         found = list(pool.map(lambda d: _day_now(s3, store, options.rebuild, d[0], d[1], d[2]), days))
+        names = {d: day[0] for d, day in zip(days, found, strict=True)}  # each day's blob in the store
         keys_after: dict[tuple[str, str, date], dict[int, bytes]] = {}  # each day's keys once this run read it
-        for i, (d, (name, hours, changed, _, _)) in enumerate(zip(days, found, strict=True)):
+        for d, (name, hours, changed, _, _) in zip(days, found, strict=True):
             if not changed:
                 continue
             if _clock() > ends_at:
@@ -108,8 +109,7 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
             n = len(changed)
             fresh = list(pool.map(_read_hour, [s3] * n, [d[0]] * n, [h for h, _ in changed], [o for _, o in changed]))
             before = (d[0], d[1], d[2] - timedelta(days=1))
-            earlier = keys_after.get(before) or (_read_keys(store, f"{found[days.index(before)][0]}.keys")
-                                                 if before in days[:i] else {})  # fmt: skip
+            earlier = keys_after.get(before) or (_read_keys(store, f"{names[before]}.keys") if before in names else {})
             keys_after[d] = _once_a_day(s3, store, d, name, hours, changed, fresh, earlier)
             for (hour, _), hour_read in zip(changed, fresh, strict=True):
                 hours[hour] = hour_read
@@ -293,7 +293,8 @@ def _read_hour(
     agg, tally, ignored = HourlyAggregator(), SkipTally(), SkipTally()
     keys = array("Q")
     records = duplicates = 0
-    for _, rec, epoch, rid in _hour_records(s3, bucket, hour, objects, tally, ignored):
+    fetched: list[int] = []
+    for rec, epoch, rid in _hour_records(s3, bucket, hour, objects, tally, ignored, fetched):
         if rid is not None:
             if rid in elsewhere:
                 duplicates += 1
@@ -301,12 +302,11 @@ def _read_hour(
             keys.append(rid)
         agg.add(epoch, *usage_of(rec))
         records += 1
-    size = sum(n for _, _, n in objects)  # the objects' listed sizes: what reading them once costs
     twice = repeated(keys)
     if twice:
         counted: set[str] = set()
         quiet = SkipTally()  # the first read counted the skips
-        for _, rec, epoch, rid in _hour_records(s3, bucket, hour, objects, quiet, quiet):
+        for rec, epoch, rid in _hour_records(s3, bucket, hour, objects, quiet, quiet, []):
             if rid not in twice:
                 continue
             if rec.requestId not in counted:
@@ -315,15 +315,22 @@ def _read_hour(
             agg.remove(epoch, usage_of(rec))
             records -= 1
             duplicates += 1
-    return Hour(_fingerprint(objects), len(objects), size, agg.rows(), records, duplicates,
+    return Hour(_fingerprint(objects), len(objects), sum(fetched), agg.rows(), records, duplicates,
                 dict(tally.counts), dict(ignored.counts), keys.tobytes())  # fmt: skip
 
 
 def _hour_records(
-    s3: Any, bucket: str, hour: int, objects: list[tuple[str, str, int]], tally: SkipTally, ignored: SkipTally
-) -> Iterator[tuple[str, Any, int, int | None]]:
-    """(object, record, epoch, 64-bit request key or None) for each usable record of one delivery hour's objects."""
-    for key, _etag, _ in sorted(objects):
+    s3: Any,
+    bucket: str,
+    hour: int,
+    objects: list[tuple[str, str, int]],
+    tally: SkipTally,
+    ignored: SkipTally,
+    fetched: list[int],
+) -> Iterator[tuple[Any, int, int | None]]:
+    """(record, epoch, 64-bit request key or None) for each usable record of one delivery hour's objects; the size of
+    each object read is appended to `fetched` (one expired since the listing is not read)."""
+    for key, _etag, size in sorted(objects):
         name = f"s3://{bucket}/{key}"
         try:
             body = s3.get_object(Bucket=bucket, Key=key)["Body"]
@@ -332,13 +339,14 @@ def _hour_records(
                 continue  # expired between the list and the read: the next run lists the hour again
             hint = "; it needs s3:GetObject" if error_code(exc) in DENIED else ""
             raise SourceError(f"cannot read {name} ({reason(exc)}){hint}") from None
+        fetched.append(size)
         for epoch, rec in records_in(body, name, tally, ignored):
             if abs(epoch - hour) > FAR:  # Bedrock delivers within minutes: a day off is a broken clock or a forgery
                 tally.skip(
                     "timestamp_far_from_delivery", name, f"{rec.timestamp.isoformat()[:40]} in this hour's folder"
                 )
                 continue
-            yield key, rec, epoch, key_number(request_key(rec.requestId)) if rec.requestId else None
+            yield rec, epoch, key_number(request_key(rec.requestId)) if rec.requestId else None
 
 
 def _examples(found: Hour, tally: SkipTally, ignored: SkipTally, where: str) -> None:
