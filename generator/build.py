@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from generator import __version__, aws, billing, identity
+from generator import __version__, aws, billing, identity, profiles
+from generator.attribution import Attributor, Profile, api_key_id
 from generator.budgets import Status
 from generator.config import Settings
 from generator.errors import GeneratorError, IncompleteDataError
@@ -27,7 +28,7 @@ from generator.site.report import WindowReport
 from generator.sources import SourceResult, read_source
 from generator.stagelog import stage
 from generator.state import open_store
-from generator.usage import Window, floor_hour, make_windows
+from generator.usage import HourlyRow, Window, floor_hour, make_windows
 
 # Files under --logs that are rightly not read: Bedrock's and CloudWatch's own side objects, a second path to a file.
 BENIGN = ("body_offload_object", "permission_check_object", "export_write_test_object", "same_file_again")
@@ -97,22 +98,30 @@ def build(settings: Settings) -> BuildResult:
     with stage("source") as s:
         start = decisions.spread_start(windows)  # each window's previous period too
         source = read_source(settings.source, settings.logs, now, start, settings.cloudwatch, settings.s3,
-                             settings.athena)  # fmt: skip
+                             settings.athena, settings.attribution.meta_keys)  # fmt: skip
         s.note(records=source.records, rows=len(source.rows), skipped=source.skipped.total)
     _check_complete(settings, source)
     one_day = next((w for w in windows if w.key == "1d"), None)
     with stage("pricing") as s:  # each row priced and summed into the day cube, then let go
         price_list = _price_list(settings, {r.region for r in source.rows}, now)
         book = load_book(settings.prices, price_list.prices)
-        people = identity.resolve((r.principal for r in source.rows), settings.identity)
+        found = _control_plane(settings, source.rows, now)
+        people = identity.resolve(
+            (r.principal for r in source.rows), replace(settings.identity, key_owners=found.owners)
+        )
+        profiles = {**found.profiles, **settings.profile_details}
         cube = report.DayCube(decisions.periods(windows), settings.tz, one_day, spend=settings.cost_explorer)
-        cube.add_all(cost_rows(source.rows, book, people, settings.inference_profiles))
-        s.note(rows=len(source.rows), prices=len(book.prices))
+        cube.add_all(cost_rows(source.rows, book, people, _models_of(profiles, settings.inference_profiles),
+                               _attributor(settings, people, profiles)))  # fmt: skip
+        s.note(rows=len(source.rows), prices=len(book.prices), profiles=len(found.profiles))
     meta = BuildMeta(
         now, floor_hour(now), source.description, __version__, tuple(settings.windows), source.skipped,
         source.records, book, source.ignored, source.duplicates, price_list.note, source.backfill,
+        settings.attribution.dimensions(),
     )  # fmt: skip
     queries, source_line = source.queries, source.line
+    if found.problems:
+        source_line = "; ".join(filter(None, [source_line, *found.problems]))
     del source  # the cube holds every sum the pages need; let the hourly rows go
     with stage("report") as s:
         reports = tuple(cube.report(w, people) for w in windows)
@@ -122,7 +131,7 @@ def build(settings: Settings) -> BuildResult:
                 f"{unpriced_line(unpriced)}; add [[prices]] entries to your config or drop --strict-pricing"
             )
         bills, bill_note = _reconcile(settings, cube.spend, windows, book) if cube.spend is not None else ({}, "")
-        views = decisions.make_views(cube, reports, cube.hours(), people, settings.teams, settings.budgets)
+        views = decisions.make_views(cube, reports, cube.hours(), people, settings.budgets, meta.dimensions)
         del cube
         s.note(windows=len(reports), people=len({u.name for r in reports for u in r.users}))
     with stage("render") as s:
@@ -171,6 +180,39 @@ def _price_list(settings: Settings, regions: set[str], now: datetime) -> priceli
     client = lambda: aws.client("pricing", profile=settings.aws_profile, region="us-east-1")  # noqa: E731
     known = sorted(r for r in regions if r) or [settings.aws_region or "us-east-1"]
     return pricelist.price_list_layer(client, store, known, load_book(), now)
+
+
+def _control_plane(settings: Settings, rows: tuple[HourlyRow, ...], now: datetime) -> profiles.Lookup:
+    """The application inference profiles and API key owners the rows name, from the control plane (cached a day in
+    the store); nothing is asked for when the rows name neither, or the run reads no AWS account."""
+    model_ids = {r.model_id for r in rows}
+    principals = {r.principal for r in rows}
+    asks = any(map(profiles.APP_PROFILE.match, model_ids)) or any(map(api_key_id, principals))
+    if not settings.control_plane or not asks:
+        return profiles.Lookup()
+    store = open_store(settings.state, settings.aws_profile) if settings.keeps_state else None
+    client = lambda service, region: aws.client(service, profile=settings.aws_profile, region=region or None)  # noqa: E731
+    return profiles.lookup(model_ids, principals, client, store, now, settings.attribution.api_key_owner_tag)
+
+
+def _models_of(found: Mapping[str, Profile], configured: Mapping[str, str]) -> dict[str, str]:
+    """The model each application inference profile calls: the config's mapping over the control plane's."""
+    resolved = {
+        arn: p.model for arn, p in found.items() if arn not in configured and arn.rsplit("/", 1)[-1] not in configured
+    }
+    return {**resolved, **configured}
+
+
+def _attributor(
+    settings: Settings, people: Mapping[str, identity.IdentityAudit], found: Mapping[str, Profile]
+) -> Attributor:
+    """Who each row's calls are attributed to: request metadata, then the profile's tags, then the config's teams."""
+    principals: dict[str, list[str]] = defaultdict(list)
+    for principal, audit in people.items():
+        principals[audit.person].append(principal)
+    teams = settings.teams
+    return Attributor(settings.attribution, lambda person: teams.team_of(person, principals.get(person, ())), found,
+                      settings.identity.aliases, principals)  # fmt: skip
 
 
 def _unpriced(reports: tuple[WindowReport, ...]) -> dict[str, tuple[int, int]]:

@@ -130,6 +130,9 @@ _SETTINGS_OPTIONS = [
     click.option("--athena-table", help="Athena table over the S3 logs, made by the tool (invocation_logs)."),
     click.option("--athena-workgroup", help="Athena workgroup: set a bytes-scanned limit on it (primary)."),
     click.option("--athena-output", help="s3://bucket/prefix/ for query results, unless the workgroup sets one."),
+    click.option("--person-key", help="Request-metadata key that names the person who made a call (PERSON_KEY)."),
+    click.option("--team-key", help="Request-metadata key that names the call's team (TEAM_KEY)."),
+    click.option("--tag", "tags", multiple=True, help="Request-metadata key to show spend by (repeatable; TAGS)."),
     click.option("--verbose", "-v", count=True, help="Log each stage's time and size on stderr (-vv: more detail)."),
 ]
 

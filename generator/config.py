@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from dotenv import dotenv_values
 
 from generator import aws
+from generator.attribution import Attribution, Profile, parse_attribution
 from generator.budgets import Budgets
 from generator.config_file import load_config_file
 from generator.config_values import (
@@ -65,6 +66,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "state": ("STATE",),
     "cost_explorer": ("COST_EXPLORER",),
     "price_list": ("PRICE_LIST",),
+    "control_plane": ("CONTROL_PLANE",),
     "insights_deadline": ("INSIGHTS_DEADLINE",),
     "logs": ("LOGS",),
     "budget_webhook": ("BUDGET_WEBHOOK",),
@@ -86,6 +88,11 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "out": ("OUT",),
     "windows": ("WINDOWS",),
     "stale_after": ("SCHEDULE",),
+    "person_key": ("PERSON_KEY",),
+    "team_key": ("TEAM_KEY",),
+    "tags": ("TAGS",),
+    "profile_tag_team": ("PROFILE_TAG_TEAM",),
+    "api_key_owner_tag": ("API_KEY_OWNER_TAG",),
 }
 DEFAULTS: dict[str, Any] = {
     "timezone": "UTC",
@@ -112,8 +119,11 @@ class Settings:
     config: Path | None = None
     identity: IdentityRules = field(default_factory=IdentityRules)
     inference_profiles: Mapping[str, str] = field(default_factory=dict)
+    profile_details: Mapping[str, Profile] = field(default_factory=dict)  # profiles the config names with tags
+    control_plane: bool = False  # read application inference profiles and API key owners (auto: on for AWS sources)
     prices: tuple[Price, ...] = ()
     teams: TeamRules = field(default_factory=TeamRules)
+    attribution: Attribution = field(default_factory=Attribution)
     budgets: Budgets = field(default_factory=Budgets)
     budget_webhook: str = ""  # a Slack or Teams incoming-webhook URL told of budget crossings
     budget_topic: str = ""  # an SNS topic ARN told of budget crossings
@@ -213,12 +223,23 @@ def load_settings(
     if config_path is not None:
         layers.values["config"] = Path(config_path)
         layers.values.update(load_config_file(Path(config_path), layers.errors))
+    _attribution(layers)
     if layers.errors:
         raise ConfigError("; ".join(layers.errors))
     return Settings(
         source=source, logs=logs, strict=bool(cli.get("strict")), strict_pricing=bool(cli.get("strict_pricing")),
         **layers.values,
     )  # fmt: skip
+
+
+def _attribution(layers: _Layers) -> None:
+    """The `[attribution]` table of the config, with PERSON_KEY, TEAM_KEY, TAGS (and the CLI) over it."""
+    table = layers.values.pop("attribution_table", {})
+    names = ("person_key", "team_key", "tags", "profile_tag_team", "api_key_owner_tag")
+    try:
+        layers.values["attribution"] = parse_attribution(table, {k: layers.pick(k) for k in names})
+    except ValueError as exc:
+        layers.errors.append(str(exc))
 
 
 def _choose_source(
@@ -245,11 +266,12 @@ def _choose_source(
         source = ""
     if publish and source == "demo" and asked != "demo":
         layers.errors.append("SOURCE: publish never uploads the demo's made-up people unless you pass --source demo")
-    price_list = str(layers.pick("price_list") or "auto").strip().lower()
-    if price_list not in ("auto", "on", "off"):
-        layers.errors.append(f"PRICE_LIST: use auto, on or off, not {price_list!r}")
-    # auto: on wherever the run reads an AWS account's logs (the scheduled job), off for local files and the demo
-    layers.values["price_list"] = price_list == "on" or (price_list == "auto" and source in KEEPS_STATE)
+    for key in ("price_list", "control_plane"):
+        chosen = str(layers.pick(key) or "auto").strip().lower()
+        if chosen not in ("auto", "on", "off"):
+            layers.errors.append(f"{key.upper()}: use auto, on or off, not {chosen!r}")
+        # auto: on wherever the run reads an AWS account's logs (the scheduled job), off for local files and the demo
+        layers.values[key] = chosen == "on" or (chosen == "auto" and source in KEEPS_STATE)
     return source
 
 
@@ -327,8 +349,9 @@ def _athena_options(urls: tuple[str, ...], layers: _Layers) -> AthenaOptions | N
         errors.append("--source athena needs exactly one --logs s3://bucket/prefix (where Bedrock delivers the logs)")
         return None
     picked = {k: layers.pick(f"athena_{k}") for k in ("database", "table", "workgroup", "output")}
+    named: dict[str, Any] = {k: str(v) for k, v in picked.items() if v}
     options = AthenaOptions(
-        urls[0], **{k: str(v) for k, v in picked.items() if v},
+        urls[0], **named,
         region=values.get("aws_region") or aws.default_region(values.get("aws_profile")),
         state=values["state"], rebuild=bool(cli.get("rebuild")),
         settle_lag_hours=given(cli, "settle_lag", 2),

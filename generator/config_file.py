@@ -11,13 +11,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from generator.attribution import Profile
 from generator.budgets import parse_budgets
 from generator.identity import IdentityRules, parse_aliases
 from generator.pricing import PriceEntryError, parse_prices
 from generator.teams import parse_teams
 
 CONFIG_KEYS = {"aliases", "session_roles", "strip_prefixes", "inference_profiles", "prices", "teams", "team_from",
-               "budgets"}  # fmt: skip
+               "budgets", "attribution"}  # fmt: skip
 
 
 MAX_CONFIG = 1 << 20  # bytes
@@ -77,24 +78,40 @@ def load_config_file(path: Path, errors: list[str]) -> dict[str, Any]:
         out["identity"] = IdentityRules(session_roles, strip, aliases)
     profiles = section(lambda: _profiles(doc))
     if profiles is not None:
-        out["inference_profiles"] = profiles
+        out["inference_profiles"], out["profile_details"] = profiles
     prices = section(lambda: tuple(parse_prices(_list(doc, "prices"), str(path))))
     if prices is not None:
         out["prices"] = prices
     teams = section(lambda: parse_teams(_table(doc, "teams"), doc.get("team_from", "")))
     if teams is not None:
         out["teams"] = teams
+    attribution = section(lambda: _table(doc, "attribution"))
+    if attribution is not None:
+        out["attribution_table"] = attribution  # checked with the environment's and CLI's values over it
     budgets = section(lambda: parse_budgets(_table(doc, "budgets")))
     if budgets is not None:
         out["budgets"] = budgets
     return out
 
 
-def _profiles(doc: Mapping[str, Any]) -> dict[str, Any]:
-    profiles = _table(doc, "inference_profiles")
-    if not all(isinstance(v, str) for v in profiles.values()):
-        raise ValueError("inference_profiles values must be model ids")
-    return profiles
+def _profiles(doc: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, Profile]]:
+    """`[inference_profiles]`: profile ARN (or id) = model id, or = {model = "...", name = "...", tags = {...}}
+    for a profile the control plane cannot describe (another account's), with the tags that name its team."""
+    models, details = {}, {}
+    for key, value in _table(doc, "inference_profiles").items():
+        if isinstance(value, str):
+            models[key] = value
+            continue
+        tags = value.get("tags", {}) if isinstance(value, dict) else None
+        if (not isinstance(value, dict) or not isinstance(value.get("model"), str)
+                or set(value) - {"model", "name", "tags"} or not isinstance(value.get("name", ""), str)
+                or not isinstance(tags, dict)
+                or not all(isinstance(v, str) for v in tags.values())):  # fmt: skip
+            raise ValueError(f'inference_profiles.{key}: give a model id, or {{model = "...", name = "...", '
+                             'tags = {team = "..."}}')  # fmt: skip
+        models[key] = value["model"]
+        details[key] = Profile(key, value.get("name", "") or key.rsplit("/", 1)[-1], value["model"], dict(tags))
+    return models, details
 
 
 def _list(doc: Mapping[str, Any], key: str) -> list[Any]:

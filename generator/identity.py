@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+API_KEY_PREFIX = "BedrockAPIKey-"
 _ARN = re.compile(r"^arn:aws[a-z-]*:(?P<service>iam|sts)::(?P<account>\d*):(?P<resource>.+)$")
 
 
@@ -20,6 +21,7 @@ class IdentityRules:
     session_roles: frozenset[str] = frozenset()
     strip_prefixes: tuple[str, ...] = ("bedrock-",)
     aliases: Mapping[str, str] = field(default_factory=dict)  # alias -> person
+    key_owners: Mapping[str, str] = field(default_factory=dict)  # BedrockAPIKey-... IAM user -> its owner tag
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,13 @@ def name_of(principal: str, rules: IdentityRules) -> tuple[str, str]:
 def person_of(principal: str, rules: IdentityRules) -> IdentityAudit:
     """Resolve one principal to a person, with the audit trail."""
     name, rule = name_of(principal, rules)
+    if rule == "iam-user" and name.startswith(API_KEY_PREFIX) and name not in rules.aliases:
+        # a long-term Bedrock API key: its IAM user is named for the key, not for whoever holds it
+        owner = rules.key_owners.get(name, "")
+        name, rule = (owner, "api-key, owner tag") if owner else (f"API key {name[len(API_KEY_PREFIX) :]}", "api-key")
+        if name in rules.aliases:
+            name, rule = rules.aliases[name], rule + f", alias {name}"
+        return IdentityAudit(principal, name, rule)
     for prefix in rules.strip_prefixes:
         if prefix and name.startswith(prefix) and len(name) > len(prefix):
             name = name[len(prefix) :]

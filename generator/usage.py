@@ -20,6 +20,7 @@ from generator.counters import USAGE_COUNTS
 HOUR = 3600
 DAY = 24 * HOUR
 MAX_NAME = 1024  # characters: a principal or model id longer than this is not a name but an attack
+MAX_META = 8192  # characters: a row's kept request-metadata text (at most 10 keys and values of 256)
 # Prompt sizes (input + cache read + cache write tokens) above which some models bill a whole request at a
 # long-context rate; a row keeps the largest one its calls exceeded, so the premium can be priced.
 PROMPT_BOUNDARIES = (100_000, 200_000, 272_000)
@@ -51,6 +52,7 @@ class HourlyRow(msgspec.Struct, frozen=True, order=True, gc=False, array_like=Tr
     region: str = ""  # the region the call was made in ("" when the source cannot say)
     prompt_over: int = 0  # the largest PROMPT_BOUNDARIES value every call's prompt exceeded (0: none, or unknown)
     account: str = ""  # the AWS account the call was made in ("" when the source cannot say)
+    meta: str = ""  # the kept request-metadata pairs as one sorted JSON object ("" for none; see attribution)
 
     @property
     def tokens(self) -> int:
@@ -73,12 +75,13 @@ def row_of(
     region: str = "",
     prompt_over: int = 0,
     account: str = "",
+    meta: str = "",
 ) -> HourlyRow:
     """Make a row from its six counts in field order (invocations, errors, input, output, cache read, cache write)."""
     invocations, errors, input_tokens, output_tokens, cache_read, cache_write = counts
     return HourlyRow(
         hour, principal, model_id, invocations, errors, input_tokens, output_tokens, cache_read, cache_write, region,
-        prompt_over, account,
+        prompt_over, account, meta,
     )  # fmt: skip
 
 
@@ -86,7 +89,7 @@ class HourlyAggregator:
     """Sum invocation records into hourly rows; memory grows with rows, never with records."""
 
     def __init__(self) -> None:
-        self._acc: dict[tuple[int, str, str, str, int, str], list[int]] = {}
+        self._acc: dict[tuple[int, str, str, str, int, str, str], list[int]] = {}
 
     def add(
         self,
@@ -100,15 +103,16 @@ class HourlyAggregator:
         output_tokens: int,
         cache_read_tokens: int,
         cache_write_tokens: int,
+        meta: str = "",
     ) -> None:
         """Count one invocation that happened at `epoch` (seconds)."""
         prompt = input_tokens + cache_read_tokens + cache_write_tokens
         over = prompt_class(prompt) if prompt > _SMALLEST else 0
-        key = (epoch - epoch % HOUR, principal, model_id, region, over, account)
+        key = (epoch - epoch % HOUR, principal, model_id, region, over, account, meta)
         acc = self._acc.get(key)
         if acc is None:
             # A new row keeps one shared copy of each name: a million records' strings never pile up here.
-            key = (key[0], intern(principal), intern(model_id), intern(region), over, intern(account))
+            key = (key[0], intern(principal), intern(model_id), intern(region), over, intern(account), intern(meta))
             acc = self._acc[key] = [0, 0, 0, 0, 0, 0]
         acc[0] += 1
         acc[1] += error
@@ -117,17 +121,17 @@ class HourlyAggregator:
         acc[4] += cache_read_tokens
         acc[5] += cache_write_tokens
 
-    def remove(self, epoch: int, usage: tuple[str, str, str, str, bool, int, int, int, int]) -> None:
+    def remove(self, epoch: int, usage: tuple[str, str, str, str, bool, int, int, int, int, str]) -> None:
         """Take back one invocation that `add(epoch, *usage)` counted (a duplicate found later)."""
-        principal, model_id, region, account, error, *tokens = usage
+        principal, model_id, region, account, error, *tokens, meta = usage
         over = prompt_class(tokens[0] + tokens[2] + tokens[3])
-        acc = self._acc[(epoch - epoch % HOUR, principal, model_id, region, over, account)]
+        acc = self._acc[(epoch - epoch % HOUR, principal, model_id, region, over, account, meta)]
         for i, value in enumerate((1, error, *tokens)):
             acc[i] -= value
 
     def add_row(self, row: HourlyRow) -> None:
         """Add a row's sums (rows of the same hour, principal, model, region and account are one row)."""
-        key = (row.hour, row.principal, row.model_id, row.region, row.prompt_over, row.account)
+        key = (row.hour, row.principal, row.model_id, row.region, row.prompt_over, row.account, row.meta)
         acc = self._acc.setdefault(key, [0, 0, 0, 0, 0, 0])
         for i, value in enumerate(usage_counts(row)):
             acc[i] += value
@@ -146,7 +150,7 @@ class HourlyAggregator:
         """Return the rows sorted by hour, principal and model id, emptying the aggregator."""
         acc, self._acc = self._acc, {}
         # a key whose calls were all taken back makes no row
-        return [row_of(*key[:3], acc.pop(key), *key[3:]) for key in sorted(acc) if acc[key][0]]
+        return [row_of(k[0], k[1], k[2], acc.pop(k), k[3], k[4], k[5], k[6]) for k in sorted(acc) if acc[k][0]]
 
 
 @dataclass(frozen=True)
@@ -216,4 +220,6 @@ def valid_counts(row: HourlyRow) -> bool:
         and all(isinstance(n, str) and 0 < len(n) <= MAX_NAME for n in (row.principal, row.model_id))
         and all(type(c) is int and c >= 0 for c in counts)
         and row.errors <= row.invocations
+        and isinstance(row.meta, str)
+        and len(row.meta) <= MAX_META
     )  # fmt: skip

@@ -207,11 +207,13 @@ def test_every_counter_set_carries_the_unpriced_contract(demo_site: Path) -> Non
     sets = [doc["totals"], *doc["users"], *doc["models"], *person["models"], *person["windows"].values()]
     sets += [c["previous"] for c in (doc["totals"], *doc["users"], *doc["models"]) if c["previous"]]
     sets += [r for m in doc["models"] for r in m["routes"]]
+    sets += [v for values in doc["tags"].values() for v in values] + [v for u in doc["users"] for v in u["via"]]
+    assert doc["tags"] and any(u["via"] for u in doc["users"])  # the demo's metadata and profile calls
     for counters in sets:
         assert counters["cost_complete"] == (counters["unpriced_tokens"] == counters["unpriced_invocations"] == 0)
     canvas = next(m for m in doc["models"] if m["model"] == "provisioned-model/q7h2k9x4m1ab")
     assert canvas["cost_usd"] == 0 and canvas["unpriced_invocations"] == canvas["invocations"] > 0
-    assert doc["totals"]["cost_complete"] is False and doc["schema_version"] == 3
+    assert doc["totals"]["cost_complete"] is False and doc["schema_version"] == 4
 
 
 def test_matrix_never_shows_a_dash_or_zero_for_unpriced_use(demo_site: Path) -> None:

@@ -182,8 +182,10 @@ def test_a_config_price_wins_and_hourly_billing_stays_unpriced(make_settings: An
     assert palmyra[1].counters.cost == palmyra[0].counters.cost * 10  # the config's price, 10x the book's
     assert result.reports[-1].price_source("writer.palmyra-x5-v1:0") == "config"
     # A provisioned-throughput ARN is billed per hour: no token price can cost it, and it never reads as $0.
-    (model,) = result.unpriced
-    assert "provisioned-model/" in model and result.unpriced[model][1] > 0
+    # So is an application inference profile this config does not map (and no control plane is asked): unpriced.
+    model, profile = sorted(result.unpriced)
+    assert "application-inference-profile/" in model and "provisioned-model/" in profile
+    assert result.unpriced[model][1] > 0 and result.unpriced[profile][1] > 0
     assert result.reports[0].users[0].name == "peterdir"
     with pytest.raises(IncompleteDataError, match=r"^\d+ calls and [\d,]+ tokens unpriced"):
         build(make_settings(out=tmp_path / "site2", config=config, strict_pricing=True))

@@ -48,7 +48,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         ("session_roles = 'Dev'\n", "session_roles must be a list"),
         ("[[prices]]\nmodel = 'm'\ninput = -1\noutput = 1\n", "prices[0] (m): input must be a non-negative"),
         ("[[prices]]\nmodel = 'm'\ninput = 1\noutput = 1\nroute = 'mars'\n", "unknown route 'mars'"),
-        ("[inference_profiles]\nx = 3\n", "inference_profiles values must be model ids"),
+        ("[inference_profiles]\nx = 3\n", "inference_profiles.x: give a model id"),
     ],
 )
 def test_bad_config_files(tmp_path: Path, toml: str, message: str) -> None:
@@ -155,7 +155,7 @@ def test_every_config_file_error_is_listed_together(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings({"config": path, "source": "demo"}, environ={}, env_file=None)
     message = str(info.value)
-    for part in ("mapped twice", "session_roles must be a list", "inference_profiles values", "input must be"):
+    for part in ("mapped twice", "session_roles must be a list", "inference_profiles.x", "input must be"):
         assert part in message, message
 
 

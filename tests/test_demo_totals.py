@@ -14,6 +14,9 @@ from tests.conftest import NOW
 PRICES = {
     "global.anthropic.claude-sonnet-4-5-20250929-v1:0": ("3", "15", "0.30", "3.75"),
     "us.anthropic.claude-sonnet-4-5-20250929-v1:0": ("3.30", "16.50", "0.33", "4.125"),
+    # the research assistant's application inference profile: the demo config maps it to US Sonnet 4.5
+    "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/rsch4k2m9x1z": (
+        "3.30", "16.50", "0.33", "4.125"),
     "us.anthropic.claude-opus-4-1-20250805-v1:0": ("15", "75", "1.50", "18.75"),
     "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0": (
         "3", "15", "0.30", "3.75"),

@@ -18,7 +18,8 @@ STAGES = ("low", "sources", "pricing", "report", "site", "publish", "deploy", "e
 STAGE_OF = {
     "__init__": "low", "errors": "low", "layout": "low", "skips": "low", "counters": "low", "usage": "low",
     "modelids": "low", "identity": "low", "teams": "low", "budgets": "low", "headers": "low", "aws": "low",
-    "state": "low", "stagelog": "low",
+    "state": "low", "stagelog": "low", "attribution": "low",
+    "profiles": "pricing",
     "sources": "sources",
     "pricing": "pricing",
     "billing": "report", "site.report": "report", "site.decisions": "report",

@@ -7,12 +7,13 @@ reason for everything left unpriced. Pure; money is Decimal throughout, never ro
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import msgspec
 
+from generator.attribution import Caller
 from generator.identity import IdentityAudit
 from generator.modelids import UNKNOWN, ModelRef, parse_model_id
 from generator.pricing.book import Price, PriceBook, Quote
@@ -110,6 +111,9 @@ class CostedRow(msgspec.Struct, frozen=True, gc=False):
     inferred_from: str = ""  # the model whose price an unknown Claude id borrowed
     account: str = ""
     cache_savings: Decimal = Decimal(0)
+    via: str = ""  # the principal's person, when request metadata named the person
+    team: str = ""
+    tags: tuple[str, ...] = ()  # one value per attribution dimension ("" where the call says nothing)
 
     @property
     def inferred_invocations(self) -> int:
@@ -121,20 +125,27 @@ def cost_rows(
     book: PriceBook,
     people: Mapping[str, IdentityAudit],
     profiles: Mapping[str, str],
+    attribute: Callable[[str, str, str], Caller] | None = None,
 ) -> Iterator[CostedRow]:
-    """Attach person, model, route and cost to every hourly row, one at a time (in the rows' order)."""
+    """Attach person, model, route, cost and (with `attribute`) via, team and tags to every hourly row, one at a
+    time (in the rows' order)."""
     refs: dict[str, ModelRef] = {}
     for r in rows:
         ref = refs.get(r.model_id)
         if ref is None:
             ref = refs[r.model_id] = parse_model_id(r.model_id, profiles)
         price = cost_of(r, ref, book)
+        person = people[r.principal].person
+        via, team, tags = "", "", ()  # type: tuple[str, str, tuple[str, ...]]
+        if attribute is not None:
+            caller = attribute(person, r.meta, r.model_id)
+            person, via, team, tags = caller.person, caller.via, caller.team, caller.dims
         yield CostedRow(
-            r.hour, r.principal, people[r.principal].person, ref.model, ref.route,
+            r.hour, r.principal, person, ref.model, ref.route,
             r.model_id, r.invocations, r.errors, r.input_tokens, r.output_tokens,
             r.cache_read_tokens, r.cache_write_tokens, price.cost, price.unpriced_tokens, price.reason,
             price.unpriced_invocations, r.region, price.source, price.inferred_from, r.account,
-            price.cache_savings,
+            price.cache_savings, via, team, tags,
         )  # fmt: skip
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Context, Decimal
 
 from generator.counters import MONEY, Counters
@@ -25,6 +25,7 @@ COUNTER_COLUMNS = (
     "unpriced_tokens", "unpriced_invocations", "cost_complete", "cost_usd", "inferred_invocations",
 )  # fmt: skip
 CSV_FIELDS = ("window", "person", "model", "model_name", "route", *COUNTER_COLUMNS, "price_source")
+ATTRIBUTION_FIELDS = ("team", "via")  # then tag_<dimension> for each breakdown the config names
 DAILY_COUNTERS = (*COUNTER_COLUMNS, "cache_savings_usd")
 
 
@@ -42,11 +43,15 @@ def cell(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA) else text
 
 
-def usage_csv(rep: WindowReport, meta: BuildMeta) -> bytes:
-    """Return `usage-<w>.csv`: one row per person x model x route; `cost_usd` is empty when nothing was priced."""
+def usage_csv(rep: WindowReport, meta: BuildMeta, dimensions: Sequence[str] = ()) -> bytes:
+    """Return `usage-<w>.csv`: one row per person x model x route, split by the attribution columns after the
+    published ones (team, the principal a metadata-named person called through, each breakdown dimension);
+    `cost_usd` is empty when nothing was priced."""
     rows = ((rep.window.key, cell(c.person), cell(c.model), cell(meta.book.name_of(c.model)), c.route,
-             *_counts(c.counters), rep.price_source(c.model)) for c in rep.cells)  # fmt: skip
-    return _write(CSV_FIELDS, rows)
+             *_counts(c.counters), rep.price_source(c.model), cell(c.team), cell(c.via),
+             *(cell(v) for v in (*c.dims, *[""] * len(dimensions))[: len(dimensions)]))
+            for c in rep.attributed)  # fmt: skip
+    return _write((*CSV_FIELDS, *ATTRIBUTION_FIELDS, *(f"tag_{d}" for d in dimensions)), rows)
 
 
 DAILY_FIELDS = ("window", "date", "model", "model_name", *DAILY_COUNTERS)

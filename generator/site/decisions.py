@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from generator.budgets import Budgets, Status, statuses
-from generator.counters import add_counters
+from generator.counters import Counters, add_counters
 from generator.identity import IdentityAudit
-from generator.site.report import DayCube, Group, WindowReport
-from generator.teams import TeamRules, teams_of
+from generator.site.report import Cell, DayCube, Group, WindowReport
 from generator.usage import HOUR, Window
 
 Z90 = 1.645  # a 90% range, if days were independent and alike
@@ -65,6 +64,9 @@ class View:
     forecast: Forecast | None = None
     budgets: tuple[Status, ...] = ()
     prior: Mapping[tuple[str, str], Group] = field(default_factory=dict)  # (kind, name) -> previous period's group
+    # each breakdown dimension (a tag key, the inference profile) with its values' groups, where any call has one
+    dims: tuple[tuple[str, tuple[Group, ...]], ...] = ()
+    via: Mapping[str, tuple[Group, ...]] = field(default_factory=dict)  # person -> the principals that called for them
 
     def before(self, kind: str, name: str) -> Group | None:
         """The previous period's group of this kind (users, models, teams, accounts) and name, if any."""
@@ -76,14 +78,54 @@ def previous_window(w: Window) -> Window:
     return Window(w.key, w.start - (w.end - w.start), w.start)
 
 
-def team_groups(rep: WindowReport, team_of: Mapping[str, str]) -> tuple[Group, ...]:
-    """Teams by cost, each with its people's cells."""
-    members: dict[str, list[Group]] = defaultdict(list)
-    for user in rep.users:
-        members[team_of.get(user.name, NO_TEAM)].append(user)
-    groups = [Group(team, add_counters(u.counters for u in users), tuple(c for u in users for c in u.cells))
-              for team, users in members.items()]  # fmt: skip
+def team_groups(rep: WindowReport) -> tuple[Group, ...]:
+    """Teams by cost, each with the cells of the calls made for it (a call's team is its own: see attribution);
+    empty when no call has a team."""
+    if not any(a.team for a in rep.attributed):
+        return ()
+    cells: dict[str, dict[tuple[str, str, str], list[Counters]]] = defaultdict(lambda: defaultdict(list))
+    for a in rep.attributed:
+        cells[a.team][(a.person, a.model, a.route)].append(a.counters)
+    groups = []
+    for team, found in cells.items():
+        members = tuple(Cell(p, m, rt, add_counters(c)) for (p, m, rt), c in sorted(found.items()))
+        groups.append(Group(team, add_counters(c.counters for c in members), members))
     return tuple(sorted(groups, key=lambda g: (-g.counters.cost, g.name)))
+
+
+def dimension_groups(rep: WindowReport, names: Sequence[str]) -> tuple[tuple[str, tuple[Group, ...]], ...]:
+    """Each breakdown dimension's values by cost ("" for calls without one), for dimensions any call has a value of."""
+    out = []
+    for i, name in enumerate(names):
+        sums: dict[str, list[Counters]] = defaultdict(list)
+        for a in rep.attributed:
+            sums[a.dims[i] if i < len(a.dims) else ""].append(a.counters)
+        if set(sums) - {""}:
+            out.append((name, _ranked(Group(v, add_counters(c), ()) for v, c in sums.items())))
+    return tuple(out)
+
+
+def via_groups(rep: WindowReport) -> dict[str, tuple[Group, ...]]:
+    """For each person named by request metadata, the principals (as people) that made their calls, by cost."""
+    sums: dict[str, dict[str, list[Counters]]] = defaultdict(lambda: defaultdict(list))
+    for a in rep.attributed:
+        if a.via:
+            sums[a.person][a.via].append(a.counters)
+    return {p: _ranked(Group(v, add_counters(c), ()) for v, c in by.items()) for p, by in sums.items()}
+
+
+def _ranked(groups: Iterable[Group]) -> tuple[Group, ...]:
+    return tuple(sorted(groups, key=lambda g: (-g.counters.cost, -g.counters.invocations, g.name)))
+
+
+def main_teams(teams: Sequence[Group]) -> dict[str, str]:
+    """Each person's team: the one most of their cost went to (a person whose calls name several teams is listed
+    under each on the team pages; this is the one the matrix and the people table show)."""
+    spent: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for team in teams:
+        for c in team.cells:
+            spent[c.person][team.name] += c.counters.cost
+    return {p: min(by, key=lambda t: (-by[t], t == NO_TEAM, t)) for p, by in spent.items()}
 
 
 def partial_days(w: Window, tz: ZoneInfo) -> frozenset[date]:
@@ -104,7 +146,7 @@ def month_end(w: Window, tz: ZoneInfo) -> datetime:
     return datetime(year, month, 1, tzinfo=tz).astimezone(UTC)
 
 
-def forecast(rep: WindowReport, team_of: Mapping[str, str], teams: Sequence[Group], tz: ZoneInfo) -> Forecast:
+def forecast(rep: WindowReport, teams: Sequence[Group], tz: ZoneInfo) -> Forecast:
     """Project the month-to-date spend to the month's end from its hourly run rate, with a range."""
     end = month_end(rep.window, tz)
     elapsed = max(1, int((rep.window.end - rep.window.start).total_seconds()) // HOUR)
@@ -113,8 +155,11 @@ def forecast(rep: WindowReport, team_of: Mapping[str, str], teams: Sequence[Grou
     per_day: dict[tuple[str, str], dict[date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for (person, on), cost in rep.person_days.items():
         if on in complete:
-            for key in (("total", ""), ("person", person), ("team", team_of.get(person, NO_TEAM))):
-                per_day[key][on] += cost
+            per_day[("total", "")][on] += cost
+            per_day[("person", person)][on] += cost
+    for (team, on), cost in rep.team_days.items():
+        if on in complete:
+            per_day[("team", team)][on] += cost
 
     def project(key: tuple[str, str], spent: Decimal) -> Projection:
         days = [per_day[key].get(day, Decimal(0)) for day in sorted(complete)]
@@ -167,14 +212,12 @@ def make_views(
     reports: Sequence[WindowReport],
     hourly: Sequence[tuple[int, str, Decimal]],
     people: Mapping[str, IdentityAudit],
-    teams: TeamRules,
     budgets: Budgets,
+    dimensions: Sequence[str] = (),
 ) -> tuple[View, ...]:
     """Each window's report with its previous period, teams, 1d hours (`hourly`), forecast and budgets."""
-    principals: dict[str, list[str]] = defaultdict(list)
-    for principal, audit in people.items():
-        principals[audit.person].append(principal)
-    team_of = teams_of(principals, teams) if teams else {}
+    widest = max(reports, key=lambda r: r.window.end - r.window.start, default=None)
+    team_of = main_teams(team_groups(widest)) if widest else {}
     began = None if cube.began is None else datetime.fromtimestamp(cube.began, UTC)
     tz = cube.tz
     views = []
@@ -182,16 +225,23 @@ def make_views(
         w = rep.window
         before = previous_window(w)
         previous = cube.report(before, people, days=False)
-        groups = team_groups(rep, team_of) if team_of else ()
-        fc = forecast(rep, team_of, groups, tz) if w.key == "mtd" else None
-        previous_teams = team_groups(previous, team_of) if team_of else ()
-        prior = {(kind, g.name): g for kind, found in (("users", previous.users), ("models", previous.models),
-                 ("accounts", previous.accounts), ("teams", previous_teams)) for g in found}  # fmt: skip
+        groups = team_groups(rep)
+        fc = forecast(rep, groups, tz) if w.key == "mtd" else None
+        previous_teams = team_groups(previous)
+        kinds = [
+            ("users", previous.users),
+            ("models", previous.models),
+            ("accounts", previous.accounts),
+            ("teams", previous_teams),
+            *((f"dim:{n}", g) for n, g in dimension_groups(previous, dimensions)),
+        ]
+        prior = {(kind, g.name): g for kind, found in kinds for g in found}
         views.append(View(
             rep, previous, began is not None and began <= before.start,
             began if began is not None and began > w.start else None,
             team_of, groups, partial_days(w, tz),
             tuple(hourly) if w.key == "1d" else (), fc,
             budget_statuses(budgets, rep, groups, fc) if fc is not None and budgets else (), prior,
+            dimension_groups(rep, dimensions), via_groups(rep),
         ))  # fmt: skip
     return tuple(views)

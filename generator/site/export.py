@@ -29,7 +29,7 @@ from generator.site.report import Cell, WindowReport
 from generator.skips import SkipReport
 from generator.usage import iso
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # 4: `tags` and users[].via (request metadata, inference profiles)
 _MICRO = Decimal("0.000001")
 _WIDE = Context(prec=60)  # quantizing any sum of bounded counts x prices never overflows the precision
 
@@ -50,6 +50,7 @@ class BuildMeta:
     duplicates: int = 0  # records dropped as already counted (same requestId)
     price_note: str = ""  # how the AWS Price List layer was obtained ("" when not asked for)
     backfill: str = ""  # the source's "backfilling: N of M days of logs read ..." until a first read is done
+    dimensions: tuple[str, ...] = ()  # the breakdowns beside people, models and teams (tag keys, inference profile)
 
 
 def usd(amount: Decimal) -> float:
@@ -103,7 +104,8 @@ def usage_payload(view: View, meta: BuildMeta, bill: Reconciliation | None = Non
         "partial_days": sorted(d.isoformat() for d in view.partial_days),
         "users": [
             {"name": u.name, "caller_chosen_name": u.name in named, "team": view.team_of.get(u.name, ""),
-             "person_file": f"person/{slug(u.name)}.json", **with_previous("users", u)}
+             "person_file": f"person/{slug(u.name)}.json", **with_previous("users", u),
+             "via": [{"name": v.name, **counters(v.counters)} for v in view.via.get(u.name, ())]}
             for u in rep.users
         ],
         "models": [
@@ -113,6 +115,8 @@ def usage_payload(view: View, meta: BuildMeta, bill: Reconciliation | None = Non
         ],
         "teams": [{"team": t.name, "people": sorted({c.person for c in t.cells}), **with_previous("teams", t)}
                   for t in view.teams],
+        "tags": {name: [{"value": g.name, **with_previous(f"dim:{name}", g)} for g in groups]
+                 for name, groups in view.dims},
         "daily_file": f"daily-{rep.window.key}.csv",
         "days": days,
         "forecast": forecast_payload(view.forecast) if view.forecast else None,

@@ -12,17 +12,17 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from generator.counters import Counters
+from generator.counters import Counters, add_counters
 from generator.site.decisions import View
 from generator.site.export import SCHEMA_VERSION, BuildMeta, budget_payload, counters, forecast_payload, slug, usd
-from generator.site.report import DayCell, Group
+from generator.site.report import DayCell, Group, group_cells
 from generator.usage import iso
 
 
 class Directory:
     """Every person and team of the build, with their groups, days and budgets looked up by name."""
 
-    def __init__(self, views: Sequence[View]) -> None:
+    def __init__(self, views: Sequence[View], dimensions: Sequence[str] = ()) -> None:
         self.views = views
         self.wide = max(views, key=lambda v: (len(v.rep.days), v.rep.window.key == "90d"))
         self.users = [{g.name: g for g in v.rep.users} for v in views]
@@ -35,7 +35,21 @@ class Directory:
             self.principals[i.person].append(i.principal)
         self.budgets = [{(b.scope, b.name): b for b in v.budgets} for v in views]
         self.team_of = next((v.team_of for v in views if v.team_of), {})
-        self.members: dict[int, dict[str, list[Group]]] = {}
+        # each window's teams' people: a person's calls for that team (a call's team is its own)
+        self.members = [{t.name: group_cells(t.cells, lambda c: c.person) for t in v.teams} for v in views]
+        self.in_team = [{(t, g.name): g.counters.cost for t, found in m.items() for g in found} for m in self.members]
+        # the widest window's calls of each person by the principal they came through and by breakdown value
+        self.via = self.wide.via
+        shown = {name for name, _ in self.wide.dims}
+        found: dict[str, dict[str, dict[str, list[Counters]]]] = defaultdict(
+            lambda: defaultdict(lambda: defaultdict(list))
+        )
+        for a in self.wide.rep.attributed:
+            for name, value in zip(dimensions, a.dims, strict=False):
+                if name in shown:
+                    found[a.person][name][value].append(a.counters)
+        self.dims = {person: {name: _ranked(by) for name, by in names.items() if set(by) - {""}}
+                     for person, names in found.items()}  # fmt: skip
 
     def everyone(self) -> list[str]:
         return sorted({name for users in self.users for name in users})
@@ -54,7 +68,7 @@ class Directory:
             windows[v.rep.window.key] = {
                 **counters(mine.counters if mine else Counters()),
                 "previous": counters(before.counters) if before else None,
-                "share_of_team": _share(mine.counters.cost if mine else Decimal(0), self.teams[i].get(team)),
+                "share_of_team": _share(self.in_team[i].get((team, name), Decimal(0)), self.teams[i].get(team)),
                 "forecast": _projection(v, name),
                 "budget": budget_payload(budget) if budget else None,
             }
@@ -69,6 +83,9 @@ class Directory:
             "days": [d.isoformat() for d in self.wide.rep.days],
             "daily": self._series(name, name_of),
             "principals": self.principals.get(name, []),
+            "via": [{"name": g.name, **counters(g.counters)} for g in self.via.get(name, ())],
+            "tags": {dim: [{"value": g.name, **counters(g.counters)} for g in groups]
+                     for dim, groups in self.dims.get(name, {}).items()},
         }  # fmt: skip
 
     def _series(self, name: str, name_of: Callable[[str], str]) -> list[dict[str, Any]]:
@@ -119,7 +136,7 @@ class Directory:
         for i, v in enumerate(self.views):
             group = self.teams[i].get(team)
             before = v.before("teams", team)
-            members = [g for g in v.rep.users if v.team_of.get(g.name) == team] if group else []
+            members = self.members[i].get(team, ())
             budget = self.budgets[i].get(("team", team))
             projections = forecast_payload(v.forecast)["teams"] if v.forecast else []
             projection = next((t for t in projections if t["team"] == team), None)
@@ -132,6 +149,10 @@ class Directory:
                 "budget": budget_payload(budget) if budget else None,
             }  # fmt: skip
         return out
+
+
+def _ranked(by: dict[str, list[Counters]]) -> list[Group]:
+    return sorted((Group(v, add_counters(c), ()) for v, c in by.items()), key=lambda g: (-g.counters.cost, g.name))
 
 
 def _share(cost: Decimal, team: Group | None) -> float | None:

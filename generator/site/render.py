@@ -167,12 +167,13 @@ def render_site(
     common = {"meta": meta, "windows": meta.windows, "book": meta.book, "root": "", "slug": export.slug,
               "has_teams": any(v.teams for v in views)}  # fmt: skip
     palette = charts.colours(charts.drawn_names(views, meta.book))  # one colour per name on every page
+    dimensions = meta.dimensions
     for view in views:
         rep = view.rep
         key = rep.window.key
         bill = (billing or {}).get(key)
         files[f"data/usage-{key}.json"] = export.dump(export.usage_payload(view, meta, bill))
-        files[f"data/usage-{key}.csv"] = usage_csv(rep, meta)
+        files[f"data/usage-{key}.csv"] = usage_csv(rep, meta, dimensions)
         files[f"data/daily-{key}.csv"] = daily_csv(rep, meta)
         page = {
             "rep": rep,
@@ -202,7 +203,7 @@ def _people_pages(
 ) -> dict[str, bytes]:
     """A page and a data file per person and per team."""
     files = {}
-    found = people.Directory(views)
+    found = people.Directory(views, meta.dimensions)
     sub = common | {"root": "../", "current": "person", "rep": None, "views": views}
     for name in found.everyone():
         doc = found.person(name, meta)

@@ -41,6 +41,20 @@ class Group:
 
 
 @dataclass(frozen=True, slots=True)
+class Attributed:
+    """One person's use of one model on one route, as attributed: through which principal ("via", when request
+    metadata named the person), for which team, and with which value of each breakdown dimension."""
+
+    person: str
+    model: str
+    route: str
+    via: str
+    team: str
+    dims: tuple[str, ...]
+    counters: Counters
+
+
+@dataclass(frozen=True, slots=True)
 class DayCell:
     """One person's use of one model (routes merged) on one local day."""
 
@@ -90,6 +104,8 @@ class WindowReport:
     # `daily` summed as the pages read it, in its order: by (day, model), and cost by (person, day)
     day_models: Mapping[tuple[date, str], Counters] = field(default_factory=dict)
     person_days: Mapping[tuple[str, date], Decimal] = field(default_factory=dict)
+    attributed: tuple[Attributed, ...] = ()  # the cells split by via, team and dimension values
+    team_days: Mapping[tuple[str, date], Decimal] = field(default_factory=dict)  # cost by (team, local day)
 
     def price_source(self, model: str) -> str:
         """How a model's cost here was priced: config, price-list, book, inferred, mixed, or "" (unpriced)."""
@@ -103,6 +119,8 @@ class _Parts:
         self.total = Sum()
         self.accounts: dict[str, Sum] = defaultdict(Sum)
         self.cells: dict[tuple[str, str, str], Sum] = {}  # (person, model, route)
+        self.attributed: dict[tuple[str, str, str, str, str, tuple[str, ...]], Sum] = {}  # and via, team, dims
+        self.team_days: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
         self.daily: dict[tuple[date, str, str], Sum] = {}  # (day, person, model)
         self.unpriced: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
         self.inferred: dict[tuple[str, str], int] = defaultdict(int)
@@ -116,6 +134,13 @@ class _Parts:
         if cell is None:
             cell = self.cells[(r.person, r.model, r.route)] = Sum()
         cell.add(r)
+        key = (r.person, r.model, r.route, r.via, r.team, r.tags)
+        split = self.attributed.get(key)
+        if split is None:
+            split = self.attributed[key] = Sum()
+        split.add(r)
+        if r.team:
+            self.team_days[(r.team, day)] += r.cost
         on_day = self.daily.get((day, r.person, r.model))
         if on_day is None:
             on_day = self.daily[(day, r.person, r.model)] = Sum()
@@ -138,6 +163,8 @@ class _Piece:
         self.total = part.total.freeze()
         self.accounts = {a: s.freeze() for a, s in part.accounts.items()}
         self.cells = {k: s.freeze() for k, s in part.cells.items()}
+        self.attributed = {k: s.freeze() for k, s in part.attributed.items()}
+        self.team_days = dict(part.team_days)
         daily, part.daily = part.daily, {}
         self.daily = [DayCell(d, p, m, daily.pop((d, p, m)).freeze()) for d, p, m in sorted(daily)]
         # the per-day sums every window's pages read, once a piece (windows share pieces) instead of once a window
@@ -289,13 +316,14 @@ def _report(
         principals |= part.principals
     cells = _merged(p.cells for p in pieces)
     cell_list = tuple(Cell(p, m, rt, c) for (p, m, rt), c in sorted(cells.items()))
+    split = _merged(p.attributed for p in pieces)
     unpriced, inferred = sorted(unpriced_sums.items()), sorted(inferred_sums.items())
     return WindowReport(
         window=window,
         timezone=tz.key,
         totals=add_counters(p.total for p in pieces),
-        users=_groups(cell_list, lambda c: c.person),
-        models=_groups(cell_list, lambda c: c.model),
+        users=group_cells(cell_list, lambda c: c.person),
+        models=group_cells(cell_list, lambda c: c.model),
         cells=cell_list,
         daily=_days_of(pieces) if days else (),
         day_models=_in_order(_merged(p.day_models for p in pieces), lambda k: k) if days else {},
@@ -306,6 +334,8 @@ def _report(
         inferred=tuple(Inferred(m, priced_as, n) for (m, priced_as), n in inferred),
         price_sources={m: _one_source(set(found)) for m, found in sources.items()},
         accounts=_by_cost(Group(a, c, ()) for a, c in _merged(p.accounts for p in pieces).items()),
+        attributed=tuple(Attributed(p, m, rt, v, t, d, c) for (p, m, rt, v, t, d), c in sorted(split.items())),
+        team_days=dict(sorted(_merged_cost(p.team_days for p in pieces).items())) if days else {},
     )
 
 
@@ -315,7 +345,8 @@ def _one_source(found: set[str]) -> str:
     return found.pop() if len(found) == 1 else "mixed"
 
 
-def _groups(cells: Sequence[Cell], key: Callable[[Cell], str]) -> tuple[Group, ...]:
+def group_cells(cells: Sequence[Cell], key: Callable[[Cell], str]) -> tuple[Group, ...]:
+    """The cells grouped by `key`, by cost."""
     by: dict[str, list[Cell]] = defaultdict(list)
     for cell in cells:
         by[key(cell)].append(cell)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,32 +48,35 @@ def read_source(
     cloudwatch: CloudWatchOptions | None = None,
     s3: S3Options | None = None,
     athena: AthenaOptions | None = None,
+    meta_keys: tuple[str, ...] = (),
 ) -> SourceResult:
     """Read usage from the source called `name`; `start` is the earliest time any window shows.
 
-    `files` reads local paths; `s3` reads S3-delivered logs in place.
+    `files` reads local paths; `s3` reads S3-delivered logs in place. Rows keep the request-metadata values of
+    `meta_keys` (the keys `[attribution]` names), and nothing else of the metadata.
     """
     from generator.sources import athena as athena_source
     from generator.sources import cloudwatch as insights_source
     from generator.sources import demo, files, s3logs
 
     if name == "cloudwatch":
-        return insights_source.read_cloudwatch(cloudwatch or insights_source.CloudWatchOptions(), start, now)
+        options = replace(cloudwatch or insights_source.CloudWatchOptions(), meta_keys=meta_keys)
+        return insights_source.read_cloudwatch(options, start, now)
     if name == "athena":
         if athena is None:
             raise ConfigError("--source athena needs --logs s3://bucket/prefix")
-        return athena_source.read_athena(athena, start, now)
+        return athena_source.read_athena(replace(athena, meta_keys=meta_keys), start, now)
     if name == "s3":
         if s3 is None:
             raise ConfigError("--source s3 needs --logs s3://bucket/prefix")
-        return s3logs.read_s3(s3, start, now)
+        return s3logs.read_s3(replace(s3, meta_keys=meta_keys), start, now)
     if name == "files":
         if not logs:
             raise ConfigError("--source files needs at least one --logs PATH")
-        return files.read_files(logs)
+        return files.read_files(logs, meta_keys=meta_keys)
     if name == "demo":
         with tempfile.TemporaryDirectory(prefix="bedrock-usage-demo-") as tmp:
             demo.write_demo_logs(Path(tmp), now)
-            result = files.read_files((Path(tmp),))
+            result = files.read_files((Path(tmp),), meta_keys=meta_keys)
         return SourceResult(result.rows, result.skipped, "demo", result.records)  # its set-up files are no news
     raise ConfigError(f"unknown source {name!r}: use one of {', '.join(SOURCES)}")

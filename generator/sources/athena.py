@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from generator import aws, state
+from generator.attribution import MetaText
 from generator.aws import AWS_ERRORS, reason
 from generator.errors import ConfigError, SourceError
 from generator.layout import parse_url
@@ -64,6 +65,7 @@ class AthenaOptions:
     concurrency: int = 4  # day queries at once (an account runs 20 or more; the rest queue in the workgroup)
     profile: str | None = None
     endpoint_url: str | None = None
+    meta_keys: tuple[str, ...] = ()  # the request-metadata keys rows keep: another set makes stored days stale
 
     def check(self) -> list[str]:
         """Every problem with these options, as config errors."""
@@ -101,7 +103,7 @@ def table_ddl(options: AthenaOptions, accounts: list[str], regions: list[str]) -
   `timestamp` string, `accountid` string, `region` string, `requestid` string, `modelid` string, `errorcode` string,
   `identity` struct<arn:string>,
   `input` struct<inputtokencount:bigint,cachereadinputtokencount:bigint,cachewriteinputtokencount:bigint>,
-  `output` struct<outputtokencount:bigint>)
+  `output` struct<outputtokencount:bigint>, `requestmetadata` map<string,string>)
 PARTITIONED BY (`account` string, `logregion` string, `hour` string)
 ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
 WITH SERDEPROPERTIES ('ignore.malformed.json' = 'true', 'case.insensitive' = 'true')
@@ -159,6 +161,13 @@ def day_query(options: AthenaOptions, first_hour: int, end_hour: int) -> str:
     def folder(epoch: int) -> str:
         return datetime.fromtimestamp(epoch, UTC).strftime("%Y/%m/%d/%H")
 
+    keys = options.meta_keys  # each kept request-metadata key's value, as a column (NULL when the call has none)
+    metas = "".join(
+        f",\n    substr(element_at(requestmetadata, {_text(k)}), 1, 256) AS meta{i}" for i, k in enumerate(keys)
+    )
+    names = "".join(f", meta{i}" for i in range(len(keys)))
+    groups = ", ".join(str(n) for n in range(1, 7)) + "".join(f", {13 + i}" for i in range(len(keys)))
+
     return f"""WITH records AS (
   SELECT DISTINCT coalesce(requestid, cast(uuid() AS varchar)) AS request,
     to_unixtime(date_trunc('hour', from_iso8601_timestamp("timestamp"))) AS hour_start,
@@ -167,18 +176,18 @@ def day_query(options: AthenaOptions, first_hour: int, end_hour: int) -> str:
     coalesce(input.inputtokencount, 0) AS input_tokens, coalesce(output.outputtokencount, 0) AS output_tokens,
     coalesce(input.cachereadinputtokencount, 0) AS cache_read,
     coalesce(input.cachewriteinputtokencount, 0) AS cache_write,
-    {_prompt_class()} AS prompt_over
+    {_prompt_class()} AS prompt_over{metas}
   FROM {_query_name(options)}
   WHERE hour >= '{folder(first_hour - HOUR)}' AND hour < '{folder(end_hour + HOUR)}'
     AND NOT regexp_like("$path", {_text(OFFLOADS)}) AND modelid IS NOT NULL AND identity.arn IS NOT NULL
     AND "timestamp" IS NOT NULL)
 SELECT cast(hour_start AS bigint) AS hour, principal, modelid, call_region, call_account, prompt_over,
   count(*) AS invocations, count_if(failed) AS errors, sum(input_tokens) AS input_tokens,
-  sum(output_tokens) AS output_tokens, sum(cache_read) AS cache_read, sum(cache_write) AS cache_write
+  sum(output_tokens) AS output_tokens, sum(cache_read) AS cache_read, sum(cache_write) AS cache_write{names}
 FROM records
 WHERE hour_start >= {first_hour} AND hour_start < {end_hour}
-GROUP BY 1, 2, 3, 4, 5, 6
-ORDER BY 1, 2, 3, 4, 5, 6"""
+GROUP BY {groups}
+ORDER BY {groups}"""
 
 
 T = TypeVar("T")
@@ -305,12 +314,17 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())[:300]
 
 
-def parse_rows(results: Iterator[list[str | None]], first_hour: int, end_hour: int, what: str) -> list[HourlyRow]:
+def parse_rows(
+    results: Iterator[list[str | None]], first_hour: int, end_hour: int, what: str, meta_keys: tuple[str, ...] = ()
+) -> list[HourlyRow]:
     """Result rows as hourly rows; any value Athena could not have written fails the day."""
-    rows = []
+    rows, meta = [], MetaText(meta_keys)
     for n, cells in enumerate(results, 1):
         try:
-            hour, principal, model, region, account, over, *counts = cells
+            hour, principal, model, region, account, over, *rest = cells
+            counts, metas = rest[:6], rest[6:]
+            if len(metas) != len(meta_keys):
+                raise ValueError("wrong column count")
             epoch = int(str(hour))
             numbers = [int(str(c)) for c in counts]
             if len(numbers) != 6 or not first_hour <= epoch < end_hour or epoch % HOUR:
@@ -322,8 +336,9 @@ def parse_rows(results: Iterator[list[str | None]], first_hour: int, end_hour: i
         except (TypeError, ValueError) as exc:
             raise SourceError(f"Athena result row {n} of {what} is invalid: {exc}") from None
         account = str(account or "")
+        found = {k: str(v) for k, v in zip(meta_keys, metas, strict=True) if v is not None}
         row = row_of(epoch, principal, model, numbers, str(region or ""), int(str(over)),
-                     account if re.fullmatch(r"\d{12}", account) else "")  # fmt: skip
+                     account if re.fullmatch(r"\d{12}", account) else "", meta(found))  # fmt: skip
         if not valid_counts(row):
             raise SourceError(f"Athena result row {n} of {what} has a name over the length limit")
         rows.append(row)
@@ -344,6 +359,8 @@ def read_athena(
     accounts = sorted({place_of(p)[0] for p in found})
     regions = sorted({place_of(p)[1] for p in found})
     table = f"{options.database}.{options.table}@{options.location}"
+    if options.meta_keys:  # days that kept other request-metadata keys are stale: they are queried again
+        table += ";metadata=" + ",".join(options.meta_keys)
     ddl = table_ddl(options, accounts, regions)
     _ensure_table(runner, store, options, ddl)
     end = int(floor_hour(now).timestamp())
@@ -370,7 +387,7 @@ def read_athena(
     ) -> None:
         """A day's query finished: its rows are kept in the store now, so a run stopped later keeps this day."""
         day, name, first, stop, old, what = job
-        fresh = parse_rows(iter(result), first, stop, what)
+        fresh = parse_rows(iter(result), first, stop, what, options.meta_keys)
         settled = max(first, min(stop, settled_before))
         ran = datetime.now(UTC).isoformat(timespec="seconds")
         done = AthenaDay(FORMAT, table, day.isoformat(), settled, ran, (old.bytes_scanned if old else 0) + scanned,

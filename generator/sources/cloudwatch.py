@@ -46,6 +46,7 @@ class CloudWatchOptions:
     price_per_gb: Decimal | None = None  # USD per GB scanned for every region; None: INSIGHTS_PRICES by region
     profile: str | None = None
     endpoint_url: str | None = None
+    meta_keys: tuple[str, ...] = ()  # the request-metadata keys rows keep: another set makes partitions stale
 
 
 def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) -> SourceResult:
@@ -53,6 +54,8 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
     end = int(floor_hour(now).timestamp())
     begin = int(start.timestamp())
     sources = ",".join(sorted(options.log_groups))
+    if options.meta_keys:  # partitions that kept other metadata keys are stale: their days are queried again
+        sources += ";metadata=" + ",".join(options.meta_keys)
     store = state.open_store(options.state, options.profile, options.endpoint_url)
     days = utc_days(begin, end)
     # Our own account's log groups, then each account reached by --assume-role (the target is its account id).
@@ -68,7 +71,7 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
     }
     runner = InsightsRunner(
         clients, options.log_groups, concurrency=options.concurrency,
-        deadline=options.deadline_seconds, row_cap=options.row_cap,
+        deadline=options.deadline_seconds, row_cap=options.row_cap, meta_keys=options.meta_keys,
     )  # fmt: skip
     results = runner.run(chunks)
     checks = _keep(results, partitions, store, options, sources)

@@ -28,6 +28,7 @@ IMAGE_MODEL = "amazon.nova-canvas-v1:0"  # billed per image: its records carry n
 # Billed per model unit per hour, not per token: its calls stay unpriced, as they would in a real account.
 PROVISIONED = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:provisioned-model/q7h2k9x4m1ab"
 EU_REGION = "eu-west-1"  # where callers of eu. profiles are
+APP_PROFILE = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:application-inference-profile/rsch4k2m9x1z"
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class Persona:
     office_hours_only: bool
     models: tuple[tuple[str, int], ...]  # (model id as the caller passes it, weight)
     caching: bool  # a coding agent that re-reads a cached prompt
+    # request metadata the caller sends: (user_id values, application_name, share of calls that carry it)
+    metadata: tuple[tuple[str, ...], str, float] | None = None
+    added: bool = False  # drawn from its own random stream, so the other personas' records stay as they were
 
 
 PERSONAS = (
@@ -89,7 +93,16 @@ PERSONAS = (
          ("anthropic.claude-3-haiku-20240307-v1:0", 20)),
         False,
     ),
+    # The research team's assistant calls Claude through an application inference profile tagged team=research.
+    Persona(
+        (_STS + "assumed-role/research-assistant/research-assistant",), 1.0, True,
+        ((APP_PROFILE, 100),), True, (("carol", "ivan"), "research-assistant", 1.0), added=True,
+    ),
+    # A long-term Bedrock API key: an IAM user named for the key.
+    Persona((_IAM + "user/BedrockAPIKey-7f3kq2",), 0.05, True, (("us.amazon.nova-micro-v1:0", 1),), False, added=True),
 )  # fmt: skip
+# Most of the support bot's calls name the support agent they answer for and the app (request metadata).
+SUPPORT_AGENTS = ("erin", "gus", "hana", "ivan")
 
 PROMPTS = (
     "Refactor the billing module to use Decimal.",
@@ -102,7 +115,7 @@ PROMPTS = (
 
 def write_demo_logs(folder: Path, now: datetime, seed: int = SEED) -> int:
     """Write 90 days of demo records ending at `now` into `folder`; return how many."""
-    rng = random.Random(seed)
+    rng, extra = random.Random(seed), random.Random(seed + 1)
     end = floor_hour(now)
     base = folder / "AWSLogs" / ACCOUNT / "BedrockModelInvocationLogs" / REGION
     folder.mkdir(parents=True, exist_ok=True)
@@ -110,7 +123,7 @@ def write_demo_logs(folder: Path, now: datetime, seed: int = SEED) -> int:
     written = 0
     for back in range(DAYS * 24, 0, -1):
         hour = end - timedelta(hours=back)
-        lines = [json.dumps(r, separators=(",", ":")) for r in _hour_records(rng, hour)]
+        lines = [json.dumps(r, separators=(",", ":")) for r in _hour_records(rng, hour, extra)]
         if not lines:
             continue
         hour_dir = base / hour.strftime("%Y/%m/%d/%H")
@@ -125,14 +138,21 @@ def write_demo_logs(folder: Path, now: datetime, seed: int = SEED) -> int:
     return written
 
 
-def _hour_records(rng: random.Random, hour: datetime) -> list[dict[str, object]]:
+def _hour_records(rng: random.Random, hour: datetime, extra: random.Random) -> list[dict[str, object]]:
     office = hour.weekday() < 5 and 7 <= hour.hour < 19
     records = []
     for persona in PERSONAS:
         mean = persona.per_hour * (1.0 if office else 0.0 if persona.office_hours_only else 0.5)
-        for _ in range(_poisson(rng, mean)):
-            stamp = hour + timedelta(seconds=rng.randrange(3600))
-            records.append(_record(rng, persona, stamp))
+        draw = extra if persona.added else rng
+        for _ in range(_poisson(draw, mean)):
+            stamp = hour + timedelta(seconds=draw.randrange(3600))
+            records.append(_record(draw, persona, stamp))
+            if persona.metadata is None and "support-bot" in persona.principals[0] and extra.random() < 0.8:
+                records[-1]["requestMetadata"] = {"user_id": extra.choice(SUPPORT_AGENTS),
+                                                  "application_name": "helpdesk"}  # fmt: skip
+            elif persona.metadata is not None and extra.random() < persona.metadata[2]:
+                users, app, _ = persona.metadata
+                records[-1]["requestMetadata"] = {"user_id": extra.choice(users), "application_name": app}
     records.sort(key=lambda r: str(r["timestamp"]))
     return records
 

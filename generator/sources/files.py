@@ -17,6 +17,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generator.attribution import MetaText
 from generator.errors import SourceError
 from generator.skips import SkipTally
 from generator.sources import SourceResult
@@ -117,8 +118,9 @@ def find_log_files(paths: Iterable[Path], ignored: SkipTally | None = None) -> l
     return found
 
 
-def read_files(paths: Iterable[Path], workers: int | None = None) -> SourceResult:
-    """Read every record file under `paths` into hourly rows, each requestId once, on every core."""
+def read_files(paths: Iterable[Path], workers: int | None = None, meta_keys: tuple[str, ...] = ()) -> SourceResult:
+    """Read every record file under `paths` into hourly rows, each requestId once, on every core; rows keep the
+    request-metadata values of `meta_keys`."""
     paths = tuple(paths)
     ignored = SkipTally()
     files = find_log_files(paths, ignored)
@@ -126,7 +128,7 @@ def read_files(paths: Iterable[Path], workers: int | None = None) -> SourceResul
     size = max(1, -(-len(files) // workers))  # contiguous batches: merged in order, examples stay in order
     numbered = list(enumerate(files))
     batches = [numbered[i : i + size] for i in range(0, len(numbered), size)]
-    parts = _read_parallel(batches) if len(batches) > 1 else [_read_batch(b) for b in batches]
+    parts = _read_parallel(batches, meta_keys) if len(batches) > 1 else [_read_batch(b, meta_keys) for b in batches]
     total = _Batch(ignored=ignored)
     for part in parts:
         total.agg.merge(part.agg)
@@ -134,7 +136,7 @@ def read_files(paths: Iterable[Path], workers: int | None = None) -> SourceResul
         total.tally.merge(part.tally)
         total.ignored.merge(part.ignored)
         total.records += part.records
-    dropped = _drop_duplicates(files, parts, total.agg)
+    dropped = _drop_duplicates(files, parts, total.agg, MetaText(meta_keys))
     where = ", ".join(str(p) for p in paths)
     if total.records - dropped == 0:
         raise SourceError(
@@ -148,24 +150,24 @@ def read_files(paths: Iterable[Path], workers: int | None = None) -> SourceResul
     )  # fmt: skip
 
 
-def _read_parallel(batches: list[list[tuple[int, Path]]]) -> list[_Batch]:
+def _read_parallel(batches: list[list[tuple[int, Path]]], meta_keys: tuple[str, ...]) -> list[_Batch]:
     try:
         with ProcessPoolExecutor(len(batches)) as pool:
-            return list(pool.map(_read_batch, batches))
+            return list(pool.map(_read_batch, batches, [meta_keys] * len(batches)))
     except (OSError, NotImplementedError, BrokenProcessPool):
         # No process pool here (AWS Lambda has no /dev/shm): read in this process instead.
-        return [_read_batch([f for batch in batches for f in batch])]
+        return [_read_batch([f for batch in batches for f in batch], meta_keys)]
 
 
-def _read_batch(files: list[tuple[int, Path]]) -> _Batch:
+def _read_batch(files: list[tuple[int, Path]], meta_keys: tuple[str, ...] = ()) -> _Batch:
     batch = _Batch()
-    add, keys = batch.agg.add, batch.keys
+    add, keys, meta = batch.agg.add, batch.keys, MetaText(meta_keys)
     for index, path in files:
         for epoch, rec in _records(path, batch.tally, batch.ignored):
             i = rec.input
             add(epoch, rec.identity.arn, rec.modelId, rec.region or "", rec.accountId or "", rec.errorCode is not None,
-                i.inputTokenCount,
-                rec.output.outputTokenCount, i.cacheReadInputTokenCount, i.cacheWriteInputTokenCount)  # fmt: skip
+                i.inputTokenCount, rec.output.outputTokenCount, i.cacheReadInputTokenCount,
+                i.cacheWriteInputTokenCount, meta(rec.requestMetadata))  # fmt: skip
             batch.records += 1
             if rec.requestId:
                 # keys are compared within a UTC day, across every file and hour: a copy of a record, or one
@@ -200,12 +202,12 @@ def key_number(key: bytes) -> int:
     return array("Q", key)[0]
 
 
-def usage_of(rec: Record) -> tuple[str, str, str, str, bool, int, int, int, int]:
+def usage_of(rec: Record, meta: MetaText) -> tuple[str, str, str, str, bool, int, int, int, int, str]:
     """What one record adds to its hourly row, in `HourlyAggregator.add`'s order after the time."""
     i = rec.input
     return (rec.identity.arn, rec.modelId, rec.region or "", rec.accountId or "", rec.errorCode is not None,
-            i.inputTokenCount,
-            rec.output.outputTokenCount, i.cacheReadInputTokenCount, i.cacheWriteInputTokenCount)  # fmt: skip
+            i.inputTokenCount, rec.output.outputTokenCount, i.cacheReadInputTokenCount, i.cacheWriteInputTokenCount,
+            meta(rec.requestMetadata))  # fmt: skip
 
 
 def _records(path: Path, tally: SkipTally, ignored: SkipTally) -> Iterator[tuple[int, Record]]:
@@ -270,7 +272,7 @@ def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     yield from rest
 
 
-def _drop_duplicates(files: list[Path], parts: list[_Batch], agg: HourlyAggregator) -> int:
+def _drop_duplicates(files: list[Path], parts: list[_Batch], agg: HourlyAggregator, meta: MetaText) -> int:
     """Take back every record whose requestId was already counted; return how many."""
     suspects: set[int] = set()
     in_files: set[int] = set()
@@ -294,6 +296,6 @@ def _drop_duplicates(files: list[Path], parts: list[_Batch], agg: HourlyAggregat
             if rec.requestId not in counted:
                 counted.add(rec.requestId)
                 continue
-            agg.remove(epoch, usage_of(rec))
+            agg.remove(epoch, usage_of(rec, meta))
             dropped += 1
     return dropped

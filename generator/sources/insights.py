@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from generator.attribution import MetaText
 from generator.aws import AWS_ERRORS, error_code, reason
 from generator.errors import SourceError
 from generator.usage import HOUR, MAX_NAME, HourlyRow, row_of
@@ -50,9 +51,29 @@ QUERY = "\n".join([
 COUNTS = ("invocations", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 
 
-def query(start: int, end: int) -> str:
-    """The query for [start, end) in epoch seconds: exact to the millisecond, whatever StartQuery's whole seconds."""
-    return QUERY.format(start_ms=start * 1000, end_ms=end * 1000)
+def query(start: int, end: int, meta_keys: tuple[str, ...] = ()) -> str:
+    """The query for [start, end) in epoch seconds: exact to the millisecond, whatever StartQuery's whole seconds;
+    grouped by the request-metadata values of `meta_keys` too."""
+    text = QUERY.format(start_ms=start * 1000, end_ms=end * 1000)
+    if not meta_keys:
+        return text
+    head, _, tail = text.rpartition("\n| stats")
+    parses = "".join(f"\n| parse @message /{_meta_pattern(k, i)}/" for i, k in enumerate(meta_keys))
+    fields = ", ".join(f"coalesce({_field('requestMetadata.' + k)}, m_meta{i}) as c_meta{i}"
+                       for i, k in enumerate(meta_keys))  # fmt: skip
+    groups = "".join(f", c_meta{i} as meta{i}" for i in range(len(meta_keys)))
+    return f"{head.replace(chr(10) + '| fields ', parses + chr(10) + '| fields ')}, {fields}\n| stats{tail}{groups}"
+
+
+def _meta_pattern(key: str, i: int) -> str:
+    """A regex for one metadata key's value in the raw event (so the 200-field cap never hides it)."""
+    escaped = re.sub(r"([^A-Za-z0-9_ ])", r"\\\1", key)
+    return f'"requestMetadata" *: *\\{{[^}}]*"{escaped}" *: *"(?<m_meta{i}>[^"]{{0,256}})"'
+
+
+def _field(name: str) -> str:
+    """A field name as Insights takes it: in backticks when it holds anything but letters, digits, _ and dots."""
+    return name if re.fullmatch(r"[A-Za-z0-9_.]+", name) else f"`{name}`"
 
 
 FAILED = {"Failed", "Cancelled", "Timeout", "Unknown"}
@@ -163,12 +184,12 @@ class Parsed:
     without_counts: int = 0  # successful calls that logged no token counts (blocked, image, rerank calls)
 
 
-def parse_results(chunk: Chunk, results: Iterable[list[dict[str, str]]]) -> Parsed:
+def parse_results(chunk: Chunk, results: Iterable[list[dict[str, str]]], meta_keys: tuple[str, ...] = ()) -> Parsed:
     """Turn GetQueryResults rows into hourly rows; events that are not invocations are counted, not fatal.
 
     Any other invalid row fails the chunk: a number Insights could not have written means the answer is wrong.
     """
-    rows, foreign, without = [], 0, 0
+    rows, foreign, without, meta = [], 0, 0, MetaText(meta_keys)
     for n, result in enumerate(results, 1):
         fields = {f["field"]: f.get("value") for f in result}
         try:
@@ -185,9 +206,9 @@ def parse_results(chunk: Chunk, results: Iterable[list[dict[str, str]]]) -> Pars
             raise SourceError(f"Insights result row {n} of {chunk} is invalid: {exc}") from None
         without += max(0, counts[0] - counts[1] - counted)
         account = str(fields.get("account") or "")
-        rows.append(
-            row_of(hour, principal, model, counts, chunk.region, account=account if _ACCOUNT.match(account) else "")
-        )
+        found = {k: str(v) for i, k in enumerate(meta_keys) if (v := fields.get(f"meta{i}")) is not None}
+        rows.append(row_of(hour, principal, model, counts, chunk.region,
+                           account=account if _ACCOUNT.match(account) else "", meta=meta(found)))  # fmt: skip
     return Parsed(rows, foreign, without)
 
 
@@ -225,8 +246,9 @@ class InsightsRunner:
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] | None = None,
         wall: Callable[[], float] | None = None,
+        meta_keys: tuple[str, ...] = (),
     ) -> None:
-        self.clients, self.log_groups = clients, log_groups
+        self.clients, self.log_groups, self.meta_keys = clients, log_groups, meta_keys
         # Past 10,000 rows GetQueryResults pages; a client whose API model cannot ask for the next page
         # would stop at 10,000 and a capped result would look complete, so the cap is clamped for it.
         pages = all(_can_page(c) for c in clients.values())
@@ -282,7 +304,7 @@ class InsightsRunner:
                     # chunk, and the query's own @timestamp filter keeps [start, end) to the millisecond.
                     startTime=chunk.start,
                     endTime=chunk.end,
-                    queryString=query(chunk.start, chunk.end),
+                    queryString=query(chunk.start, chunk.end, self.meta_keys),
                     limit=self.row_cap,
                 )
                 self.stats.queries += 1
@@ -322,7 +344,7 @@ class InsightsRunner:
             page = client.get_query_results(queryId=query_id, nextToken=page["nextToken"])
             results.extend(page.get("results", []))
         stats = page.get("statistics", {})
-        parsed = parse_results(chunk, results)
+        parsed = parse_results(chunk, results, self.meta_keys)
         result = ChunkResult(
             chunk,
             tuple(parsed.rows),

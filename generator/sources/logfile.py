@@ -22,6 +22,7 @@ from typing import Annotated, Protocol, cast
 import msgspec
 from isal import isal_zlib as _inflate  # ISA-L: zlib's interface, gzip inflated about twice as fast
 
+from generator.attribution import MAX_KEY, MAX_PAIRS, MAX_VALUE
 from generator.usage import MAX_NAME
 
 CHUNK = 1 << 20
@@ -36,6 +37,14 @@ _EXPORT_LINE = re.compile(rb"^\d{4}-\d\d-\d\dT[\d:.]+Z? ")  # CloudWatch export:
 
 Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
+# The caller's request metadata, within Bedrock's own limits (more pairs than any record can carry is a forgery)
+Metadata = Annotated[
+    dict[
+        Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_KEY)],
+        Annotated[str, msgspec.Meta(max_length=MAX_VALUE)],
+    ],
+    msgspec.Meta(max_length=MAX_PAIRS),
+]
 
 
 class _Identity(msgspec.Struct, frozen=True):
@@ -63,6 +72,7 @@ class Record(msgspec.Struct, frozen=True):
     output: _Output = _Output()
     errorCode: str | None = None
     requestId: Annotated[str, msgspec.Meta(max_length=MAX_NAME)] | None = None
+    requestMetadata: Metadata | None = None
 
 
 class Readable(Protocol):
@@ -345,6 +355,8 @@ def _values(text: str, array: bool = False) -> Iterator[bytes]:
 
 
 def _reason(message: str) -> str:
+    if "$.requestMetadata" in message:
+        return "bad_request_metadata"
     if "missing required field" in message:
         return "missing_field"
     if "TokenCount" in message:

@@ -42,7 +42,9 @@ RECHECK_AGES = (1,)  # days after a day ends when it is read once more for late 
 
 
 def encode(p: Partition) -> bytes:
-    rows = [[r.hour, r.principal, r.model_id, *usage_counts(r), r.account] for r in p.rows]
+    rows = [
+        [r.hour, r.principal, r.model_id, *usage_counts(r), r.account, *([r.meta] if r.meta else [])] for r in p.rows
+    ]
     body = json.dumps(rows, separators=(",", ":"))
     doc = {
         "format": FORMAT, "region": p.region, "day": p.day.isoformat(), "sources": p.sources,
@@ -66,7 +68,8 @@ def decode(data: bytes, region: str, day: date, target: str = "") -> Partition |
         found = Partition(
             doc["region"], date.fromisoformat(doc["day"]), doc["sources"], int(doc["settled_through"]),
             doc["queried_at"], float(stats["recordsMatched"]), float(stats["bytesScanned"]),
-            tuple(row_of(row[0], row[1], row[2], row[3:9], region, account=_account(row)) for row in rows),
+            tuple(row_of(row[0], row[1], row[2], row[3:9], region, account=_account(row), meta=_meta(row))
+                  for row in rows),
             tuple(int(age) for age in doc.get("rechecked", [])),
             str(doc.get("target", "")),
         )  # fmt: skip
@@ -82,9 +85,18 @@ def _account(row: list[Any]) -> str:
     """A row's account (partitions written before accounts were kept have none)."""
     if len(row) == 9:
         return ""
-    if len(row) != 10 or not isinstance(row[9], str) or not re.fullmatch(r"(\d{12})?", row[9]):
+    if len(row) not in (10, 11) or not isinstance(row[9], str) or not re.fullmatch(r"(\d{12})?", row[9]):
         raise ValueError("a row's account must be 12 digits")
     return str(row[9])
+
+
+def _meta(row: list[Any]) -> str:
+    """A row's request-metadata text ("" when it kept none)."""
+    if len(row) < 11:
+        return ""
+    if not isinstance(row[10], str):
+        raise ValueError("a row's metadata must be text")
+    return row[10]
 
 
 def _valid_row(row: HourlyRow, start: int) -> bool:

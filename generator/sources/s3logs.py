@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from generator import aws, state
+from generator.attribution import MetaText
 from generator.aws import AWS_ERRORS, DENIED, error_code, reason
 from generator.errors import SourceError
 from generator.layout import parse_url
@@ -47,6 +48,7 @@ class S3Options:
     deadline_seconds: float = 900.0  # no day is started after this many seconds: the next run reads on
     profile: str | None = None
     endpoint_url: str | None = None
+    meta_keys: tuple[str, ...] = ()  # the request-metadata keys rows keep: another set makes stored days stale
 
 
 class Hour(msgspec.Struct, frozen=True):
@@ -72,6 +74,7 @@ class Day(msgspec.Struct, frozen=True):
     place: str  # s3://bucket/prefix/AWSLogs/<account>/BedrockModelInvocationLogs/<region>/
     day: str
     hours: dict[int, Hour]
+    meta_keys: list[str] = []  # the request-metadata keys its rows kept
 
 
 _decode_day = msgspec.json.Decoder(Day).decode
@@ -92,12 +95,13 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
                            "hours_unchanged", "hours_kept_without_objects"), 0)  # fmt: skip
     ignored, tally = SkipTally(), SkipTally()
     ends_at = _clock() + options.deadline_seconds
+    meta_keys = options.meta_keys
     unread: list[tuple[str, str, date]] = []
     with ThreadPoolExecutor(options.concurrency) as pool:
         where = [(b, place) for b, p in map(parse_url, options.urls) for place in places(s3, b, p, stats)]
         days = [(b, place, day) for b, place in where for day in utc_days(*folders)]
         # Each day's stored hours and its objects now, listed on every thread.
-        found = list(pool.map(lambda d: _day_now(s3, store, options.rebuild, d[0], d[1], d[2]), days))
+        found = list(pool.map(lambda d: _day_now(s3, store, options, d[0], d[1], d[2]), days))
         names = {d: day[0] for d, day in zip(days, found, strict=True)}  # each day's blob in the store
         keys_after: dict[tuple[str, str, date], dict[int, bytes]] = {}  # each day's keys once this run read it
         for d, (name, hours, changed, _, _) in zip(days, found, strict=True):
@@ -107,10 +111,11 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
                 unread.append(d)  # kept for the next run: its stored hours (if any) still count
                 continue
             n = len(changed)
-            fresh = list(pool.map(_read_hour, [s3] * n, [d[0]] * n, [h for h, _ in changed], [o for _, o in changed]))
+            fresh = list(pool.map(_read_hour, [s3] * n, [d[0]] * n, [h for h, _ in changed], [o for _, o in changed],
+                                  [frozenset()] * n, [meta_keys] * n))  # fmt: skip
             before = (d[0], d[1], d[2] - timedelta(days=1))
             earlier = keys_after.get(before) or (_read_keys(store, f"{names[before]}.keys") if before in names else {})
-            keys_after[d] = _once_a_day(s3, store, d, name, hours, changed, fresh, earlier)
+            keys_after[d] = _once_a_day(s3, store, d, name, hours, changed, fresh, earlier, meta_keys)
             for (hour, _), hour_read in zip(changed, fresh, strict=True):
                 hours[hour] = hour_read
                 stats["hours_read"] += 1
@@ -120,7 +125,9 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
             keys = keys_after[d]
             store.write_blob(f"{name}.keys", msgspec.msgpack.encode({h: keys[h] for h in hours if h in keys}))
             bare = {h: msgspec.structs.replace(r, keys=b"") for h, r in hours.items()}
-            store.write_blob(name, msgspec.json.encode(Day(FORMAT, f"s3://{d[0]}/{d[1]}", d[2].isoformat(), bare)))
+            store.write_blob(
+                name, msgspec.json.encode(Day(FORMAT, f"s3://{d[0]}/{d[1]}", d[2].isoformat(), bare, list(meta_keys)))
+            )
     for _, _, _, day_ignored, day_stats in found:  # merged here: the threads share nothing they write
         ignored.merge(day_ignored)
         for key, n in day_stats.items():
@@ -159,11 +166,13 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
 
 
 def _day_now(
-    s3: Any, store: state.Store, rebuild: bool, bucket: str, place: str, day: date
+    s3: Any, store: state.Store, options: S3Options, bucket: str, place: str, day: date
 ) -> tuple[str, dict[int, Hour], list[tuple[int, list[tuple[str, str, int]]]], SkipTally, dict[str, int]]:
     """A day's store name, its stored hours, the hours whose objects changed since, and what listing found."""
     name = _blob(bucket, place, day)
-    old = None if rebuild else _read_day(store, name)
+    old = None if options.rebuild else _read_day(store, name)
+    if old is not None and tuple(old.meta_keys) != options.meta_keys:
+        old = None  # its rows kept other request-metadata keys: every hour is read again
     hours = dict(old.hours) if old else {}
     ignored, stats = SkipTally(), {"list_requests": 0, "objects_listed": 0}
     listed = _list_day(s3, bucket, place, day, ignored, stats)
@@ -252,6 +261,7 @@ def _once_a_day(
     changed: list[tuple[int, list[tuple[str, str, int]]]],
     fresh: list[Hour],
     keys_before: dict[int, bytes],
+    meta_keys: tuple[str, ...] = (),
 ) -> dict[int, bytes]:
     """Each requestId once a day across delivery hours: an hour just read that repeats a request another hour of its
     day counted (a stored hour, or one read before it), or the last hour of the day before (`keys_before`: a record
@@ -265,7 +275,7 @@ def _once_a_day(
     for i in sorted(range(len(changed)), key=lambda i: changed[i][0]):
         keys = array("Q", fresh[i].keys)
         if not counted.isdisjoint(keys):
-            fresh[i] = _read_hour(s3, d[0], changed[i][0], changed[i][1], frozenset(counted))
+            fresh[i] = _read_hour(s3, d[0], changed[i][0], changed[i][1], frozenset(counted), meta_keys)
             keys = array("Q", fresh[i].keys)
         counted.update(keys)
     return {**stored, **{changed[i][0]: fresh[i].keys for i in range(len(changed))}}
@@ -282,7 +292,12 @@ def _read_keys(store: state.Store, name: str) -> dict[int, bytes]:
 
 
 def _read_hour(
-    s3: Any, bucket: str, hour: int, objects: list[tuple[str, str, int]], elsewhere: frozenset[int] = frozenset()
+    s3: Any,
+    bucket: str,
+    hour: int,
+    objects: list[tuple[str, str, int]],
+    elsewhere: frozenset[int] = frozenset(),
+    meta_keys: tuple[str, ...] = (),
 ) -> Hour:
     """Read one delivery hour's objects into rows; each requestId once within the hour, and none in `elsewhere`
     (the keys other hours of its day counted).
@@ -290,7 +305,7 @@ def _read_hour(
     While reading, only each record's 64-bit key is kept (8 bytes a record, where a set of the ids took about 120);
     a key seen twice in the hour sends the hour to a second read, which takes back every copy after the first by
     comparing the full ids."""
-    agg, tally, ignored = HourlyAggregator(), SkipTally(), SkipTally()
+    agg, tally, ignored, meta = HourlyAggregator(), SkipTally(), SkipTally(), MetaText(meta_keys)
     keys = array("Q")
     records = duplicates = 0
     fetched: list[int] = []
@@ -300,7 +315,7 @@ def _read_hour(
                 duplicates += 1
                 continue
             keys.append(rid)
-        agg.add(epoch, *usage_of(rec))
+        agg.add(epoch, *usage_of(rec, meta))
         records += 1
     twice = repeated(keys)
     if twice:
@@ -312,7 +327,7 @@ def _read_hour(
             if rec.requestId not in counted:
                 counted.add(rec.requestId)
                 continue
-            agg.remove(epoch, usage_of(rec))
+            agg.remove(epoch, usage_of(rec, meta))
             records -= 1
             duplicates += 1
     return Hour(_fingerprint(objects), len(objects), sum(fetched), agg.rows(), records, duplicates,
