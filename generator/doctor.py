@@ -99,9 +99,23 @@ def _account(options: CloudWatchOptions, client: Callable[..., Any], now: float,
         logs = client("logs", region=region)
         for group in options.log_groups:
             checks += _log_group(logs, region, group, now)
-        checks += _logging(client("bedrock", region=region), region, options.log_groups)
+        bedrock = client("bedrock", region=region)
+        checks += _logging(bedrock, region, options.log_groups)
         checks += _query_permissions(logs, region, options.log_groups, now)
+        checks.append(_profiles_permission(bedrock, region))
     return checks
+
+
+def _profiles_permission(bedrock: Any, region: str) -> Check:
+    """Whether application inference profiles can be read (else their calls stay unpriced, their tags unread)."""
+    try:
+        bedrock.list_inference_profiles(typeEquals="APPLICATION", maxResults=1)
+    except AWS_ERRORS as exc:
+        found = _denied(exc, "bedrock:ListInferenceProfiles", f"region {region} (and bedrock:GetInferenceProfile, "
+                        "bedrock:ListTagsForResource on its application-inference-profile/*)")  # fmt: skip
+        return Check(found.name, True, found.detail + "; calls through application inference profiles stay "
+                     "unpriced unless [inference_profiles] maps them", found.fix, warn=True)  # fmt: skip
+    return Check("bedrock:ListInferenceProfiles", True, f"allowed in {region}")
 
 
 def _log_group(logs: Any, region: str, group: str, now: float) -> list[Check]:

@@ -354,3 +354,17 @@ def test_an_athena_backfill_past_its_deadline_says_so_and_the_next_run_reads_on(
               _result(_row("2026-11-27T04:00:00", "cy"))]  # fmt: skip
     second = read_athena(options(tmp_path), START, NOW, client, s3)
     assert not second.backfill and len(second.rows) == 3 and second.queries["days_unread"] == 0
+
+
+def test_request_metadata_columns_reach_the_rows() -> None:
+    sql = day_query(AthenaOptions(LOGS, meta_keys=("team", "user_id")), epoch("2026-11-26T00:00:00"),
+                    epoch("2026-11-27T00:00:00"))  # fmt: skip
+    assert "substr(element_at(requestmetadata, 'user_id'), 1, 256) AS meta1" in sql
+    assert "GROUP BY 1, 2, 3, 4, 5, 6, 13, 14" in sql
+    assert "`requestmetadata` map<string,string>" in table_ddl(AthenaOptions(LOGS), ["123456789012"], ["us-east-1"])
+    row = _row("2026-11-26T09:00:00", "gw")
+    rows = athena.parse_rows(iter([[*row, "search", None], [*row, None, "u1"]]), epoch("2026-11-26T00:00:00"),
+                             epoch("2026-11-27T00:00:00"), "a day", ("team", "user_id"))  # fmt: skip
+    assert [r.meta for r in rows] == ['{"team":"search"}', '{"user_id":"u1"}']
+    with pytest.raises(SourceError, match="wrong column count"):
+        athena.parse_rows(iter([row]), 0, 2**40, "a day", ("team",))

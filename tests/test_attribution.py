@@ -312,3 +312,21 @@ def test_environment_and_cli_set_attribution_over_the_config(tmp_path: Path) -> 
     assert settings.attribution.meta_keys == ("app", "env", "team", "who")
     bad = CliRunner().invoke(cli, ["build", "--source", "demo", "--person-key", 'a"b', "--out", str(tmp_path / "s")])
     assert bad.exit_code == 2 and "is not a metadata key" in bad.output and len(bad.output.strip().splitlines()) == 1
+
+
+def test_the_stack_grants_exactly_the_control_plane_reads() -> None:
+    from generator.deploy import build_template
+    from tests.test_template import GROUPS
+
+    role = build_template(GROUPS)["Resources"]["PublishRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    found = {s["Sid"]: (s["Action"], s["Resource"]) for s in role["Statement"] if isinstance(s, dict) and "Sid" in s}
+    sub = "Fn::Sub"
+    assert found["ListApplicationInferenceProfiles"] == ("bedrock:ListInferenceProfiles", "*")
+    assert found["DescribeApplicationInferenceProfiles"] == (
+        ["bedrock:GetInferenceProfile", "bedrock:ListTagsForResource"],
+        {sub: "arn:${AWS::Partition}:bedrock:*:${AWS::AccountId}:application-inference-profile/*"},
+    )
+    assert found["NameBedrockApiKeyOwners"] == (
+        "iam:ListUserTags",
+        {sub: "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/BedrockAPIKey-*"},
+    )

@@ -200,3 +200,37 @@ def test_no_unpriced_cost_reads_zero(browser: Browser, base_url: str, window: st
     assert totals[canvas - 1] == "unpriced" and totals[-1].endswith("+ unpriced")
     visit.check_clean()
     visit.close(f"unpriced-{window}")
+
+
+def test_hostile_request_metadata_renders_as_text(browser: Browser, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    values = [*HOSTILE, "bell\x07\x1b[31m\u202eevil", "x" * 256]
+    records = [
+        {"timestamp": "2026-11-26T10:00:00Z", "identity": {"arn": "arn:aws:sts::123456789012:assumed-role/gw/gw"},
+         "modelId": "amazon.nova-lite-v1:0", "input": {"inputTokenCount": 1000}, "output": {"outputTokenCount": 100},
+         "requestMetadata": {"user_id": value, "application_name": value}}
+        for value in values
+    ]  # fmt: skip
+    (logs / "evil.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    out = tmp_path / "site"
+    env = {"PERSON_KEY": "user_id", "TAGS": "application_name"}
+    build(load_settings({"out": out, "logs": (logs,), "now": NOW_ISO}, environ=env, env_file=None))
+    url, server = serve(out)
+    try:
+        for name in ("index.html", f"person/{slug(HOSTILE[0])}.html"):
+            visit = Visit(browser, f"{url}/{name}")
+            assert visit.page.locator("img").count() == 0
+            if name == "index.html":
+                for hostile in HOSTILE:
+                    assert visit.page.get_by_role("rowheader", name=hostile, exact=True).count() == 1  # the app
+                    assert visit.page.get_by_role("rowheader", name=f"{hostile} via gw", exact=True).count() == 1
+                assert visit.page.get_by_text("bell\\x07\\x1b[31m\\u202eevil").count() >= 2  # escaped, not run
+                assert not {"\x07", "\x1b", "\u202e"} & set(visit.page.content())
+            else:
+                assert visit.page.get_by_text("via gw").count() == 0  # the person page lists it in its table
+                assert visit.page.locator("#person-via").get_by_role("rowheader", name="gw").count() == 1
+            visit.check_clean()
+            visit.close(f"hostile-metadata-{'index' if name == 'index.html' else 'person'}")
+    finally:
+        server.shutdown()

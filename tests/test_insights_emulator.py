@@ -46,7 +46,8 @@ class Emulator:
         self.scanned.append((startTime, endTime))
         lo, hi = map(int, re.search(r"@timestamp >= (\d+) and @timestamp < (\d+)", queryString).groups())  # type: ignore[union-attr]
         parses = [re.compile(p.replace("(?<", "(?P<")) for p in re.findall(r"parse @message /(.*)/", queryString)]
-        coalesce = re.findall(r"coalesce\(([\w.]+), (\w+)\) as (\w+)", queryString)
+        coalesce = re.findall(r"coalesce\(`?([\w. -]+?)`?, (\w+)\) as (\w+)", queryString)
+        metas = len(re.findall(r"c_meta\d+ as meta\d+", queryString))  # grouped by request-metadata values too
         groups: dict[tuple[str, ...], dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for stamp, message in self.events:
             if not (startTime * 1000 <= stamp < (endTime + 1) * 1000 and lo <= stamp < hi):
@@ -62,7 +63,7 @@ class Emulator:
                 self._fields[(queryString[-400:], message)] = fields
             hour = datetime.fromtimestamp(stamp // 1000 // HOUR * HOUR, UTC).strftime("%Y-%m-%d %H:%M:%S.000")
             key = (hour, str(fields.get("c_arn") or ""), str(fields.get("c_model") or ""),
-                   str(fields.get("c_account") or ""))  # fmt: skip
+                   str(fields.get("c_account") or ""), *(fields.get(f"c_meta{i}") for i in range(metas)))  # fmt: skip
             acc = groups[key]
             acc["invocations"] += 1
             acc["errors"] += "errorCode" in fields
@@ -72,8 +73,9 @@ class Emulator:
         rows = [
             [{"field": "hour", "value": h}, *([{"field": "principal", "value": p}] if p else []),
              *([{"field": "model_id", "value": m}] if m else []), *([{"field": "account", "value": a}] if a else []),
+             *({"field": f"meta{i}", "value": str(v)} for i, v in enumerate(meta) if v is not None),
              *({"field": k, "value": f"{v:.0f}"} for k, v in acc.items())]
-            for (h, p, m, a), acc in sorted(groups.items())
+            for (h, p, m, a, *meta), acc in sorted(groups.items(), key=lambda kv: str(kv[0]))
         ]  # fmt: skip
         cap = limit if self.pages_results else min(limit, 10_000)
         query_id = f"q{len(self.results)}"
@@ -318,3 +320,38 @@ def test_a_role_in_another_account_is_assumed_once(monkeypatch: pytest.MonkeyPat
         logs = aws.client("logs", region="us-east-1", role_arn=role)
         aws.client("logs", region="eu-west-1", role_arn=role)
         assert logs.meta.region_name == "us-east-1" and list(aws._ASSUMED) == [(None, role)]
+
+
+def test_request_metadata_past_the_field_cap_reaches_the_same_rows_as_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    base = T0.replace(minute=0) - timedelta(hours=20)
+    events = []
+    for i in range(60):
+        when, body = base + timedelta(minutes=11 * i), 600 if i % 2 else 4
+        stamp, message = record(when, "gateway", "amazon.nova-lite-v1:0", (100 + i, 10, 0, 0), body_fields=body)
+        rec = json.loads(message)
+        if i % 5:  # after the bodies: past the 200 fields Insights discovers when bodies are logged
+            rec["requestMetadata"] = {"user id": f"u{i % 4}", "application_name": "helpdesk", "other": "x"}
+        events.append((stamp, json.dumps(rec)))
+    serve(monkeypatch, Emulator(events))
+    keys = ("application_name", "user id")
+    cloud = read_source("cloudwatch", (), T0, T0 - timedelta(days=2),
+                        CloudWatchOptions(state=str(tmp_path / "s")), meta_keys=keys)  # fmt: skip
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.jsonl").write_text("".join(message + "\n" for _, message in events))
+    files = read_source("files", (logs,), T0, T0 - timedelta(days=2), meta_keys=keys)
+
+    def by_meta(rows: Any) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = defaultdict(lambda: (0, 0))
+        for r in rows:
+            out[r.meta] = (out[r.meta][0] + r.invocations, out[r.meta][1] + r.input_tokens)
+        return dict(out)
+
+    assert by_meta(cloud.rows) == by_meta(files.rows)
+    assert len(by_meta(files.rows)) == 5 and '{"application_name":"helpdesk","user id":"u1"}' in by_meta(files.rows)
+    # the store's partitions keep the keys they were read with: other keys read the days again
+    again = read_source("cloudwatch", (), T0, T0 - timedelta(days=2),
+                        CloudWatchOptions(state=str(tmp_path / "s")), meta_keys=("application_name",))  # fmt: skip
+    assert {r.meta for r in again.rows} == {"", '{"application_name":"helpdesk"}'}

@@ -371,3 +371,17 @@ def test_repeated_keys_are_found_a_shard_at_a_time() -> None:
     keys = [i * SHARDS + 7 for i in range(1000)] + [5, 5, 2**64 - 1, 2**64 - 1, 2**64 - 1, 12]
     assert repeated(keys) == {5, 2**64 - 1}
     assert repeated(range(10_000)) == set() and repeated([]) == set()
+
+
+def test_request_metadata_is_kept_and_other_keys_read_the_day_again(s3: Any, tmp_path: Path) -> None:
+    h = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    meta = {"user_id": "u1", "team": "search", "free": "not kept"}
+    put(s3, key(h, "a.json.gz"), record("gw", stamp(h), requestMetadata=meta), record("gw", stamp(h, 9)),
+        record("gw", stamp(h, 20), requestMetadata={"user_id": "u2"}))  # fmt: skip
+    first = read(tmp_path, meta_keys=("team", "user_id"))
+    assert sorted((r.meta, r.invocations) for r in first.rows) == [
+        ("", 1), ('{"team":"search","user_id":"u1"}', 1), ('{"user_id":"u2"}', 1)]  # fmt: skip
+    assert read(tmp_path, meta_keys=("team", "user_id")).queries["objects_read"] == 0  # unchanged: from the store
+    other = read(tmp_path, meta_keys=("user_id",))
+    assert other.queries["objects_read"] == 1 and {r.meta for r in other.rows} == {"", '{"user_id":"u1"}',
+                                                                                   '{"user_id":"u2"}'}  # fmt: skip

@@ -16,7 +16,13 @@ from tests.conftest import ROOT
 
 GROUPS = ["/aws/bedrock/modelinvocations", "/team-b/bedrock"]
 # AWS allows only "*" for these
-NO_RESOURCE_LEVEL = {"logs:GetQueryResults", "logs:StopQuery", "ce:GetCostAndUsage", "pricing:GetProducts"}
+NO_RESOURCE_LEVEL = {
+    "logs:GetQueryResults",
+    "logs:StopQuery",
+    "ce:GetCostAndUsage",
+    "pricing:GetProducts",
+    "bedrock:ListInferenceProfiles",
+}
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,15 @@ LATER: dict[tuple[str, str], Callable[[dict[str, Any], dict[str, Any]], None]] =
     # #22: the publish function's memory is a parameter (deploy --memory), 2048 MB unless given
     ("Resources", "PublishFunction"): lambda new, old: _memory_aside(new, old),
     ("Parameters", "FunctionTimeout"): lambda new, old: _swap(new, old, "Description", "Description"),  # --timeout
+    # #20: the publish function reads application inference profiles and Bedrock API key owners
+    ("Resources", "PublishRole"): lambda new, old: [
+        _drop_statement(new, sid)
+        for sid in (
+            "ListApplicationInferenceProfiles",
+            "DescribeApplicationInferenceProfiles",
+            "NameBedrockApiKeyOwners",
+        )
+    ],
 }
 # ... and what they added or removed, by (section, name): present only in the new template, or only in the old
 ADDED = {("Parameters", "MemorySize"), ("Resources", "SessionSecret"), ("Resources", "SessionKeyStore"),
