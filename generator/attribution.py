@@ -131,13 +131,9 @@ class Caller:
     person: str
     via: str  # the principal's person when metadata named the person ("" otherwise)
     team: str
-    tags: tuple[str, ...]  # one value per `Attribution.tags` key ("" when the call says nothing)
-    app_profile: str = ""  # the application inference profile's name the calls went through
-
-    @property
-    def dims(self) -> tuple[str, ...]:
-        """The values of every breakdown dimension (`dimensions()`): the tags, then the profile."""
-        return (*self.tags, self.app_profile)
+    # one value per breakdown of `Attribution.dimensions()` ("" where the call says nothing): each tags key, then the
+    # application inference profile's name
+    dims: tuple[str, ...]
 
 
 class Attributor:
@@ -185,4 +181,4 @@ class Attributor:
             or self.team_of(person)
         )
         values = tuple(meta.get(k) or clean(tags.get(k, ""))[:MAX_VALUE] for k in rules.tags)
-        return Caller(person, via, team, values, profile.name if profile else "")
+        return Caller(person, via, team, (*values, profile.name if profile else ""))

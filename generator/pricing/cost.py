@@ -113,7 +113,7 @@ class CostedRow(msgspec.Struct, frozen=True, gc=False):
     cache_savings: Decimal = Decimal(0)
     via: str = ""  # the principal's person, when request metadata named the person
     team: str = ""
-    tags: tuple[str, ...] = ()  # one value per attribution dimension ("" where the call says nothing)
+    dims: tuple[str, ...] = ()  # one value per attribution dimension ("" where the call says nothing)
 
     @property
     def inferred_invocations(self) -> int:
@@ -136,16 +136,16 @@ def cost_rows(
             ref = refs[r.model_id] = parse_model_id(r.model_id, profiles)
         price = cost_of(r, ref, book)
         person = people[r.principal].person
-        via, team, tags = "", "", ()  # type: tuple[str, str, tuple[str, ...]]
+        via, team, dims = "", "", ()  # type: tuple[str, str, tuple[str, ...]]
         if attribute is not None:
             caller = attribute(person, r.meta, r.model_id)
-            person, via, team, tags = caller.person, caller.via, caller.team, caller.dims
+            person, via, team, dims = caller.person, caller.via, caller.team, caller.dims
         yield CostedRow(
             r.hour, r.principal, person, ref.model, ref.route,
             r.model_id, r.invocations, r.errors, r.input_tokens, r.output_tokens,
             r.cache_read_tokens, r.cache_write_tokens, price.cost, price.unpriced_tokens, price.reason,
             price.unpriced_invocations, r.region, price.source, price.inferred_from, r.account,
-            price.cache_savings, via, team, tags,
+            price.cache_savings, via, team, dims,
         )  # fmt: skip
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from generator.budgets import Budgets, Status, statuses
 from generator.counters import Counters, add_counters
 from generator.identity import IdentityAudit
-from generator.site.report import Cell, DayCube, Group, WindowReport
+from generator.site.report import Cell, DayCube, Group, WindowReport, by_cost
 from generator.usage import HOUR, Window
 
 Z90 = 1.645  # a 90% range, if days were independent and alike
@@ -101,7 +101,7 @@ def dimension_groups(rep: WindowReport, names: Sequence[str]) -> tuple[tuple[str
         for a in rep.attributed:
             sums[a.dims[i] if i < len(a.dims) else ""].append(a.counters)
         if set(sums) - {""}:
-            out.append((name, _ranked(Group(v, add_counters(c), ()) for v, c in sums.items())))
+            out.append((name, by_cost(Group(v, add_counters(c), ()) for v, c in sums.items())))
     return tuple(out)
 
 
@@ -111,11 +111,7 @@ def via_groups(rep: WindowReport) -> dict[str, tuple[Group, ...]]:
     for a in rep.attributed:
         if a.via:
             sums[a.person][a.via].append(a.counters)
-    return {p: _ranked(Group(v, add_counters(c), ()) for v, c in by.items()) for p, by in sums.items()}
-
-
-def _ranked(groups: Iterable[Group]) -> tuple[Group, ...]:
-    return tuple(sorted(groups, key=lambda g: (-g.counters.cost, -g.counters.invocations, g.name)))
+    return {p: by_cost(Group(v, add_counters(c), ()) for v, c in by.items()) for p, by in sums.items()}
 
 
 def main_teams(teams: Sequence[Group]) -> dict[str, str]:
@@ -216,16 +212,16 @@ def make_views(
     dimensions: Sequence[str] = (),
 ) -> tuple[View, ...]:
     """Each window's report with its previous period, teams, 1d hours (`hourly`), forecast and budgets."""
-    widest = max(reports, key=lambda r: r.window.end - r.window.start, default=None)
-    team_of = main_teams(team_groups(widest)) if widest else {}
+    teams = [team_groups(rep) for rep in reports]  # each report's teams, once
+    widest = max(range(len(reports)), key=lambda i: reports[i].window.end - reports[i].window.start, default=None)
+    team_of = main_teams(teams[widest]) if widest is not None else {}
     began = None if cube.began is None else datetime.fromtimestamp(cube.began, UTC)
     tz = cube.tz
     views = []
-    for rep in reports:
+    for rep, groups in zip(reports, teams, strict=True):
         w = rep.window
         before = previous_window(w)
         previous = cube.report(before, people, days=False)
-        groups = team_groups(rep)
         fc = forecast(rep, groups, tz) if w.key == "mtd" else None
         previous_teams = team_groups(previous)
         kinds = [

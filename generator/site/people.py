@@ -15,7 +15,7 @@ from typing import Any
 from generator.counters import Counters, add_counters
 from generator.site.decisions import View
 from generator.site.export import SCHEMA_VERSION, BuildMeta, budget_payload, counters, forecast_payload, slug, usd
-from generator.site.report import DayCell, Group, group_cells
+from generator.site.report import DayCell, Group, by_cost, group_cells
 from generator.usage import iso
 
 
@@ -48,7 +48,8 @@ class Directory:
             for name, value in zip(dimensions, a.dims, strict=False):
                 if name in shown:
                     found[a.person][name][value].append(a.counters)
-        self.dims = {person: {name: _ranked(by) for name, by in names.items() if set(by) - {""}}
+        self.dims = {person: {name: by_cost(Group(v, add_counters(c), ()) for v, c in by.items())
+                              for name, by in names.items() if set(by) - {""}}
                      for person, names in found.items()}  # fmt: skip
 
     def everyone(self) -> list[str]:
@@ -149,10 +150,6 @@ class Directory:
                 "budget": budget_payload(budget) if budget else None,
             }  # fmt: skip
         return out
-
-
-def _ranked(by: dict[str, list[Counters]]) -> list[Group]:
-    return sorted((Group(v, add_counters(c), ()) for v, c in by.items()), key=lambda g: (-g.counters.cost, g.name))
 
 
 def _share(cost: Decimal, team: Group | None) -> float | None:

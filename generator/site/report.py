@@ -118,8 +118,8 @@ class _Parts:
     def __init__(self) -> None:
         self.total = Sum()
         self.accounts: dict[str, Sum] = defaultdict(Sum)
-        self.cells: dict[tuple[str, str, str], Sum] = {}  # (person, model, route)
-        self.attributed: dict[tuple[str, str, str, str, str, tuple[str, ...]], Sum] = {}  # and via, team, dims
+        # (person, model, route, via, team, dims): the cells by person, model and route are summed from it per piece
+        self.attributed: dict[tuple[str, str, str, str, str, tuple[str, ...]], Sum] = {}
         self.team_days: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
         self.daily: dict[tuple[date, str, str], Sum] = {}  # (day, person, model)
         self.unpriced: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
@@ -130,11 +130,7 @@ class _Parts:
     def add(self, r: CostedRow, day: date) -> None:
         self.total.add(r)
         self.accounts[r.account].add(r)
-        cell = self.cells.get((r.person, r.model, r.route))
-        if cell is None:
-            cell = self.cells[(r.person, r.model, r.route)] = Sum()
-        cell.add(r)
-        key = (r.person, r.model, r.route, r.via, r.team, r.tags)
+        key = (r.person, r.model, r.route, r.via, r.team, r.dims)
         split = self.attributed.get(key)
         if split is None:
             split = self.attributed[key] = Sum()
@@ -162,8 +158,11 @@ class _Piece:
     def __init__(self, part: _Parts) -> None:
         self.total = part.total.freeze()
         self.accounts = {a: s.freeze() for a, s in part.accounts.items()}
-        self.cells = {k: s.freeze() for k, s in part.cells.items()}
         self.attributed = {k: s.freeze() for k, s in part.attributed.items()}
+        cells: dict[tuple[str, str, str], Sum] = defaultdict(Sum)
+        for (person, model, route, *_), counters in self.attributed.items():
+            cells[(person, model, route)].add(counters)
+        self.cells = {k: s.freeze() for k, s in cells.items()}
         self.team_days = dict(part.team_days)
         daily, part.daily = part.daily, {}
         self.daily = [DayCell(d, p, m, daily.pop((d, p, m)).freeze()) for d, p, m in sorted(daily)]
@@ -333,7 +332,7 @@ def _report(
         identities=tuple(people[p] for p in sorted(principals)),
         inferred=tuple(Inferred(m, priced_as, n) for (m, priced_as), n in inferred),
         price_sources={m: _one_source(set(found)) for m, found in sources.items()},
-        accounts=_by_cost(Group(a, c, ()) for a, c in _merged(p.accounts for p in pieces).items()),
+        accounts=by_cost(Group(a, c, ()) for a, c in _merged(p.accounts for p in pieces).items()),
         attributed=tuple(Attributed(p, m, rt, v, t, d, c) for (p, m, rt, v, t, d), c in sorted(split.items())),
         team_days=dict(sorted(_merged_cost(p.team_days for p in pieces).items())) if days else {},
     )
@@ -350,10 +349,10 @@ def group_cells(cells: Sequence[Cell], key: Callable[[Cell], str]) -> tuple[Grou
     by: dict[str, list[Cell]] = defaultdict(list)
     for cell in cells:
         by[key(cell)].append(cell)
-    return _by_cost(Group(name, add_counters(c.counters for c in group), tuple(group)) for name, group in by.items())
+    return by_cost(Group(name, add_counters(c.counters for c in group), tuple(group)) for name, group in by.items())
 
 
-def _by_cost(groups: Iterable[Group]) -> tuple[Group, ...]:
+def by_cost(groups: Iterable[Group]) -> tuple[Group, ...]:
     """Groups by cost, highest first (then calls, then name: a stable order)."""
     return tuple(sorted(groups, key=lambda g: (-g.counters.cost, -g.counters.invocations, g.name)))
 
