@@ -23,6 +23,9 @@ MAX_KEY = MAX_VALUE = 256  # characters: Bedrock refuses longer request-metadata
 MAX_PAIRS = 64  # pairs in one record's metadata (Bedrock takes 16): more is a forgery, a counted skip
 PROFILE_DIMENSION = "inference_profile"  # the breakdown by application inference profile name
 MAX_TAGS = 8  # tag keys a site breaks spend down by
+# The longest text a row can keep (`MetaText`): person, team and tag keys, each value escaped (a character as
+# `\u202e`, its backslash doubled in JSON: 7 characters), with quotes, colon and comma around each pair.
+MAX_TEXT = 2 + (MAX_TAGS + 2) * (6 + MAX_KEY + 7 * MAX_VALUE)
 _KEY = re.compile(r"[A-Za-z0-9_:@$#=/+,.\- ]{1,256}")  # Bedrock's metadata key characters
 API_KEY_USER = re.compile(r"^arn:aws[a-z-]*:iam::\d*:user/(?:.*/)?(BedrockAPIKey-[A-Za-z0-9_+=,.@-]+)$")
 
@@ -74,8 +77,9 @@ def parse_attribution(table: Mapping[str, Any], overrides: Mapping[str, Any]) ->
 
 
 def clean(value: str) -> str:
-    """A metadata value as a name: control and direction-override characters escaped (never HTML: pages escape)."""
-    return printable(value).replace("\n", "\\n").replace("\t", "\\t")
+    """A metadata value or profile tag as a name: its first MAX_VALUE characters, with control and
+    direction-override characters escaped (never HTML: pages escape)."""
+    return printable(value[:MAX_VALUE]).replace("\n", "\\n").replace("\t", "\\t")
 
 
 class MetaText:
@@ -92,7 +96,7 @@ class MetaText:
         values = tuple(found.get(k) for k in self.keys)
         text = self._made.get(values)
         if text is None:
-            kept = {k: clean(v[:MAX_VALUE]) for k, v in zip(self.keys, values, strict=True) if isinstance(v, str)}
+            kept = {k: clean(v) for k, v in zip(self.keys, values, strict=True) if isinstance(v, str)}
             text = self._made[values] = json.dumps(kept, separators=(",", ":"), ensure_ascii=False) if kept else ""
         return text
 
@@ -177,8 +181,8 @@ class Attributor:
         tags = profile.tags if profile else {}
         team = (
             (meta.get(rules.team_key, "") if rules.team_key else "")
-            or (clean(tags.get(rules.profile_tag_team, ""))[:MAX_VALUE] if rules.profile_tag_team else "")
+            or (clean(tags.get(rules.profile_tag_team, "")) if rules.profile_tag_team else "")
             or self.team_of(person)
         )
-        values = tuple(meta.get(k) or clean(tags.get(k, ""))[:MAX_VALUE] for k in rules.tags)
+        values = tuple(meta.get(k) or clean(tags.get(k, "")) for k in rules.tags)
         return Caller(person, via, team, (*values, profile.name if profile else ""))

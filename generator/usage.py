@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from generator.attribution import MAX_TEXT
 from generator.counters import USAGE_COUNTS
 
 HOUR = 3600
 DAY = 24 * HOUR
 MAX_NAME = 1024  # characters: a principal or model id longer than this is not a name but an attack
-MAX_META = 8192  # characters: a row's kept request-metadata text (at most 10 keys and values of 256)
 # Prompt sizes (input + cache read + cache write tokens) above which some models bill a whole request at a
 # long-context rate; a row keeps the largest one its calls exceeded, so the premium can be priced.
 PROMPT_BOUNDARIES = (100_000, 200_000, 272_000)
@@ -221,5 +221,5 @@ def valid_counts(row: HourlyRow) -> bool:
         and all(type(c) is int and c >= 0 for c in counts)
         and row.errors <= row.invocations
         and isinstance(row.meta, str)
-        and len(row.meta) <= MAX_META
+        and len(row.meta) <= MAX_TEXT
     )  # fmt: skip

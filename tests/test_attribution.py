@@ -30,6 +30,7 @@ from generator.config import load_settings
 from generator.site.export import usd
 from generator.sources.files import read_files
 from generator.state import open_store
+from generator.usage import row_of, valid_counts
 from tests.conftest import NOW, NOW_ISO
 
 ACCOUNT = "123456789012"
@@ -330,3 +331,12 @@ def test_the_stack_grants_exactly_the_control_plane_reads() -> None:
         "iam:ListUserTags",
         {sub: "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/BedrockAPIKey-*"},
     )
+
+
+def test_the_longest_metadata_a_row_can_keep_is_a_valid_row() -> None:
+    """Every key a config may name, each value 256 characters that escape to the longest form: the store must take
+    the row back (a row it refused would send its day to be read again on every run)."""
+    keys = tuple(sorted(["person", "team", *(f"tag{i}" + "k" * 250 for i in range(8))]))
+    text = MetaText(keys)({k: "\u202e" * 300 for k in keys})
+    assert len(text) > 8192 and valid_counts(row_of(0, "a", NOVA, [1, 0, 0, 0, 0, 0], meta=text))
+    assert not valid_counts(row_of(0, "a", NOVA, [1, 0, 0, 0, 0, 0], meta="x" * (len(text) * 2)))
