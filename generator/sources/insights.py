@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import random
 import re
 import time
@@ -32,20 +33,6 @@ _TOKENS = (
     ("cache_read_tokens", "input.cacheReadInputTokenCount", "cacheReadInputTokenCount"),
     ("cache_write_tokens", "input.cacheWriteInputTokenCount", "cacheWriteInputTokenCount"),
 )
-QUERY = "\n".join([
-    "filter @timestamp >= {start_ms} and @timestamp < {end_ms}",
-    *(f'| parse @message /.*"{key}" *: *(?<m_{name}>[0-9]+)/' for name, _, key in _TOKENS),
-    '| parse @message /"modelId" *: *"(?<m_model>[^"]+)"/',
-    '| parse @message /"identity" *: *\\{{ *"arn" *: *"(?<m_arn>[^"]+)"/',
-    '| parse @message /"accountId" *: *"(?<m_account>[0-9]{{12}})"/',
-    "| fields " + ", ".join(f"coalesce({field}, m_{name}) as c_{name}" for name, field, _ in _TOKENS)
-    + ", coalesce(modelId, m_model) as c_model, coalesce(identity.arn, m_arn) as c_arn"
-    + ", coalesce(accountId, m_account) as c_account",
-    "| stats count(*) as invocations, count(errorCode) as errors, "
-    + ", ".join(f"sum(c_{name}) as {name}" for name, _, _ in _TOKENS)
-    + ", count(c_input_tokens) as counted",
-    "  by bin(1h) as hour, c_arn as principal, c_model as model_id, c_account as account",
-])  # fmt: skip
 # count(field) counts the records that have it; a sum over records that all lack a field comes back
 # empty and is read as 0, so records without token counts (failed or blocked calls) are never lost.
 COUNTS = ("invocations", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
@@ -54,15 +41,32 @@ COUNTS = ("invocations", "errors", "input_tokens", "output_tokens", "cache_read_
 def query(start: int, end: int, meta_keys: tuple[str, ...] = ()) -> str:
     """The query for [start, end) in epoch seconds: exact to the millisecond, whatever StartQuery's whole seconds;
     grouped by the request-metadata values of `meta_keys` too."""
-    text = QUERY.format(start_ms=start * 1000, end_ms=end * 1000)
-    if not meta_keys:
-        return text
-    head, _, tail = text.rpartition("\n| stats")
-    parses = "".join(f"\n| parse @message /{_meta_pattern(k, i)}/" for i, k in enumerate(meta_keys))
-    fields = ", ".join(f"coalesce({_field('requestMetadata.' + k)}, m_meta{i}) as c_meta{i}"
-                       for i, k in enumerate(meta_keys))  # fmt: skip
-    groups = "".join(f", c_meta{i} as meta{i}" for i in range(len(meta_keys)))
-    return f"{head.replace(chr(10) + '| fields ', parses + chr(10) + '| fields ')}, {fields}\n| stats{tail}{groups}"
+    return "\n".join([f"filter @timestamp >= {start * 1000} and @timestamp < {end * 1000}", *_body(meta_keys)])
+
+
+@functools.cache
+def _body(meta_keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The query after its time filter: each field parsed from @message as well, then summed by hour, principal,
+    model id, account and each metadata key's value (taken like the counts: discovered, else parsed)."""
+    metas = list(enumerate(meta_keys))
+    return (
+        *(f'| parse @message /.*"{key}" *: *(?<m_{name}>[0-9]+)/' for name, _, key in _TOKENS),
+        '| parse @message /"modelId" *: *"(?<m_model>[^"]+)"/',
+        '| parse @message /"identity" *: *\\{ *"arn" *: *"(?<m_arn>[^"]+)"/',
+        '| parse @message /"accountId" *: *"(?<m_account>[0-9]{12})"/',
+        *(f"| parse @message /{_meta_pattern(k, i)}/" for i, k in metas),
+        "| fields " + ", ".join([
+            *(f"coalesce({field}, m_{name}) as c_{name}" for name, field, _ in _TOKENS),
+            "coalesce(modelId, m_model) as c_model", "coalesce(identity.arn, m_arn) as c_arn",
+            "coalesce(accountId, m_account) as c_account",
+            *(f"coalesce({_field('requestMetadata.' + k)}, m_meta{i}) as c_meta{i}" for i, k in metas),
+        ]),
+        "| stats count(*) as invocations, count(errorCode) as errors, "
+        + ", ".join(f"sum(c_{name}) as {name}" for name, _, _ in _TOKENS)
+        + ", count(c_input_tokens) as counted",
+        "  by bin(1h) as hour, c_arn as principal, c_model as model_id, c_account as account"
+        + "".join(f", c_meta{i} as meta{i}" for i, _ in metas),
+    )  # fmt: skip
 
 
 def _meta_pattern(key: str, i: int) -> str:
