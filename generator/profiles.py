@@ -103,8 +103,8 @@ def _region_profiles(
     try:
         token = None
         while True:
-            page = bedrock.list_inference_profiles(typeEquals="APPLICATION", **({"nextToken": token} if token else {}))
             calls += 1
+            page = bedrock.list_inference_profiles(typeEquals="APPLICATION", **({"nextToken": token} if token else {}))
             for p in page.get("inferenceProfileSummaries", []):
                 listed[p["inferenceProfileArn"]] = p
             token = page.get("nextToken")
@@ -117,23 +117,20 @@ def _region_profiles(
     for arn in arns:
         summary = listed.get(arn)
         if summary is None:  # another account's, or deleted: the list of ours does not hold it
+            calls += 1
             try:
                 summary = bedrock.get_inference_profile(inferenceProfileIdentifier=arn)
-                calls += 1
             except AWS_ERRORS as exc:
-                calls += 1
                 code = error_code(exc)
                 missing[arn] = ("it was deleted" if code == "ResourceNotFoundException"
                                 else _why(exc, "bedrock:GetInferenceProfile"))  # fmt: skip
                 continue
         tags: dict[str, str] = {}
+        calls += 1
         try:
             answer = bedrock.list_tags_for_resource(resourceARN=arn)
-            calls += 1
             tags = {t["key"]: t["value"] for t in answer.get("tags", [])[:MAX_TAGS]}
         except AWS_ERRORS as exc:
-            calls += 1
-            tags = {}
             missing.setdefault(f"tags:{arn}", _why(exc, "bedrock:ListTagsForResource"))
         model = target_model([m.get("modelArn", "") for m in summary.get("models", [])])
         if not model:
@@ -170,11 +167,10 @@ def _owners(
     owners: dict[str, str] = {}
     problems: list[str] = []
     for user in keys:
+        calls += 1
         try:
             answer = iam.list_user_tags(UserName=user)
-            calls += 1
         except AWS_ERRORS as exc:
-            calls += 1
             problems.append(f"the owners of Bedrock API keys are not read ({_why(exc, 'iam:ListUserTags')}); "
                             "they show as 'API key <id>': name them in [aliases]")  # fmt: skip
             return {}, calls, problems
