@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from generator.errors import printable
+from generator.modelids import profile_entry
 
 MAX_KEY = MAX_VALUE = 256  # characters: Bedrock refuses longer request-metadata keys and values
 MAX_PAIRS = 64  # pairs in one record's metadata (Bedrock takes 16): more is a forgery, a counted skip
@@ -159,7 +160,7 @@ class Attributor:
         key = (principal_person, meta, model_id)
         found = self._made.get(key)
         if found is None:
-            profile = self.profiles.get(model_id) or self.profiles.get(model_id.rsplit("/", 1)[-1])
+            profile = profile_entry(self.profiles, model_id)
             found = self._made[key] = self._resolve(principal_person, read_meta(meta), profile)
         return found
 

@@ -20,6 +20,7 @@ from generator.budgets import Status
 from generator.config import Settings
 from generator.errors import GeneratorError, IncompleteDataError
 from generator.layout import MAX_FILES
+from generator.modelids import profile_entry
 from generator.pricing import PriceBook, load_book, pricelist
 from generator.pricing.cost import cost_rows
 from generator.site import decisions, render, report, write
@@ -109,10 +110,10 @@ def build(settings: Settings) -> BuildResult:
         people = identity.resolve(
             (r.principal for r in source.rows), replace(settings.identity, key_owners=found.owners)
         )
-        profiles = {**found.profiles, **settings.profile_details}
+        profiles = _profiles(found.profiles, settings)
+        models = {**{arn: p.model for arn, p in profiles.items()}, **settings.inference_profiles}
         cube = report.DayCube(decisions.periods(windows), settings.tz, one_day, spend=settings.cost_explorer)
-        cube.add_all(cost_rows(source.rows, book, people, _models_of(profiles, settings.inference_profiles),
-                               _attributor(settings, people, profiles)))  # fmt: skip
+        cube.add_all(cost_rows(source.rows, book, people, models, _attributor(settings, people, profiles)))
         s.note(rows=len(source.rows), prices=len(book.prices), profiles=len(found.profiles))
     meta = BuildMeta(
         now, floor_hour(now), source.description, __version__, tuple(settings.windows), source.skipped,
@@ -195,12 +196,12 @@ def _control_plane(settings: Settings, rows: tuple[HourlyRow, ...], now: datetim
     return profiles.lookup(model_ids, principals, client, store, now, settings.attribution.api_key_owner_tag)
 
 
-def _models_of(found: Mapping[str, Profile], configured: Mapping[str, str]) -> dict[str, str]:
-    """The model each application inference profile calls: the config's mapping over the control plane's."""
-    resolved = {
-        arn: p.model for arn, p in found.items() if arn not in configured and arn.rsplit("/", 1)[-1] not in configured
-    }
-    return {**resolved, **configured}
+def _profiles(found: Mapping[str, Profile], settings: Settings) -> dict[str, Profile]:
+    """The application inference profiles: the control plane's, but for any the config names (by ARN or id), whose
+    model, name and tags are the config's."""
+    configured = settings.inference_profiles
+    kept = {arn: p for arn, p in found.items() if profile_entry(configured, arn) is None}
+    return {**kept, **settings.profile_details}
 
 
 def _attributor(

@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
+T = TypeVar("T")
 IN_REGION, GEO, GLOBAL, UNKNOWN = "in-region", "geo", "global", "unknown"
 ROUTES = (IN_REGION, GEO, GLOBAL)
 GEO_PREFIXES = ("us", "eu", "apac", "jp", "au", "us-gov", "ca")
@@ -47,6 +49,11 @@ def split_route(model_id: str) -> tuple[str, str, str]:
     return model_id, IN_REGION, ""
 
 
+def profile_entry(found: Mapping[str, T], logged: str) -> T | None:
+    """An application inference profile's entry in a mapping keyed by its ARN or by its id (the config takes either)."""
+    return found.get(logged) or found.get(logged.rsplit("/", 1)[-1])
+
+
 def parse_model_id(logged: str, profiles: Mapping[str, str] | None = None) -> ModelRef:
     """Parse a logged model id; `profiles` maps application-inference-profile ARNs or ids to models."""
     match = _ARN.match(logged)
@@ -54,7 +61,7 @@ def parse_model_id(logged: str, profiles: Mapping[str, str] | None = None) -> Mo
     if match:
         kind, ident = match["kind"], match["id"]
         if kind == "application-inference-profile":
-            target = (profiles or {}).get(logged) or (profiles or {}).get(ident)
+            target = profile_entry(profiles or {}, logged)
             if target is None:
                 return ModelRef(logged, f"{kind}/{ident}", UNKNOWN)
             model_id = target

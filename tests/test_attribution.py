@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from generator import build as build_module
 from generator import profiles
-from generator.attribution import Attribution, Attributor, MetaText, parse_attribution
+from generator.attribution import Attribution, Attributor, MetaText, Profile, parse_attribution
 from generator.build import build
 from generator.cli import cli
 from generator.config import load_settings
@@ -340,3 +340,23 @@ def test_the_longest_metadata_a_row_can_keep_is_a_valid_row() -> None:
     text = MetaText(keys)({k: "\u202e" * 300 for k in keys})
     assert len(text) > 8192 and valid_counts(row_of(0, "a", NOVA, [1, 0, 0, 0, 0, 0], meta=text))
     assert not valid_counts(row_of(0, "a", NOVA, [1, 0, 0, 0, 0, 0], meta="x" * (len(text) * 2)))
+
+
+def test_a_profile_the_config_names_by_id_is_the_configs_not_the_control_planes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    told = profiles.Lookup({RESEARCH: Profile(RESEARCH, "research-agent", NOVA, {"team": "research"})})
+    monkeypatch.setattr(build_module, "_control_plane", lambda settings, rows, now: told)
+    config = tmp_path / "c.toml"
+    config.write_text(CONFIG + '\n[inference_profiles]\nres0001 = { model = "amazon.nova-pro-v1:0", name = "cfg", '
+                      'tags = { team = "config-team" } }\n')  # fmt: skip
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.jsonl").write_text(
+        json.dumps(rec(f"arn:aws:iam::{ACCOUNT}:user/ann", NOW - timedelta(hours=3), RESEARCH))
+    )
+    out = tmp_path / "site"
+    build(load_settings({"out": out, "logs": (logs,), "now": NOW_ISO, "config": config}, environ={}, env_file=None))
+    doc = json.loads((out / "data/usage-1d.json").read_text())
+    assert [t["team"] for t in doc["teams"]] == ["config-team"] and doc["models"][0]["model"] == "amazon.nova-pro-v1:0"
+    assert [t["value"] for t in doc["tags"]["inference_profile"]] == ["cfg"]
