@@ -92,6 +92,8 @@ PERSONAS = (
         (("us.amazon.nova-micro-v1:0", 50), ("amazon.nova-lite-v1:0", 30),
          ("anthropic.claude-3-haiku-20240307-v1:0", 20)),
         False,
+        # most of its calls name the support agent they answer for, and the app
+        (("erin", "gus", "hana", "ivan"), "helpdesk", 0.8),
     ),
     # The research team's assistant calls Claude through an application inference profile tagged team=research.
     Persona(
@@ -101,8 +103,6 @@ PERSONAS = (
     # A long-term Bedrock API key: an IAM user named for the key.
     Persona((_IAM + "user/BedrockAPIKey-7f3kq2",), 0.05, True, (("us.amazon.nova-micro-v1:0", 1),), False, added=True),
 )  # fmt: skip
-# Most of the support bot's calls name the support agent they answer for and the app (request metadata).
-SUPPORT_AGENTS = ("erin", "gus", "hana", "ivan")
 
 PROMPTS = (
     "Refactor the billing module to use Decimal.",
@@ -147,10 +147,7 @@ def _hour_records(rng: random.Random, hour: datetime, extra: random.Random) -> l
         for _ in range(_poisson(draw, mean)):
             stamp = hour + timedelta(seconds=draw.randrange(3600))
             records.append(_record(draw, persona, stamp))
-            if persona.metadata is None and "support-bot" in persona.principals[0] and extra.random() < 0.8:
-                records[-1]["requestMetadata"] = {"user_id": extra.choice(SUPPORT_AGENTS),
-                                                  "application_name": "helpdesk"}  # fmt: skip
-            elif persona.metadata is not None and extra.random() < persona.metadata[2]:
+            if persona.metadata is not None and extra.random() < persona.metadata[2]:
                 users, app, _ = persona.metadata
                 records[-1]["requestMetadata"] = {"user_id": extra.choice(users), "application_name": app}
     records.sort(key=lambda r: str(r["timestamp"]))

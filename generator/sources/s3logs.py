@@ -10,6 +10,7 @@ hour. Objects are streamed (1 MiB at a time) on a few threads: memory grows with
 from __future__ import annotations
 
 import builtins
+import functools
 import hashlib
 import re
 import time
@@ -110,9 +111,8 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
             if _clock() > ends_at:
                 unread.append(d)  # kept for the next run: its stored hours (if any) still count
                 continue
-            n = len(changed)
-            fresh = list(pool.map(_read_hour, [s3] * n, [d[0]] * n, [h for h, _ in changed], [o for _, o in changed],
-                                  [frozenset()] * n, [meta_keys] * n))  # fmt: skip
+            read = functools.partial(_read_hour, s3, d[0], meta_keys=meta_keys)
+            fresh = list(pool.map(read, [h for h, _ in changed], [o for _, o in changed]))
             before = (d[0], d[1], d[2] - timedelta(days=1))
             earlier = keys_after.get(before) or (_read_keys(store, f"{names[before]}.keys") if before in names else {})
             keys_after[d] = _once_a_day(s3, store, d, name, hours, changed, fresh, earlier, meta_keys)
