@@ -14,13 +14,14 @@ from typing import TypeVar
 T = TypeVar("T")
 IN_REGION, GEO, GLOBAL, UNKNOWN = "in-region", "geo", "global", "unknown"
 ROUTES = (IN_REGION, GEO, GLOBAL)
-GEO_PREFIXES = ("us", "eu", "apac", "jp", "au", "us-gov", "ca")
+GEO_PREFIXES = ("us", "eu", "apac", "jp", "au", "us-gov", "ca", "in")
 _ARN = re.compile(r"^arn:aws[a-z-]*:bedrock:[^:]*:[^:]*:(?P<kind>[a-z-]+)/(?P<id>.+)$")
 _VARIANT = re.compile(r"^(?P<id>.+?)\[(?P<variant>[a-z0-9]{1,8})\]$")  # `anthropic.claude-sonnet-4-6[1m]`: 1M context
-_VERSION = re.compile(r"^(?P<base>.+?)(?P<date>-\d{8})?(?P<version>-v\d+)?(?::\d+)?(?::\d+[km])?$")
+# a date may follow `@`, as in `anthropic.claude-haiku-4-5@20251001` (the Vertex AI form some clients log)
+_VERSION = re.compile(r"^(?P<base>.+?)(?P<date>[-@]\d{8})?(?P<version>-v\d+)?(?::\d+)?(?::\d+[km])?$")
 _CLAUDE = re.compile(
     r"^anthropic\.claude-(?:(?P<family>haiku|sonnet|opus|fable|mythos)-(?P<major>\d+)"
-    r"(?:-(?P<minor>\d)(?!\d))?|(?P<old_major>\d)(?:-(?P<old_minor>\d))?-(?P<old_family>haiku|sonnet|opus))(?:-|$)"
+    r"(?:-(?P<minor>\d)(?!\d))?|(?P<old_major>\d)(?:-(?P<old_minor>\d))?-(?P<old_family>haiku|sonnet|opus))(?:[-@]|$)"
 )
 # Billed per model unit per hour, never per token: no price book can cost these calls.
 HOURLY_KINDS = {"provisioned-model", "custom-model", "imported-model", "custom-model-deployment"}
@@ -84,7 +85,7 @@ def version_parts(model: str) -> tuple[str, str, str]:
     """
     found = _VERSION.match(model)
     assert found is not None  # `.+?` with all-optional suffixes matches any non-empty id
-    return found["base"], found["date"] or "", found["version"] or ""
+    return found["base"], "-" + found["date"][1:] if found["date"] else "", found["version"] or ""
 
 
 def same_model(logged: str, known: str) -> bool:

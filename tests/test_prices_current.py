@@ -65,7 +65,20 @@ CASES = [
     ("eu.meta.llama3-2-1b-instruct-v1:0", "eu-west-3", TODAY, ("0.13", "0.13", None, None), AWS_PAGE + ", Europe"),
     ("meta.llama3-70b-instruct-v1:0", "eu-west-2", TODAY, ("3.45", "4.55", None, None), AWS_PAGE + ", London"),
     ("us-gov.anthropic.claude-sonnet-4-5-20250929-v1:0", "us-gov-west-1", TODAY,
-     ("3.96", "19.8", "0.396", "4.95"), "AWS GovCloud (US) pricing, 1.2x commercial"),
+     ("3.6", "18", "0.36", "4.5"), "LiteLLM 1.110.2: us-gov.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+    ("anthropic.claude-sonnet-4-5-20250929-v1:0", "us-gov-east-1", TODAY,
+     ("3.6", "18", "0.36", "4.5"), "LiteLLM 1.110.2: bedrock/us-gov-east-1/anthropic.claude-sonnet-4-5-20250929-v1:0"),
+    ("in.moonshotai.kimi-k3", "ap-south-1", TODAY, ("3.3", "16.5", "0.33", "4.125"),
+     "LiteLLM 1.110.2: in.moonshotai.kimi-k3"),
+    ("apac.amazon.nova-pro-v1:0", "ap-northeast-1", TODAY, ("0.84", "3.36", "0.21", "0"),
+     "LiteLLM 1.110.2: apac.amazon.nova-pro-v1:0 (5% over the US price)"),
+    ("meta.llama3-70b-instruct-v1:0", "sa-east-1", TODAY, ("4.45", "5.88", None, None),
+     "LiteLLM 1.110.2: bedrock/sa-east-1/meta.llama3-70b-instruct-v1:0"),
+    ("mistral.mistral-large-2402-v1:0", "eu-west-3", TODAY, ("5.2", "15.6", None, None),
+     "LiteLLM 1.110.2: bedrock/eu-west-3/mistral.mistral-large-2402-v1:0"),
+    ("global.openai.gpt-5.5", "us-east-1", TODAY, ("5", "30", "0.5", None), "LiteLLM 1.110.2: global.openai.gpt-5.5"),
+    ("anthropic.claude-haiku-4-5@20251001", "us-east-1", TODAY, ("1.1", "5.5", "0.11", "1.375"),
+     "the Vertex AI form of the Haiku 4.5 id names the same model"),
     ("anthropic.claude-3-haiku-20240307-v1:0", "us-gov-west-1", TODAY, ("0.3", "1.5", None, None),
      "AWS GovCloud (US) pricing, 1.2x commercial"),
     ("us.meta.llama3-1-405b-instruct-v1:0", "us-east-2", TODAY, ("2.4", "2.4", None, None), AWS_PAGE),
@@ -137,7 +150,7 @@ def test_a_future_claude_is_priced_by_family_and_marked_inferred(logged: str, pr
 
 
 def test_the_family_rule_never_prices_another_family_or_vendor() -> None:
-    for logged in ("anthropic.claude-instant-v1", "acme.claude-opus-9", "amazon.nova-9-pro-v1:0"):
+    for logged in ("anthropic.claude-instant-v9", "acme.claude-opus-9", "amazon.nova-9-pro-v1:0"):
         ref = parse_model_id(logged)
         assert cost_of(row(logged, tokens=(1000, 0, 0, 0)), ref, BOOK).unpriced_tokens == 1000
 
@@ -369,7 +382,8 @@ def test_prices_not_checked_for_90_days_are_flagged_stale() -> None:
         moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
         return BuildMeta(moment, moment, "test", "0", ("7d",), SkipReport(), 0, book)
 
-    fresh = pricing_payload(meta(TODAY + timedelta(days=90)))["prices"]
-    old = pricing_payload(meta(TODAY + timedelta(days=91)))["prices"]
+    checked = [p.checked for p in book.prices if p.checked]
+    fresh = pricing_payload(meta(min(checked) + timedelta(days=90)))["prices"]
+    old = pricing_payload(meta(max(checked) + timedelta(days=91)))["prices"]
     assert not any(p["stale"] for p in fresh)
     assert all(p["stale"] == (p["layer"] == "book") for p in old)  # your own config prices are never stale

@@ -23,6 +23,8 @@ from generator.modelids import GEO_PREFIXES, ROUTES, claude_generation, same_mod
 from generator.usage import PROMPT_BOUNDARIES
 
 BOOK_PATH = Path(__file__).parent.parent / "data" / "prices.toml"
+# What the curated book lacks, from the public datasets (generated: `python -m tests.price_datasets --write`).
+PUBLIC_PATH = BOOK_PATH.with_name("prices-public.toml")
 PRICE_FIELDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "batch")
 # A whole request whose prompt exceeds `long_context_above` tokens is billed at these rates instead.
 LONG_FIELDS = ("long_input", "long_output", "long_cache_read", "long_cache_write", "long_cache_write_1h")
@@ -31,7 +33,7 @@ UNITS = ("token", "image", "query", "second")
 ORIGINS = ("config", "price-list", "book")
 _KNOWN = {
     "model", "name", "route", "routes", "effective_from", "effective_to", "source", "regions", "prefixes",
-    "unit", "per_unit", "checked", "long_context_above", *PRICE_FIELDS, *LONG_FIELDS,
+    "unit", "per_unit", "checked", "long_context_above", "disputed", *PRICE_FIELDS, *LONG_FIELDS,
 }  # fmt: skip
 
 
@@ -66,6 +68,7 @@ class Price:
     checked: date | None = None  # when its source was last read
     long_above: int = 0  # prompt tokens above which a request is billed at the long-context rates (0: never)
     long: tuple[Decimal | None, ...] = ()  # long-context input, output, cache read, cache write, 1h cache write
+    disputed: str = ""  # why public sources disagree on this price ("" when they do not)
 
     def covers(self, day: date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
@@ -77,9 +80,11 @@ class Price:
         return not self.regions or any(fnmatch.fnmatchcase(region, pattern) for pattern in self.regions)
 
     @property
-    def rank(self) -> tuple[bool, int, int]:
-        """Config first; then the most specific price; then the layer (Price List before the book)."""
-        return (self.origin == "config", bool(self.regions) + bool(self.prefixes), -ORIGINS.index(self.origin))
+    def rank(self) -> tuple[bool, int, bool, int]:
+        """Config first; then the most specific price (a named region before a pattern); then the layer (Price List
+        before the book)."""
+        exact = bool(self.regions) and not any(set(r) & set("*?[") for r in self.regions)
+        return (self.origin == "config", bool(self.regions) + bool(self.prefixes), exact, -ORIGINS.index(self.origin))
 
     @property
     def scope(self) -> str:
@@ -210,6 +215,13 @@ def _day(entry: Mapping[str, Any], key: str, where: str) -> date | None:
     raise PriceEntryError(f"{where}: {key} must be a date like 2025-01-31, not {value!r}")
 
 
+def _text(entry: Mapping[str, Any], key: str, where: str) -> str:
+    value = entry.get(key, "")
+    if not isinstance(value, str) or len(value) > 500:
+        raise PriceEntryError(f"{where}: {key} must be text of at most 500 characters")
+    return value
+
+
 def _strings(entry: Mapping[str, Any], key: str, where: str, allowed: Sequence[str] = ()) -> tuple[str, ...]:
     value = entry.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value):
@@ -269,6 +281,7 @@ def parse_prices(entries: Sequence[Mapping[str, Any]], origin: str, layer: str =
                     str(entry.get("source") or origin), layer, regions, prefixes if route == "geo" else (),
                     unit, values["per_unit"], _day(entry, "checked", where), long_above,
                     tuple(values[k] for k in LONG_FIELDS) if long_above else (),
+                    _text(entry, "disputed", where),
                 )
             )  # fmt: skip
     _check_overlaps(prices, origin)
@@ -289,14 +302,16 @@ def _check_overlaps(prices: Sequence[Price], origin: str) -> None:
                 )
 
 
-def read_book(path: Path = BOOK_PATH) -> list[Price]:
-    """Read the bundled book's entries."""
-    with path.open("rb") as fh:
-        doc = tomllib.load(fh, parse_float=Decimal)
-    checked = doc.get("checked")  # the file's default for entries that do not say
-    return parse_prices([{"checked": checked} | e for e in doc["prices"]], path.name, "book")
+def read_book(*paths: Path) -> list[Price]:
+    """Read the bundled book's entries (both files unless told which)."""
+    found = []
+    for path in paths or (BOOK_PATH, PUBLIC_PATH):
+        with path.open("rb") as fh:
+            doc = tomllib.load(fh, parse_float=Decimal)
+        found += parse_prices(doc["prices"], path.name, "book")
+    return found
 
 
-def load_book(overrides: Sequence[Price] = (), price_list: Sequence[Price] = (), path: Path = BOOK_PATH) -> PriceBook:
+def load_book(overrides: Sequence[Price] = (), price_list: Sequence[Price] = (), *paths: Path) -> PriceBook:
     """Layer config overrides and Price List prices over the bundled book."""
-    return PriceBook([*read_book(path), *price_list, *overrides])
+    return PriceBook([*read_book(*paths), *price_list, *overrides])

@@ -256,7 +256,7 @@ def pricing_payload(meta: BuildMeta) -> dict[str, Any]:
              "effective_from": p.effective_from.isoformat(),
              "effective_to": p.effective_to.isoformat() if p.effective_to else None, "source": p.source,
              "layer": p.origin, "checked": p.checked.isoformat() if p.checked else None,
-             "long_context_above": p.long_above or None,
+             "disputed": p.disputed or None, "long_context_above": p.long_above or None,
              "long_context": dict(zip(("input", "output", "cache_read", "cache_write", "cache_write_1h"),
                                       map(num, p.long), strict=True)) if p.long_above else None,
              "stale": is_stale(p, today)}
