@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from generator import __version__, aws, billing, identity, profiles
+from generator import __version__, aws, billing, coverage, identity, profiles
 from generator.attribution import Attributor, Profile, api_key_id
 from generator.budgets import Status
 from generator.config import Settings
@@ -56,6 +56,7 @@ class BuildResult:
     queries: dict[str, Any] = field(default_factory=dict)
     notices: tuple[list[str], list[str]] = ([], [])  # budget notices sent this run, and channels that failed
     source_line: str = ""  # what the source did: its queries and their cost, or the objects it read
+    coverage_line: str = ""  # how much of what Bedrock counted the logs hold
     budgets: MonthBudgets | None = None  # this month's budget statuses, which the run announces
 
     def summary(self) -> str:
@@ -82,6 +83,8 @@ class BuildResult:
         if self.queries.get("late_records_found"):
             parts.append(f"{self.queries['late_records_found']:,} late records found by re-checking "
                          f"{', '.join(self.queries['rechecked_days'])}")  # fmt: skip
+        if self.coverage_line:
+            parts.append(self.coverage_line)
         if self.billing_note:
             parts.append(f"Cost Explorer: {self.billing_note}")
         sent, problems = self.notices
@@ -115,6 +118,9 @@ def build(settings: Settings) -> BuildResult:
         cube = report.DayCube(decisions.periods(windows), settings.tz, one_day, spend=settings.cost_explorer)
         cube.add_all(cost_rows(source.rows, book, people, models, _attributor(settings, people, profiles)))
         s.note(rows=len(source.rows), prices=len(book.prices), profiles=len(found.profiles))
+    with stage("coverage") as s:  # the logs beside Bedrock's own counts, while the rows are here
+        covered = _coverage(settings, source.rows, models, windows, now)
+        s.note(windows=len(covered))
     meta = BuildMeta(
         now, floor_hour(now), source.description, __version__, tuple(settings.windows), source.skipped,
         source.records, book, source.ignored, source.duplicates, price_list.note, source.backfill,
@@ -136,7 +142,7 @@ def build(settings: Settings) -> BuildResult:
         del cube
         s.note(windows=len(reports), people=len({u.name for r in reports for u in r.users}))
     with stage("render") as s:
-        files = render.render_site(views, meta, bills)
+        files = render.render_site(views, meta, bills, covered)
         if len(files) >= MAX_FILES:
             raise GeneratorError(
                 f"the site would have {len(files):,} files, more than the {MAX_FILES:,} a manifest "
@@ -147,8 +153,31 @@ def build(settings: Settings) -> BuildResult:
         s.note(files=len(files), bytes=sum(map(len, files.values())))
     with stage("write"):
         write.write_site(settings.out, files)
+    key = "7d" if "7d" in covered else next(iter(covered), "")  # the summary's window, as for its totals
     return BuildResult(settings.out, meta, reports, len(files), dict(unpriced), bill_note, dict(queries),
-                       source_line=source_line, budgets=_month_budgets(settings, views))  # fmt: skip
+                       source_line=source_line, budgets=_month_budgets(settings, views),
+                       coverage_line=coverage.line(covered[key], key) if key else "")  # fmt: skip
+
+
+def _coverage(
+    settings: Settings, rows: tuple[HourlyRow, ...], models: Mapping[str, str], windows: list[Window], now: datetime
+) -> dict[str, coverage.Coverage]:
+    """Each window's logs beside the AWS/Bedrock metrics of its complete UTC days (none when coverage is off)."""
+    spans = [s for s in map(billing.complete_days, windows) if s]
+    if not settings.coverage or not spans:
+        return {}
+    problem = aws.credentials_problem(settings.aws_profile)
+    if problem:
+        note = (f"log coverage not read: {problem}; or pass --no-coverage",)
+        return {w.key: coverage.Coverage(None, None, notes=note) for w in windows}
+    first, last = min(s[0] for s in spans), max(s[1] for s in spans)
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    store = open_store(settings.state, settings.aws_profile) if settings.keeps_state else None
+    client_for = lambda region: aws.client("cloudwatch", profile=settings.aws_profile, region=region)  # noqa: E731
+    metrics = coverage.read(client_for, settings.coverage_regions or coverage.BEDROCK_REGIONS, days, store, now)
+    home = settings.aws_region or aws.default_region(settings.aws_profile) or "us-east-1"
+    logged = coverage.logged_counts(rows, models, home)
+    return {w.key: coverage.compare(metrics, logged, w, models) for w in windows}
 
 
 def _check_complete(settings: Settings, source: SourceResult) -> None:

@@ -103,6 +103,12 @@ _SETTINGS_OPTIONS = [
         type=click.Choice(["auto", "on", "off"]),
         help="Read current prices from the AWS Price List (auto: on for --source cloudwatch). [env: PRICE_LIST]",
     ),
+    click.option(
+        "--coverage/--no-coverage",
+        default=None,
+        help="Set the logs beside Bedrock's own CloudWatch counts (default: on when the run reads an AWS account; "
+        "COVERAGE=auto|on|off).",
+    ),
     click.option("--log-group", "log_groups", multiple=True, help="CloudWatch log group (repeatable; LOG_GROUP)."),
     click.option("--region", "regions", multiple=True, help="AWS region to query (repeatable; AWS_REGION)."),
     click.option(

@@ -54,6 +54,7 @@ from generator.usage import WINDOW_KEYS
 SUFFIX = "_BEDROCK_USAGE"
 # CloudWatch's log-group name pattern, or a source account's group by its ARN (cross-account observability)
 LOG_GROUP = re.compile(r"(arn:aws[a-z-]*:logs:[a-z0-9-]{1,30}:\d{12}:log-group:)?[.\-_/#A-Za-z0-9]{1,512}")
+AWS_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
 KEEPS_STATE = ("cloudwatch", "s3", "athena")  # sources that read an AWS account and keep a store
 DEMO_CONFIG = Path(__file__).parent / "data" / "demo.toml"
 
@@ -67,6 +68,8 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "cost_explorer": ("COST_EXPLORER",),
     "price_list": ("PRICE_LIST",),
     "control_plane": ("CONTROL_PLANE",),
+    "coverage": ("COVERAGE",),
+    "coverage_regions": ("COVERAGE_REGIONS",),
     "insights_deadline": ("INSIGHTS_DEADLINE",),
     "logs": ("LOGS",),
     "budget_webhook": ("BUDGET_WEBHOOK",),
@@ -121,6 +124,8 @@ class Settings:
     inference_profiles: Mapping[str, str] = field(default_factory=dict)
     profile_details: Mapping[str, Profile] = field(default_factory=dict)  # profiles the config names with tags
     control_plane: bool = False  # read application inference profiles and API key owners (auto: on for AWS sources)
+    coverage: bool = False  # set the logs beside Bedrock's own CloudWatch counts (auto: on for AWS sources)
+    coverage_regions: tuple[str, ...] = ()  # the regions whose counts are read (default: every Bedrock region)
     prices: tuple[Price, ...] = ()
     teams: TeamRules = field(default_factory=TeamRules)
     attribution: Attribution = field(default_factory=Attribution)
@@ -209,6 +214,11 @@ def load_settings(
                        ("now", parse_now), ("out", Path), ("cost_explorer", parse_flag)):  # fmt: skip
         layers.check(key, parse)
     layers.check("stale_after", stale_after, "SCHEDULE")
+    coverage_regions = names_of(layers.pick("coverage_regions"))
+    bad_region = next((r for r in coverage_regions if not AWS_REGION.fullmatch(r)), None)
+    if bad_region is not None:
+        layers.errors.append(f"COVERAGE_REGIONS: {bad_region[:64]!r} is not an AWS region name, such as us-east-1")
+    layers.values["coverage_regions"] = tuple(coverage_regions)
     given_logs = [str(p) for p in names_of(layers.pick("logs"))]
     urls = tuple(p for p in given_logs if p.startswith("s3://"))
     logs = tuple(Path(p) for p in given_logs if not p.startswith("s3://"))
@@ -266,8 +276,9 @@ def _choose_source(
         source = ""
     if publish and source == "demo" and asked != "demo":
         layers.errors.append("SOURCE: publish never uploads the demo's made-up people unless you pass --source demo")
-    for key in ("price_list", "control_plane"):
-        chosen = str(layers.pick(key) or "auto").strip().lower()
+    for key in ("price_list", "control_plane", "coverage"):
+        raw = layers.pick(key)
+        chosen = ("on" if raw else "off") if isinstance(raw, bool) else str(raw or "auto").strip().lower()
         if chosen not in ("auto", "on", "off"):
             layers.errors.append(f"{key.upper()}: use auto, on or off, not {chosen!r}")
         # auto: on wherever the run reads an AWS account's logs (the scheduled job), off for local files and the demo

@@ -56,6 +56,9 @@ def aws_isolation(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("SOURCE", "demo")  # the fake credentials above would otherwise pick cloudwatch
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    # Log coverage asks every Bedrock region by default; a test that reads an AWS account names its coverage
+    # regions (COVERAGE_REGIONS), so the others ask none (tests/test_coverage.py reads them against moto)
+    monkeypatch.setattr("generator.coverage.BEDROCK_REGIONS", ())
 
 
 @pytest.fixture

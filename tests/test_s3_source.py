@@ -225,7 +225,7 @@ def test_files_s3_and_cloudwatch_give_byte_identical_usage_json(
                       ("cloudwatch", {"source": "cloudwatch", "regions": ("us-east-1",)})):  # fmt: skip
         out = tmp_path / name
         settings = load_settings({**cli, "out": out, "now": NOW_ISO, "state": str(tmp_path / f"state-{name}"),
-                                  "price_list": "off"}, environ={}, env_file=None)  # fmt: skip
+                                  "price_list": "off", "coverage": False}, environ={}, env_file=None)  # fmt: skip
         build(settings)
         outputs[name] = (out / "data/usage-90d.json").read_bytes()
     assert json.loads(outputs["files"])["totals"]["invocations"] == 600

@@ -22,6 +22,8 @@ NO_RESOURCE_LEVEL = {
     "ce:GetCostAndUsage",
     "pricing:GetProducts",
     "bedrock:ListInferenceProfiles",
+    "cloudwatch:ListMetrics",
+    "cloudwatch:GetMetricData",
 }
 
 

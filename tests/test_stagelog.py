@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from generator import stagelog
 from generator.cli import cli
 
-STAGES = ("source", "pricing", "report", "render", "write")
+STAGES = ("source", "pricing", "coverage", "report", "render", "write")
 NOW = "2026-12-01T12:00:00Z"
 
 
@@ -34,7 +34,7 @@ def test_verbose_logs_each_stage_in_order_with_time_and_size(tmp_path: Path) -> 
     lines = [line for line in result.stderr.splitlines() if line.startswith("stage ")]
     assert [line.split(":")[0].removeprefix("stage ") for line in lines] == list(STAGES)
     assert all(re.search(r": \d+\.\d\d s", line) for line in lines)
-    source, render = lines[0], lines[3]
+    source, render = lines[0], lines[STAGES.index("render")]
     assert re.search(r"[\d,]+ records, [\d,]+ rows, 0 skipped", source)
     assert re.search(r"\d+ files, [\d,]+ bytes", render)
 

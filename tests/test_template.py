@@ -57,6 +57,7 @@ LATER: dict[tuple[str, str], Callable[[dict[str, Any], dict[str, Any]], None]] =
             "ListApplicationInferenceProfiles",
             "DescribeApplicationInferenceProfiles",
             "NameBedrockApiKeyOwners",
+            "CountBedrockCalls",  # #21: log coverage reads Bedrock's own CloudWatch counts
         )
     ],
 }
@@ -135,12 +136,14 @@ def test_the_deploy_plan_is_data() -> None:
     plan = plan_deploy(request, None, 0, request.access(None))
     assert [kind for kind, _ in plan.resources] == ["bucket", "distribution", "function", "role", "access"]
     assert plan.grants == ("logs:StartQuery on /aws/bedrock/modelinvocations", "the bucket", "this distribution",
+                           "cloudwatch:ListMetrics and GetMetricData (Bedrock's own counts, for log coverage)",
                            "ce:GetCostAndUsage")  # fmt: skip
     assert plan.parameters["SubnetsOnly"] == "10.0.0.0/8" and plan.parameters["CostExplorer"] == "true"
     assert "CodeBucket" not in plan.parameters and not [p for p in plan.parameters if "Session" in p]
     lines = plan.lines()
     assert lines[2] == "create stack usage in us-east-1 with:"
     assert "  one IAM role: logs:StartQuery on /aws/bedrock/modelinvocations, the bucket, this distribution, " \
+           "cloudwatch:ListMetrics and GetMetricData (Bedrock's own counts, for log coverage), " \
            "ce:GetCostAndUsage" in lines  # fmt: skip
     signed_request = request.__class__(**{**request.__dict__, "sign_in": "cognito",
                                           "budget_webhook": "https://hooks.example.com/T0/B0/x"})  # fmt: skip

@@ -67,7 +67,8 @@ def plan_deploy(request: DeployRequest, status: str | None, code_size: int, acce
         resources.append(("logs", "a log bucket with CloudFront and S3 access logs (kept 90 days)"))
     if request.fqdn:
         resources.append(("domain", f"the domain {request.fqdn} (ACM certificate, Route 53 A/AAAA alias records)"))
-    grants = [request.reads(), "the bucket", "this distribution"]
+    grants = [request.reads(), "the bucket", "this distribution",
+              "cloudwatch:ListMetrics and GetMetricData (Bedrock's own counts, for log coverage)"]  # fmt: skip
     if request.cost_explorer:
         grants.append("ce:GetCostAndUsage")
     if request.assume_roles:

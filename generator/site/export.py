@@ -21,6 +21,7 @@ import msgspec
 from generator.billing import Line, Reconciliation
 from generator.budgets import Status
 from generator.counters import FIELDS, MONEY, Counters, add_counters, compiled, public_name, public_names
+from generator.coverage import Coverage, mantle_cost
 from generator.identity import caller_named
 from generator.layout import TOOL
 from generator.pricing import Price, PriceBook
@@ -29,7 +30,7 @@ from generator.site.report import Cell, WindowReport
 from generator.skips import SkipReport
 from generator.usage import iso
 
-SCHEMA_VERSION = 4  # 4: `tags` and users[].via (request metadata, inference profiles)
+SCHEMA_VERSION = 5  # 5: `coverage`; 4: `tags` and users[].via (request metadata, inference profiles)
 _MICRO = Decimal("0.000001")
 _WIDE = Context(prec=60)  # quantizing any sum of bounded counts x prices never overflows the precision
 
@@ -73,7 +74,9 @@ def _json_lines() -> list[str]:
 counters: Callable[[Counters], dict[str, Any]] = compiled("counters(c)", _json_lines(), {"usd": usd})
 
 
-def usage_payload(view: View, meta: BuildMeta, bill: Reconciliation | None = None) -> dict[str, Any]:
+def usage_payload(
+    view: View, meta: BuildMeta, bill: Reconciliation | None = None, cov: Coverage | None = None
+) -> dict[str, Any]:
     """Return the `usage-<w>.json` document for one window (its per-day detail is in `daily-<w>.csv` and the
     person files, so the file stays small at any number of people)."""
     rep = view.rep
@@ -133,6 +136,7 @@ def usage_payload(view: View, meta: BuildMeta, bill: Reconciliation | None = Non
                         "caller_chosen": i.caller_chosen} for i in rep.identities],
     }  # fmt: skip
     doc["billing"] = billing_payload(bill) if bill is not None else None
+    doc["coverage"] = coverage_payload(cov, meta.book) if cov is not None else None
     doc.update(legacy_keys(rep, days, meta))
     return doc
 
@@ -164,6 +168,29 @@ def slug(name: str) -> str:
     """A file name for a person or team: safe for any name and unique (a hash of the whole name ends it)."""
     text = re.sub(r"[^a-z0-9]+", "-", unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower())
     return f"{text.strip('-')[:40].strip('-') or 'x'}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def coverage_payload(cov: Coverage, book: PriceBook) -> dict[str, Any]:
+    """The logs beside Bedrock's own counts (CloudWatch AWS/Bedrock metrics) over the window's complete UTC days."""
+    names = ("invocations", "input_tokens", "output_tokens")
+    last = cov.last_day
+    return {
+        "first_day": cov.first_day.isoformat() if cov.first_day else None,
+        "last_day": last.isoformat() if last else None,
+        "share": round(cov.share, 4) if cov.share is not None else None,
+        **{n: {"counted": c, "logged": g} for n, c, g in zip(names, cov.counted, cov.logged, strict=True)},
+        "gaps": [{"region": g.region, "model": g.model, "day": g.day.isoformat(), "counted": g.counted,
+                  "logged": g.logged, "share": round(g.share, 4)} for g in cov.gaps],
+        "delivery_failures": [{"region": r, "day": d.isoformat(), "metric": m, "count": n}
+                              for r, d, m, n in cov.delivery_failures],
+        "unlogged_regions": [{"region": r, "invocations": n} for r, n in cov.unlogged_regions],
+        "tiers": [{"model": m, "tier": t, "invocations": n, "share": round(n / every, 4)}
+                  for m, t, n, every in cov.tiers],
+        "mantle": [{"region": r, "model": m, "invocations": n, "input_tokens": i, "output_tokens": o,
+                    "estimated_usd": None if last is None or (c := mantle_cost(book, r, m, last, i, o)) is None
+                    else usd(c)} for r, m, n, i, o in cov.mantle],
+        "notes": list(cov.notes),
+    }  # fmt: skip
 
 
 def billing_payload(bill: Reconciliation) -> dict[str, Any]:

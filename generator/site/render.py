@@ -21,6 +21,7 @@ from markupsafe import Markup
 from generator import identity
 from generator.billing import Reconciliation
 from generator.counters import Counters, add_counters
+from generator.coverage import Coverage
 from generator.errors import GeneratorError
 from generator.layout import package_dir
 from generator.pricing.cost import long_context, price_cells
@@ -154,7 +155,10 @@ def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
 
 
 def render_site(
-    views: Sequence[View], meta: BuildMeta, billing: Mapping[str, Reconciliation] | None = None
+    views: Sequence[View],
+    meta: BuildMeta,
+    billing: Mapping[str, Reconciliation] | None = None,
+    covered: Mapping[str, Coverage] | None = None,
 ) -> dict[str, bytes]:
     """Render every page and data file of the site."""
     assets = fingerprint_assets(package_dir("assets"))
@@ -171,8 +175,8 @@ def render_site(
     for view in views:
         rep = view.rep
         key = rep.window.key
-        bill = (billing or {}).get(key)
-        files[f"data/usage-{key}.json"] = export.dump(export.usage_payload(view, meta, bill))
+        bill, cov = (billing or {}).get(key), (covered or {}).get(key)
+        files[f"data/usage-{key}.json"] = export.dump(export.usage_payload(view, meta, bill, cov))
         files[f"data/usage-{key}.csv"] = usage_csv(rep, meta, dimensions)
         files[f"data/daily-{key}.csv"] = daily_csv(rep, meta)
         page = {
@@ -180,6 +184,7 @@ def render_site(
             "view": view,
             "current": key,
             "bill": bill,
+            "coverage": export.coverage_payload(cov, meta.book) if cov else None,
             "caller_named": identity.caller_named(rep.identities),
             **common,
         }
