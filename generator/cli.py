@@ -492,12 +492,13 @@ def doctor(**flags: Any) -> None:
     """Check credentials, log group, invocation logging and permissions for --source cloudwatch."""
     from functools import partial
 
-    from generator import aws
+    from generator import aws, coverage
     from generator.doctor import run_checks
 
     settings = _settings({**flags, "source": "cloudwatch"})
     options = settings.cloudwatch
-    checks = run_checks(options, partial(aws.client, profile=settings.aws_profile))
+    regions = (settings.coverage_regions or coverage.BEDROCK_REGIONS) if settings.coverage else ()
+    checks = run_checks(options, partial(aws.client, profile=settings.aws_profile), coverage_regions=regions)
     for check in checks:
         _say(check.line())
     failed = sum(not c.ok for c in checks)

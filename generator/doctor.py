@@ -8,11 +8,13 @@ over one second is started and stopped at once).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from generator import coverage
 from generator.aws import AWS_ERRORS, error_code, is_denied, reason
 from generator.sources.cloudwatch import CloudWatchOptions
 
@@ -43,8 +45,14 @@ def _denied(exc: BaseException, action: str, resource: str) -> Check:
     return Check(action, False, f"failed ({reason(exc)})", "see the error; retry")
 
 
-def run_checks(options: CloudWatchOptions, client: Callable[..., Any], now: float | None = None) -> list[Check]:
-    """Run every check; `client(service, region=...)` makes the clients."""
+def run_checks(
+    options: CloudWatchOptions,
+    client: Callable[..., Any],
+    now: float | None = None,
+    coverage_regions: Sequence[str] = (),
+) -> list[Check]:
+    """Run every check; `client(service, region=...)` makes the clients. With `coverage_regions`, also name each of
+    them where Bedrock counted calls in the last week that no log this run reads holds."""
     now = now or time.time()
     checks: list[Check] = []
     try:
@@ -61,8 +69,40 @@ def run_checks(options: CloudWatchOptions, client: Callable[..., Any], now: floa
         return checks
     for role in (None, *options.assume_roles):
         checks += _account(options, client if role is None else partial(client, role_arn=role), now, role)
+    if coverage_regions:
+        checks += _unlogged_regions(options, client, now, coverage_regions)
     if any(c.name.startswith("invocation logging") and not c.ok for c in checks):
         checks.append(_pass_role(client("iam", region=options.regions[0]), str(who["Arn"])))  # setup-logging's need
+    return checks
+
+
+def _unlogged_regions(
+    options: CloudWatchOptions, client: Callable[..., Any], now: float, regions: Sequence[str]
+) -> list[Check]:
+    """Regions where Bedrock counted calls in the last seven whole days that this run reads no logs of."""
+    today = datetime.fromtimestamp(now, UTC).date()
+    days = [today - timedelta(days=i) for i in range(7, 0, -1)]
+    moment = datetime.fromtimestamp(now, UTC)
+    found = coverage.read(lambda region: client("cloudwatch", region=region), regions, days, None, moment)
+    calls: dict[str, int] = {}
+    for (region, _), counts in found.days.items():
+        calls[region] = calls.get(region, 0) + sum(v[0] for v in counts.models.values())
+    checks = [Check("log coverage", True, problem, "grant cloudwatch:ListMetrics and cloudwatch:GetMetricData",
+                    warn=True) for problem in found.problems]  # fmt: skip
+    for region, n in sorted(calls.items()):
+        if not n or region in options.regions:
+            continue  # a region this run reads is checked above
+        try:
+            config = client("bedrock", region=region).get_model_invocation_logging_configuration()
+            sent = config.get("loggingConfig") or {}
+            where = ("to " + " and ".join(filter(None, [(sent.get("cloudWatchConfig") or {}).get("logGroupName"),
+                     (sent.get("s3Config") or {}).get("bucketName")]))) if sent else "off"  # fmt: skip
+        except AWS_ERRORS as exc:
+            where = f"unknown ({reason(exc)})"
+        checks.append(Check(f"calls in {region}", True, f"Bedrock counted {n:,} calls in the last 7 days there, "
+                            f"and this run reads no logs of that region (invocation logging {where})",
+                            f"turn on invocation logging there (`bedrock-usage setup-logging --region {region}`) "
+                            "and read it (--region, or its S3 logs)", warn=True))  # fmt: skip
     return checks
 
 

@@ -160,3 +160,39 @@ def test_each_account_reached_through_a_role_is_checked(clients: dict[str, Any])
     checks = run_checks(options, client, NOW)
     (denied,) = [c for c in checks if c.name == f"assume {role}"]
     assert not denied.ok and "sts:AssumeRole" in denied.fix and role in made
+
+
+class Metrics:
+    """CloudWatch that lists one ModelId and gives it `calls` a day (as moto's answers look)."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+
+    def list_metrics(self, Namespace: str, **_: Any) -> dict[str, Any]:
+        dims = [{"Name": "ModelId", "Value": "amazon.nova-lite-v1:0"}]
+        return {"Metrics": [{"MetricName": "Invocations", "Dimensions": dims}] if Namespace == "AWS/Bedrock" else []}
+
+    def get_metric_data(self, StartTime: Any, EndTime: Any, **_: Any) -> dict[str, Any]:
+        from datetime import timedelta
+
+        stamps = [StartTime + timedelta(days=i) for i in range((EndTime - StartTime).days)]
+        return {"MetricDataResults": [{"Id": "m0", "Timestamps": stamps, "Values": [self.calls] * len(stamps)}]}
+
+
+def test_regions_with_calls_and_no_logs_read_are_named(clients: dict[str, Any], stubbed: Any) -> None:
+    healthy(clients)
+    other, other_stub = stubbed("bedrock", "eu-west-1")
+    other_stub.add_response("get_model_invocation_logging_configuration", {})
+    by_region = {"us-east-1": Metrics(5), "eu-west-1": Metrics(3), "ap-south-1": Metrics(0)}
+
+    def client(service: str, region: str | None = None, **_: Any) -> Any:
+        if service == "cloudwatch":
+            return by_region[str(region)]
+        return other if (service, region) == ("bedrock", "eu-west-1") else clients[service][0]
+
+    checks = run_checks(OPTIONS, client, NOW, coverage_regions=("us-east-1", "eu-west-1", "ap-south-1"))
+    (named,) = [c for c in checks if c.name.startswith("calls in")]
+    assert named.name == "calls in eu-west-1" and named.ok and named.warn
+    assert "Bedrock counted 21 calls in the last 7 days there" in named.detail and "logging off" in named.detail
+    assert "setup-logging --region eu-west-1" in named.fix
+    assert all(c.ok for c in checks)  # a warning, not a failure: the run works, it just misses that region
