@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from generator import __version__, aws, billing, coverage, identity, profiles
+from generator import __version__, aws, billing, coverage, cur, identity, profiles
 from generator.attribution import Attributor, Profile, api_key_id
 from generator.budgets import Status
 from generator.config import Settings
@@ -115,11 +115,13 @@ def build(settings: Settings) -> BuildResult:
         )
         profiles = _profiles(found.profiles, settings)
         models = {**{arn: p.model for arn, p in profiles.items()}, **settings.inference_profiles}
-        cube = report.DayCube(decisions.periods(windows), settings.tz, one_day, spend=settings.cost_explorer)
+        billed = settings.cost_explorer or bool(settings.cur)
+        cube = report.DayCube(decisions.periods(windows), settings.tz, one_day, spend=billed)
         cube.add_all(cost_rows(source.rows, book, people, models, _attributor(settings, people, profiles)))
         s.note(rows=len(source.rows), prices=len(book.prices), profiles=len(found.profiles))
-    with stage("coverage") as s:  # the logs beside Bedrock's own counts, while the rows are here
+    with stage("coverage") as s:  # the logs beside Bedrock's own counts, and the estimate by kind for the bill
         covered = _coverage(settings, source.rows, models, windows, now)
+        kind_spend = billing.spend_by_kind(source.rows, book, models) if billed else {}
         s.note(windows=len(covered))
     meta = BuildMeta(
         now, floor_hour(now), source.description, __version__, tuple(settings.windows), source.skipped,
@@ -137,7 +139,9 @@ def build(settings: Settings) -> BuildResult:
             raise IncompleteDataError(
                 f"{unpriced_line(unpriced)}; add [[prices]] entries to your config or drop --strict-pricing"
             )
-        bills, bill_note = _reconcile(settings, cube.spend, windows, book) if cube.spend is not None else ({}, "")
+        bills, bill_note = (
+            _reconcile(settings, cube.spend, kind_spend, windows, book, people) if cube.spend is not None else ({}, "")
+        )
         views = decisions.make_views(cube, reports, cube.hours(), people, settings.budgets, meta.dimensions)
         del cube
         s.note(windows=len(reports), people=len({u.name for r in reports for u in r.users}))
@@ -266,12 +270,28 @@ def unpriced_line(unpriced: dict[str, tuple[int, int]]) -> str:
 
 
 def _reconcile(
-    settings: Settings, spend: Mapping[tuple[date, str, str], Decimal], windows: list[Window], book: PriceBook
+    settings: Settings,
+    spend: Mapping[tuple[date, str, str], Decimal],
+    kind_spend: Mapping[tuple[date, str], Decimal],
+    windows: list[Window],
+    book: PriceBook,
+    people: Mapping[str, identity.IdentityAudit],
 ) -> tuple[dict[str, billing.Reconciliation], str]:
-    """Fetch the bill once for every window's complete days and set it beside each estimate."""
+    """Read the bill (the CUR, or Cost Explorer) once for every window's complete days and set it beside each
+    estimate; a principal the CUR bills is the person the logs' identity rules make of it."""
     spans = [s for s in map(billing.complete_days, windows) if s]
     if not spans:
         return {}, ""
-    client = aws.client("ce", profile=settings.aws_profile, region="us-east-1")
-    bill = billing.fetch_bill(client, min(s[0] for s in spans), max(s[1] for s in spans) + timedelta(days=1))
-    return {w.key: billing.reconcile(spend, w, bill, book) for w in windows}, bill.note
+    first, last = min(s[0] for s in spans), max(s[1] for s in spans)
+    if settings.cur:
+        store = open_store(settings.state, settings.aws_profile) if settings.keeps_state else None
+        s3 = lambda: aws.client("s3", profile=settings.aws_profile)  # noqa: E731
+        bill = cur.read_cur(settings.cur, first, last, s3, store)
+    else:
+        client = aws.client("ce", profile=settings.aws_profile, region="us-east-1")
+        bill = billing.fetch_bill(client, first, last + timedelta(days=1))
+    billed = {c.principal for c in bill.charges if c.principal}
+    found = identity.resolve(billed, settings.identity) if billed else {}
+    person_of = lambda principal: (people.get(principal) or found[principal]).person  # noqa: E731
+    out = {w.key: billing.reconcile(spend, w, bill, book, kind_spend, person_of) for w in windows}
+    return out, bill.note

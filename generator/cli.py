@@ -97,7 +97,13 @@ _SETTINGS_OPTIONS = [
     ENV_FILE,
     click.option("--strict", is_flag=True, help="Fail when any log record had to be skipped."),
     click.option("--strict-pricing", is_flag=True, help="Fail when any usage has no price."),
-    click.option("--cost-explorer", is_flag=True, help="Show the AWS bill beside the estimate."),
+    click.option("--cost-explorer", is_flag=True, help="Show the AWS bill beside the estimate (--bill cost-explorer)."),
+    click.option(
+        "--bill",
+        type=click.Choice(["none", "cost-explorer", "cur"]),
+        help="The bill set beside the estimate: Cost Explorer, or the CUR 2.0 export at --cur. [env: BILL]",
+    ),
+    click.option("--cur", help="With --bill cur: the CUR 2.0 export's s3://bucket/prefix, or a folder. [env: CUR]"),
     click.option(
         "--price-list",
         type=click.Choice(["auto", "on", "off"]),
@@ -310,6 +316,12 @@ def setup_logging(log_group: str | None, retention_days: str, role_name: str, re
 @click.option("--assume-role", "assume_roles", multiple=True, help="Also read other accounts through these roles.")
 @click.option("--region", help="Region of the stack and the logs (default: AWS_REGION).")
 @click.option("--cost-explorer", is_flag=True, help="Let the Lambda read the bill (ce:GetCostAndUsage).")
+@click.option(
+    "--cur",
+    default="",
+    help="Set the estimate beside this CUR 2.0 export (s3://bucket/prefix); grants S3 "
+    "reads on that prefix and packages DuckDB for Parquet.",
+)
 @click.option("--sign-in", type=click.Choice(["cognito", "none"]), help="Put a Cognito sign-in in front of the site.")
 @click.option("--saml-metadata-url", help="With --sign-in cognito: federate to this SAML identity provider.")
 @click.option("--oidc-issuer", help="With --sign-in cognito: federate to this OIDC identity provider.")
@@ -347,7 +359,7 @@ def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str,
 
     region = flags.pop("region")
     names = ("cost_explorer", "sign_in", "public", "alarm_email", "access_logs", "saml_metadata_url", "oidc_issuer",
-             "oidc_client_id", "oidc_client_secret", "budget_webhook")  # fmt: skip
+             "oidc_client_id", "oidc_client_secret", "budget_webhook", "cur")  # fmt: skip
     extra = {k: flags.pop(k) for k in names}
     deadline = flags.pop("insights_deadline")
     timeout, memory = flags.pop("function_timeout"), flags.pop("memory")
@@ -378,7 +390,7 @@ def deploy(stack: str, certificate_arn: str, hosted_zone_id: str, schedule: str,
     else:
         unread = False
     access = request.access(found_stack[1] if found_stack else None)  # refuses an open site before anything runs
-    code = b"" if dry_run else package_lambda(request.architecture)
+    code = b"" if dry_run else package_lambda(request.architecture, extras=("cur",) if request.cur else ())
     for line in plan_deploy(request, found_stack[0] if found_stack else None, len(code), access).lines():
         _say(line)
     if dry_run:

@@ -66,6 +66,8 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "regions": ("AWS_REGION",),
     "state": ("STATE",),
     "cost_explorer": ("COST_EXPLORER",),
+    "bill": ("BILL",),
+    "cur": ("CUR",),
     "price_list": ("PRICE_LIST",),
     "control_plane": ("CONTROL_PLANE",),
     "coverage": ("COVERAGE",),
@@ -117,7 +119,8 @@ class Settings:
     windows: tuple[str, ...] = WINDOW_KEYS
     strict: bool = False
     strict_pricing: bool = False
-    cost_explorer: bool = False
+    cost_explorer: bool = False  # the bill from Cost Explorer (BILL=cost-explorer)
+    cur: str = ""  # the bill from the CUR 2.0 export in this folder or s3://bucket/prefix (BILL=cur)
     price_list: bool = False  # read current prices from the AWS Price List (auto: on for the cloudwatch source)
     config: Path | None = None
     identity: IdentityRules = field(default_factory=IdentityRules)
@@ -214,6 +217,7 @@ def load_settings(
                        ("now", parse_now), ("out", Path), ("cost_explorer", parse_flag)):  # fmt: skip
         layers.check(key, parse)
     layers.check("stale_after", stale_after, "SCHEDULE")
+    _bill(layers)
     coverage_regions = names_of(layers.pick("coverage_regions"))
     bad_region = next((r for r in coverage_regions if not AWS_REGION.fullmatch(r)), None)
     if bad_region is not None:
@@ -240,6 +244,20 @@ def load_settings(
         source=source, logs=logs, strict=bool(cli.get("strict")), strict_pricing=bool(cli.get("strict_pricing")),
         **layers.values,
     )  # fmt: skip
+
+
+def _bill(layers: _Layers) -> None:
+    """Which bill the estimate is set beside: none, Cost Explorer (--cost-explorer too) or the CUR at --cur."""
+    bill, where = str(layers.pick("bill") or "").strip().lower(), str(layers.pick("cur") or "").strip()
+    bill = bill or ("cur" if where else "cost-explorer" if layers.values.get("cost_explorer") else "none")
+    if bill not in ("none", "cost-explorer", "cur"):
+        layers.errors.append(f"BILL: use none, cost-explorer or cur, not {bill[:40]!r}")
+    elif bill == "cur" and not where:
+        layers.errors.append("--bill cur needs --cur: the CUR 2.0 export's s3://bucket/prefix (or a folder)")
+    elif where and bill != "cur":
+        layers.errors.append(f"--cur goes with --bill cur, not --bill {bill}")
+    layers.values["cost_explorer"] = bill == "cost-explorer"
+    layers.values["cur"] = where if bill == "cur" else ""
 
 
 def _attribution(layers: _Layers) -> None:

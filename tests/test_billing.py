@@ -80,10 +80,20 @@ def ce_response(days: list[str]) -> dict[str, Any]:
                 "TimePeriod": {"Start": d, "End": d},
                 "Total": {},
                 "Groups": [
-                    {"Keys": [SONNET_SERVICE], "Metrics": {"UnblendedCost": {"Amount": "5.25", "Unit": "USD"}}},
-                    {"Keys": ["Amazon Bedrock"], "Metrics": {"UnblendedCost": {"Amount": "0.10", "Unit": "USD"}}},
                     {
-                        "Keys": ["Amazon Simple Storage Service"],
+                        "Keys": [SONNET_SERVICE, "USE1-Claude4.5Sonnet-input-tokens"],
+                        "Metrics": {"UnblendedCost": {"Amount": "5.00", "Unit": "USD"}},
+                    },
+                    {
+                        "Keys": [SONNET_SERVICE, "USE1-Claude4.5Sonnet-output-tokens-priority"],
+                        "Metrics": {"UnblendedCost": {"Amount": "0.25", "Unit": "USD"}},
+                    },
+                    {
+                        "Keys": ["Amazon Bedrock", "USE1-ProvisionedThroughput-ModelUnits"],
+                        "Metrics": {"UnblendedCost": {"Amount": "0.10", "Unit": "USD"}},
+                    },
+                    {
+                        "Keys": ["Amazon Simple Storage Service", "USE1-TimedStorage-ByteHrs"],
                         "Metrics": {"UnblendedCost": {"Amount": "3", "Unit": "USD"}},
                     },
                 ],
@@ -100,8 +110,8 @@ def test_build_with_cost_explorer(stubbed: Any, tmp_path: Path, monkeypatch: pyt
     first, last = date(2026, 8, 30), date(2026, 11, 26)  # the 90-day window's complete UTC days
     all_days = [date.fromordinal(d).isoformat() for d in range(first.toordinal(), last.toordinal() + 1)]
     period = {"Start": first.isoformat(), "End": "2026-11-27"}
-    base = {"TimePeriod": period, "Granularity": "DAILY", "Metrics": ["UnblendedCost"],
-            "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}]}  # fmt: skip
+    groups = [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}]
+    base = {"TimePeriod": period, "Granularity": "DAILY", "Metrics": ["UnblendedCost"], "GroupBy": groups}
     stubber.add_response("get_cost_and_usage", {**ce_response(all_days[:40]), "NextPageToken": "p2"}, base)
     stubber.add_response("get_cost_and_usage", ce_response(all_days[40:]), {**base, "NextPageToken": "p2"})
     monkeypatch.setattr(aws, "client", lambda *a, **k: client)
@@ -114,7 +124,13 @@ def test_build_with_cost_explorer(stubbed: Any, tmp_path: Path, monkeypatch: pyt
     assert services[SONNET_SERVICE]["billed_usd"] == pytest.approx(6 * 5.25)
     assert "Amazon Simple Storage Service" not in services
     assert sum(p["billed_usd"] for p in bill["people"]) + bill["unallocated_usd"] == pytest.approx(6 * 5.35)
-    assert "Estimate and AWS bill" in (out / "usage-7d.html").read_text()
+    # by usage type: what the logs never show is named, with its amount
+    kinds = {k["name"]: k["billed_usd"] for k in bill["kinds"] if k["billed_usd"]}
+    assert kinds == pytest.approx({"input": 30.0, "priority": 1.5, "provisioned": 0.6})
+    assert bill["not_in_logs"] == [{"kind": "priority", "billed_usd": 1.5}, {"kind": "provisioned", "billed_usd": 0.6}]
+    assert bill["not_in_logs_usd"] == pytest.approx(2.1) and bill["source"] == "cost-explorer"
+    page = (out / "usage-7d.html").read_text()
+    assert "Estimate and AWS bill" in page and "Billed, not in logs: <strong>$2.10</strong>" in page
 
 
 def test_build_without_permission_still_builds(stubbed: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

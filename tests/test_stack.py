@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode_str
 
-from generator.deploy import EDGE_FUNCTION, render_template
+from generator.deploy import EDGE_FUNCTION, build_template, render_template
+from generator.errors import ConfigError
 from generator.headers import CONTENT_SECURITY_POLICY, HSTS
 from tests.conftest import ROOT
 
@@ -140,6 +141,7 @@ def test_every_iam_statement_is_scoped(template: dict[str, Any]) -> None:
                     condition, statement, _ = statement["Fn::If"]
                     assert condition in (
                         "HasCostExplorer",
+                        "HasCur",
                         "HasAssumeRoles",
                         "ReadsCloudWatch",
                         "ReadsS3",
@@ -342,3 +344,28 @@ def test_s3_and_athena_reading_is_least_privilege(template: dict[str, Any]) -> N
     assert ".bedrock-usage-state/athena-results/" in config["ResultConfiguration"]["OutputLocation"]["Fn::Sub"]
     env = template["Resources"]["PublishFunction"]["Properties"]["Environment"]["Variables"]
     assert env["LOGS"]["Fn::If"][0] == "ReadsS3" and env["ATHENA_WORKGROUP"]["Fn::If"][0] == "ReadsAthena"
+
+
+def test_deploy_cur_reads_only_its_prefix() -> None:
+    from generator.deploy.cloudformation import DeployRequest
+
+    request = DeployRequest(stack="usage", region="us-east-1", log_groups=(GROUPS[0],), cur="s3://billing/cur/")
+    request.check()
+    request = DeployRequest(stack="usage", region="us-east-1", log_groups=(GROUPS[0],), cur="s3://billing/cur/",
+                            public=True)  # fmt: skip
+    params = {p["ParameterKey"]: p.get("ParameterValue") for p in request.parameters("b", "k", request.access(None))}
+    assert (params["CurBucket"], params["CurPrefix"]) == ("billing", "cur/")
+    template = build_template(GROUPS)
+    role = template["Resources"]["PublishRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    found = {s["Fn::If"][1]["Sid"]: s["Fn::If"] for s in role if "Fn::If" in s and s["Fn::If"][0] == "HasCur"}
+    assert found["ReadTheCurExport"][1]["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:s3:::${CurBucket}/${CurPrefix}*"
+    }
+    assert found["ListTheCurExport"][1]["Condition"] == {"StringLike": {"s3:prefix": [{"Fn::Sub": "${CurPrefix}*"}]}}
+    env = template["Resources"]["PublishFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["CUR"]["Fn::If"][0] == "HasCur"
+    with pytest.raises(ConfigError, match="give --cost-explorer or --cur"):
+        DeployRequest(stack="usage", region="us-east-1", log_groups=(GROUPS[0],), cur="s3://b/p/",
+                      cost_explorer=True).check()  # fmt: skip
+    with pytest.raises(ConfigError, match="--cur 'https://x': not an S3 URL"):
+        DeployRequest(stack="usage", region="us-east-1", log_groups=(GROUPS[0],), cur="https://x").check()

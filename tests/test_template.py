@@ -58,11 +58,14 @@ LATER: dict[tuple[str, str], Callable[[dict[str, Any], dict[str, Any]], None]] =
             "DescribeApplicationInferenceProfiles",
             "NameBedrockApiKeyOwners",
             "CountBedrockCalls",  # #21: log coverage reads Bedrock's own CloudWatch counts
+            "ListTheCurExport",  # #21: deploy --cur reads the CUR export
+            "ReadTheCurExport",
         )
     ],
 }
 # ... and what they added or removed, by (section, name): present only in the new template, or only in the old
 ADDED = {("Parameters", "MemorySize"), ("Resources", "SessionSecret"), ("Resources", "SessionKeyStore"),
+         ("Parameters", "CurBucket"), ("Parameters", "CurPrefix"), ("Conditions", "HasCur"),
          ("Outputs", "SessionSecretArn"),
          ("Outputs", "SessionKeyStoreArn")}  # fmt: skip
 REMOVED = {("Parameters", "SessionKey")}
@@ -72,12 +75,13 @@ def _memory_aside(new: dict[str, Any], old: dict[str, Any]) -> None:
     new["Properties"]["Environment"]["Variables"].pop(
         "SCHEDULE"
     )  # #23: a run that cannot publish for two intervals fails
+    new["Properties"]["Environment"]["Variables"].pop("CUR")  # #21: deploy --cur
     assert new["Properties"].pop("MemorySize") == {"Ref": "MemorySize"} and old["Properties"].pop("MemorySize") == 1024
 
 
 def _drop_statement(role: dict[str, Any], sid: str) -> None:
     statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    statements[:] = [s for s in statements if s.get("Sid") != sid]
+    statements[:] = [s for s in statements if (s["Fn::If"][1] if "Fn::If" in s else s).get("Sid") != sid]
 
 
 def _swap(new: dict[str, Any], old: dict[str, Any], added: str, removed: str) -> None:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,7 @@ class DeployRequest:
     certificate_arn: str = ""
     hosted_zone_id: str = ""
     cost_explorer: bool = False
+    cur: str = ""  # s3://bucket/prefix of a CUR 2.0 export to set the estimate beside (instead of Cost Explorer)
     timezone: str = "UTC"
     architecture: str = "x86_64"
 
@@ -113,11 +114,14 @@ class DeployRequest:
             problems.append(f"--source {self.source} reads the S3-delivered logs: give --logs s3://bucket/prefix")
         elif self.source == "cloudwatch" and self.logs:
             problems.append("--logs goes with --source s3 or athena")
-        if self.logs:
+        for flag, url in (("--logs", self.logs), ("--cur", self.cur)):
             try:
-                parse_url(self.logs)
+                if url:
+                    parse_url(url)
             except ConfigError as exc:
-                problems.append(str(exc))
+                problems.append(str(exc).replace("--logs", flag))
+        if self.cur and self.cost_explorer:
+            problems.append("give --cost-explorer or --cur (the bill the estimate is set beside), not both")
         if problems:
             raise ConfigError("; ".join(problems))
 
@@ -167,6 +171,11 @@ class DeployRequest:
         )
 
     @property
+    def cur_bucket(self) -> tuple[str, str]:
+        """The CUR export's bucket and prefix ("" and "" without --cur)."""
+        return parse_url(self.cur) if self.cur else ("", "")
+
+    @property
     def logs_bucket(self) -> tuple[str, str]:
         """The logs' bucket and prefix ("" and "" when the source is CloudWatch)."""
         return parse_url(self.logs) if self.logs else ("", "")
@@ -182,6 +191,7 @@ class DeployRequest:
             "FunctionTimeout": str(self.function_timeout), "MemorySize": str(self.memory),
             "AssumeRoles": ",".join(self.assume_roles),
             "Source": self.source, "LogsBucket": self.logs_bucket[0], "LogsPrefix": self.logs_bucket[1],
+            "CurBucket": self.cur_bucket[0], "CurPrefix": self.cur_bucket[1],
             "BudgetWebhook": self.budget_webhook or "",
             "SamlMetadataUrl": "", "OidcIssuer": "", "OidcClientId": "", "OidcClientSecret": "",
             **access.values,
@@ -224,10 +234,12 @@ class Access:
 CLI_ONLY = {"awscrt"}  # what only the command line needs (KeyValueStore writes): kept out of the Lambda zip
 
 
-def requirements() -> list[str]:
-    """The runtime dependencies this installed package declares, less those only the command line uses."""
+def requirements(extras: Sequence[str] = ()) -> list[str]:
+    """The runtime dependencies this installed package declares (and those of `extras`), less those only the
+    command line uses."""
     declared = importlib.metadata.requires("bedrock-usage-site") or []
-    found = (r.split(";")[0].strip() for r in declared if "extra ==" not in r)
+    wanted = {f'extra == "{e}"' for e in extras}
+    found = (r.split(";")[0].strip() for r in declared if "extra ==" not in r or any(w in r for w in wanted))
     return sorted(r for r in found if re.split(r"[<>=!~\[ ]", r, maxsplit=1)[0].lower() not in CLI_ONLY)
 
 
@@ -242,12 +254,15 @@ def pip_install(target: Path, packages: list[str], python: str, architecture: st
 
 
 def package_lambda(
-    architecture: str = "x86_64", install: Callable[[Path, list[str], str, str], None] = pip_install
+    architecture: str = "x86_64",
+    install: Callable[[Path, list[str], str, str], None] = pip_install,
+    extras: Sequence[str] = (),
 ) -> bytes:
-    """Zip this package (with its templates and assets) and its dependencies, byte-for-byte repeatable."""
+    """Zip this package (with its templates and assets) and its dependencies (and those of `extras`, such as
+    `cur`: DuckDB reads Parquet CUR exports), byte-for-byte repeatable."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        install(root, requirements(), RUNTIME_PYTHON, architecture)
+        install(root, requirements(extras), RUNTIME_PYTHON, architecture)
         package = Path(__file__).resolve().parent.parent
         shutil.copytree(package, root / "generator", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
                         dirs_exist_ok=True)  # fmt: skip

@@ -71,6 +71,9 @@ def plan_deploy(request: DeployRequest, status: str | None, code_size: int, acce
               "cloudwatch:ListMetrics and GetMetricData (Bedrock's own counts, for log coverage)"]  # fmt: skip
     if request.cost_explorer:
         grants.append("ce:GetCostAndUsage")
+    if request.cur:
+        bucket, prefix = request.cur_bucket
+        grants.append(f"s3:ListBucket and s3:GetObject on s3://{bucket}/{prefix} (the CUR export)")
     if request.assume_roles:
         grants.append(f"sts:AssumeRole on {', '.join(request.assume_roles)}")
     parameters = {

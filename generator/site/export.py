@@ -203,14 +203,21 @@ def billing_payload(bill: Reconciliation) -> dict[str, Any]:
             for x in items
         ]  # fmt: skip
 
+    off_by = bill.off_by
     return {
+        "source": bill.source,
         "first_day": bill.first_day.isoformat() if bill.first_day else None,
         "last_day": bill.last_day.isoformat() if bill.last_day else None,
         "note": bill.note,
         "unallocated_usd": usd(bill.unallocated),
         "services": lines(bill.services),
         "people": lines(bill.people),
+        "people_by_principal": bill.by_principal,
         "days": lines(bill.days),
+        "kinds": lines(bill.kinds),
+        "not_in_logs_usd": usd(sum((k.billed for k in bill.not_in_logs), Decimal(0))),
+        "not_in_logs": [{"kind": k.name, "billed_usd": usd(k.billed)} for k in bill.not_in_logs],
+        "estimate_off_by": round(off_by, 4) if off_by is not None else None,
     }
 
 

@@ -19,7 +19,7 @@ import jinja2
 from markupsafe import Markup
 
 from generator import identity
-from generator.billing import Reconciliation
+from generator.billing import KIND_LABELS, Reconciliation
 from generator.counters import Counters, add_counters
 from generator.coverage import Coverage
 from generator.errors import GeneratorError
@@ -150,7 +150,7 @@ def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
         isotime=iso,
     )
     env.globals.update(asset=assets.__getitem__, window_labels=WINDOW_LABELS, local_time=local_time, change=change,
-                       zip=zip)  # fmt: skip
+                       zip=zip, kind_labels=KIND_LABELS)  # fmt: skip
     return env
 
 

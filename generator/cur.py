@@ -1,0 +1,160 @@
+"""The Cost and Usage Report (CUR 2.0 / Data Exports) as a bill: its Bedrock line items, by day, usage type and
+calling principal, read in place from a folder or an S3 prefix (gzip CSV, or Parquet with the `cur` extra).
+
+Owns finding the export's files for the days asked and reading only the Bedrock line items of each (a file's sums
+are kept in the store by its ETag, so an unchanged file is read once). Gives a `billing.Bill`; kinds and the
+comparison with the estimate are `billing`'s.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import re
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from generator.aws import AWS_ERRORS, is_denied, reason
+from generator.billing import Bill, Billed, kind_of
+from generator.errors import SourceError
+from generator.state import Store
+
+COLUMNS = ("line_item_usage_start_date", "line_item_product_code", "line_item_usage_type",
+           "line_item_unblended_cost")  # fmt: skip
+OPTIONAL = ("line_item_iam_principal", "line_item_line_item_type")
+SUFFIXES = (".csv.gz", ".csv", ".parquet")
+_PERIOD = re.compile(r"BILLING_PERIOD=(\d{4})-(\d{2})")
+
+
+def _is_bedrock(product_code: str, usage_type: str) -> bool:
+    return "bedrock" in product_code.lower() or "mantle" in usage_type.lower()
+
+
+def _periods(key: str) -> tuple[date, date] | None:
+    """The billing period a CUR 2.0 file is for (`.../BILLING_PERIOD=2026-11/...`), or None when its path says not."""
+    found = _PERIOD.search(key)
+    if not found:
+        return None
+    year, month = int(found[1]), int(found[2])
+    start = date(year, month, 1)
+    return start, date(year + month // 12, month % 12 + 1, 1)
+
+
+def _wanted(key: str, first: date, last: date) -> bool:
+    if not key.endswith(SUFFIXES):
+        return False
+    period = _periods(key)
+    return period is None or (period[0] <= last and first < period[1])
+
+
+def _csv_rows(data: bytes) -> Iterator[dict[str, str]]:
+    text = io.TextIOWrapper(io.BytesIO(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data), "utf-8")
+    reader = csv.DictReader(text)
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
+    if missing:
+        raise SourceError(f"not a CUR 2.0 export: no {', '.join(missing)} column")
+    yield from reader
+
+
+def _parquet_rows(data: bytes) -> Iterator[dict[str, str]]:
+    try:
+        import duckdb
+    except ImportError:
+        raise SourceError(
+            "a Parquet CUR export needs DuckDB: pip install 'bedrock-usage-site[cur]', or export the CUR as gzip CSV"
+        ) from None
+    with tempfile.NamedTemporaryFile(suffix=".parquet") as fh:
+        fh.write(data)
+        fh.flush()
+        names = [r[0] for r in duckdb.execute("SELECT name FROM parquet_schema(?)", [fh.name]).fetchall()]
+        missing = [c for c in COLUMNS if c not in names]
+        if missing:
+            raise SourceError(f"not a CUR 2.0 export: no {', '.join(missing)} column")
+        columns = [*COLUMNS, *(c for c in OPTIONAL if c in names)]
+        select = ", ".join(f"CAST({c} AS VARCHAR) AS {c}" for c in columns)
+        query = (f"SELECT {select} FROM read_parquet(?) WHERE lower(line_item_product_code) LIKE '%bedrock%' "
+                 "OR lower(line_item_usage_type) LIKE '%mantle%'")  # fmt: skip
+        for row in duckdb.execute(query, [fh.name]).fetchall():
+            yield dict(zip(columns, row, strict=True))
+
+
+def charges_of(data: bytes, name: str) -> list[Billed]:
+    """The Bedrock line items of one export file, summed by day, product, usage type, line type and principal."""
+    rows = _parquet_rows(data) if name.endswith(".parquet") else _csv_rows(data)
+    sums: dict[tuple[date, str, str, str, str], Decimal] = defaultdict(Decimal)
+    for row in rows:
+        code, usage = row.get("line_item_product_code") or "", row.get("line_item_usage_type") or ""
+        if not _is_bedrock(code, usage):
+            continue
+        try:
+            amount = Decimal(row.get("line_item_unblended_cost") or "0")
+            day = date.fromisoformat((row.get("line_item_usage_start_date") or "")[:10])
+        except (InvalidOperation, ValueError):
+            raise SourceError(f"{name}: a line item has no usable date or cost") from None
+        kind = kind_of(usage, row.get("line_item_line_item_type") or "")
+        sums[(day, code, usage, kind, row.get("line_item_iam_principal") or "")] += amount
+    return [Billed(day, code, amount, usage, kind, principal)
+            for (day, code, usage, kind, principal), amount in sorted(sums.items())]  # fmt: skip
+
+
+class _Files:
+    """The export's files under a folder or an S3 prefix: (name, version, read) for each."""
+
+    def __init__(self, where: str, s3: Callable[[], Any]) -> None:
+        self.where, self.s3 = where, s3
+
+    def listing(self) -> Iterable[tuple[str, str, Callable[[], bytes]]]:
+        if not self.where.startswith("s3://"):
+            root = Path(self.where)
+            if not root.is_dir():
+                raise SourceError(f"--cur {self.where}: no such folder")
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                stat = path.stat()
+                yield str(path.relative_to(root)), f"{stat.st_mtime_ns}-{stat.st_size}", path.read_bytes
+            return
+        bucket, _, prefix = self.where[5:].partition("/")
+        client = self.s3()
+
+        def reader(key: str) -> Callable[[], bytes]:
+            return lambda: bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"], str(item.get("ETag", "")), reader(item["Key"])
+
+
+def read_cur(where: str, first: date, last: date, s3: Callable[[], Any], store: Store | None) -> Bill:
+    """The Bedrock charges of [first, last] in the export at `where` (a folder or s3://bucket/prefix). A file read
+    before whose version is unchanged is taken from the store; a denied read becomes the bill's note."""
+    charges: list[Billed] = []
+    files = 0
+    try:
+        for name, version, load in _Files(where, s3).listing():
+            if not _wanted(name, first, last):
+                continue
+            files += 1
+            blob = f"cur/{hashlib.sha256(f'{where}/{name}'.encode()).hexdigest()[:24]}.json"
+            kept = json.loads(store.read_blob(blob) or b"null") if store else None
+            if kept and kept.get("version") == version:
+                found = [Billed(date.fromisoformat(d), s, Decimal(a), u, k, p) for d, s, a, u, k, p in kept["charges"]]
+            else:
+                found = charges_of(load(), name)
+                if store:
+                    rows = [[c.day.isoformat(), c.service, str(c.amount), c.usage_type, c.kind, c.principal]
+                            for c in found]  # fmt: skip
+                    store.write_blob(blob, json.dumps({"version": version, "charges": rows}).encode())
+            charges += [c for c in found if first <= c.day <= last]
+    except AWS_ERRORS as exc:
+        why = f"no permission to read {where}" if is_denied(exc) else f"reading {where} failed ({reason(exc)})"
+        return Bill((), f"CUR: {why}; showing the estimate only")
+    if not files:
+        return Bill((), f"CUR: no export files (.csv.gz, .csv, .parquet) for these days under {where}")
+    return Bill(tuple(charges), source="cur")
