@@ -27,6 +27,7 @@ from generator.site import decisions, render, report, write
 from generator.site.export import BuildMeta, dump, manifest
 from generator.site.report import WindowReport
 from generator.sources import SourceResult, read_source
+from generator.sources.athena import AthenaRunner
 from generator.stagelog import stage
 from generator.state import open_store
 from generator.usage import HourlyRow, Window, floor_hour, make_windows
@@ -283,7 +284,10 @@ def _reconcile(
     if not spans:
         return {}, ""
     first, last = min(s[0] for s in spans), max(s[1] for s in spans)
-    if settings.cur:
+    if settings.cur.startswith("athena:") and settings.athena is not None:
+        client = aws.client("athena", profile=settings.aws_profile, region=settings.athena.region or None)
+        bill = cur.read_cur_athena(AthenaRunner(client, settings.athena), settings.cur, first, last)
+    elif settings.cur:
         store = open_store(settings.state, settings.aws_profile) if settings.keeps_state else None
         s3 = lambda: aws.client("s3", profile=settings.aws_profile)  # noqa: E731
         bill = cur.read_cur(settings.cur, first, last, s3, store)

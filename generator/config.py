@@ -217,7 +217,6 @@ def load_settings(
                        ("now", parse_now), ("out", Path), ("cost_explorer", parse_flag)):  # fmt: skip
         layers.check(key, parse)
     layers.check("stale_after", stale_after, "SCHEDULE")
-    _bill(layers)
     coverage_regions = names_of(layers.pick("coverage_regions"))
     bad_region = next((r for r in coverage_regions if not AWS_REGION.fullmatch(r)), None)
     if bad_region is not None:
@@ -231,6 +230,7 @@ def load_settings(
     source = _choose_source(layers, logs, urls, needs_source, publish)
     layers.values["state"] = _state(layers, publish)
     _source_options(layers, source, logs, urls)
+    _bill(layers)
     config_path = layers.pick("config")
     if config_path is None and source == "demo":
         config_path = DEMO_CONFIG
@@ -256,6 +256,8 @@ def _bill(layers: _Layers) -> None:
         layers.errors.append("--bill cur needs --cur: the CUR 2.0 export's s3://bucket/prefix (or a folder)")
     elif where and bill != "cur":
         layers.errors.append(f"--cur goes with --bill cur, not --bill {bill}")
+    elif where.startswith("athena:") and layers.values.get("athena") is None:
+        layers.errors.append("--cur athena:DATABASE.TABLE queries the export with Athena: it goes with --source athena")
     layers.values["cost_explorer"] = bill == "cost-explorer"
     layers.values["cur"] = where if bill == "cur" else ""
 

@@ -25,6 +25,7 @@ from typing import Any
 from generator.aws import AWS_ERRORS, is_denied, reason
 from generator.billing import Bill, Billed, kind_of
 from generator.errors import SourceError
+from generator.sources.athena import AthenaRunner
 from generator.state import Store
 
 COLUMNS = ("line_item_usage_start_date", "line_item_product_code", "line_item_usage_type",
@@ -157,4 +158,46 @@ def read_cur(where: str, first: date, last: date, s3: Callable[[], Any], store: 
         return Bill((), f"CUR: {why}; showing the estimate only")
     if not files:
         return Bill((), f"CUR: no export files (.csv.gz, .csv, .parquet) for these days under {where}")
+    return Bill(tuple(charges), source="cur")
+
+
+ATHENA = re.compile(r"athena:([A-Za-z0-9_]{1,128})\.([A-Za-z0-9_]{1,128})")  # --cur athena:DATABASE.TABLE
+
+
+def athena_query(table: tuple[str, str], first: date, last: date, principal: bool) -> str:
+    """The one query that sums the export table's Bedrock line items of [first, last] (Athena's Trino dialect)."""
+    who = "line_item_iam_principal" if principal else "''"
+    end = date.fromordinal(last.toordinal() + 1)
+    return (
+        f"SELECT CAST(CAST(line_item_usage_start_date AS DATE) AS VARCHAR), line_item_product_code, "
+        f"line_item_usage_type, line_item_line_item_type, {who}, CAST(SUM(line_item_unblended_cost) AS VARCHAR) "
+        f'FROM "{table[0]}"."{table[1]}" '
+        f"WHERE line_item_usage_start_date >= TIMESTAMP '{first.isoformat()} 00:00:00' "
+        f"AND line_item_usage_start_date < TIMESTAMP '{end.isoformat()} 00:00:00' "
+        "AND (lower(line_item_product_code) LIKE '%bedrock%' OR lower(line_item_usage_type) LIKE '%mantle%') "
+        "GROUP BY 1, 2, 3, 4, 5"
+    )
+
+
+def read_cur_athena(runner: AthenaRunner, where: str, first: date, last: date) -> Bill:
+    """The Bedrock charges of [first, last] from the export's Athena table (`athena:DATABASE.TABLE`): the CUR never
+    passes through the job, only its sums do. A table without `line_item_iam_principal` bills no principal."""
+    found = ATHENA.fullmatch(where)
+    if found is None:
+        raise SourceError(f"--cur {where[:100]!r}: give athena:DATABASE.TABLE (the CUR 2.0 export's table)")
+    table = (found[1], found[2])
+    try:
+        columns = {str(r[0]) for r in runner.rows(
+            "SELECT column_name FROM information_schema.columns "
+            f"WHERE table_schema = '{table[0].lower()}' AND table_name = '{table[1].lower()}'",
+            "the CUR table's columns")}  # fmt: skip
+        if not set(COLUMNS) <= columns:
+            missing = ", ".join(sorted(set(COLUMNS) - columns))
+            return Bill((), f"CUR: {table[0]}.{table[1]} is not a CUR 2.0 export table (no {missing})")
+        rows = runner.rows(athena_query(table, first, last, "line_item_iam_principal" in columns), "the CUR query")
+        charges = [Billed(date.fromisoformat(str(day)), str(code or ""), Decimal(str(cost or "0")), str(usage or ""),
+                          kind_of(str(usage or ""), str(line or "")), str(who or ""))
+                   for day, code, usage, line, who, cost in rows]  # fmt: skip
+    except SourceError as exc:
+        return Bill((), f"CUR: {exc}; showing the estimate only")
     return Bill(tuple(charges), source="cur")

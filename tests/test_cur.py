@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -187,5 +188,74 @@ def test_the_bill_setting(make_settings: Any, tmp_path: Path) -> None:
         make_settings(bill="cur", **files)
     with pytest.raises(ConfigError, match="BILL: use none, cost-explorer or cur"):
         make_settings({"BILL": "invoice"}, **files)
+    with pytest.raises(ConfigError, match="athena:DATABASE.TABLE queries the export with Athena: it goes with"):
+        make_settings(cur="athena:billing.cur", **files)
     with pytest.raises(ConfigError, match="--cur goes with --bill cur"):
         make_settings(bill="cost-explorer", cur="s3://b/p", **files)
+
+
+class CurAthena:
+    """Athena over a CUR 2.0 export table: answers the columns query and the sums query from `bill_rows()`."""
+
+    def __init__(self, principal: bool = True, columns: list[str] | None = None) -> None:
+        self.principal, self.queries = principal, []  # type: list[str]
+        self.columns = columns or [c for c in COLUMNS if principal or c != "line_item_iam_principal"]
+
+    def start_query_execution(self, QueryString: str, **_: Any) -> dict[str, str]:
+        self.queries.append(QueryString)
+        return {"QueryExecutionId": str(len(self.queries) - 1)}
+
+    def get_query_execution(self, QueryExecutionId: str) -> dict[str, Any]:
+        return {"QueryExecution": {"Status": {"State": "SUCCEEDED"}, "Statistics": {"DataScannedInBytes": 1000}}}
+
+    def get_paginator(self, name: str) -> Any:
+        outer = self
+
+        class Pages:
+            def paginate(self, QueryExecutionId: str) -> list[Any]:
+                sql = outer.queries[int(QueryExecutionId)]
+                if "information_schema" in sql:
+                    rows = [[n] for n in outer.columns]
+                else:  # what GROUP BY would give: the Bedrock rows of the days asked, summed
+                    sums: dict[tuple[str, ...], Decimal] = {}
+                    for r in bill_rows():
+                        day = r["line_item_usage_start_date"][:10]
+                        if "Bedrock" not in r["line_item_product_code"] or not "2026-11-21" <= day <= "2026-11-26":
+                            continue
+                        key = (
+                            day,
+                            r["line_item_product_code"],
+                            r["line_item_usage_type"],
+                            r["line_item_line_item_type"],
+                            r["line_item_iam_principal"] if outer.principal else "",
+                        )
+                        sums[key] = sums.get(key, Decimal(0)) + Decimal(r["line_item_unblended_cost"])  # fmt: skip
+                    rows = [[*k, str(v)] for k, v in sums.items()]
+                data = [{"Data": [{}]}] + [{"Data": [{"VarCharValue": v} for v in row]} for row in rows]
+                return [{"ResultSet": {"Rows": data}}]
+
+        return Pages()
+
+    def stop_query_execution(self, QueryExecutionId: str) -> dict[str, Any]:
+        return {}
+
+
+def test_with_the_athena_source_the_cur_is_queried_where_it_lies(tmp_path: Path) -> None:
+    import sqlglot
+
+    from generator.sources.athena import AthenaOptions, AthenaRunner
+
+    client = CurAthena()
+    runner = AthenaRunner(client, AthenaOptions(location="s3://logs/"))
+    bill = cur.read_cur_athena(runner, "athena:billing.cur_export", DAYS[0], DAYS[-1])
+    assert bill.note == "" and len(client.queries) == 2
+    sqlglot.parse_one(client.queries[1], read="trino")  # Athena's query engine takes it
+    assert "TIMESTAMP '2026-11-27 00:00:00'" in client.queries[1] and '"billing"."cur_export"' in client.queries[1]
+    assert sum(c.amount for c in bill.charges) == Decimal("20.412")
+    assert {c.kind for c in bill.charges} >= {"mantle", "provisioned", "batch", "flex", "priority", "adjustment"}
+    options = AthenaOptions(location="s3://logs/")
+    older = cur.read_cur_athena(AthenaRunner(CurAthena(principal=False), options), "athena:billing.cur_export",
+                                DAYS[0], DAYS[-1])  # fmt: skip
+    assert older.note == "" and not any(c.principal for c in older.charges)
+    other = cur.read_cur_athena(AthenaRunner(CurAthena(columns=["a", "b"]), options), "athena:billing.x", *DAYS[::5])
+    assert "billing.x is not a CUR 2.0 export table (no line_item_product_code" in other.note
