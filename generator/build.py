@@ -121,7 +121,7 @@ def build(settings: Settings) -> BuildResult:
         cube.add_all(cost_rows(source.rows, book, people, models, _attributor(settings, people, profiles)))
         s.note(rows=len(source.rows), prices=len(book.prices), profiles=len(found.profiles))
     with stage("coverage") as s:  # the logs beside Bedrock's own counts, and the estimate by kind for the bill
-        covered = _coverage(settings, source.rows, models, windows, now)
+        covered = _coverage(settings, source.rows, models, windows, now, book)
         kind_spend = billing.spend_by_kind(source.rows, book, models) if billed else {}
         s.note(windows=len(covered))
     meta = BuildMeta(
@@ -165,7 +165,12 @@ def build(settings: Settings) -> BuildResult:
 
 
 def _coverage(
-    settings: Settings, rows: tuple[HourlyRow, ...], models: Mapping[str, str], windows: list[Window], now: datetime
+    settings: Settings,
+    rows: tuple[HourlyRow, ...],
+    models: Mapping[str, str],
+    windows: list[Window],
+    now: datetime,
+    book: PriceBook,
 ) -> dict[str, coverage.Coverage]:
     """Each window's logs beside the AWS/Bedrock metrics of its complete UTC days (none when coverage is off)."""
     spans = [s for s in map(billing.complete_days, windows) if s]
@@ -182,7 +187,7 @@ def _coverage(
     metrics = coverage.read(client_for, settings.coverage_regions or coverage.BEDROCK_REGIONS, days, store, now)
     home = settings.aws_region or aws.default_region(settings.aws_profile) or "us-east-1"
     logged = coverage.logged_counts(rows, models, home)
-    return {w.key: coverage.compare(metrics, logged, w, models) for w in windows}
+    return {w.key: coverage.compare(metrics, logged, w, models, book) for w in windows}
 
 
 def _check_complete(settings: Settings, source: SourceResult) -> None:

@@ -201,9 +201,9 @@ def _epoch(day: date) -> int:
 def logged_counts(
     rows: Iterable[HourlyRow], models: Mapping[str, str], home: str
 ) -> dict[tuple[str, date, str], list[int]]:
-    """What the logs hold per (region, UTC day, model): invocations, input and output tokens (a row that names no
-    region is counted in `home`, the run's region)."""
-    found: dict[tuple[str, date, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    """What the logs hold per (region, UTC day, model): invocations, input, output, cache read and cache write
+    tokens (a row that names no region is counted in `home`, the run's region)."""
+    found: dict[tuple[str, date, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     names: dict[str, str] = {}
     for r in rows:
         model = names.get(r.model_id)
@@ -213,6 +213,8 @@ def logged_counts(
         row[0] += r.invocations
         row[1] += r.input_tokens
         row[2] += r.output_tokens
+        row[3] += r.cache_read_tokens
+        row[4] += r.cache_write_tokens
     return found
 
 
@@ -242,7 +244,9 @@ class Coverage:
     gaps: tuple[Gap, ...] = ()
     delivery_failures: tuple[tuple[str, date, str, int], ...] = ()  # (region, day, metric, count)
     unlogged_regions: tuple[tuple[str, int], ...] = ()  # regions with calls and no logs: (region, invocations)
-    tiers: tuple[tuple[str, str, int, int], ...] = ()  # (model, tier, tier calls, all the model's calls)
+    # (model, tier, tier calls, all the model's calls, what pricing that share of its logged tokens at the tier's
+    # rates changes the estimate by: None where the rates are unknown)
+    tiers: tuple[tuple[str, str, int, int, Decimal | None], ...] = ()
     mantle: tuple[tuple[str, str, int, int, int], ...] = ()  # (region, model, inferences, input, output tokens)
     notes: tuple[str, ...] = ()  # why part of it could not be read
 
@@ -259,15 +263,19 @@ def _split(model_id: str) -> tuple[str, str]:
 
 
 def compare(
-    metrics: Metrics, logged: Mapping[tuple[str, date, str], list[int]], window: Window, models: Mapping[str, str]
+    metrics: Metrics,
+    logged: Mapping[tuple[str, date, str], list[int]],
+    window: Window,
+    models: Mapping[str, str],
+    book: PriceBook | None = None,
 ) -> Coverage:
-    """The window's complete UTC days of metrics beside the logs."""
+    """The window's complete UTC days of metrics beside the logs; with `book`, what the tiers' calls change."""
     span = complete_days(window)
     if span is None:
         return Coverage(None, None, notes=tuple(metrics.problems))
     first, last = span
     counted: dict[tuple[str, date, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    tiers: dict[tuple[str, str], int] = defaultdict(int)
+    tiers: dict[tuple[str, date, str, str], int] = defaultdict(int)
     delivery: list[tuple[str, date, str, int]] = []
     mantle: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for (region, day), counts in metrics.days.items():
@@ -278,7 +286,7 @@ def compare(
             model = parse_model_id(base, models).model
             for i, v in enumerate(values):
                 counted[(region, day, model)][i] += v
-            tiers[(model, tier)] += values[0]
+            tiers[(region, day, model, tier)] += values[0]
         delivery += [(region, day, name, n) for name, n in counts.delivery.items() if n]
         for model, values in counts.mantle.items():
             for i, v in enumerate(values):
@@ -295,19 +303,47 @@ def compare(
         by_region[region][0] += c[0]
     for (region, _, _), held in in_logs.items():
         by_region[region][1] += held[0]
-    model_calls: dict[str, int] = defaultdict(int)
-    for (model, _), n in tiers.items():
-        model_calls[model] += n
     return Coverage(
         first, last, (total_counted[0], total_counted[1], total_counted[2]),
         (total_logged[0], total_logged[1], total_logged[2]),
         tuple(sorted(gaps, key=lambda g: (g.logged - g.counted, g.day, g.region, g.model))),
         tuple(sorted(delivery)),
         tuple(sorted((r, c) for r, (c, logs) in by_region.items() if c and not logs)),
-        tuple(sorted((m, t, n, model_calls[m]) for (m, t), n in tiers.items() if t and n)),
+        _tiers(tiers, counted, in_logs, book),
         tuple(sorted((r, m, v[0], v[1], v[2]) for (r, m), v in mantle.items() if any(v))),
         tuple(metrics.problems),
     )  # fmt: skip
+
+
+def _tiers(
+    calls: Mapping[tuple[str, date, str, str], int],
+    counted: Mapping[tuple[str, date, str], list[int]],
+    logged: Mapping[tuple[str, date, str], list[int]],
+    book: PriceBook | None,
+) -> tuple[tuple[str, str, int, int, Decimal | None], ...]:
+    """Per model and tier: its calls, all the model's calls, and the change from pricing that share of the model's
+    logged tokens each day at the tier's rates instead of the standard ones (in-region prices of the region)."""
+    found: dict[tuple[str, str], list[Any]] = {}
+    every: dict[str, int] = defaultdict(int)
+    for (_, _, model), c in counted.items():
+        every[model] += c[0]
+    for (region, day, model, tier), n in sorted(calls.items()):
+        if not tier or not n:
+            continue
+        seen = found.setdefault((model, tier), [0, Decimal(0)])
+        seen[0] += n
+        standard = book.lookup(model, IN_REGION, day, "", region) if book else None
+        rates = book.tier_price(model, tier, region, day) if book else None
+        if seen[1] is None or standard is None or rates is None:
+            seen[1] = None
+            continue
+        tokens = logged.get((region, day, model), [0, 0, 0, 0, 0])[1:]
+        fields = ("input", "output", "cache_read", "cache_write")
+        change = sum((t * ((getattr(rates, f) if getattr(rates, f) is not None else mine) - mine)
+                      for t, f in zip(tokens, fields, strict=True) if (mine := getattr(standard, f)) is not None),
+                     Decimal(0))  # fmt: skip
+        seen[1] += change * n / counted[(region, day, model)][0] / 1_000_000
+    return tuple(sorted((m, t, n, every[m], change) for (m, t), (n, change) in found.items()))
 
 
 def line(cov: Coverage, key: str) -> str:

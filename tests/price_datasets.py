@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from generator.modelids import GEO, IN_REGION, parse_model_id, version_parts
-from generator.pricing.book import BOOK_PATH, PUBLIC_PATH, Price, PriceBook, Quote, read_book
+from generator.pricing import parse_prices
+from generator.pricing.book import BOOK_PATH, PUBLIC_PATH, TIERS, Price, PriceBook, Quote, read_book
 
 FOLDER = Path(__file__).parent / "fixtures" / "prices"
 GENAI = FOLDER / "genai-prices-0.2.3-aws.json"
@@ -55,6 +56,7 @@ class Case:
     until: date | None = None  # the day the dataset's next price starts
     name: str = ""
     explicit_region: bool = False  # the key names the region (LiteLLM's `bedrock/<region>/...`)
+    tiers: dict[str, dict[str, Decimal]] = field(default_factory=dict)  # flex, priority -> their token prices
 
 
 def _litellm_case(key: str, entry: dict[str, Any]) -> Case:
@@ -76,7 +78,8 @@ def _litellm_case(key: str, entry: dict[str, Any]) -> Case:
         field_ = next(f for f, u in _UNITS if u == unit and entry.get(f))
         return Case(LITELLM_NAME, key, name, region, unit, {"per_unit": _dollars(entry[field_])},
                     explicit_region=named)  # fmt: skip
-    return Case(LITELLM_NAME, key, name, region, "token", _litellm_tokens(entry), explicit_region=named)
+    tiers = {t: _litellm_tokens(entry, f"_{t}") for t in TIERS if entry.get(f"input_cost_per_token_{t}")}
+    return Case(LITELLM_NAME, key, name, region, "token", _litellm_tokens(entry), explicit_region=named, tiers=tiers)
 
 
 # A model with no per-token input price is billed per one of these (the first the entry has).
@@ -88,8 +91,10 @@ def _dollars(value: float) -> Decimal:
     return Decimal(repr(value)).normalize()
 
 
-def _litellm_tokens(entry: dict[str, Any]) -> dict[str, Decimal]:
-    return {book: (_dollars(entry[k]) * MILLION).normalize() for k, book in _LITELLM_TOKENS.items() if k in entry}
+def _litellm_tokens(entry: dict[str, Any], tier: str = "") -> dict[str, Decimal]:
+    """The entry's token prices per 1M (of a service tier's fields: `input_cost_per_token_flex`, ...)."""
+    found = {book: entry.get(k + tier) for k, book in _LITELLM_TOKENS.items()}
+    return {book: (_dollars(v) * MILLION).normalize() for book, v in found.items() if v is not None}
 
 
 def _genai_prices(prices: dict[str, Any]) -> dict[str, Decimal]:
@@ -181,8 +186,9 @@ DISPUTED = {
 }
 PUBLIC_BOOK = PUBLIC_PATH
 _HEADER = """# Prices the curated book (prices.toml) lacks or has wrong, from the two public datasets, one entry per
-# dataset entry. Written by `python -m tests.price_datasets --write` from the copies in tests/fixtures/prices;
-# do not edit: fix a price in prices.toml (a more specific entry wins) or in the generator's DISPUTED list.
+# dataset entry; and [[tiers]], the priority and flex service tiers' token prices LiteLLM gives. Written by
+# `python -m tests.price_datasets --write` from the copies in tests/fixtures/prices; do not edit: fix a
+# price in prices.toml (a more specific entry wins) or in the generator's DISPUTED list.
 # Each entry's source names the dataset, its version and the entry's key, where the number can be found.
 """
 
@@ -240,17 +246,38 @@ def _toml(value: Any) -> str:
     return str(value)
 
 
-def render(entries: list[dict[str, Any]]) -> str:
-    """The entries as the text of PUBLIC_BOOK."""
-    blocks = ["[[prices]]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in e.items()) for e in entries]
+def tier_entries(curated: list[Price]) -> list[dict[str, Any]]:
+    """The priority and flex service tiers' token prices LiteLLM gives, per model (and region, where its key names
+    one), under the book's id for the model."""
+    book = PriceBook([*curated, *parse_prices(public_entries(curated), "public", "book")])
+    out, scopes = [], set()
+    for case in cases():
+        for tier, prices in sorted(case.tiers.items()):
+            if "input" not in prices or "output" not in prices:
+                continue
+            entry = entry_for(replace(case, prices=prices), book)
+            entry = {"model": entry["model"], "tier": tier, **{k: v for k, v in entry.items() if k not in
+                     ("model", "name", "routes", "prefixes")}}  # fmt: skip
+            scope = (entry["model"], tier, *entry.get("regions", ()))
+            if scope not in scopes:
+                scopes.add(scope)
+                out.append(entry)
+    return out
+
+
+def render(entries: list[dict[str, Any]], tiers: list[dict[str, Any]]) -> str:
+    """The entries and tier prices as the text of PUBLIC_BOOK."""
+    blocks = [f"[[{table}]]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in e.items())
+              for table, found in (("prices", entries), ("tiers", tiers)) for e in found]  # fmt: skip
     return _HEADER + "\n" + "\n".join(blocks)
 
 
 def write_public_book() -> int:
     """Write PUBLIC_BOOK from the dataset copies and the curated book; return how many entries it has."""
-    entries = public_entries(read_book(BOOK_PATH))
-    PUBLIC_BOOK.write_text(render(entries))
-    return len(entries)
+    curated = read_book(BOOK_PATH)
+    entries, tiers = public_entries(curated), tier_entries(curated)
+    PUBLIC_BOOK.write_text(render(entries, tiers))
+    return len(entries) + len(tiers)
 
 
 if __name__ == "__main__":

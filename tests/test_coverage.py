@@ -78,7 +78,16 @@ def test_the_site_names_each_hole_with_its_amount(tmp_path: Path, make_settings:
     assert cov["unlogged_regions"] == [{"region": "ap-northeast-1", "invocations": 60}]
     failed = {"region": "eu-west-1", "day": "2026-11-24", "metric": FAILED, "count": 3}
     assert cov["delivery_failures"] == [failed]
-    assert cov["tiers"] == [{"model": "amazon.nova-pro-v1:0", "tier": "flex", "invocations": 30, "share": 0.1}]
+    # flex: 5 of Nova Pro's 50 calls a day; its logged tokens (50 x 10 input, 5 output, 2 cache read) at LiteLLM's
+    # flex rates (0.4 / 1.6 / 0.1 against 0.8 / 3.2 / 0.2): 6 days x 0.1 x -610 / 1M
+    flex = {
+        "model": "amazon.nova-pro-v1:0",
+        "tier": "flex",
+        "invocations": 30,
+        "share": 0.1,
+        "adjustment_usd": -0.000366,
+    }
+    assert cov["tiers"] == [flex]
     # mantle: 24 of 1,224 calls (2%); 6,000 input and 3,000 output tokens at gpt-oss-120b's 0.15 / 0.60 per 1M
     assert cov["mantle"] == [{"region": "us-east-1", "model": "openai.gpt-oss-120b", "invocations": 24,
                               "input_tokens": 6000, "output_tokens": 3000, "estimated_usd": 0.0027}]  # fmt: skip
@@ -156,7 +165,7 @@ def test_profile_and_tier_model_ids_meet_the_logs_model() -> None:
     window = Window("7d", datetime(2026, 11, 20, 7, tzinfo=UTC), datetime(2026, 11, 27, 7, tzinfo=UTC))
     cov = coverage.compare(found, logged, window, models)
     assert cov.counted[0] == cov.logged[0] == 100 and not cov.gaps
-    assert cov.tiers == ((HAIKU, "priority", 10, 100),)
+    assert cov.tiers == ((HAIKU, "priority", 10, 100, None),)  # no book given: the rates are unknown
 
 
 def test_coverage_is_on_for_aws_sources_and_off_for_files_unless_asked(make_settings: Any, tmp_path: Path) -> None:

@@ -188,7 +188,7 @@ def test_the_bill_setting(make_settings: Any, tmp_path: Path) -> None:
         make_settings(bill="cur", **files)
     with pytest.raises(ConfigError, match="BILL: use none, cost-explorer or cur"):
         make_settings({"BILL": "invoice"}, **files)
-    with pytest.raises(ConfigError, match="athena:DATABASE.TABLE queries the export with Athena: it goes with"):
+    with pytest.raises(ConfigError, match=r"athena:DATABASE\.TABLE queries the export with Athena: it goes with"):
         make_settings(cur="athena:billing.cur", **files)
     with pytest.raises(ConfigError, match="--cur goes with --bill cur"):
         make_settings(bill="cost-explorer", cur="s3://b/p", **files)

@@ -29,6 +29,7 @@ PRICE_FIELDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h"
 # A whole request whose prompt exceeds `long_context_above` tokens is billed at these rates instead.
 LONG_FIELDS = ("long_input", "long_output", "long_cache_read", "long_cache_write", "long_cache_write_1h")
 UNITS = ("token", "image", "query", "second")
+TIERS = ("flex", "priority")  # service tiers a `[[tiers]]` entry prices (the default tier is `[[prices]]`)
 # Which layer wins between equally specific entries (config always wins: the user said so).
 ORIGINS = ("config", "price-list", "book")
 _KNOWN = {
@@ -108,9 +109,12 @@ class Quote:
 
 
 class PriceBook:
-    """Every known price, looked up by model, route, prefix, region and day."""
+    """Every known price, looked up by model, route, prefix, region and day; and the service tiers' prices."""
 
-    def __init__(self, prices: Iterable[Price]) -> None:
+    def __init__(self, prices: Iterable[Price], tiers: Iterable[tuple[str, Price]] = ()) -> None:
+        self._tiers: dict[tuple[str, str], list[Price]] = defaultdict(list)
+        for tier, price in tiers:
+            self._tiers[(price.model, tier)].append(price)
         self.prices = tuple(
             sorted(prices, key=lambda p: (p.model, ROUTES.index(p.route), p.regions, p.prefixes, p.effective_from))
         )
@@ -163,6 +167,12 @@ class PriceBook:
         """Return the price in effect (see `quote`), or None."""
         found = self.quote(model, route, day, prefix, region)
         return found.price if found else None
+
+    def tier_price(self, model: str, tier: str, region: str, day: date) -> Price | None:
+        """A service tier's token price for a model in a region (its own region's first), or None when unknown."""
+        known = model if model in self._models else self.alias_of(model) or model
+        fits = [p for p in self._tiers.get((known, tier), ()) if p.covers(day) and p.applies("", region)]
+        return max(fits, key=lambda p: p.rank) if fits else None
 
     def knows(self, model: str) -> bool:
         """Tell whether the book has entries for this model (under this or another version id)."""
@@ -312,6 +322,21 @@ def read_book(*paths: Path) -> list[Price]:
     return found
 
 
+def read_tiers(*paths: Path) -> list[tuple[str, Price]]:
+    """The bundled service-tier prices (`[[tiers]]`: an entry with a `tier`, flex or priority)."""
+    found: list[tuple[str, Price]] = []
+    for path in paths or (BOOK_PATH, PUBLIC_PATH):
+        with path.open("rb") as fh:
+            entries = tomllib.load(fh, parse_float=Decimal).get("tiers", [])
+        for i, entry in enumerate(entries):
+            tier = entry.get("tier")
+            if tier not in TIERS:
+                raise PriceEntryError(f"{path.name}: tiers[{i}]: tier must be one of {', '.join(TIERS)}")
+            (price,) = parse_prices([{k: v for k, v in entry.items() if k != "tier"}], path.name, "book")
+            found.append((tier, price))
+    return found
+
+
 def load_book(overrides: Sequence[Price] = (), price_list: Sequence[Price] = (), *paths: Path) -> PriceBook:
-    """Layer config overrides and Price List prices over the bundled book."""
-    return PriceBook([*read_book(*paths), *price_list, *overrides])
+    """Layer config overrides and Price List prices over the bundled book (with its service-tier prices)."""
+    return PriceBook([*read_book(*paths), *price_list, *overrides], read_tiers(*paths))

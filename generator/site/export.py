@@ -184,8 +184,9 @@ def coverage_payload(cov: Coverage, book: PriceBook) -> dict[str, Any]:
         "delivery_failures": [{"region": r, "day": d.isoformat(), "metric": m, "count": n}
                               for r, d, m, n in cov.delivery_failures],
         "unlogged_regions": [{"region": r, "invocations": n} for r, n in cov.unlogged_regions],
-        "tiers": [{"model": m, "tier": t, "invocations": n, "share": round(n / every, 4)}
-                  for m, t, n, every in cov.tiers],
+        "tiers": [{"model": m, "tier": t, "invocations": n, "share": round(n / every, 4),
+                   "adjustment_usd": None if change is None else float(change.quantize(_MICRO))}
+                  for m, t, n, every, change in cov.tiers],
         "mantle": [{"region": r, "model": m, "invocations": n, "input_tokens": i, "output_tokens": o,
                     "estimated_usd": None if last is None or (c := mantle_cost(book, r, m, last, i, o)) is None
                     else usd(c)} for r, m, n, i, o in cov.mantle],
