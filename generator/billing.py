@@ -101,6 +101,7 @@ class Reconciliation:
     unallocated: Decimal  # billed where the logs show no priced usage of the service's models
     source: str = "cost-explorer"
     kinds: tuple[Line, ...] = ()  # billed and estimated by kind (the kinds the logs never show: estimated 0)
+    day_kinds: tuple[tuple[date, Line], ...] = ()  # the same by UTC day, in day order
     by_principal: bool = False  # people's bills are their own principals' charges, not shares of the day's
 
     @property
@@ -220,16 +221,21 @@ def reconcile(
         for c in charges:
             own[person_of(c.principal) if c.principal else NO_PRINCIPAL][0] += c.amount
         people = own
-    kinds: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    by_day: dict[tuple[date, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
     for c in charges:
         if c.kind:
-            kinds[c.kind][0] += c.amount
+            by_day[(c.day, c.kind)][0] += c.amount
     for (day, kind), cost in (kind_spend or {}).items():
         if first <= day <= last and any(c.kind for c in charges):
-            kinds[kind][1] += cost
+            by_day[(day, kind)][1] += cost
+    kinds: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    for (_, kind), (billed, estimated) in by_day.items():
+        kinds[kind][0] += billed
+        kinds[kind][1] += estimated
+    day_kinds = tuple((day, Line(kind, b, e)) for (day, kind), (b, e) in sorted(by_day.items()))
     return Reconciliation(
         first, last, "", _lines(per_service), _lines(people), _lines(per_day, by_name=True), unallocated,
-        bill.source, _lines(kinds), by_principal,
+        bill.source, _lines(kinds), day_kinds, by_principal,
     )  # fmt: skip
 
 

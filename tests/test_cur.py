@@ -105,6 +105,9 @@ def check(bill: dict[str, Any]) -> None:
     expected = {"ann": (4.608, 1.008), "bob": (2.604, 0.504), "(no principal in the bill)": (13.2, 0.0)}
     assert bill["people_by_principal"] and people == {k: pytest.approx(v) for k, v in expected.items()}
     assert sum(d["billed_usd"] for d in bill["days"]) == pytest.approx(20.412)
+    each = {(d["day"], d["kind"]): (d["billed_usd"], d["estimated_usd"]) for d in bill["day_kinds"]}
+    assert each[("2026-11-23", "input")] == pytest.approx((0.18, 0.18)) and each[("2026-11-23", "mantle")] == (0.5, 0)
+    assert len({d for d, _ in each}) == 6
 
 
 @pytest.mark.parametrize("form", ["csv.gz", "parquet"])

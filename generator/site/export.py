@@ -216,6 +216,10 @@ def billing_payload(bill: Reconciliation) -> dict[str, Any]:
         "people_by_principal": bill.by_principal,
         "days": lines(bill.days),
         "kinds": lines(bill.kinds),
+        "day_kinds": [
+            {"day": day.isoformat(), "kind": x.name, "billed_usd": usd(x.billed), "estimated_usd": usd(x.estimated)}
+            for day, x in bill.day_kinds
+        ],
         "not_in_logs_usd": usd(sum((k.billed for k in bill.not_in_logs), Decimal(0))),
         "not_in_logs": [{"kind": k.name, "billed_usd": usd(k.billed)} for k in bill.not_in_logs],
         "estimate_off_by": round(off_by, 4) if off_by is not None else None,
