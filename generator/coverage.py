@@ -10,6 +10,7 @@ a region that cannot be read is named in a line, never a failure.
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -131,8 +132,8 @@ def _read_region(client: Any, region: str, days: list[date]) -> tuple[dict[date,
                 kind, key, _ = batch[int(result["Id"][1:])]
                 for stamp, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
                     counts = found.get(stamp.astimezone(UTC).date())
-                    if counts is not None:
-                        _add(counts, kind, key, int(value))
+                    if counts is not None and math.isfinite(value) and value >= 0:  # a count is never NaN or < 0
+                        _add(counts, kind, key, round(value))
             token = page.get("NextToken")
             if not token:
                 break

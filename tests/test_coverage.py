@@ -196,3 +196,11 @@ def test_without_credentials_coverage_says_so_and_the_build_goes_on(
     off = make_settings(source="files", logs=(str(tmp_path / "logs"),), out=tmp_path / "off", now=NOW)
     build(off)
     assert json.loads((tmp_path / "off/data/usage-7d.json").read_text())["coverage"] is None
+
+
+def test_a_count_that_is_no_count_is_passed_by() -> None:
+    now = datetime(2026, 11, 27, 7, 30, tzinfo=UTC)
+    client = Counting({DAYS[0]: float("nan"), DAYS[1]: -5, DAYS[2]: 1e30, DAYS[3]: 7.0})
+    found = coverage.read(lambda region: client, ["us-east-1"], DAYS[:4], None, now)
+    counts = [found.days[("us-east-1", d)].models.get("m", [0])[0] for d in DAYS[:4]]
+    assert counts == [0, 0, round(1e30), 7]  # a huge count stays a count (Python ints do not overflow)

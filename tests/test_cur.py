@@ -161,12 +161,18 @@ def test_a_file_read_once_is_taken_from_the_store(tmp_path: Path, monkeypatch: p
     assert len(reads) == 2
 
 
-def test_a_file_that_is_not_a_cur_export_is_a_clear_error(tmp_path: Path) -> None:
-    (tmp_path / "part-0.csv.gz").write_bytes(gzip.compress(b"a,b\n1,2\n"))
-    from generator.errors import SourceError
-
-    with pytest.raises(SourceError, match=r"not a CUR 2\.0 export: no line_item_usage_start_date"):
-        cur.read_cur(str(tmp_path), DAYS[0], DAYS[-1], lambda: None, None)
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [(gzip.compress(b"a,b\n1,2\n"), "part-0.csv.gz: not a CUR 2.0 export: no line_item_usage_start_date"),
+     (csv_gz([{**bill_rows()[0], "line_item_unblended_cost": "NaN"}]), "part-0.csv.gz: a line item has no usable"),
+     (csv_gz([{**bill_rows()[0], "line_item_unblended_cost": "1e400"}]), "part-0.csv.gz: a line item has no usable"),
+     (csv_gz([{**bill_rows()[0], "line_item_usage_start_date": "yesterday"}]), "a line item has no usable date"),
+     (csv_gz(bill_rows())[:200], "the file is damaged"), (b"\xff\xfe\x00junk", "the file is damaged")],
+)  # fmt: skip
+def test_a_damaged_or_foreign_file_is_one_line_and_the_estimate_stands(tmp_path: Path, data: bytes, why: str) -> None:
+    (tmp_path / "part-0.csv.gz").write_bytes(data)
+    bill = cur.read_cur(str(tmp_path), DAYS[0], DAYS[-1], lambda: None, None)
+    assert bill.charges == () and why in bill.note and bill.note.endswith("showing the estimate only")
 
 
 @pytest.mark.parametrize(
