@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from generator import __version__, aws, billing, coverage, cur, identity, profiles
+from generator import __version__, aws, identity, profiles
 from generator.attribution import Attributor, Profile, api_key_id
 from generator.budgets import Status
 from generator.config import Settings
@@ -23,6 +23,7 @@ from generator.layout import MAX_FILES
 from generator.modelids import profile_entry
 from generator.pricing import PriceBook, load_book, pricelist
 from generator.pricing.cost import cost_rows
+from generator.reconcile import billing, coverage, cur
 from generator.site import decisions, render, report, write
 from generator.site.export import BuildMeta, dump, manifest
 from generator.site.report import WindowReport

@@ -504,8 +504,9 @@ def doctor(**flags: Any) -> None:
     """Check credentials, log group, invocation logging and permissions for --source cloudwatch."""
     from functools import partial
 
-    from generator import aws, coverage
+    from generator import aws
     from generator.doctor import run_checks
+    from generator.reconcile import coverage
 
     settings = _settings({**flags, "source": "cloudwatch"})
     options = settings.cloudwatch

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from generator import coverage
 from generator.aws import AWS_ERRORS, error_code, is_denied, reason
+from generator.reconcile import coverage
 from generator.sources.cloudwatch import CloudWatchOptions
 
 STREAM = "aws/bedrock/modelinvocations"

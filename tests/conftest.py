@@ -58,7 +58,7 @@ def aws_isolation(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     # Log coverage asks every Bedrock region by default; a test that reads an AWS account names its coverage
     # regions (COVERAGE_REGIONS), so the others ask none (tests/test_coverage.py reads them against moto)
-    monkeypatch.setattr("generator.coverage.BEDROCK_REGIONS", ())
+    monkeypatch.setattr("generator.reconcile.coverage.BEDROCK_REGIONS", ())
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from generator import aws
-from generator.billing import Bill, Billed, complete_days, reconcile, service_of
 from generator.cli import cli
 from generator.pricing import load_book
 from generator.pricing.cost import CostedRow
+from generator.reconcile.billing import Bill, Billed, complete_days, reconcile, service_of
 from generator.site.report import DayCube
 from generator.usage import Window
 from tests.conftest import NOW_ISO

@@ -11,9 +11,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from generator import coverage
 from generator.build import build
 from generator.config import ConfigError
+from generator.reconcile import coverage
 from generator.state import LocalStore
 from generator.usage import HourlyRow, Window
 from tests.test_sources import lines, record

@@ -16,10 +16,10 @@ import duckdb
 import pytest
 from moto import mock_aws
 
-from generator import cur
-from generator.billing import kind_of
 from generator.build import build
 from generator.config import ConfigError
+from generator.reconcile import cur
+from generator.reconcile.billing import kind_of
 from generator.state import LocalStore
 from tests.test_sources import lines, record
 

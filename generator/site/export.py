@@ -18,13 +18,13 @@ from typing import Any
 
 import msgspec
 
-from generator.billing import Line, Reconciliation
 from generator.budgets import Status
 from generator.counters import FIELDS, MONEY, Counters, add_counters, compiled, public_name, public_names
-from generator.coverage import Coverage, mantle_cost
 from generator.identity import caller_named
 from generator.layout import TOOL
 from generator.pricing import Price, PriceBook
+from generator.reconcile.billing import Line, Reconciliation
+from generator.reconcile.coverage import Coverage, mantle_cost
 from generator.site.decisions import Forecast, Projection, View
 from generator.site.report import Cell, WindowReport
 from generator.skips import SkipReport

@@ -19,12 +19,12 @@ import jinja2
 from markupsafe import Markup
 
 from generator import identity
-from generator.billing import KIND_LABELS, Reconciliation
 from generator.counters import Counters, add_counters
-from generator.coverage import Coverage
 from generator.errors import GeneratorError
 from generator.layout import package_dir
 from generator.pricing.cost import long_context, price_cells
+from generator.reconcile.billing import KIND_LABELS, Reconciliation
+from generator.reconcile.coverage import Coverage
 from generator.site import charts, export, people
 from generator.site.csv_files import daily_csv, no_nul, usage_csv
 from generator.site.decisions import View

@@ -20,9 +20,9 @@ from decimal import Decimal
 from typing import Any
 
 from generator.aws import AWS_ERRORS, error_code, is_denied, reason
-from generator.billing import complete_days
 from generator.modelids import IN_REGION, parse_model_id
 from generator.pricing import PriceBook
+from generator.reconcile.billing import complete_days
 from generator.state import Store
 from generator.usage import HourlyRow, Window, utc_days
 

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from generator.aws import AWS_ERRORS, is_denied, reason
-from generator.billing import Bill, Billed, kind_of
 from generator.errors import SourceError
+from generator.reconcile.billing import Bill, Billed, kind_of
 from generator.sources.athena import AthenaRunner
 from generator.state import Store
 
