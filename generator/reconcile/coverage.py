@@ -22,6 +22,7 @@ from typing import Any
 from generator.aws import AWS_ERRORS, error_code, is_denied, reason
 from generator.modelids import IN_REGION, parse_model_id
 from generator.pricing import PriceBook
+from generator.pricing.cost import utc_day
 from generator.reconcile.billing import complete_days
 from generator.state import Store
 from generator.usage import HourlyRow, Window, utc_days
@@ -210,7 +211,7 @@ def logged_counts(
         model = names.get(r.model_id)
         if model is None:
             model = names[r.model_id] = parse_model_id(r.model_id, models).model
-        row = found[(r.region or home, datetime.fromtimestamp(r.hour, UTC).date(), model)]
+        row = found[(r.region or home, utc_day(r.hour), model)]
         row[0] += r.invocations
         row[1] += r.input_tokens
         row[2] += r.output_tokens
