@@ -236,8 +236,9 @@ def test_deadline_stops_running_queries(stubbed: Any) -> None:
     stub.add_response("start_query", {"queryId": "q-1"}, START)
     stub.add_response("get_query_results", {"status": "Running", "results": []}, {"queryId": "q-1"})
     stub.add_response("stop_query", {"success": True}, {"queryId": "q-1"})
-    with pytest.raises(SourceError, match="deadline"):
-        runner(client, deadline=10, clock=lambda: next(clock)).run([CHUNK])
+    stopped = runner(client, deadline=10, clock=lambda: next(clock))
+    assert stopped.run([CHUNK]) == [] and stopped.unfinished == [CHUNK]  # stopped, and left for the next run
+    stub.assert_no_pending_responses()
 
 
 def test_ctrl_c_stops_running_queries(stubbed: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from generator import aws
-from generator.sources import insights, read_source
+from generator.sources import cloudwatch, insights, read_source
 from generator.sources.cloudwatch import CloudWatchOptions, read_cloudwatch
 from generator.sources.insights import Chunk, InsightsRunner
 from generator.usage import HOUR
@@ -355,3 +355,29 @@ def test_request_metadata_past_the_field_cap_reaches_the_same_rows_as_files(
     again = read_source("cloudwatch", (), T0, T0 - timedelta(days=2),
                         CloudWatchOptions(state=str(tmp_path / "s")), meta_keys=("application_name",))  # fmt: skip
     assert {r.meta for r in again.rows} == {"", '{"application_name":"helpdesk"}'}
+
+
+def test_a_run_stopped_by_its_deadline_keeps_the_days_it_finished(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A first backfill that passes its deadline keeps each day whose queries finished; the next run asks only for
+    the others, and the two runs' rows equal one run's that had time for all."""
+    base = T0.replace(hour=0, minute=0) - timedelta(days=6)
+    events = [record(base + timedelta(hours=7 * i), f"p{i % 3}", "amazon.nova-lite-v1:0", (100 + i, 10, 0, 0))
+              for i in range(6 * 24 // 7)]  # fmt: skip
+    emulator = Emulator(events)
+    serve(monkeypatch, emulator)
+    ticks = iter(range(10**6))
+    real = cloudwatch.InsightsRunner
+    monkeypatch.setattr(cloudwatch, "InsightsRunner", lambda *a, **k: real(*a, **k, clock=lambda: float(next(ticks))))
+    options = CloudWatchOptions(state=str(tmp_path / "s"), concurrency=1, deadline_seconds=4)
+    first = read_cloudwatch(options, base, T0)
+    kept = len(emulator.scanned)
+    assert first.backfill.startswith("backfilling: ") and "the next run reads on from" in first.backfill
+    assert "deadline came first" in first.line and 0 < len({r.hour // 86400 for r in first.rows}) < 7
+    done = int(first.backfill.split()[1])
+    monkeypatch.setattr(cloudwatch, "InsightsRunner", real)
+    second = read_cloudwatch(options, base, T0)
+    assert second.backfill == "" and len(emulator.scanned) - kept == 7 - done  # only the days not kept
+    whole = read_cloudwatch(CloudWatchOptions(state=str(tmp_path / "fresh")), base, T0)
+    assert second.rows == whole.rows and sum(r.invocations for r in whole.rows) == len(events)

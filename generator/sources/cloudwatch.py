@@ -16,7 +16,7 @@ from typing import Any
 from generator import aws, state
 from generator.skips import SkipReport
 from generator.sources import SourceResult, insights
-from generator.sources.insights import ChunkResult, InsightsRunner, RunStats
+from generator.sources.insights import Chunk, ChunkResult, InsightsRunner, RunStats
 from generator.sources.partitions import Partition, merge, plan_chunks, read_partition, write_partition
 from generator.usage import DAY, HourlyRow, day_start, floor_hour, utc_days
 
@@ -74,12 +74,26 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
         deadline=options.deadline_seconds, row_cap=options.row_cap, meta_keys=options.meta_keys,
     )  # fmt: skip
     results = runner.run(chunks)
+    # A day whose queries did not all finish by the deadline is not kept (the next run asks for it again);
+    # every other day is, so a run stopped by its deadline still moves the backfill on.
+    cut = {_day_of(c) for c in runner.unfinished}
+    results = [r for r in results if _day_of(r.chunk) not in cut]
     checks = _keep(results, partitions, store, options, sources)
     rows = sorted(
         (r for p in partitions.values() if p is not None for r in p.rows if begin <= r.hour < end),
         key=lambda r: (r.hour, r.principal, r.model_id),
     )
-    return _result(options, runner.stats, results, checks, tuple(rows))
+    backfill = ""
+    if cut:
+        planned = {_day_of(c) for c in chunks}
+        backfill = (f"backfilling: {len(planned) - len(cut)} of {len(planned)} days of logs read; the next run "
+                    f"reads on from {min(day for _, _, day in cut)}")  # fmt: skip
+    return _result(options, runner.stats, results, checks, tuple(rows), backfill)
+
+
+def _day_of(chunk: Chunk) -> tuple[str, str, date]:
+    """The partition a chunk belongs to: its account, region and UTC day."""
+    return chunk.target, chunk.region, datetime.fromtimestamp(chunk.start, UTC).date()
 
 
 Recheck = tuple[str, date, float, int]  # a re-checked day: where, day, bytes scanned, calls found late
@@ -96,8 +110,7 @@ def _keep(
     checks: list[Recheck] = []
     by_day: dict[tuple[str, str, date], list[ChunkResult]] = defaultdict(list)
     for result in results:
-        chunk = result.chunk
-        by_day[(chunk.target, chunk.region, datetime.fromtimestamp(chunk.start, UTC).date())].append(result)
+        by_day[_day_of(result.chunk)].append(result)
     lag = options.settle_lag_hours * 3600
     for (target, region, day), parts in sorted(by_day.items()):
         # Settled by the real time the queries ran, never --now or a clock that is ahead: an hour written
@@ -126,7 +139,7 @@ def _keep(
 
 def _result(
     options: CloudWatchOptions, s: RunStats, results: list[ChunkResult], checks: list[Recheck],
-    rows: tuple[HourlyRow, ...],
+    rows: tuple[HourlyRow, ...], backfill: str = "",
 ) -> SourceResult:  # fmt: skip
     """The source's result: its rows, the events that were not invocation records, and the run's statistics."""
     details: dict[str, Any] = {
@@ -159,6 +172,7 @@ def _result(
         f"{s.bytes_scanned / 1e6:,.1f} MB scanned, ~${details['estimated_cost_usd']:.4f}"
         + (f" (us-east-1's price assumed for {', '.join(details['price_assumed_for'])}: pass --insights-price-per-gb)"
            if details["price_assumed_for"] else "")
+        + (f"; {backfill} (the {options.deadline_seconds:.0f} s deadline came first)" if backfill else "")
     )  # fmt: skip
     return SourceResult(
         rows,
@@ -167,6 +181,7 @@ def _result(
         sum(r.invocations for r in rows),
         details,
         line=line,
+        backfill=backfill,
     )
 
 

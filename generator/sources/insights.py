@@ -260,11 +260,15 @@ class InsightsRunner:
         self.concurrency, self.deadline = concurrency, deadline
         self.sleep, self.clock, self.wall = sleep or time.sleep, clock or time.monotonic, wall or _now
         self.stats = RunStats()
+        self.unfinished: list[Chunk] = []  # what the deadline stopped (see run)
         self._started: dict[str, float] = {}  # query id -> when it started (see ChunkResult.ran_at)
 
     def run(self, chunks: Iterable[Chunk]) -> list[ChunkResult]:
-        """Run every chunk to completion; raise SourceError (after stopping the others) on any failure."""
-        queue, done = list(chunks), []
+        """Run the chunks and return those that finished; raise SourceError (after stopping the others) on any
+        failure. At the deadline the running queries are stopped and what did not finish is `unfinished`, so the
+        caller keeps the days that did and the next run reads the rest."""
+        queue, done = list(chunks), list[ChunkResult]()
+        self.unfinished = []
         running: dict[tuple[str, str], Chunk] = {}  # (region, query id): ids are unique per region only
         ends_at = self.clock() + self.deadline
         wait = 0.5
@@ -274,7 +278,9 @@ class InsightsRunner:
                     chunk = queue.pop(0)
                     running[(chunk.where, self._start(chunk, ends_at))] = chunk
                 if self.clock() > ends_at:
-                    raise SourceError(f"Insights queries passed the {self.deadline:.0f} s deadline; stopped them")
+                    self._stop(running)
+                    self.unfinished = [*running.values(), *queue]
+                    return done
                 self.sleep(wait)
                 wait = min(wait * 1.5, 5.0)
                 for key, chunk in list(running.items()):
