@@ -23,7 +23,7 @@ from generator.layout import MAX_FILES
 from generator.modelids import profile_entry
 from generator.pricing import PriceBook, load_book, pricelist
 from generator.pricing.cost import cost_rows
-from generator.reconcile import billing, coverage, cur
+from generator.reconcile import billing, coverage, cur, demo
 from generator.site import decisions, render, report, write
 from generator.site.export import BuildMeta, dump, manifest
 from generator.site.report import WindowReport
@@ -121,10 +121,12 @@ def build(settings: Settings) -> BuildResult:
         cube = report.DayCube(decisions.periods(windows), settings.tz, one_day, spend=billed)
         cube.add_all(cost_rows(source.rows, book, people, models, _attributor(settings, people, profiles)))
         s.note(rows=len(source.rows), prices=len(book.prices), profiles=len(found.profiles))
-    with stage("coverage") as s:  # the logs beside Bedrock's own counts, and the estimate by kind for the bill
+    with stage("reconcile") as s:  # while the rows are here: Bedrock's own counts, and the bill by kind
         covered = _coverage(settings, source.rows, models, windows, now, book)
+        days = _bill_days(windows)
         kind_spend = billing.spend_by_kind(source.rows, book, models) if billed else {}
-        s.note(windows=len(covered))
+        bill = _read_bill(settings, kind_spend, days, book, source.rows) if billed and days else None
+        s.note(windows=len(covered), charges=len(bill.charges) if bill else 0)
     meta = BuildMeta(
         now, floor_hour(now), source.description, __version__, tuple(settings.windows), source.skipped,
         source.records, book, source.ignored, source.duplicates, price_list.note, source.backfill,
@@ -141,8 +143,9 @@ def build(settings: Settings) -> BuildResult:
             raise IncompleteDataError(
                 f"{unpriced_line(unpriced)}; add [[prices]] entries to your config or drop --strict-pricing"
             )
-        bills, bill_note = (
-            _reconcile(settings, cube.spend, kind_spend, windows, book, people) if cube.spend is not None else ({}, "")
+        spend = cube.spend
+        bills = (
+            _reconcile(settings, bill, spend, kind_spend, windows, book, people) if bill and spend is not None else {}
         )
         views = decisions.make_views(cube, reports, cube.hours(), people, settings.budgets, meta.dimensions)
         del cube
@@ -160,6 +163,7 @@ def build(settings: Settings) -> BuildResult:
     with stage("write"):
         write.write_site(settings.out, files)
     key = "7d" if "7d" in covered else next(iter(covered), "")  # the summary's window, as for its totals
+    bill_note = bill.note if bill else ""
     return BuildResult(settings.out, meta, reports, len(files), dict(unpriced), bill_note, dict(queries),
                        source_line=source_line, budgets=_month_budgets(settings, views),
                        coverage_line=coverage.line(covered[key], key) if key else "")  # fmt: skip
@@ -174,21 +178,32 @@ def _coverage(
     book: PriceBook,
 ) -> dict[str, coverage.Coverage]:
     """Each window's logs beside the AWS/Bedrock metrics of its complete UTC days (none when coverage is off)."""
-    spans = [s for s in map(billing.complete_days, windows) if s]
-    if not settings.coverage or not spans:
+    days = _bill_days(windows)
+    if not settings.coverage or not days:
         return {}
-    problem = aws.credentials_problem(settings.aws_profile)
-    if problem:
-        note = (f"log coverage not read: {problem}; or pass --no-coverage",)
-        return {w.key: coverage.Coverage(None, None, notes=note) for w in windows}
-    first, last = min(s[0] for s in spans), max(s[1] for s in spans)
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    store = open_store(settings.state, settings.aws_profile) if settings.keeps_state else None
-    client_for = lambda region: aws.client("cloudwatch", profile=settings.aws_profile, region=region)  # noqa: E731
-    metrics = coverage.read(client_for, settings.coverage_regions or coverage.BEDROCK_REGIONS, days, store, now)
+    if settings.source == "demo":  # the demo answers for its own made-up account
+        metrics = demo.metrics(rows, days)
+    else:
+        problem = aws.credentials_problem(settings.aws_profile)
+        if problem:
+            note = (f"log coverage not read: {problem}; or pass --no-coverage",)
+            return {w.key: coverage.Coverage(None, None, notes=note) for w in windows}
+        store = open_store(settings.state, settings.aws_profile) if settings.keeps_state else None
+        client_for = lambda region: aws.client("cloudwatch", profile=settings.aws_profile, region=region)  # noqa: E731
+        regions = settings.coverage_regions or coverage.BEDROCK_REGIONS
+        metrics = coverage.read(client_for, regions, days, store, now)
     home = settings.aws_region or aws.default_region(settings.aws_profile) or "us-east-1"
     logged = coverage.logged_counts(rows, models, home)
     return {w.key: coverage.compare(metrics, logged, w, models, book) for w in windows}
+
+
+def _bill_days(windows: list[Window]) -> list[date]:
+    """Every UTC day from the first to the last complete day of any window (the days the bill and metrics give)."""
+    spans = [s for s in map(billing.complete_days, windows) if s]
+    if not spans:
+        return []
+    first, last = min(s[0] for s in spans), max(s[1] for s in spans)
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def _check_complete(settings: Settings, source: SourceResult) -> None:
@@ -276,32 +291,40 @@ def unpriced_line(unpriced: dict[str, tuple[int, int]]) -> str:
     return f"{calls:,} calls and {tokens:,} tokens unpriced, not in any cost (models: {', '.join(sorted(unpriced))})"
 
 
+def _read_bill(
+    settings: Settings,
+    kind_spend: Mapping[tuple[date, str], Decimal],
+    days: list[date],
+    book: PriceBook,
+    rows: tuple[HourlyRow, ...],
+) -> billing.Bill:
+    """The bill of the windows' complete days: the CUR (in place, or through Athena), or Cost Explorer."""
+    first, last = days[0], days[-1]
+    if settings.source == "demo":  # the demo answers for its own made-up account
+        return demo.bill(kind_spend, first, last, book, demo.metrics(rows, days))
+    if settings.cur.startswith("athena:") and settings.athena is not None:
+        client = aws.client("athena", profile=settings.aws_profile, region=settings.athena.region or None)
+        return cur.read_cur_athena(AthenaRunner(client, settings.athena), settings.cur, first, last)
+    if settings.cur:
+        store = open_store(settings.state, settings.aws_profile) if settings.keeps_state else None
+        s3 = lambda: aws.client("s3", profile=settings.aws_profile)  # noqa: E731
+        return cur.read_cur(settings.cur, first, last, s3, store)
+    client = aws.client("ce", profile=settings.aws_profile, region="us-east-1")
+    return billing.fetch_bill(client, first, last + timedelta(days=1))
+
+
 def _reconcile(
     settings: Settings,
+    bill: billing.Bill,
     spend: Mapping[tuple[date, str, str], Decimal],
     kind_spend: Mapping[tuple[date, str], Decimal],
     windows: list[Window],
     book: PriceBook,
     people: Mapping[str, identity.IdentityAudit],
-) -> tuple[dict[str, billing.Reconciliation], str]:
-    """Read the bill (the CUR, or Cost Explorer) once for every window's complete days and set it beside each
-    estimate; a principal the CUR bills is the person the logs' identity rules make of it."""
-    spans = [s for s in map(billing.complete_days, windows) if s]
-    if not spans:
-        return {}, ""
-    first, last = min(s[0] for s in spans), max(s[1] for s in spans)
-    if settings.cur.startswith("athena:") and settings.athena is not None:
-        client = aws.client("athena", profile=settings.aws_profile, region=settings.athena.region or None)
-        bill = cur.read_cur_athena(AthenaRunner(client, settings.athena), settings.cur, first, last)
-    elif settings.cur:
-        store = open_store(settings.state, settings.aws_profile) if settings.keeps_state else None
-        s3 = lambda: aws.client("s3", profile=settings.aws_profile)  # noqa: E731
-        bill = cur.read_cur(settings.cur, first, last, s3, store)
-    else:
-        client = aws.client("ce", profile=settings.aws_profile, region="us-east-1")
-        bill = billing.fetch_bill(client, first, last + timedelta(days=1))
-    billed = {c.principal for c in bill.charges if c.principal}
-    found = identity.resolve(billed, settings.identity) if billed else {}
+) -> dict[str, billing.Reconciliation]:
+    """The bill beside each window's estimate; a principal the bill names is the person the logs' identity rules
+    make of it."""
+    named = {c.principal for c in bill.charges if c.principal}
+    found = identity.resolve(named, settings.identity) if named else {}
     person_of = lambda principal: (people.get(principal) or found[principal]).person  # noqa: E731
-    out = {w.key: billing.reconcile(spend, w, bill, book, kind_spend, person_of) for w in windows}
-    return out, bill.note
+    return {w.key: billing.reconcile(spend, w, bill, book, kind_spend, person_of) for w in windows}

@@ -230,7 +230,7 @@ def load_settings(
     source = _choose_source(layers, logs, urls, needs_source, publish)
     layers.values["state"] = _state(layers, publish)
     _source_options(layers, source, logs, urls)
-    _bill(layers)
+    _bill(layers, source)
     config_path = layers.pick("config")
     if config_path is None and source == "demo":
         config_path = DEMO_CONFIG
@@ -246,10 +246,12 @@ def load_settings(
     )  # fmt: skip
 
 
-def _bill(layers: _Layers) -> None:
-    """Which bill the estimate is set beside: none, Cost Explorer (--cost-explorer too) or the CUR at --cur."""
+def _bill(layers: _Layers, source: str) -> None:
+    """Which bill the estimate is set beside: none, Cost Explorer (--cost-explorer too) or the CUR at --cur (the
+    demo shows its own made-up bill unless told none)."""
     bill, where = str(layers.pick("bill") or "").strip().lower(), str(layers.pick("cur") or "").strip()
-    bill = bill or ("cur" if where else "cost-explorer" if layers.values.get("cost_explorer") else "none")
+    asked = "cost-explorer" if layers.values.get("cost_explorer") or source == "demo" else "none"
+    bill = bill or ("cur" if where else asked)
     if bill not in ("none", "cost-explorer", "cur"):
         layers.errors.append(f"BILL: use none, cost-explorer or cur, not {bill[:40]!r}")
     elif bill == "cur" and not where:
@@ -302,7 +304,9 @@ def _choose_source(
         if chosen not in ("auto", "on", "off"):
             layers.errors.append(f"{key.upper()}: use auto, on or off, not {chosen!r}")
         # auto: on wherever the run reads an AWS account's logs (the scheduled job), off for local files and the demo
-        layers.values[key] = chosen == "on" or (chosen == "auto" and source in KEEPS_STATE)
+        # (whose log coverage answers for its own made-up account)
+        auto = source in KEEPS_STATE or (key == "coverage" and source == "demo")
+        layers.values[key] = chosen == "on" or (chosen == "auto" and auto)
     return source
 
 

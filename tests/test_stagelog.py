@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from generator import stagelog
 from generator.cli import cli
 
-STAGES = ("source", "pricing", "coverage", "report", "render", "write")
+STAGES = ("source", "pricing", "reconcile", "report", "render", "write")
 NOW = "2026-12-01T12:00:00Z"
 
 
