@@ -117,7 +117,7 @@ def build(settings: Settings) -> BuildResult:
         )
         profiles = _profiles(found.profiles, settings)
         models = {**{arn: p.model for arn, p in profiles.items()}, **settings.inference_profiles}
-        billed = settings.cost_explorer or bool(settings.cur)
+        billed = settings.bill != "none"
         cube = report.DayCube(decisions.periods(windows), settings.tz, one_day, spend=billed)
         cube.add_all(cost_rows(source.rows, book, people, models, _attributor(settings, people, profiles)))
         s.note(rows=len(source.rows), prices=len(book.prices), profiles=len(found.profiles))
@@ -300,7 +300,7 @@ def _read_bill(
 ) -> billing.Bill:
     """The bill of the windows' complete days: the CUR (in place, or through Athena), or Cost Explorer."""
     first, last = days[0], days[-1]
-    if settings.source == "demo":  # the demo answers for its own made-up account
+    if settings.bill == "demo":  # the demo answers for its own made-up account
         return demo.bill(kind_spend, first, last, book, demo.metrics(rows, days))
     if settings.cur.startswith("athena:") and settings.athena is not None:
         client = aws.client("athena", profile=settings.aws_profile, region=settings.athena.region or None)

@@ -121,6 +121,7 @@ class Settings:
     strict_pricing: bool = False
     cost_explorer: bool = False  # the bill from Cost Explorer (BILL=cost-explorer)
     cur: str = ""  # the bill from the CUR 2.0 export in this folder or s3://bucket/prefix (BILL=cur)
+    bill: str = "none"  # none | cost-explorer | cur | demo (the demo's own made-up bill)
     price_list: bool = False  # read current prices from the AWS Price List (auto: on for the cloudwatch source)
     config: Path | None = None
     identity: IdentityRules = field(default_factory=IdentityRules)
@@ -250,9 +251,10 @@ def _bill(layers: _Layers, source: str) -> None:
     """Which bill the estimate is set beside: none, Cost Explorer (--cost-explorer too) or the CUR at --cur (the
     demo shows its own made-up bill unless told none)."""
     bill, where = str(layers.pick("bill") or "").strip().lower(), str(layers.pick("cur") or "").strip()
-    asked = "cost-explorer" if layers.values.get("cost_explorer") or source == "demo" else "none"
+    unsaid = layers.pick("cost_explorer") in (None, False) and source == "demo"  # the demo's own, unless told
+    asked = "cost-explorer" if layers.values.get("cost_explorer") else "demo" if unsaid else "none"
     bill = bill or ("cur" if where else asked)
-    if bill not in ("none", "cost-explorer", "cur"):
+    if bill not in ("none", "cost-explorer", "cur", "demo") or (bill == "demo" and source != "demo"):
         layers.errors.append(f"BILL: use none, cost-explorer or cur, not {bill[:40]!r}")
     elif bill == "cur" and not where:
         layers.errors.append("--bill cur needs --cur: the CUR 2.0 export's s3://bucket/prefix (or a folder)")
@@ -262,6 +264,7 @@ def _bill(layers: _Layers, source: str) -> None:
         layers.errors.append("--cur athena:DATABASE.TABLE queries the export with Athena: it goes with --source athena")
     layers.values["cost_explorer"] = bill == "cost-explorer"
     layers.values["cur"] = where if bill == "cur" else ""
+    layers.values["bill"] = bill
 
 
 def _attribution(layers: _Layers) -> None:
