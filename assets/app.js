@@ -47,14 +47,27 @@
     });
   }
 
-  function bindFilter(input, table) {
+  /* The price filter: every price table at once; the captions count what shows, and a search opens the
+     folded "all other prices" so a match there is never hidden. */
+  function bindFilter(input, tables, folded) {
     input.addEventListener("input", function () {
       var terms = input.value.toLowerCase().split(/\s+/).filter(Boolean);
-      Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
-        var text = row.textContent.toLowerCase();
-        var show = terms.every(function (t) { return text.indexOf(t) !== -1; });
-        row.classList.toggle("hidden", !show);
+      tables.forEach(function (table) {
+        var shown = 0;
+        Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+          var text = row.textContent.toLowerCase();
+          var show = terms.every(function (t) { return text.indexOf(t) !== -1; });
+          row.classList.toggle("hidden", !show);
+          if (show) shown += 1;
+        });
+        var caption = table.caption;
+        if (caption) {
+          if (!caption.hasAttribute("data-label")) caption.setAttribute("data-label", caption.textContent);
+          var total = caption.getAttribute("data-total");
+          caption.textContent = terms.length ? shown + " of " + total + " prices match" : caption.getAttribute("data-label");
+        }
       });
+      if (folded && terms.length) folded.open = true;
     });
   }
 
@@ -165,8 +178,8 @@
   function start() {
     Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), makeSortable);
     var filter = document.getElementById("price-filter");
-    var prices = document.getElementById("prices");
-    if (filter && prices) bindFilter(filter, prices);
+    var tables = ["prices", "prices-all"].map(function (id) { return document.getElementById(id); }).filter(Boolean);
+    if (filter && tables.length) bindFilter(filter, tables, document.getElementById("all-prices"));
     var drawn = drawCharts();
     document.documentElement.setAttribute("data-charts-ms", String(Math.round(performance.now())));
     document.documentElement.setAttribute("data-charts-drawn", String(drawn));

@@ -137,11 +137,18 @@ def test_matrix_totals_equal_the_sum_of_cells(browser: Browser, base_url: str, w
 
 def test_price_filter(browser: Browser, base_url: str) -> None:
     visit = Visit(browser, f"{base_url}/pricing.html")
+    assert not visit.page.locator("#all-prices").evaluate("d => d.open")  # the site's own models first
     visit.page.fill("#price-filter", "titan global")
     assert visit.page.locator("#prices tbody tr:visible").count() == 0
     visit.page.fill("#price-filter", "nova")
     visible = visit.page.locator("#prices tbody tr:visible").all_inner_texts()
     assert visible and all("nova" in row.lower() for row in visible)
+    # a search reaches every other price too, and the captions count what matches
+    visit.page.fill("#price-filter", "kimi")
+    assert visit.page.locator("#prices tbody tr:visible").count() == 0
+    assert visit.page.locator("#all-prices").evaluate("d => d.open")
+    found = visit.page.locator("#prices-all tbody tr:visible").count()
+    assert found > 0 and visit.page.locator("#prices-all caption").inner_text().startswith(f"{found} of ")
     visit.check_clean()
     visit.close("pricing-filtered")
 

@@ -195,7 +195,11 @@ def render_site(
     index = INDEX_WINDOW if INDEX_WINDOW in meta.windows else meta.windows[0]
     files["index.html"] = files[f"usage-{index}.html"]
     stale = {p for p in meta.book.prices if export.is_stale(p, meta.generated_at.date())}
-    helpers = {"stale": stale, "cells": price_cells, "long_context": long_context}
+    used = {name for v in views for m in v.rep.models for name in (m.name, meta.book.alias_of(m.name))}
+    used |= {i.priced_as for v in views for i in v.rep.inferred}
+    helpers = {"stale": stale, "cells": price_cells, "long_context": long_context,
+               "used_prices": [p for p in meta.book.prices if p.model in used],
+               "other_prices": [p for p in meta.book.prices if p.model not in used]}  # fmt: skip
     files["pricing.html"] = _render(env, "pricing.html", {"current": "pricing", "rep": None, **helpers, **common})
     files["data/pricing.json"] = export.dump(export.pricing_payload(meta))
     files["data/schema/usage.schema.json"] = SCHEMA_PATH.read_bytes()
