@@ -65,7 +65,7 @@ def csv_gz(rows: list[dict[str, str]]) -> bytes:
     writer = csv.DictWriter(text, COLUMNS)
     writer.writeheader()
     writer.writerows(rows)
-    return gzip.compress(text.getvalue().encode())
+    return gzip.compress(text.getvalue().encode(), mtime=0)  # the same bytes every time (xdist compares test ids)
 
 
 def parquet(rows: list[dict[str, str]], path: Path) -> None:
@@ -163,11 +163,12 @@ def test_a_file_read_once_is_taken_from_the_store(tmp_path: Path, monkeypatch: p
 
 @pytest.mark.parametrize(
     ("data", "why"),
-    [(gzip.compress(b"a,b\n1,2\n"), "part-0.csv.gz: not a CUR 2.0 export: no line_item_usage_start_date"),
+    [(gzip.compress(b"a,b\n1,2\n", mtime=0), "part-0.csv.gz: not a CUR 2.0 export: no line_item_usage_start_date"),
      (csv_gz([{**bill_rows()[0], "line_item_unblended_cost": "NaN"}]), "part-0.csv.gz: a line item has no usable"),
      (csv_gz([{**bill_rows()[0], "line_item_unblended_cost": "1e400"}]), "part-0.csv.gz: a line item has no usable"),
      (csv_gz([{**bill_rows()[0], "line_item_usage_start_date": "yesterday"}]), "a line item has no usable date"),
      (csv_gz(bill_rows())[:200], "the file is damaged"), (b"\xff\xfe\x00junk", "the file is damaged")],
+    ids=["foreign", "nan", "huge", "date", "cut", "junk"],
 )  # fmt: skip
 def test_a_damaged_or_foreign_file_is_one_line_and_the_estimate_stands(tmp_path: Path, data: bytes, why: str) -> None:
     (tmp_path / "part-0.csv.gz").write_bytes(data)
