@@ -122,10 +122,12 @@ def build(settings: Settings) -> BuildResult:
         cube.add_all(cost_rows(source.rows, book, people, models, _attributor(settings, people, profiles)))
         s.note(rows=len(source.rows), prices=len(book.prices), profiles=len(found.profiles))
     with stage("reconcile") as s:  # while the rows are here: Bedrock's own counts, and the bill by kind
-        covered = _coverage(settings, source.rows, models, windows, now, book)
         days = _bill_days(windows)
+        # the demo answers for its own made-up account: its counts serve the coverage and its bill alike
+        made_up = demo.metrics(source.rows, days) if settings.source == "demo" and days else None
+        covered = _coverage(settings, source.rows, models, windows, days, now, book, made_up)
         kind_spend = billing.spend_by_kind(source.rows, book, models) if billed else {}
-        bill = _read_bill(settings, kind_spend, days, book, source.rows) if billed and days else None
+        bill = _read_bill(settings, kind_spend, days, book, made_up) if billed and days else None
         s.note(windows=len(covered), charges=len(bill.charges) if bill else 0)
     meta = BuildMeta(
         now, floor_hour(now), source.description, __version__, tuple(settings.windows), source.skipped,
@@ -174,15 +176,17 @@ def _coverage(
     rows: tuple[HourlyRow, ...],
     models: Mapping[str, str],
     windows: list[Window],
+    days: list[date],
     now: datetime,
     book: PriceBook,
+    made_up: coverage.Metrics | None,
 ) -> dict[str, coverage.Coverage]:
-    """Each window's logs beside the AWS/Bedrock metrics of its complete UTC days (none when coverage is off)."""
-    days = _bill_days(windows)
+    """Each window's logs beside the AWS/Bedrock metrics of its complete UTC days (none when coverage is off); the
+    demo's `made_up` counts instead of CloudWatch's."""
     if not settings.coverage or not days:
         return {}
-    if settings.source == "demo":  # the demo answers for its own made-up account
-        metrics = demo.metrics(rows, days)
+    if made_up is not None:
+        metrics = made_up
     else:
         problem = aws.credentials_problem(settings.aws_profile)
         if problem:
@@ -296,12 +300,13 @@ def _read_bill(
     kind_spend: Mapping[tuple[date, str], Decimal],
     days: list[date],
     book: PriceBook,
-    rows: tuple[HourlyRow, ...],
+    made_up: coverage.Metrics | None,
 ) -> billing.Bill:
-    """The bill of the windows' complete days: the CUR (in place, or through Athena), or Cost Explorer."""
+    """The bill of the windows' complete days: the CUR (in place, or through Athena), Cost Explorer, or the demo's
+    own (from its `made_up` counts)."""
     first, last = days[0], days[-1]
-    if settings.bill == "demo":  # the demo answers for its own made-up account
-        return demo.bill(kind_spend, first, last, book, demo.metrics(rows, days))
+    if settings.bill == "demo" and made_up is not None:
+        return demo.bill(kind_spend, first, last, book, made_up)
     if settings.cur.startswith("athena:") and settings.athena is not None:
         client = aws.client("athena", profile=settings.aws_profile, region=settings.athena.region or None)
         return cur.read_cur_athena(AthenaRunner(client, settings.athena), settings.cur, first, last)

@@ -119,9 +119,8 @@ class Settings:
     windows: tuple[str, ...] = WINDOW_KEYS
     strict: bool = False
     strict_pricing: bool = False
-    cost_explorer: bool = False  # the bill from Cost Explorer (BILL=cost-explorer)
-    cur: str = ""  # the bill from the CUR 2.0 export in this folder or s3://bucket/prefix (BILL=cur)
     bill: str = "none"  # none | cost-explorer | cur | demo (the demo's own made-up bill)
+    cur: str = ""  # with bill cur: the CUR 2.0 export's folder, s3://bucket/prefix or athena:DATABASE.TABLE
     price_list: bool = False  # read current prices from the AWS Price List (auto: on for the cloudwatch source)
     config: Path | None = None
     identity: IdentityRules = field(default_factory=IdentityRules)
@@ -152,6 +151,11 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def cost_explorer(self) -> bool:
+        """True when the bill is read from Cost Explorer (--cost-explorer, or BILL=cost-explorer)."""
+        return self.bill == "cost-explorer"
 
     @property
     def keeps_state(self) -> bool:
@@ -262,7 +266,7 @@ def _bill(layers: _Layers, source: str) -> None:
         layers.errors.append(f"--cur goes with --bill cur, not --bill {bill}")
     elif where.startswith("athena:") and layers.values.get("athena") is None:
         layers.errors.append("--cur athena:DATABASE.TABLE queries the export with Athena: it goes with --source athena")
-    layers.values["cost_explorer"] = bill == "cost-explorer"
+    layers.values.pop("cost_explorer", None)  # said by `bill` now
     layers.values["cur"] = where if bill == "cur" else ""
     layers.values["bill"] = bill
 

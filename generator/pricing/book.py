@@ -134,8 +134,7 @@ class PriceBook:
         self._found: dict[tuple[str, str, str, str, date], Quote | None] = {}
 
     def _best(self, model: str, route: str, prefix: str, region: str, day: date) -> Price | None:
-        fits = [p for p in self._by_key.get((model, route), ()) if p.covers(day) and p.applies(prefix, region)]
-        return max(fits, key=lambda p: p.rank) if fits else None
+        return _pick(self._by_key.get((model, route), ()), prefix, region, day)
 
     def quote(self, model: str, route: str, day: date, prefix: str = "", region: str = "") -> Quote | None:
         """Return the price in effect for a call of `model` on `route` from `region` on `day`, or None."""
@@ -171,8 +170,7 @@ class PriceBook:
     def tier_price(self, model: str, tier: str, region: str, day: date) -> Price | None:
         """A service tier's token price for a model in a region (its own region's first), or None when unknown."""
         known = model if model in self._models else self.alias_of(model) or model
-        fits = [p for p in self._tiers.get((known, tier), ()) if p.covers(day) and p.applies("", region)]
-        return max(fits, key=lambda p: p.rank) if fits else None
+        return _pick(self._tiers.get((known, tier), ()), "", region, day)
 
     def knows(self, model: str) -> bool:
         """Tell whether the book has entries for this model (under this or another version id)."""
@@ -191,6 +189,12 @@ class PriceBook:
                 return entries[-1].name
         alias = self.alias_of(model)
         return self.name_of(alias) if alias else model
+
+
+def _pick(candidates: Iterable[Price], prefix: str, region: str, day: date) -> Price | None:
+    """The one rule that picks a price: of those in effect on `day` for this prefix and region, the highest rank."""
+    fits = [p for p in candidates if p.covers(day) and p.applies(prefix, region)]
+    return max(fits, key=lambda p: p.rank) if fits else None
 
 
 def name_key(name: str) -> str:
@@ -312,31 +316,30 @@ def _check_overlaps(prices: Sequence[Price], origin: str) -> None:
                 )
 
 
-def read_book(*paths: Path) -> list[Price]:
-    """Read the bundled book's entries (both files unless told which)."""
-    found = []
+def _read(paths: Sequence[Path]) -> tuple[list[Price], list[tuple[str, Price]]]:
+    """The bundled book's `[[prices]]` and `[[tiers]]` (an entry with a `tier`, flex or priority), each file read
+    once (both files unless told which)."""
+    prices: list[Price] = []
+    tiers: list[tuple[str, Price]] = []
     for path in paths or (BOOK_PATH, PUBLIC_PATH):
         with path.open("rb") as fh:
             doc = tomllib.load(fh, parse_float=Decimal)
-        found += parse_prices(doc["prices"], path.name, "book")
-    return found
-
-
-def read_tiers(*paths: Path) -> list[tuple[str, Price]]:
-    """The bundled service-tier prices (`[[tiers]]`: an entry with a `tier`, flex or priority)."""
-    found: list[tuple[str, Price]] = []
-    for path in paths or (BOOK_PATH, PUBLIC_PATH):
-        with path.open("rb") as fh:
-            entries = tomllib.load(fh, parse_float=Decimal).get("tiers", [])
-        for i, entry in enumerate(entries):
+        prices += parse_prices(doc["prices"], path.name, "book")
+        for i, entry in enumerate(doc.get("tiers", [])):
             tier = entry.get("tier")
             if tier not in TIERS:
                 raise PriceEntryError(f"{path.name}: tiers[{i}]: tier must be one of {', '.join(TIERS)}")
             (price,) = parse_prices([{k: v for k, v in entry.items() if k != "tier"}], path.name, "book")
-            found.append((tier, price))
-    return found
+            tiers.append((tier, price))
+    return prices, tiers
+
+
+def read_book(*paths: Path) -> list[Price]:
+    """Read the bundled book's entries (both files unless told which)."""
+    return _read(paths)[0]
 
 
 def load_book(overrides: Sequence[Price] = (), price_list: Sequence[Price] = (), *paths: Path) -> PriceBook:
     """Layer config overrides and Price List prices over the bundled book (with its service-tier prices)."""
-    return PriceBook([*read_book(*paths), *price_list, *overrides], read_tiers(*paths))
+    prices, tiers = _read(paths)
+    return PriceBook([*prices, *price_list, *overrides], tiers)

@@ -191,10 +191,10 @@ def reconcile(
         if first <= day <= last:
             service = service_for.get(model) or service_for.setdefault(model, service_of(model, services, book))
             estimate[(day, service)][person] += cost
+    charges = [c for c in bill.charges if first <= c.day <= last]
     billed_by: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
-    for c in bill.charges:
-        if first <= c.day <= last:
-            billed_by[(c.day, c.service)] += c.amount
+    for c in charges:
+        billed_by[(c.day, c.service)] += c.amount
     people: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
     per_service: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
     per_day: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
@@ -211,7 +211,6 @@ def reconcile(
         for person, cost in shares.items():
             people[person][0] += billed * cost / estimated
             people[person][1] += cost
-    charges = [c for c in bill.charges if first <= c.day <= last]
     by_principal = person_of is not None and any(c.principal for c in charges)
     if by_principal:
         assert person_of is not None
@@ -225,9 +224,10 @@ def reconcile(
     for c in charges:
         if c.kind:
             by_day[(c.day, c.kind)][0] += c.amount
-    for (day, kind), cost in (kind_spend or {}).items():
-        if first <= day <= last and any(c.kind for c in charges):
-            by_day[(day, kind)][1] += cost
+    if by_day:  # the estimate by kind only beside a bill that says its kinds
+        for (day, kind), cost in (kind_spend or {}).items():
+            if first <= day <= last:
+                by_day[(day, kind)][1] += cost
     kinds: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
     for (_, kind), (billed, estimated) in by_day.items():
         kinds[kind][0] += billed
@@ -263,15 +263,14 @@ def spend_by_kind(
         day = utc_day(hour)
         by_kind = Decimal(0)
         calls_only = [counts[0], counts[1], 0, 0, 0, 0]
-        per_unit = cost_of(row_of(hour, "", model_id, calls_only, region, over), ref, book).cost
-        for i, kind in enumerate(LOGGED_KINDS, start=2):  # the four token counts follow calls and errors
-            if per_unit:
-                break  # billed per unit (an image a call), not per token: all of it goes below
-            alone = list(calls_only)
-            alone[i] = counts[i]
-            cost = cost_of(row_of(hour, "", model_id, alone, region, over), ref, book).cost
-            out[(day, kind)] += cost
-            by_kind += cost
+        # a model billed per unit (an image a call) costs something with no tokens: all of it goes below
+        if not cost_of(row_of(hour, "", model_id, calls_only, region, over), ref, book).cost:
+            for i, kind in enumerate(LOGGED_KINDS, start=2):  # the four token counts follow calls and errors
+                alone = list(calls_only)
+                alone[i] = counts[i]
+                cost = cost_of(row_of(hour, "", model_id, alone, region, over), ref, book).cost
+                out[(day, kind)] += cost
+                by_kind += cost
         rest = cost_of(whole, ref, book).cost - by_kind
         if rest:
             out[(day, "estimated per unit")] += rest

@@ -9,6 +9,7 @@ a region that cannot be read is named in a line, never a failure.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import defaultdict
@@ -25,7 +26,7 @@ from generator.pricing import PriceBook
 from generator.pricing.cost import utc_day
 from generator.reconcile.billing import complete_days
 from generator.state import Store
-from generator.usage import HourlyRow, Window, utc_days
+from generator.usage import DAY, HourlyRow, Window, day_start, utc_days
 
 # Regions Bedrock runs in (the account's opt-in regions that are not enabled answer with an error and are passed by).
 BEDROCK_REGIONS = (
@@ -102,26 +103,26 @@ def _mantle_model(metric: dict[str, Any]) -> str | None:
     return dims.get("model") or dims.get("modelid")
 
 
-def _read_region(client: Any, region: str, days: list[date]) -> tuple[dict[date, DayCounts], int]:
-    """Daily sums of every Bedrock metric in the region over `days` (contiguous); and the requests it took."""
-    queries: list[tuple[str, str, dict[str, Any]]] = []  # (kind, key, metric)
+def _read_region(client: Any, days: list[date]) -> tuple[dict[date, DayCounts], int]:
+    """Daily sums of every Bedrock metric of a region's client over `days` (contiguous); and the requests it took."""
+    queries: list[tuple[str, str, str, dict[str, Any]]] = []  # (kind, model, metric name, metric)
     for metric in _series(client, "AWS/Bedrock", (*COUNTS, *DELIVERY)):
-        name = metric["MetricName"]
-        if name in COUNTS and _model_of(metric):
-            queries.append(("models", f"{_model_of(metric)}\0{name}", metric))
+        name, model = metric["MetricName"], _model_of(metric)
+        if name in COUNTS and model:
+            queries.append(("models", model, name, metric))
         elif name in DELIVERY and not metric.get("Dimensions"):
-            queries.append(("delivery", name, metric))
+            queries.append(("delivery", "", name, metric))
     for metric in _series(client, "AWS/BedrockMantle", MANTLE):
         model = _mantle_model(metric)
         if model:  # every breakdown of a model (its projects) is summed
-            queries.append(("mantle", f"{model}\0{metric['MetricName']}", metric))
+            queries.append(("mantle", model, metric["MetricName"], metric))
     found = {day: DayCounts() for day in days}
     requests = 0
-    start = datetime(days[0].year, days[0].month, days[0].day, tzinfo=UTC)
+    start = datetime.fromtimestamp(day_start(days[0]), UTC)
     for first in range(0, len(queries), _BATCH):
         batch = queries[first : first + _BATCH]
         ask = [{"Id": f"m{i}", "MetricStat": {"Metric": m, "Period": 86400, "Stat": "Sum"}, "ReturnData": True}
-               for i, (_, _, m) in enumerate(batch)]  # fmt: skip
+               for i, (*_, m) in enumerate(batch)]  # fmt: skip
         token = None
         while True:
             requests += 1
@@ -130,22 +131,21 @@ def _read_region(client: Any, region: str, days: list[date]) -> tuple[dict[date,
                 **({"NextToken": token} if token else {}),
             )  # fmt: skip
             for result in page.get("MetricDataResults", []):
-                kind, key, _ = batch[int(result["Id"][1:])]
+                kind, model, name, _ = batch[int(result["Id"][1:])]
                 for stamp, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
                     counts = found.get(stamp.astimezone(UTC).date())
                     if counts is not None and math.isfinite(value) and value >= 0:  # a count is never NaN or < 0
-                        _add(counts, kind, key, round(value))
+                        _add(counts, kind, model, name, round(value))
             token = page.get("NextToken")
             if not token:
                 break
     return found, requests
 
 
-def _add(counts: DayCounts, kind: str, key: str, value: int) -> None:
+def _add(counts: DayCounts, kind: str, model: str, name: str, value: int) -> None:
     if kind == "delivery":
-        counts.delivery[key] = counts.delivery.get(key, 0) + value
+        counts.delivery[name] = counts.delivery.get(name, 0) + value
         return
-    model, name = key.split("\0")
     names = COUNTS if kind == "models" else MANTLE
     row = getattr(counts, kind).setdefault(model, [0, 0, 0])
     row[names.index(name)] += value
@@ -156,7 +156,7 @@ def read(
 ) -> Metrics:
     """The metrics of `days` in every region: settled days from the store, the rest from CloudWatch (then kept)."""
     out = Metrics()
-    settled = {d for d in days if datetime(d.year, d.month, d.day, tzinfo=UTC) + timedelta(days=1) + SETTLED <= now}
+    settled = {d for d in days if day_start(d) + DAY + SETTLED.total_seconds() <= now.timestamp()}
 
     failed: dict[str, list[str]] = defaultdict(list)  # what went wrong -> the regions it went wrong in
 
@@ -169,9 +169,9 @@ def read(
         missing = [d for d in days if d not in kept]
         if not missing:
             return region, kept, 0, ""
-        span = utc_days(_epoch(missing[0]), _epoch(missing[-1]) + 86400)
+        span = utc_days(day_start(missing[0]), day_start(missing[-1]) + DAY)
         try:
-            fresh, requests = _read_region(client_for(region), region, span)
+            fresh, requests = _read_region(client_for(region), span)
         except AWS_ERRORS as exc:
             if error_code(exc) in _NOT_ENABLED:
                 return region, kept, 0, ""  # a region the account has not enabled has no calls
@@ -196,28 +196,26 @@ def read(
     return out
 
 
-def _epoch(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
-
-
 def logged_counts(
     rows: Iterable[HourlyRow], models: Mapping[str, str], home: str
 ) -> dict[tuple[str, date, str], list[int]]:
     """What the logs hold per (region, UTC day, model): invocations, input, output, cache read and cache write
     tokens (a row that names no region is counted in `home`, the run's region)."""
     found: dict[tuple[str, date, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
-    names: dict[str, str] = {}
+    model_of = _namer(models)
     for r in rows:
-        model = names.get(r.model_id)
-        if model is None:
-            model = names[r.model_id] = parse_model_id(r.model_id, models).model
-        row = found[(r.region or home, utc_day(r.hour), model)]
+        row = found[(r.region or home, utc_day(r.hour), model_of(r.model_id))]
         row[0] += r.invocations
         row[1] += r.input_tokens
         row[2] += r.output_tokens
         row[3] += r.cache_read_tokens
         row[4] += r.cache_write_tokens
     return found
+
+
+def _namer(models: Mapping[str, str]) -> Callable[[str], str]:
+    """The base model a logged (or counted) model id names, remembered per id: the logs and the metrics meet on it."""
+    return functools.lru_cache(maxsize=None)(lambda model_id: parse_model_id(model_id, models).model)
 
 
 @dataclass(frozen=True)
@@ -280,12 +278,13 @@ def compare(
     tiers: dict[tuple[str, date, str, str], int] = defaultdict(int)
     delivery: list[tuple[str, date, str, int]] = []
     mantle: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    model_of = _namer(models)
     for (region, day), counts in metrics.days.items():
         if not first <= day <= last:
             continue
         for model_id, values in counts.models.items():
             base, tier = _split(model_id)
-            model = parse_model_id(base, models).model
+            model = model_of(base)
             for i, v in enumerate(values):
                 counted[(region, day, model)][i] += v
             tiers[(region, day, model, tier)] += values[0]

@@ -175,8 +175,9 @@ def render_site(
     for view in views:
         rep = view.rep
         key = rep.window.key
-        bill, cov = (billing or {}).get(key), (covered or {}).get(key)
-        files[f"data/usage-{key}.json"] = export.dump(export.usage_payload(view, meta, bill, cov))
+        bill = (billing or {}).get(key)
+        doc = export.usage_payload(view, meta, bill, (covered or {}).get(key))
+        files[f"data/usage-{key}.json"] = export.dump(doc)
         files[f"data/usage-{key}.csv"] = usage_csv(rep, meta, dimensions)
         files[f"data/daily-{key}.csv"] = daily_csv(rep, meta)
         page = {
@@ -184,7 +185,7 @@ def render_site(
             "view": view,
             "current": key,
             "bill": bill,
-            "coverage": export.coverage_payload(cov, meta.book) if cov else None,
+            "coverage": doc["coverage"],  # as the JSON says it
             "caller_named": identity.caller_named(rep.identities),
             **common,
         }
