@@ -14,6 +14,8 @@ from typing import Any
 
 NEAR = Decimal("0.8")
 LEVELS = (("over", Decimal(1)), ("near", NEAR))  # highest first
+_RANK = {"ok": 0, "near": 1, "over": 2}
+_WORDS = {"ok": "within budget", "near": "near budget", "over": "over budget"}
 
 
 @dataclass(frozen=True)
@@ -58,10 +60,27 @@ class Status:
     def label(self) -> str:
         return "everyone" if self.scope == "total" else f"{self.scope} {self.name}"
 
+    @property
+    def status(self) -> str:
+        """The one phrase every page and the JSON give this budget: `within budget`, `near budget`, `over budget`,
+        and `, forecast near` or `, forecast over` when the forecast is worse than the spend so far."""
+        return status_text(self.level, self.forecast_level)
+
+    @property
+    def severity(self) -> str:
+        """The worse of the two levels: what a page colours the status by."""
+        return max(self.level, self.forecast_level, key=_RANK.__getitem__)
+
 
 def level(amount: Decimal, budget: Decimal) -> str:
     """ok, near (at least 80% of the budget) or over (at least all of it)."""
     return next((name for name, share in LEVELS if amount >= budget * share), "ok")
+
+
+def status_text(spent: str, forecast: str) -> str:
+    """A budget's status from the level of its spend so far and of its forecast (see `Status.status`)."""
+    words = _WORDS[spent]
+    return f"{words}, forecast {forecast}" if _RANK[forecast] > _RANK[spent] else words
 
 
 def parse_budgets(table: Mapping[str, Any]) -> Budgets:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,10 +16,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from generator.budgets import Budgets, Status, crossings, level, parse_budgets
+from generator.budgets import Budgets, Status, crossings, level, parse_budgets, status_text
 from generator.config import load_settings
 from generator.errors import ConfigError
 from generator.run import build_site as build
+from generator.site.export import slug
 from generator.sources.demo import write_demo_logs
 from generator.teams import parse_teams
 from tests.conftest import NOW, NOW_ISO
@@ -33,6 +35,49 @@ def test_levels_and_crossings() -> None:
     keys = [k for k, _ in crossings([over, near_by_forecast])]
     assert keys == ["person ann|actual|over", "person ann|actual|near", "person ann|forecast|over",
                     "person ann|forecast|near", "team ml|forecast|near"]  # fmt: skip
+
+
+def test_one_status_phrase_from_spend_and_forecast() -> None:
+    cases = {("ok", "ok"): "within budget", ("ok", "near"): "within budget, forecast near",
+             ("ok", "over"): "within budget, forecast over", ("near", "near"): "near budget",
+             ("near", "over"): "near budget, forecast over", ("over", "over"): "over budget",
+             ("over", "ok"): "over budget", ("near", "ok"): "near budget"}  # fmt: skip
+    assert {k: status_text(*k) for k in cases} == cases
+    within_forecast_over = Status("person", "ann", Decimal(150), Decimal(50), Decimal("237.15"), True)
+    assert (within_forecast_over.status, within_forecast_over.severity) == ("within budget, forecast over", "over")
+
+
+def _text(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def _row(html: str, table: str, name: str) -> str:
+    """The text of the row of table `table` (its id) whose header cell names `name`."""
+    body = html.split(f'id="{table}"')[1].split("</table>")[0]
+    rows = [r.split(">", 1)[1] for r in body.split("<tr")[1:]]
+    return next(_text(r) for r in rows if f"{_text(r.split('</th>')[0])} ".startswith(f"{name} "))
+
+
+def test_every_page_says_what_the_json_says_of_each_budget(demo_site: Path) -> None:
+    """The month-to-date JSON's status of each budget is the phrase on the overview's budget table, the people
+    table, the person's page and the team's page; no page gives a level of its own."""
+    doc = json.loads((demo_site / "data/usage-mtd.json").read_text())
+    said = {b["status"] for b in doc["budgets"]}
+    assert len(said) >= 3 and any("forecast" in s for s in said)  # the demo's budgets say different things
+    overview = (demo_site / "usage-mtd.html").read_text()
+    phrases = re.compile(r"(?:within|near|over) budget(?:, forecast (?:near|over))?")
+    for b in doc["budgets"]:
+        assert b["status"] == status_text(b["level"], b["forecast_level"])
+        name = {"total": "everyone", "team": f"team {b['name']}", "person": b["name"]}[b["scope"]]
+        assert phrases.findall(_row(overview, "budgets", name)) == [b["status"]]
+        if b["scope"] == "person":
+            badge = [b["status"]] if b["severity"] != "ok" else []
+            assert phrases.findall(_row(overview, "by-users", b["name"])) == badge
+            page = _text((demo_site / f"person/{slug(b['name'])}.html").read_text())
+            assert phrases.findall(page) == [b["status"]]
+        if b["scope"] == "team":
+            page = _text((demo_site / f"team/{slug(b['name'])}.html").read_text())
+            assert phrases.findall(page.split("Month to date:")[1].split("Person")[0]) == [b["status"]]
 
 
 @pytest.mark.parametrize(

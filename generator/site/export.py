@@ -30,7 +30,9 @@ from generator.site.report import Cell, WindowReport
 from generator.skips import SkipReport
 from generator.usage import iso
 
-SCHEMA_VERSION = 5  # 5: `coverage`; 4: `tags` and users[].via (request metadata, inference profiles)
+# 6: budgets[].status and severity (one phrase for every page); 5: `coverage`;
+# 4: `tags` and users[].via (request metadata, inference profiles)
+SCHEMA_VERSION = 6
 _MICRO = Decimal("0.000001")
 _WIDE = Context(prec=60)  # quantizing any sum of bounded counts x prices never overflows the precision
 
@@ -160,7 +162,7 @@ def budget_payload(b: Status) -> dict[str, Any]:
     return {
         "scope": b.scope, "name": b.name, "budget_usd": usd(b.budget), "actual_usd": usd(b.actual),
         "forecast_usd": usd(b.forecast) if b.forecast is not None else None, "level": b.level,
-        "forecast_level": b.forecast_level, "cost_complete": b.complete,
+        "forecast_level": b.forecast_level, "status": b.status, "severity": b.severity, "cost_complete": b.complete,
     }  # fmt: skip
 
 
