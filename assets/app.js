@@ -99,9 +99,19 @@
   function colored(data, datasets, partial) {
     return (datasets || []).map(function (d, i) {  /* a page draws only the charts it has */
       var color = colorOf(data, d.label, i);
-      /* scriptable: a bar on a partial day is lighter; the legend (no bar index) keeps the full colour */
+      /* scriptable: a bar on a partial day is lighter; the legend takes the full colour (see legendLabels) */
       var fill = partial && partial.length ? function (ctx) { return partial.indexOf(ctx.dataIndex) >= 0 ? lighter(color) : color; } : color;
       return Object.assign({}, d, { backgroundColor: fill, borderColor: color, borderWidth: 0 });
+    });
+  }
+
+  /* Chart.js styles a bar chart's legend box as the dataset's first bar: lighter when the first day is partial.
+     The swatch takes the dataset's full colour (its border colour) instead, so it always matches the bars. */
+  function legendLabels(chart) {
+    return window.Chart.defaults.plugins.legend.labels.generateLabels(chart).map(function (item) {
+      var dataset = chart.data.datasets[item.datasetIndex];
+      if (dataset && typeof dataset.borderColor === "string") item.fillStyle = dataset.borderColor;
+      return item;
     });
   }
 
@@ -116,7 +126,7 @@
     return {
       indexAxis: axis === "y" ? "y" : "x",
       scales: scales,
-      plugins: { legend: { labels: { boxWidth: 12 } },
+      plugins: { legend: { labels: { boxWidth: 12, generateLabels: legendLabels } },
         tooltip: { callbacks: { label: function (ctx) {
           return ctx.dataset.label + ": " + format(axis === "y" ? ctx.parsed.x : ctx.parsed.y);
         } } } }

@@ -23,6 +23,11 @@ COLOUR_OF = """([id, label]) => {
   return d ? d.borderColor : null;
 }"""
 
+LEGEND = """id => {
+  const chart = Chart.getChart(document.getElementById(id));
+  return chart.legend.legendItems.map(i => [i.fillStyle, chart.data.datasets[i.datasetIndex].borderColor]);
+}"""
+
 
 def test_a_person_keeps_their_colour_on_every_window(browser: Browser, base_url: str) -> None:
     seen = set()
@@ -42,8 +47,17 @@ def test_partial_days_are_marked_and_1d_draws_hours(browser: Browser, base_url: 
     colours = visit.page.evaluate("Chart.getChart(document.getElementById('chart-daily-cost')).getDatasetMeta(0)"
                                   ".data.map(bar => bar.options.backgroundColor)")  # fmt: skip
     assert colours[0].endswith("66") and not colours[3].endswith("66")  # a partial day's bar is lighter
+    swatches = visit.page.evaluate(LEGEND, "chart-daily-cost")  # the legend keeps the full colour
+    assert swatches and all(fill == full and not fill.endswith("66") for fill, full in swatches), swatches
     assert "Partial days" in visit.page.locator(".partial-days").inner_text()
     visit.page.close()
+    person = Visit(browser, f"{base_url}/person/{slug('peterdir')}.html")  # its 90 days begin on a partial day
+    assert person.page.evaluate(
+        "Chart.getChart(document.getElementById('chart-person-daily')).data.labels[0]"
+    ).endswith("(partial)")
+    swatches = person.page.evaluate(LEGEND, "chart-person-daily")
+    assert swatches and all(fill == full and not fill.endswith("66") for fill, full in swatches), swatches
+    person.page.close()
     hours = Visit(browser, f"{base_url}/usage-1d.html")
     labels = hours.page.evaluate("Chart.getChart(document.getElementById('chart-hourly-cost')).data.labels")
     assert len(labels) == 24 and labels[0].endswith(":00")
