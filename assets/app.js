@@ -5,8 +5,8 @@
   "use strict";
 
   /* Only for names the page's data gives no colour (the build assigns one per name: the same everywhere). */
-  var PALETTE = ["#2f6fde", "#e0803a", "#2ea37a", "#c9473d", "#8d5fd3", "#c7a42b",
-                 "#3aa6c4", "#d35f9d", "#6c8f2f", "#8a6a4f", "#5b6fa8"];
+  var PALETTE = ["#3b75d9", "#d4711a", "#8a5cd6", "#2e9e5b", "#d14f9a", "#a88a1c", "#6b7a99", "#d64545", "#1a9ba8",
+                 "#9c6b43"];  /* charts.PALETTE */
 
   /* ---------- tables ---------- */
 

@@ -6,7 +6,6 @@ models draw as 10 + other); the tables and JSON files keep the full lists. Pure.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -20,10 +19,10 @@ from generator.site.decisions import View
 from generator.site.export import usd
 from generator.site.report import Group
 
-# Mid-tone colours that read on the light and the dark theme, ordered so neighbours differ in hue.
-PALETTE = ("#2f6fde", "#e0803a", "#2ea37a", "#c9473d", "#8d5fd3", "#c7a42b", "#3aa6c4", "#d35f9d", "#6c8f2f",
-           "#b86b3d", "#5b6fa8", "#d4544f", "#3f9e9a", "#a26bc4", "#9c8f2a", "#4f86c6", "#cf7b2c", "#57a55a",
-           "#b04a80", "#7a7fd1")  # fmt: skip
+# Ten mid-tone colours, each at least 3:1 against the light and the dark theme's backgrounds, in an order whose
+# neighbours stay far apart for normal vision and the three colour-vision deficiencies (tests/test_palette.py).
+PALETTE = ("#3b75d9", "#d4711a", "#8a5cd6", "#2e9e5b", "#d14f9a", "#a88a1c", "#6b7a99", "#d64545", "#1a9ba8",
+           "#9c6b43")  # fmt: skip
 OTHER_COLOR = "#9aa4b0"
 TOP_PEOPLE = 10
 TOP_MODELS = 8
@@ -53,26 +52,42 @@ def most_called(models: Sequence[Group]) -> tuple[Group, ...]:
     return tuple(sorted(models, key=lambda g: (-g.counters.invocations, g.name)))
 
 
-def colours(names: Iterable[str]) -> dict[str, str]:
-    """A colour for each name, the same on every page and window of a build: each name starts at a place in
-    the palette its hash picks and takes the next free one, names taken in order (so the set decides, not
-    which page draws them); past the palette's size colours repeat."""
+def colours(charts: Iterable[Sequence[str]]) -> dict[str, str]:
+    """A colour for each name, the same on every page and window of a build. `charts` are the names each chart
+    draws together, the most important first; names are taken in the order first met and each takes the first
+    palette colour no name it shares a chart with has (else the least shared), so the widest window's top series
+    take the palette in order (neighbours far apart). `distinct` settles what clashes in one chart."""
+    together: dict[str, set[str]] = defaultdict(set)
+    for names in charts:
+        for name in names:
+            together[name].update(names)
     taken: dict[str, str] = {}
-    for name in sorted(set(names)):
-        start = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % len(PALETTE)
-        free = [PALETTE[(start + i) % len(PALETTE)] for i in range(len(PALETTE))]
-        used = set(taken.values())
-        taken[name] = next((c for c in free if c not in used), free[0])
+    for name in together:  # dicts keep the order names were first met in
+        shared = [taken[other] for other in together[name] if other in taken]
+        taken[name] = min(PALETTE, key=shared.count)  # a free colour, the first; else the least shared
     return taken
 
 
-def drawn_names(views: Sequence[View], book: PriceBook) -> list[str]:
-    """Every person and model label any chart of the build draws (the top of each window)."""
+def distinct(palette: dict[str, str], names: Sequence[str]) -> dict[str, str]:
+    """The colours of names one chart draws together: each its build-wide colour, unless a name before it here has
+    that colour; then the first colour no name here has (the same ten never share one)."""
+    out: dict[str, str] = {}
+    for name in names:
+        if name == OTHER or name in out:
+            continue
+        colour, used = palette.get(name, OTHER_COLOR), set(out.values())
+        out[name] = colour if colour not in used else next((c for c in PALETTE if c not in used), colour)
+    return out
+
+
+def drawn_names(views: Sequence[View], book: PriceBook) -> list[list[str]]:
+    """The person and model labels each chart of the build draws together (the top of each window; a person's
+    page draws any of the models), the widest window first."""
     found = []
-    for v in views:
-        found += [shorten(g.name) for g in v.rep.users[:TOP_PEOPLE]]
-        found += [book.name_of(g.name) for g in v.rep.models[:TOP_MODELS]]
-        found += [book.name_of(g.name) for g in v.rep.models]  # every model: person pages draw theirs
+    for v in sorted(views, key=lambda v: v.rep.window.start - v.rep.window.end):
+        found.append([shorten(g.name) for g in v.rep.users[:TOP_PEOPLE]])
+        found.append([book.name_of(g.name) for g in v.rep.models[:TOP_MODELS]])
+    found += [[book.name_of(g.name) for v in views for g in v.rep.models]]  # every model: person pages draw theirs
     return found
 
 
@@ -109,11 +124,11 @@ def chart_payload(view: View, book: PriceBook, palette: dict[str, str] | None = 
     called_sums = totals(rep.models, called_of)
     model_labels = [book.name_of(m) if m != OTHER else OTHER for m in models]
     called_labels = [book.name_of(m) if m != OTHER else OTHER for m in called]
-    labels = [shorten(p) for p in people] + model_labels + called_labels
     return {
         "window": rep.window.label,
         "key": rep.window.key,
-        "colors": {n: (palette or {}).get(n, OTHER_COLOR) for n in labels if n != OTHER},
+        "colors": distinct(palette or {}, [shorten(p) for p in people]) | distinct(palette or {}, model_labels
+                                                                                     + called_labels),
         "other_color": OTHER_COLOR,
         "days": days,
         "partial_days": [i for i, d in enumerate(rep.days) if d in view.partial_days],

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from generator.counters import Counters, add_counters
+from generator.site import charts
 from generator.site.decisions import View
 from generator.site.export import SCHEMA_VERSION, BuildMeta, budget_payload, counters, forecast_payload, slug, usd
 from generator.site.report import DayCell, Group, by_cost, group_cells
@@ -127,7 +128,7 @@ class Directory:
             "days": [d.isoformat() for d in rep.days],
             "partial_days": [i for i, d in enumerate(rep.days) if d in self.wide.partial_days],
             "daily_cost": lines,
-            "colors": {line["label"]: palette[line["label"]] for line in lines if line["label"] in palette},
+            "colors": charts.distinct(palette, [book_name(m) for m in ranked]),
         }
 
     def team(self, team: str, meta: BuildMeta) -> dict[str, Any]:
