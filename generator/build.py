@@ -32,6 +32,7 @@ from generator.sources.athena import AthenaRunner
 from generator.stagelog import stage
 from generator.state import open_store
 from generator.usage import HourlyRow, Window, floor_hour, make_windows
+from generator.words import listing, plural
 
 # Files under --logs that are rightly not read: Bedrock's and CloudWatch's own side objects, a second path to a file.
 BENIGN = ("body_offload_object", "permission_check_object", "export_write_test_object", "same_file_again")
@@ -69,12 +70,12 @@ class BuildResult:
             f"built {self.files} files in {self.out}/ from {self.meta.records:,} records ({self.meta.source})",
             f"{head.window.key}: ${head.totals.cost:,.2f}{'' if head.totals.cost_complete else ' + unpriced'}, "
             f"{len(head.users)} people, {head.totals.invocations:,} invocations",
-            skipped.describe("records skipped"),
+            skipped.describe("record", "skipped"),
         ]
         if ignored.total:
-            parts.append(f"{ignored.total:,} files not read ({ignored.reasons}; first: {ignored.examples[0]})")
+            parts.append(f"{plural(ignored.total, 'file')} not read ({ignored.reasons}; first: {ignored.examples[0]})")
         if self.meta.duplicates:
-            parts.append(f"{self.meta.duplicates:,} duplicate records dropped (same requestId)")
+            parts.append(f"{plural(self.meta.duplicates, 'duplicate record')} dropped (same requestId)")
         if self.unpriced:
             parts.append(unpriced_line(self.unpriced))
         if self.source_line:
@@ -214,7 +215,7 @@ def _check_complete(settings: Settings, source: SourceResult) -> None:
     """With --strict, fail on any skipped record or unread file (Bedrock's own side objects aside)."""
     if settings.strict and source.skipped.total:
         raise IncompleteDataError(
-            f"{source.skipped.total} log records skipped ({source.skipped.examples[0]}, ...); "
+            f"{plural(source.skipped.total, 'log record')} skipped ({source.skipped.examples[0]}, ...); "
             "fix the input or drop --strict"
         )
     unread = [f"{reason} {n}" for reason, n in source.ignored.counts if reason not in BENIGN]
@@ -292,7 +293,8 @@ def _unpriced(reports: tuple[WindowReport, ...]) -> dict[str, tuple[int, int]]:
 def unpriced_line(unpriced: dict[str, tuple[int, int]]) -> str:
     """Say how much usage has no price, and of which models."""
     tokens, calls = sum(t for t, _ in unpriced.values()), sum(n for _, n in unpriced.values())
-    return f"{calls:,} calls and {tokens:,} tokens unpriced, not in any cost (models: {', '.join(sorted(unpriced))})"
+    models = listing(sorted(unpriced))
+    return f"{plural(calls, 'call')} and {plural(tokens, 'token')} unpriced, not in any cost (models: {models})"
 
 
 def _read_bill(

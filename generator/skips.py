@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from generator.words import plural
+
 MAX_EXAMPLES = 5
 
 
@@ -28,9 +30,9 @@ class SkipReport:
         """The counts by reason: `malformed_json 2, missing_field 1`."""
         return ", ".join(f"{reason} {n}" for reason, n in self.counts)
 
-    def describe(self, what: str) -> str:
+    def describe(self, noun: str, what: str) -> str:
         """Say how many and why: `3 records skipped (malformed_json 2, missing_field 1)`."""
-        return f"{self.total:,} {what}" + (f" ({self.reasons})" if self.counts else "")
+        return f"{plural(self.total, noun)} {what}" + (f" ({self.reasons})" if self.counts else "")
 
     def as_dict(self) -> dict[str, object]:
         return {"total": self.total, "by_reason": dict(self.counts), "examples": list(self.examples)}

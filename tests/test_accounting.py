@@ -268,7 +268,7 @@ def test_strict_fails_on_files_that_were_not_read(make_settings: Any, tmp_path: 
     with pytest.raises(IncompleteDataError, match=r"files under --logs were not read \(not_log_records 1\)"):
         build(make_settings(logs=(tmp_path / "logs",), strict=True))
     result = build(make_settings(logs=(tmp_path / "logs",)))
-    assert "1 files not read (not_log_records 1; first: " in result.summary()
+    assert "1 file not read (not_log_records 1; first: " in result.summary()
 
 
 def test_a_request_id_counts_once_across_files_and_hours(tmp_path: Path) -> None:

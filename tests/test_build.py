@@ -153,12 +153,12 @@ def test_skipped_records_reach_the_manifest_and_pages(make_settings: Any, tmp_pa
     manifest = load(out, "data/manifest.json")
     assert manifest["skipped_records"]["by_reason"] == {"malformed_json": 1}
     assert "x.jsonl:2: malformed_json" in manifest["skipped_records"]["examples"][0]
-    assert "1 log records skipped" in (out / "usage-7d.html").read_text()
-    assert "1 records skipped (malformed_json 1)" in result.summary()
+    assert "1 log record skipped" in (out / "usage-7d.html").read_text()
+    assert "1 record skipped (malformed_json 1)" in result.summary()
 
 
 def test_strict_fails_on_skipped_records(make_settings: Any, tmp_path: Path) -> None:
-    with pytest.raises(IncompleteDataError, match="1 log records skipped"):
+    with pytest.raises(IncompleteDataError, match="1 log record skipped"):
         build(make_settings(out=tmp_path / "site", logs=(_bad_logs(tmp_path),), strict=True))
     assert not (tmp_path / "site").exists()
 

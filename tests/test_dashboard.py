@@ -49,6 +49,10 @@ def test_partial_days_are_marked_and_1d_draws_hours(browser: Browser, base_url: 
     assert colours[0].endswith("66") and not colours[3].endswith("66")  # a partial day's bar is lighter
     swatches = visit.page.evaluate(LEGEND, "chart-daily-cost")  # the legend keeps the full colour
     assert swatches and all(fill == full and not fill.endswith("66") for fill, full in swatches), swatches
+    notes = visit.page.locator("#notes")  # the notes fold into one line that opens them
+    assert notes.locator("summary").inner_text().endswith("partial days")
+    assert not visit.page.locator(".partial-days").is_visible()
+    notes.locator("summary").click()
     assert "Partial days" in visit.page.locator(".partial-days").inner_text()
     visit.page.close()
     person = Visit(browser, f"{base_url}/person/{slug('peterdir')}.html")  # its 90 days begin on a partial day
@@ -135,7 +139,7 @@ def test_a_person_page_exists_for_a_hostile_name(browser: Browser, tmp_path: Pat
     url, server = serve(out)
     try:
         visit = Visit(browser, f"{url}/usage-7d.html")
-        assert "Logs start" in visit.page.locator("#logs-start").inner_text()  # the data begins mid-window
+        assert "Logs start" in (visit.page.locator("#logs-start").text_content() or "")  # the data begins mid-window
         link = visit.page.locator("#by-users a", has_text="<img src=x onerror=alert(1)>")
         link.click()
         visit.page.wait_for_load_state()

@@ -233,7 +233,7 @@ def test_publish_refuses_a_failed_build(moto_server: str, bucket: Any, tmp_path:
     logs.mkdir()
     (logs / "x.jsonl").write_text("{broken\n")
     result = publish(moto_server, name, "--strict", logs=logs)
-    assert result.exit_code == 1 and "log records skipped" in result.output
+    assert result.exit_code == 1 and "1 log record skipped" in result.output
     assert objects(s3, name) == {}
 
 

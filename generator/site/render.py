@@ -31,6 +31,7 @@ from generator.site.decisions import View
 from generator.site.export import BuildMeta
 from generator.site.report import WindowReport
 from generator.usage import WINDOW_LABELS, iso
+from generator.words import listing, plural
 
 SCHEMA_PATH = Path(__file__).parent.parent / "data" / "usage.schema.json"
 INDEX_WINDOW = "7d"
@@ -136,6 +137,7 @@ def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.do"],
         finalize=_no_nul,
     )
     env.filters.update(
@@ -144,6 +146,8 @@ def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
         short=charts.shorten,
         num=format_int,
         pct=format_pct,
+        plural=plural,
+        listing=listing,
         compact=compact,
         compact_cost=compact_cost,
         script_json=script_json,

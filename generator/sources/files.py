@@ -141,8 +141,8 @@ def read_files(paths: Iterable[Path], workers: int | None = None, meta_keys: tup
     if total.records - dropped == 0:
         raise SourceError(
             f"no Bedrock invocation records in {where}: {len(files)} files, "
-            f"{total.tally.report().describe('log records skipped')}, "
-            f"{total.ignored.report().describe('files not read')}; check the --logs paths"
+            f"{total.tally.report().describe('log record', 'skipped')}, "
+            f"{total.ignored.report().describe('file', 'not read')}; check the --logs paths"
         )
     return SourceResult(
         tuple(total.agg.rows()), total.tally.report(), f"files: {where}", total.records - dropped,

@@ -148,7 +148,7 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
     if not records and not unread:
         raise SourceError(
             f"no Bedrock invocation records in {urls} from {start:%Y-%m-%d}: {stats['objects_listed']:,} objects, "
-            f"{ignored.report().describe('objects not read')}; check the S3 URL and that S3 delivery is on"
+            f"{ignored.report().describe('object', 'not read')}; check the S3 URL and that S3 delivery is on"
         )
     line = (f"S3: {stats['objects_read']:,} objects ({stats['bytes_read'] / 1e6:,.1f} MB) in {stats['hours_read']:,} "
             f"changed hours, {stats['hours_unchanged']:,} hours unchanged, "
