@@ -125,11 +125,13 @@ def test_matrix_totals_equal_the_sum_of_cells(browser: Browser, base_url: str, w
     visit = Visit(browser, f"{base_url}/matrix-{window}.html")
     grid = visit.page.eval_on_selector_all("#matrix tbody tr", ROW_VALUES)
     footer = visit.page.eval_on_selector_all("#matrix tfoot td", "cells => cells.map(c => Number(c.dataset.sort))")
-    assert grid and all(abs(sum(row[:-1]) - row[-1]) < 1e-6 for row in grid)
+    assert visit.page.locator("#matrix thead th").nth(1).inner_text() == "Total"  # the total comes first
+    assert grid and all(abs(sum(row[1:]) - row[0]) < 1e-6 for row in grid)
     columns = list(zip(*grid, strict=True))
     assert all(abs(sum(col) - total) < 1e-6 for col, total in zip(columns, footer, strict=True))
-    visit.page.locator("#matrix thead th").last.click()  # sort by total: footer stays last
-    totals = [row[-1] for row in visit.page.eval_on_selector_all("#matrix tbody tr", ROW_VALUES)]
+    visit.page.locator("#matrix thead th").last.click()  # sort by a model, then by the total: footer stays last
+    visit.page.locator("#matrix thead th").nth(1).click()
+    totals = [row[0] for row in visit.page.eval_on_selector_all("#matrix tbody tr", ROW_VALUES)]
     assert totals == sorted(totals, reverse=True)
     visit.check_clean()
     visit.close(f"matrix-{window}-checked")
@@ -204,7 +206,7 @@ def test_no_unpriced_cost_reads_zero(browser: Browser, base_url: str, window: st
     )
     assert "unpriced" in cells and "$0.00" not in cells  # a used-but-unpriced cell is never a dash or $0.00
     totals = visit.page.locator("#matrix tfoot td").all_inner_texts()
-    assert totals[canvas - 1] == "unpriced" and totals[-1].endswith("+ unpriced")
+    assert totals[canvas - 1] == "unpriced" and totals[0].endswith("+ unpriced")  # the grand total comes first
     visit.check_clean()
     visit.close(f"unpriced-{window}")
 

@@ -16,9 +16,9 @@ import generator
 STAGES = ("low", "sources", "pricing", "report", "site", "publish", "deploy", "entry")
 # module (dotted, without "generator.") or package prefix -> stage; the longest match wins
 STAGE_OF = {
-    "__init__": "low", "errors": "low", "layout": "low", "skips": "low", "words": "low", "counters": "low", "usage": "low",
-    "modelids": "low", "identity": "low", "teams": "low", "budgets": "low", "headers": "low", "aws": "low",
-    "state": "low", "stagelog": "low", "attribution": "low",
+    "__init__": "low", "errors": "low", "layout": "low", "skips": "low", "words": "low", "counters": "low",
+    "usage": "low", "modelids": "low", "identity": "low", "teams": "low", "budgets": "low", "headers": "low",
+    "aws": "low", "state": "low", "stagelog": "low", "attribution": "low",
     "profiles": "pricing",
     "sources": "sources",
     "pricing": "pricing",

@@ -112,3 +112,16 @@ def test_each_chart_draws_distinct_colours_and_its_top_series_take_the_palette_i
         assert len(set(drawn.values())) == len(chart), chart
         kept += sum(drawn[name] == given[name] for name in chart)
     assert kept >= 0.6 * 10 * len(charts)  # and most keep their colour on every chart
+
+
+def test_matrix_shading_is_continuous_on_a_log_scale() -> None:
+    from decimal import Decimal
+
+    from generator.site.render import shading
+
+    shade = shading(Decimal("0.05"), Decimal("500"))
+    assert [shade(Decimal(v)) for v in ("0", "0.05", "500", "900")] == ["none", "1", "9", "9"]
+    assert int(shade(Decimal("21.23"))) - int(shade(Decimal("2.20"))) >= 2  # ten times the cost, a shade apart
+    steps = [int(shade(Decimal(str(10 ** (e / 4))))) for e in range(-5, 11)]
+    assert steps == sorted(steps) and len(set(steps)) == 9  # every shade used, never out of order
+    assert shading(Decimal(3), Decimal(3))(Decimal(3)) == "5"  # one cost: the middle shade

@@ -16,7 +16,7 @@ from generator.counters import Counters, add_counters
 from generator.site import charts
 from generator.site.decisions import View
 from generator.site.export import SCHEMA_VERSION, BuildMeta, budget_payload, counters, forecast_payload, slug, usd
-from generator.site.report import DayCell, Group, by_cost, group_cells
+from generator.site.report import Cell, DayCell, Group, by_cost, group_cells
 from generator.usage import iso
 
 
@@ -80,7 +80,7 @@ class Directory:
             "schema_version": SCHEMA_VERSION, "person": name, "team": team, "generated_at": iso(meta.generated_at),
             "windows": windows,
             "models": [{"model": c.model, "name": name_of(c.model), "route": c.route, **counters(c.counters),
-                        "price_source": self.wide.rep.price_source(c.model)} for c in (wide.cells if wide else ())],
+                        "price_source": self.wide.rep.price_source(c.model)} for c in by_cost_cells(wide)],
             "daily_window": self.wide.rep.window.key,
             "days": [d.isoformat() for d in self.wide.rep.days],
             "daily": self._series(name, name_of),
@@ -151,6 +151,12 @@ class Directory:
                 "budget": budget_payload(budget) if budget else None,
             }  # fmt: skip
         return out
+
+
+def by_cost_cells(group: Group | None) -> list[Cell]:
+    """A group's cells by cost, highest first (then calls, model and route: a stable order)."""
+    cells = group.cells if group else ()
+    return sorted(cells, key=lambda c: (-c.counters.cost, -c.counters.invocations, c.model, c.route))
 
 
 def _share(cost: Decimal, team: Group | None) -> float | None:

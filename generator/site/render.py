@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -244,29 +245,47 @@ def matrix(rep: WindowReport, team_of: Mapping[str, str] | None = None) -> dict[
     for c in rep.cells:
         parts.setdefault((c.person, c.model), []).append(c.counters)
     grid = {key: add_counters(cs) for key, cs in parts.items()}
-    values = sorted(c.cost for c in grid.values() if c.cost > 0)
-    low = values[len(values) // 3] if values else Decimal(0)
-    high = values[2 * len(values) // 3] if values else Decimal(0)
     empty = Counters()
-
-    def level(c: Counters) -> str:
-        if c.priced_nothing:
-            return "unpriced"
-        v = c.cost
-        return "none" if v <= 0 else "low" if v < low else "high" if v >= high else "medium"
-
-    rows: list[dict[str, Any]] = []
-    for u in rep.users:
-        cells = [grid.get((u.name, m), empty) for m in models]
-        rows.append({"person": u.name, "total": u.counters, "cells": [(c, level(c)) for c in cells]})
+    rows = [{"person": u.name, "total": u.counters, "cells": [grid.get((u.name, m), empty) for m in models]}
+            for u in rep.users]  # fmt: skip
     team_rows: list[dict[str, Any]] = []
     if team_of:
         by_team: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             by_team.setdefault(team_of.get(str(row["person"]), ""), []).append(row)
         for team, members in sorted(by_team.items(), key=lambda t: -add_counters(r["total"] for r in t[1]).cost):
-            cells = [add_counters(r["cells"][i][0] for r in members) for i in range(len(models))]
-            team_rows.append({"team": team, "total": add_counters(r["total"] for r in members),
-                              "cells": [(c, level(c)) for c in cells]})  # fmt: skip
+            cells = [add_counters(r["cells"][i] for r in members) for i in range(len(models))]
+            team_rows.append({"team": team, "total": add_counters(r["total"] for r in members), "cells": cells})
+    scale = _shade(rows)
+    _shade(team_rows)  # a grid of its own: team sums shade against each other
     return {"models": models, "rows": rows, "totals": [m.counters for m in rep.models], "total": rep.totals,
-            "teams": team_rows}  # fmt: skip
+            "teams": team_rows, "low": scale[0], "high": scale[1]}  # fmt: skip
+
+
+def _shade(rows: list[dict[str, Any]]) -> tuple[Decimal, Decimal]:
+    """Give each row's cells their shade (as (counters, shade) pairs); return the lowest and highest cost shaded."""
+    positive = [c.cost for row in rows for c in row["cells"] if c.cost > 0]
+    low, high = (min(positive), max(positive)) if positive else (Decimal(0), Decimal(0))
+    shade = shading(low, high)
+    for row in rows:
+        row["cells"] = [(c, "unpriced" if c.priced_nothing else shade(c.cost)) for c in row["cells"]]
+    return low, high
+
+
+SHADES = 9
+
+
+def shading(low: Decimal, high: Decimal) -> Callable[[Decimal], str]:
+    """A cost's shade, `1` (lowest) to `9` (highest) on a log scale between the lowest and highest cost, or `none`
+    for nothing spent: $2 and $20 differ by a third of the scale, never by a bucket boundary's luck."""
+    span = math.log(high / low) if low > 0 and high > low else 0.0
+
+    def shade(cost: Decimal) -> str:
+        if cost <= 0:
+            return "none"
+        if not span:
+            return str((SHADES + 1) // 2)
+        at = math.log(min(max(cost, low), high) / low) / span
+        return str(1 + round(at * (SHADES - 1)))
+
+    return shade
