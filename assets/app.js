@@ -160,6 +160,15 @@
         options: { plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } } } },
       "chart-daily-invocations": { type: "line", data: { labels: days, datasets: one("invocations", data.daily_invocations) },
         options: { plugins: { legend: { display: false } }, elements: { point: { radius: 0 } }, scales: { y: countAxis, x: timeAxis } } },
+      "chart-month-pace": data.pace_days && { type: "line", data: { labels: data.pace_days, datasets: [
+          { label: data.this_label + " so far", data: data.this_month, borderColor: PALETTE[0], backgroundColor: PALETTE[0], borderWidth: 3 },
+          { label: data.last_label, data: data.last_month, borderColor: OTHER_COLOR, backgroundColor: OTHER_COLOR, borderDash: [6, 4], borderWidth: 2 }
+        ].filter(function (d) { return d.label && d.data && d.data.length; }) },
+        options: { elements: { point: { radius: 0, hitRadius: 8 } }, interaction: { mode: "index", intersect: false },
+          plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } },
+            tooltip: { callbacks: { title: function (items) { return "Day " + items[0].label; },
+              label: function (ctx) { return ctx.dataset.label + ": " + money(ctx.parsed.y); } } } },
+          scales: { y: { beginAtZero: true, ticks: { callback: compactMoney } }, x: timeAxis } } },
       "chart-person-daily": { type: "bar", data: { labels: days, datasets: colored(data, data.daily_cost || [], data.partial_days) }, options: daily }
     };
   }

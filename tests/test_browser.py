@@ -68,7 +68,7 @@ def test_every_page_loads_clean(browser: Browser, base_url: str, name: str) -> N
     visit = Visit(browser, f"{base_url}/{name}")
     visit.check_clean()
     if name.startswith(("usage", "index")):
-        charts = 7 if name == "usage-1d.html" else 8  # 1d: one hourly chart for the two daily ones
+        charts = {"usage-1d.html": 7, "index.html": 1}.get(name, 8)  # 1d: one hourly chart for the two daily ones
         assert visit.page.evaluate("document.documentElement.dataset.chartsDrawn") == str(charts)
         painted = visit.page.evaluate(PAINTED)
         assert len(painted) == charts
@@ -110,7 +110,7 @@ def test_sorting_reorders_rows(browser: Browser, base_url: str) -> None:
 
 
 def test_window_links_lead_to_the_right_page(browser: Browser, base_url: str) -> None:
-    visit = Visit(browser, f"{base_url}/index.html")
+    visit = Visit(browser, f"{base_url}/usage-7d.html")
     for key, label in (("30d", "Last 30 days"), ("mtd", "Month to date"), ("last-month", "Last month")):
         visit.page.get_by_role("navigation", name="Time window").get_by_role("link", name=label, exact=True).click()
         visit.page.wait_for_url(f"**/usage-{key}.html")
@@ -168,7 +168,7 @@ def test_hostile_names_render_as_text(browser: Browser, tmp_path: Path) -> None:
     build(load_settings({"out": out, "logs": (logs,), "now": NOW_ISO}, environ={}, env_file=None))
     url, server = serve(out)
     try:
-        for name in ("index.html", "matrix-7d.html", "usage-1d.html"):
+        for name in ("index.html", "usage-7d.html", "matrix-7d.html", "usage-1d.html"):
             visit = Visit(browser, f"{url}/{name}")
             for hostile in HOSTILE:
                 assert visit.page.get_by_role("rowheader", name=hostile, exact=True).count() >= 1
@@ -227,10 +227,10 @@ def test_hostile_request_metadata_renders_as_text(browser: Browser, tmp_path: Pa
     build(load_settings({"out": out, "logs": (logs,), "now": NOW_ISO}, environ=env, env_file=None))
     url, server = serve(out)
     try:
-        for name in ("index.html", f"person/{slug(HOSTILE[0])}.html"):
+        for name in ("usage-7d.html", f"person/{slug(HOSTILE[0])}.html"):
             visit = Visit(browser, f"{url}/{name}")
             assert visit.page.locator("img").count() == 0
-            if name == "index.html":
+            if name == "usage-7d.html":
                 for hostile in HOSTILE:
                     assert visit.page.get_by_role("rowheader", name=hostile, exact=True).count() == 1  # the app
                     assert visit.page.get_by_role("rowheader", name=f"{hostile} via gw", exact=True).count() == 1
@@ -240,6 +240,6 @@ def test_hostile_request_metadata_renders_as_text(browser: Browser, tmp_path: Pa
                 assert visit.page.get_by_text("via gw").count() == 0  # the person page lists it in its table
                 assert visit.page.locator("#person-via").get_by_role("rowheader", name="gw").count() == 1
             visit.check_clean()
-            visit.close(f"hostile-metadata-{'index' if name == 'index.html' else 'person'}")
+            visit.close(f"hostile-metadata-{'usage' if name == 'usage-7d.html' else 'person'}")
     finally:
         server.shutdown()

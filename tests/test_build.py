@@ -31,7 +31,7 @@ def load(site: Path, rel: str) -> Any:
 def test_every_fixed_path_exists(demo_site: Path) -> None:
     for rel in PAGES + DATA:
         assert (demo_site / rel).is_file(), rel
-    assert (demo_site / "index.html").read_bytes() == (demo_site / "usage-7d.html").read_bytes()
+    assert "<h1>Bedrock spend · November so far</h1>" in (demo_site / "index.html").read_text()  # the month first
 
 
 def test_usage_json_validates_against_the_shipped_schema(demo_site: Path) -> None:

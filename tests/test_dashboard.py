@@ -183,3 +183,42 @@ def test_prices_are_on_screen_without_scrolling(browser: Browser, base_url: str,
     assert box is not None and box["x"] + box["width"] <= width, box
     visit.check_clean()
     visit.close(f"pricing-{width}")
+
+
+@pytest.mark.parametrize("width", [390, 1440, 1920])
+def test_the_landing_page_answers_first(browser: Browser, base_url: str, demo_site: Path, width: int) -> None:
+    """index.html: the month's spend against the budget, the forecast and who is over or near, on the first
+    screen of a phone; the same status the month's JSON gives; the pace chart with its numbers a key away."""
+    doc = json.loads((demo_site / "data/usage-mtd.json").read_text())
+    visit = Visit(browser, f"{base_url}/index.html", width=width)
+    page = visit.page
+    page.set_viewport_size({"width": width, "height": 844})
+    headline = page.locator(".headline").inner_text()
+    total = next(b for b in doc["budgets"] if b["scope"] == "total")
+    assert f"${doc['totals']['cost_usd']:,.2f}" in headline and total["status"] in headline
+    assert f"${doc['forecast']['total']['projected_usd']:,.2f}" in headline
+    flagged = page.locator(".flagged-list li")
+    expected = [b for b in doc["budgets"] if b["scope"] != "total" and b["severity"] != "ok"]
+    assert flagged.count() == len(expected) > 0
+    for b in expected:
+        assert (
+            page.locator(".flagged-list li", has_text=b["name"]).locator(f".budget-{b['severity']}").inner_text()
+            == b["status"]
+        )
+    for part in (page.locator(".headline"), flagged.last):  # all of it without scrolling
+        box = part.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 844, (width, box)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
+    assert page.evaluate("Chart.getChart(document.getElementById('chart-month-pace')).data.datasets.length") == 2
+    page.keyboard.press("Tab")  # the chart's numbers are a keyboard's reach away
+    page.locator(".chart-table summary").focus()
+    page.keyboard.press("Enter")
+    assert page.locator(".chart-table table").is_visible()
+    visit.check_clean()
+    visit.close(f"home-{width}")
+
+
+def test_without_the_month_the_index_is_the_week(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    build(load_settings({"out": out, "now": NOW_ISO, "source": "demo", "windows": "7d,30d"}, environ={}, env_file=None))
+    assert (out / "index.html").read_bytes() == (out / "usage-7d.html").read_bytes()

@@ -151,6 +151,54 @@ def chart_payload(view: View, book: PriceBook, palette: dict[str, str] | None = 
     }  # fmt: skip
 
 
+def month_pace(mtd: View, last_month: View | None) -> dict[str, Any]:
+    """The landing page's trend: spend so far by day of this month, against last month's by the same day (each
+    cumulative, in US dollars), with each day's own spend this month."""
+
+    def by_day(view: View) -> list[Decimal]:
+        spent = [Decimal(0)] * len(view.rep.days)
+        index = {d: i for i, d in enumerate(view.rep.days)}
+        for (_, on), cost in view.rep.person_days.items():
+            spent[index[on]] += cost
+        return spent
+
+    def running(values: list[Decimal]) -> list[float]:
+        total, out = Decimal(0), []
+        for v in values:
+            total += v
+            out.append(usd(total))
+        return out
+
+    this = by_day(mtd)
+    before = by_day(last_month) if last_month else []
+    length = max(len(this), len(before))
+    return {
+        "pace_days": [str(i + 1) for i in range(length)],
+        "this_month": running(this),
+        "last_month": running(before),
+        "this_month_daily": [usd(v) for v in this],
+        "this_label": mtd.rep.window.start.astimezone(ZoneInfo(mtd.rep.timezone)).strftime("%B"),
+        "last_label": last_month.rep.window.start.astimezone(ZoneInfo(mtd.rep.timezone)).strftime("%B")
+        if last_month
+        else "",
+    }
+
+
+def movers(view: View, count: int = 5) -> list[tuple[str, Counters | None, Decimal]]:
+    """The people whose cost changed most against the previous period, either way: (name, counters now or None
+    for someone who stopped, change)."""
+    found: list[tuple[str, Counters | None, Decimal]] = []
+    for g in view.rep.users:
+        before = view.before("users", g.name)
+        found.append((g.name, g.counters, g.counters.cost - (before.counters.cost if before else Decimal(0))))
+    now = {g.name for g in view.rep.users}
+    found += [
+        (b.name, None, -b.counters.cost) for b in (view.previous.users if view.previous else ()) if b.name not in now
+    ]
+    found.sort(key=lambda m: (-abs(m[2]), m[0]))
+    return [m for m in found[:count] if m[2]]
+
+
 def _hourly(view: View, people: list[str], person_of: Callable[[str], str]) -> dict[str, Any]:
     """The 1d window's hourly cost by person (the 1d page draws hours, not two partial days)."""
     if view.rep.window.key != "1d":

@@ -177,6 +177,7 @@ def render_site(
               "has_teams": any(v.teams for v in views)}  # fmt: skip
     palette = charts.colours(charts.drawn_names(views, meta.book))  # one colour per name on every page
     dimensions = meta.dimensions
+    pages: dict[str, dict[str, Any]] = {}  # each window's page context, by window key
     for view in views:
         rep = view.rep
         key = rep.window.key
@@ -194,12 +195,12 @@ def render_site(
             "caller_named": identity.caller_named(rep.identities),
             **common,
         }
+        pages[key] = page
         overview = {"charts": charts.chart_payload(view, meta.book, palette),
                     "chart_list": charts.chart_list(view, meta.book)}  # fmt: skip
         files[f"usage-{key}.html"] = _render(env, "usage.html", page | overview)
         files[f"matrix-{key}.html"] = _render(env, "matrix.html", page | {"matrix": matrix(rep, view.team_of)})
-    index = INDEX_WINDOW if INDEX_WINDOW in meta.windows else meta.windows[0]
-    files["index.html"] = files[f"usage-{index}.html"]
+    files["index.html"] = _home(env, views, pages, palette) if "mtd" in pages else files[f"usage-{_index(meta)}.html"]
     stale = {p for p in meta.book.prices if export.is_stale(p, meta.generated_at.date())}
     used = {name for v in views for m in v.rep.models for name in (m.name, meta.book.alias_of(m.name))}
     used |= {i.priced_as for v in views for i in v.rep.inferred}
@@ -211,6 +212,27 @@ def render_site(
     files["data/schema/usage.schema.json"] = SCHEMA_PATH.read_bytes()
     files.update(_people_pages(env, views, meta, common, palette))
     return files
+
+
+def _index(meta: BuildMeta) -> str:
+    return INDEX_WINDOW if INDEX_WINDOW in meta.windows else meta.windows[0]
+
+
+def _home(
+    env: jinja2.Environment, views: Sequence[View], pages: Mapping[str, dict[str, Any]], palette: dict[str, str]
+) -> bytes:
+    """The landing page: where the month stands (spend against budget, the forecast, who is over or near), its
+    pace against last month's, and who moved most; the window views follow."""
+    by_key = {v.rep.window.key: v for v in views}
+    mtd = by_key["mtd"]
+    trend = by_key.get("7d", mtd)  # the movers: a week against the week before, the month's when no week is built
+    pace = charts.month_pace(mtd, by_key.get("last-month"))
+    total = next((b for b in mtd.budgets if b.scope == "total"), None)
+    flagged = sorted((b for b in mtd.budgets if b.severity != "ok" and b.scope != "total"),
+                     key=lambda b: (b.severity != "over", b.level != "over", -b.actual, b.name))  # fmt: skip
+    context = pages["mtd"] | {"pace": pace, "total_budget": total, "flagged": flagged,
+                              "movers": charts.movers(trend), "trend": trend, "charts": pace}  # fmt: skip
+    return _render(env, "home.html", context)
 
 
 def _people_pages(
