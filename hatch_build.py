@@ -1,4 +1,5 @@
-"""Build hook: put the pinned Chart.js from the npm registry into assets/vendor/ of the wheel.
+"""Build hook: put the pinned Chart.js from the npm registry into assets/vendor/ of the wheel (and, for the
+browser tests, make node_modules hold the pinned axe-core, which no site ships).
 
 Chart.js is never committed. `npm ci` installs exactly the version and sha512 integrity in
 package-lock.json, and this hook copies its one browser file next to our own assets, so a pip
@@ -23,28 +24,35 @@ FILES = {"chart.js": ("dist/chart.umd.min.js", "chart.umd.min.js")}
 
 def vendor(root: Path) -> list[Path]:
     """Install the locked npm packages if needed and copy their browser files to assets/vendor/."""
-    lock = json.loads((root / "package-lock.json").read_text())["packages"]
     target = root / "assets" / "vendor"
     copied = []
     for package, (source, name) in FILES.items():
-        wanted = lock[f"node_modules/{package}"]["version"]
-        installed = root / "node_modules" / package
-        if _version(installed) != wanted:
-            npm = shutil.which("npm")
-            if npm is None:
-                if (target / name).is_file():
-                    continue  # already vendored (an sdist built where npm was present)
-                raise RuntimeError(
-                    f"{package} {wanted} comes from the npm registry at build time and npm is not installed: "
-                    "install Node.js and npm, or install the published wheel"
-                )
-            subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=root, check=True)
-            if _version(installed) != wanted:
-                raise RuntimeError(f"npm ci did not install {package} {wanted}")
+        if not installed(root, package):
+            if (target / name).is_file():
+                continue  # already vendored (an sdist built where npm was present)
+            raise RuntimeError(
+                f"{package} comes from the npm registry at build time and npm is not installed: "
+                "install Node.js and npm, or install the published wheel"
+            )
         target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(installed / source, target / name)
+        shutil.copyfile(root / "node_modules" / package / source, target / name)
         copied.append(target / name)
     return copied
+
+
+def installed(root: Path, package: str) -> bool:
+    """Make node_modules hold the locked version of `package` (`npm ci` when it does not); False without npm."""
+    wanted = json.loads((root / "package-lock.json").read_text())["packages"][f"node_modules/{package}"]["version"]
+    folder = root / "node_modules" / package
+    if _version(folder) == wanted:
+        return True
+    npm = shutil.which("npm")
+    if npm is None:
+        return False
+    subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=root, check=True)
+    if _version(folder) != wanted:
+        raise RuntimeError(f"npm ci did not install {package} {wanted}")
+    return True
 
 
 def _version(folder: Path) -> str | None:

@@ -173,6 +173,55 @@
     };
   }
 
+  /* Each chart's numbers as a table under it, folded: the bars and legend a screen reader or keyboard cannot reach
+     in a canvas, named (series as columns, labels as rows). A figure that has its own table keeps it. */
+  function dataTable(chart, canvas) {
+    var figure = canvas.closest("figure");
+    if (!figure || figure.querySelector(".chart-table")) return;
+    var sets = chart.data.datasets, labels = chart.data.labels || [];
+    var money_ = !/invocations|tokens/.test(canvas.id);
+    var details = document.createElement("details");
+    details.className = "chart-table";
+    var summary = document.createElement("summary");
+    summary.textContent = "The numbers";
+    var box = document.createElement("div");
+    box.className = "scroll";
+    var table = document.createElement("table");
+    table.className = "data";
+    var caption = table.createCaption();
+    caption.textContent = (figure.querySelector("figcaption") || {}).textContent || canvas.getAttribute("aria-label");
+    var head = table.createTHead().insertRow();
+    var corner = document.createElement("th");
+    corner.scope = "col";
+    head.appendChild(corner);
+    var single = sets.length === 1 && chart.config.type === "doughnut";
+    (single ? [{ label: money_ ? "Cost" : "Invocations" }] : sets).forEach(function (d) {
+      var th = document.createElement("th");
+      th.scope = "col";
+      th.className = "n";
+      th.textContent = d.label;
+      head.appendChild(th);
+    });
+    var body = table.createTBody();
+    labels.forEach(function (label, i) {
+      var row = body.insertRow();
+      var th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = label;
+      row.appendChild(th);
+      sets.forEach(function (d) {
+        var cell = row.insertCell();
+        cell.className = "n";
+        var v = d.data[i];
+        cell.textContent = v === undefined || v === null ? "–" : (money_ ? money(v) : count(v));
+      });
+    });
+    box.appendChild(table);
+    details.appendChild(summary);
+    details.appendChild(box);
+    figure.appendChild(details);
+  }
+
   function drawCharts() {
     var node = document.getElementById("chart-data");
     if (!node || typeof window.Chart === "undefined") return 0;
@@ -188,10 +237,27 @@
     Object.keys(configs).forEach(function (id) {
       var canvas = document.getElementById(id);
       if (!canvas || !configs[id]) return;
-      new window.Chart(canvas, configs[id]);
+      dataTable(new window.Chart(canvas, configs[id]), canvas);
       drawn += 1;
     });
     return drawn;
+  }
+
+  /* A box that scrolls sideways takes keyboard focus, named by its table's caption (WCAG 2.1.1): checked on load,
+     on resize and when a fold opens, since only then does a box know whether it overflows. */
+  function focusableScrolls() {
+    Array.prototype.forEach.call(document.querySelectorAll(".scroll"), function (box) {
+      if (box.scrollWidth > box.clientWidth + 1) {
+        var caption = box.querySelector("caption");
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("role", "region");
+        box.setAttribute("aria-label", caption ? caption.textContent.trim() : "Table");
+      } else if (box.getAttribute("role") === "region") {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("role");
+        box.removeAttribute("aria-label");
+      }
+    });
   }
 
   function start() {
@@ -200,6 +266,9 @@
     var tables = ["prices", "prices-all"].map(function (id) { return document.getElementById(id); }).filter(Boolean);
     if (filter && tables.length) bindFilter(filter, tables, document.getElementById("all-prices"));
     var drawn = drawCharts();
+    focusableScrolls();
+    window.addEventListener("resize", focusableScrolls);
+    document.addEventListener("toggle", focusableScrolls, true);
     document.documentElement.setAttribute("data-charts-ms", String(Math.round(performance.now())));
     document.documentElement.setAttribute("data-charts-drawn", String(drawn));
   }
