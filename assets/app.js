@@ -260,14 +260,46 @@
     });
   }
 
+  /* Tables that fit: where a table is wider than its box, its token detail (.p3) folds first, then the rest
+     (.p2); name, cost and change always show. A button under it shows every column again. */
+  function fitTables() {
+    Array.prototype.forEach.call(document.querySelectorAll("table.data"), function (table) {
+      if (!table.querySelector(".p3, .p2")) return;
+      var box = table.parentElement;
+      table.classList.remove("fold-3", "fold-2");
+      if (table.classList.contains("unfolded")) return;
+      ["fold-3", "fold-2"].forEach(function (fold) {
+        if (box.scrollWidth > box.clientWidth + 1) table.classList.add(fold);
+      });
+      var button = box.nextElementSibling && box.nextElementSibling.classList.contains("unfold") ? box.nextElementSibling : null;
+      var folded = table.classList.contains("fold-3");
+      if (folded && !button) {
+        button = document.createElement("button");
+        button.type = "button";
+        button.className = "unfold";
+        button.textContent = "Show all columns";
+        button.addEventListener("click", function () {
+          table.classList.add("unfolded");
+          table.classList.remove("fold-3", "fold-2");
+          button.remove();
+          focusableScrolls();
+        });
+        box.parentNode.insertBefore(button, box.nextSibling);
+      } else if (!folded && button) {
+        button.remove();
+      }
+    });
+  }
+
   function start() {
     Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), makeSortable);
     var filter = document.getElementById("price-filter");
     var tables = ["prices", "prices-all"].map(function (id) { return document.getElementById(id); }).filter(Boolean);
     if (filter && tables.length) bindFilter(filter, tables, document.getElementById("all-prices"));
     var drawn = drawCharts();
+    fitTables();
     focusableScrolls();
-    window.addEventListener("resize", focusableScrolls);
+    window.addEventListener("resize", function () { fitTables(); focusableScrolls(); });
     document.addEventListener("toggle", focusableScrolls, true);
     document.documentElement.setAttribute("data-charts-ms", String(Math.round(performance.now())));
     document.documentElement.setAttribute("data-charts-drawn", String(drawn));

@@ -222,3 +222,32 @@ def test_without_the_month_the_index_is_the_week(tmp_path: Path) -> None:
     out = tmp_path / "site"
     build(load_settings({"out": out, "now": NOW_ISO, "source": "demo", "windows": "7d,30d"}, environ={}, env_file=None))
     assert (out / "index.html").read_bytes() == (out / "usage-7d.html").read_bytes()
+
+
+@pytest.mark.parametrize("width", [390, 1440, 1920])
+def test_tables_fit_and_fold_their_detail_first(browser: Browser, base_url: str, width: int) -> None:
+    """By person and by model fit their column at 1,440 and 1,920 px (1,920: with every column); cost and change
+    always show; the token detail folds first, and a button brings every column back."""
+    visit = Visit(browser, f"{base_url}/usage-7d.html", width=width)
+    page = visit.page
+    for table_id in ("by-users", "by-models"):
+        table = page.locator(f"#{table_id}")
+        box = table.locator("xpath=..")
+        fits = box.evaluate("b => b.scrollWidth <= b.clientWidth + 1")
+        headers = table.locator("thead th")
+        for i in (1, 2):  # cost and vs previous
+            edge = headers.nth(i).bounding_box()
+            assert headers.nth(i).is_visible() and edge is not None and edge["x"] + edge["width"] <= width
+        detail = table.locator("thead th.p3").first
+        if width >= 1440:
+            assert fits, (table_id, width)
+        if width == 1920:
+            assert detail.is_visible()  # room for everything: nothing folds
+        if not detail.is_visible():
+            assert table.evaluate("t => t.classList.contains('fold-3')")
+            page.locator(
+                f"#{table_id} ~ button.unfold, #{table_id} >> xpath=../following-sibling::button[1]"
+            ).first.click()
+            assert detail.is_visible() and table.locator("tbody tr").first.locator("td.p3").first.is_visible()
+    visit.check_clean()
+    visit.close(f"tables-{width}")
