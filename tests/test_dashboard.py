@@ -251,3 +251,17 @@ def test_tables_fit_and_fold_their_detail_first(browser: Browser, base_url: str,
             assert detail.is_visible() and table.locator("tbody tr").first.locator("td.p3").first.is_visible()
     visit.check_clean()
     visit.close(f"tables-{width}")
+
+
+def test_a_team_page_draws_its_days_and_lines_up_its_windows(browser: Browser, base_url: str, demo_site: Path) -> None:
+    doc = json.loads((demo_site / f"data/team/{slug('platform')}.json").read_text())
+    visit = Visit(browser, f"{base_url}/team/{slug('platform')}.html")
+    page = visit.page
+    days = page.evaluate("Chart.getChart(document.getElementById('chart-person-daily')).data.datasets[0].data")
+    assert abs(sum(days) - doc["windows"]["90d"]["cost_usd"]) < 0.01 * len(days)  # each day rounded to the cent
+    rows = page.locator("#team-windows tbody tr")
+    assert rows.count() == len(doc["windows"])  # one aligned table, a row per window
+    people = page.locator("#team-people tbody tr")
+    assert people.count() == len(doc["windows"]["90d"]["people"])
+    visit.check_clean()
+    visit.close("team-page")

@@ -107,11 +107,11 @@ class Directory:
                 series[f][i] = getattr(k, f)
         return [{"model": m, "name": name_of(m), **found[m]} for m in sorted(found)]
 
-    def rows(self, name: str) -> list[tuple[str, Counters | None, Counters | None]]:
-        """The person page's window table: (label, their counters, the previous period's), per window."""
+    def rows(self, name: str, kind: str = "users") -> list[tuple[str, Counters | None, Counters | None]]:
+        """A person's (or, with kind "teams", a team's) window table: (label, counters, the previous period's)."""
         out = []
         for i, v in enumerate(self.views):
-            mine, before = self.users[i].get(name), v.before("users", name)
+            mine, before = (self.users if kind == "users" else self.teams)[i].get(name), v.before(kind, name)
             out.append((v.rep.window.label, mine.counters if mine else None, before.counters if before else None))
         return out
 
@@ -129,6 +129,17 @@ class Directory:
             "partial_days": [i for i, d in enumerate(rep.days) if d in self.wide.partial_days],
             "daily_cost": lines,
             "colors": charts.distinct(palette, [book_name(m) for m in ranked]),
+        }
+
+    def team_chart(self, team: str) -> dict[str, Any]:
+        """The team page's chart: the team's cost per day in the widest window (its calls, as attributed)."""
+        rep = self.wide.rep
+        cost = [usd(rep.team_days.get((team, d), Decimal(0))) for d in rep.days]
+        return {
+            "days": [d.isoformat() for d in rep.days],
+            "partial_days": [i for i, d in enumerate(rep.days) if d in self.wide.partial_days],
+            "daily_cost": [{"label": f"team {team}", "data": cost}] if any(cost) else [],
+            "colors": {f"team {team}": charts.PALETTE[0]},
         }
 
     def team(self, team: str, meta: BuildMeta) -> dict[str, Any]:

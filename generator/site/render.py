@@ -251,7 +251,9 @@ def _people_pages(
     for team in found.team_names():
         doc = found.team(team, meta)
         files[f"data/team/{export.slug(team)}.json"] = export.dump(doc)
-        files[f"team/{export.slug(team)}.html"] = _render(env, "team.html", sub | {"team": team, "doc": doc})
+        page = sub | {"team": team, "doc": doc, "chart": found.team_chart(team), "wide": found.wide.rep.window,
+                      "rows": found.rows(team, "teams")}  # fmt: skip
+        files[f"team/{export.slug(team)}.html"] = _render(env, "team.html", page)
     return files
 
 
