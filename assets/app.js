@@ -300,7 +300,7 @@
     fitTables();
     focusableScrolls();
     window.addEventListener("resize", function () { fitTables(); focusableScrolls(); });
-    document.addEventListener("toggle", focusableScrolls, true);
+    document.addEventListener("toggle", function () { fitTables(); focusableScrolls(); }, true);
     document.documentElement.setAttribute("data-charts-ms", String(Math.round(performance.now())));
     document.documentElement.setAttribute("data-charts-drawn", String(drawn));
   }
