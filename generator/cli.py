@@ -531,6 +531,46 @@ def serve(directory: Path, port: int) -> None:
     serve_forever(directory, port, announce=_say)
 
 
+@cli.command("fetch")
+@click.argument("path")
+@click.option("--bucket", envvar="BUCKET", help="The site's S3 bucket (default: BUCKET).")
+@click.option("--prefix", envvar="PREFIX", default="", help="Key prefix inside the bucket (default: PREFIX).")
+@click.option("--stack", help="Or the deployed stack whose bucket to read (its BucketName output).")
+@click.option("--region", help="Region of the stack (default: AWS_REGION).")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write here (default: stdout).")
+@click.option("--endpoint-url", help="S3-compatible endpoint (also AWS_ENDPOINT_URL).")
+@_reports_errors
+def fetch_command(path: str, bucket: str | None, prefix: str, stack: str | None, region: str | None, out: Path | None,
+                  endpoint_url: str | None) -> None:  # fmt: skip
+    """Read a data file (data/usage-30d.json, ...) from the site's bucket with your AWS identity: the way tools
+    get the JSON of a sign-in site. The identity needs the stack's DataReaderPolicy."""
+    from generator import aws
+    from generator.deploy.cloudformation import outputs
+    from generator.errors import PublishError
+    from generator.fetch import check_path, fetch
+    from generator.layout import key_prefix
+
+    check_path(path)
+    if bool(bucket) == bool(stack):
+        raise ConfigError("give the site's --bucket (or BUCKET), or its --stack, not both and not neither")
+    if stack:
+        try:
+            bucket = outputs(aws.client("cloudformation", region=region), stack).get("BucketName")
+        except aws.AWS_ERRORS as exc:
+            raise PublishError(f"could not read stack {stack}: {aws.reason(exc)}") from None
+        if not bucket:
+            raise ConfigError(f"stack {stack} has no BucketName output: is it a bedrock-usage stack?")
+    assert bucket is not None
+    data = fetch(aws.client("s3", region=region, endpoint_url=endpoint_url), bucket, key_prefix(prefix), path)
+    if out is None:
+        sys.stdout.buffer.write(data)
+    else:
+        from generator.layout import write_file
+
+        write_file(out, data)
+        _say(f"wrote {len(data):,} bytes to {out}", err=True)
+
+
 @cli.group()
 def pricing() -> None:
     """Inspect the price book."""

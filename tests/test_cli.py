@@ -122,3 +122,18 @@ def test_python_dash_m(tmp_path: Path) -> None:
 
     done = subprocess.run([sys.executable, "-m", "generator", "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0 and "bedrock-usage" in done.stdout
+
+
+def test_help_texts_and_the_demo_config_say_what_the_tool_does() -> None:
+    """A plain `build` reads the logs of an AWS account (the demo only when asked for): the help and the demo's
+    config say so, and every command the help names exists."""
+    runner = CliRunner()
+    build_help = " ".join(runner.invoke(cli, ["build", "--help"]).output.split())
+    assert "the demo only when asked for" in build_help and "default: demo" not in build_help
+    demo = (Path(__file__).resolve().parent.parent / "generator/data/demo.toml").read_text().splitlines()[0]
+    assert "`bedrock-usage build --source demo`" in demo
+    top = runner.invoke(cli, ["--help"]).output
+    for command in ("build", "publish", "deploy", "fetch", "doctor", "serve", "pricing"):
+        assert f"  {command} " in top, command
+    fetch_help = " ".join(runner.invoke(cli, ["fetch", "--help"]).output.split())
+    assert "DataReaderPolicy" in fetch_help and "--stack" in fetch_help

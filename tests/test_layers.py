@@ -24,7 +24,7 @@ STAGE_OF = {
     "pricing": "pricing",
     "reconcile": "report", "site.report": "report", "site.decisions": "report",
     "site": "site",
-    "publish": "publish", "lock": "publish", "notify": "publish", "serve": "publish",
+    "publish": "publish", "fetch": "publish", "lock": "publish", "notify": "publish", "serve": "publish",
     "deploy": "deploy", "doctor": "deploy", "logging_setup": "deploy", "timer": "deploy",
     "build": "entry", "run": "entry", "cli": "entry", "config": "entry", "config_file": "entry",
     "config_values": "entry", "lambda_handler": "entry", "__main__": "entry", "deploy.signin": "entry",
