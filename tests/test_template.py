@@ -64,10 +64,18 @@ LATER: dict[tuple[str, str], Callable[[dict[str, Any], dict[str, Any]], None]] =
     ],
 }
 # ... and what they added or removed, by (section, name): present only in the new template, or only in the old
-ADDED = {("Parameters", "MemorySize"), ("Resources", "SessionSecret"), ("Resources", "SessionKeyStore"),
-         ("Parameters", "CurBucket"), ("Parameters", "CurPrefix"), ("Conditions", "HasCur"),
-         ("Outputs", "SessionSecretArn"),
-         ("Outputs", "SessionKeyStoreArn")}  # fmt: skip
+ADDED = {
+    ("Parameters", "MemorySize"),
+    ("Resources", "SessionSecret"),
+    ("Resources", "SessionKeyStore"),
+    ("Parameters", "CurBucket"),
+    ("Parameters", "CurPrefix"),
+    ("Conditions", "HasCur"),
+    ("Outputs", "SessionSecretArn"),
+    ("Outputs", "SessionKeyStoreArn"),
+    ("Resources", "DataReaderPolicy"),
+    ("Outputs", "DataReaderPolicyArn"),
+}  # fmt: skip  (#24: tools read data/)
 REMOVED = {("Parameters", "SessionKey")}
 
 
