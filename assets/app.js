@@ -179,7 +179,7 @@
     var figure = canvas.closest("figure");
     if (!figure || figure.querySelector(".chart-table")) return;
     var sets = chart.data.datasets, labels = chart.data.labels || [];
-    var money_ = !/invocations|tokens/.test(canvas.id);
+    var dollars = !/invocations|tokens/.test(canvas.id);
     var details = document.createElement("details");
     details.className = "chart-table";
     var summary = document.createElement("summary");
@@ -195,7 +195,7 @@
     corner.scope = "col";
     head.appendChild(corner);
     var single = sets.length === 1 && chart.config.type === "doughnut";
-    (single ? [{ label: money_ ? "Cost" : "Invocations" }] : sets).forEach(function (d) {
+    (single ? [{ label: dollars ? "Cost" : "Invocations" }] : sets).forEach(function (d) {
       var th = document.createElement("th");
       th.scope = "col";
       th.className = "n";
@@ -213,7 +213,7 @@
         var cell = row.insertCell();
         cell.className = "n";
         var v = d.data[i];
-        cell.textContent = v === undefined || v === null ? "–" : (money_ ? money(v) : count(v));
+        cell.textContent = v === undefined || v === null ? "–" : (dollars ? money(v) : count(v));
       });
     });
     box.appendChild(table);

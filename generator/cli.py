@@ -545,28 +545,17 @@ def fetch_command(path: str, bucket: str | None, prefix: str, stack: str | None,
     """Read a data file (data/usage-30d.json, ...) from the site's bucket with your AWS identity: the way tools
     get the JSON of a sign-in site. The identity needs the stack's DataReaderPolicy."""
     from generator import aws
-    from generator.deploy.cloudformation import outputs
-    from generator.errors import PublishError
-    from generator.fetch import check_path, fetch
-    from generator.layout import key_prefix
+    from generator.fetch import check_path, fetch, stack_bucket
+    from generator.layout import key_prefix, write_file
 
     check_path(path)
     if bool(bucket) == bool(stack):
         raise ConfigError("give the site's --bucket (or BUCKET), or its --stack, not both and not neither")
-    if stack:
-        try:
-            bucket = outputs(aws.client("cloudformation", region=region), stack).get("BucketName")
-        except aws.AWS_ERRORS as exc:
-            raise PublishError(f"could not read stack {stack}: {aws.reason(exc)}") from None
-        if not bucket:
-            raise ConfigError(f"stack {stack} has no BucketName output: is it a bedrock-usage stack?")
-    assert bucket is not None
-    data = fetch(aws.client("s3", region=region, endpoint_url=endpoint_url), bucket, key_prefix(prefix), path)
+    where = bucket or stack_bucket(aws.client("cloudformation", region=region), str(stack))
+    data = fetch(aws.client("s3", region=region, endpoint_url=endpoint_url), where, key_prefix(prefix), path)
     if out is None:
         sys.stdout.buffer.write(data)
     else:
-        from generator.layout import write_file
-
         write_file(out, data)
         _say(f"wrote {len(data):,} bytes to {out}", err=True)
 

@@ -34,6 +34,18 @@ def check_path(path: str) -> str:
     return bare
 
 
+def stack_bucket(cfn: Any, stack: str) -> str:
+    """The site bucket of a deployed stack (its BucketName output)."""
+    try:
+        found = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    except AWS_ERRORS as exc:
+        raise PublishError(f"could not read stack {stack}: {reason(exc)}") from None
+    bucket = next((o["OutputValue"] for o in found if o["OutputKey"] == "BucketName"), "")
+    if not bucket:
+        raise ConfigError(f"stack {stack} has no BucketName output: is it a bedrock-usage stack?")
+    return str(bucket)
+
+
 def fetch(s3: Any, bucket: str, prefix: str, path: str) -> bytes:
     """The bytes of the data file `path` in the site at s3://bucket/prefix, as its manifest lists them."""
     path = check_path(path)

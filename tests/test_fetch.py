@@ -88,3 +88,20 @@ def test_the_stack_grants_tools_data_and_nothing_else(template: dict[str, Any]) 
         ("Allow", "s3:GetObject", {"Fn::Sub": "${SiteBucket.Arn}/data/*"})
     ]
     assert template["Outputs"]["DataReaderPolicyArn"]["Value"] == {"Ref": "DataReaderPolicy"}
+
+
+def test_a_stack_names_its_bucket(stubbed: Any) -> None:
+    from generator.errors import ConfigError
+    from generator.fetch import stack_bucket
+
+    cfn, stub = stubbed("cloudformation")
+    made = {"StackName": "s", "CreationTime": "2026-01-01T00:00:00Z", "StackStatus": "CREATE_COMPLETE"}
+    outputs = [{"OutputKey": "BucketName", "OutputValue": "site-bucket"}]
+    stub.add_response("describe_stacks", {"Stacks": [{**made, "Outputs": outputs}]})
+    stub.add_response("describe_stacks", {"Stacks": [made]})
+    stub.add_client_error("describe_stacks", "ValidationError", "Stack with id nope does not exist", 400)
+    assert stack_bucket(cfn, "s") == "site-bucket"
+    with pytest.raises(ConfigError, match="has no BucketName output"):
+        stack_bucket(cfn, "s")
+    with pytest.raises(PublishError, match="could not read stack nope"):
+        stack_bucket(cfn, "nope")
