@@ -34,9 +34,14 @@ def test_the_readme_is_short_and_its_links_lead_somewhere() -> None:
 def test_every_command_the_readme_shows_exists() -> None:
     named = set(re.findall(r"(?<![\w/-])bedrock-usage ([a-z][a-z-]*)", README))
     assert {"build", "serve", "setup-logging", "doctor", "deploy", "fetch", "destroy"} <= named
+    helps = {}
     for command in sorted(named):
         done = CliRunner().invoke(cli, [command, "--help"])
         assert done.exit_code == 0, (command, done.output)
+        helps[command] = done.output
+    for command, rest in re.findall(r"(?<![\w/-])bedrock-usage ([a-z][a-z-]*)([^`\n]*)", README):
+        for option in re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", rest):
+            assert option in helps[command], (command, option)  # every option shown is one the command takes
 
 
 def test_the_docs_site_builds_strictly(tmp_path: Path) -> None:
