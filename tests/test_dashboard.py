@@ -85,8 +85,11 @@ def test_the_month_page_flags_a_person_over_budget(browser: Browser, base_url: s
     visit.close("budgets-mtd")
 
 
-@pytest.mark.parametrize("name", ["usage-7d.html", "usage-mtd.html", "usage-90d.html", "matrix-30d.html",
-                                  "pricing.html"])  # fmt: skip
+PHONE_PAGES = ["index.html", "usage-7d.html", "usage-mtd.html", "usage-90d.html", "matrix-30d.html", "pricing.html",
+               f"person/{slug('peterdir')}.html", f"team/{slug('platform')}.html"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", PHONE_PAGES)
 def test_no_horizontal_overflow_on_a_phone(browser: Browser, base_url: str, name: str) -> None:
     visit = Visit(browser, f"{base_url}/{name}", width=390)
     width = visit.page.evaluate("document.documentElement.scrollWidth")
