@@ -127,8 +127,8 @@ def chart_payload(view: View, book: PriceBook, palette: dict[str, str] | None = 
     return {
         "window": rep.window.label,
         "key": rep.window.key,
-        "colors": distinct(palette or {}, [shorten(p) for p in people]) | distinct(palette or {}, model_labels
-                                                                                     + called_labels),
+        "colors": distinct(palette or {}, [shorten(p) for p in people])
+        | distinct(palette or {}, model_labels + called_labels),
         "other_color": OTHER_COLOR,
         "days": days,
         "partial_days": [i for i, d in enumerate(rep.days) if d in view.partial_days],

@@ -200,7 +200,8 @@ def render_site(
                     "chart_list": charts.chart_list(view, meta.book)}  # fmt: skip
         files[f"usage-{key}.html"] = _render(env, "usage.html", page | overview)
         files[f"matrix-{key}.html"] = _render(env, "matrix.html", page | {"matrix": matrix(rep, view.team_of)})
-    files["index.html"] = _home(env, views, pages, palette) if "mtd" in pages else files[f"usage-{_index(meta)}.html"]
+    week = INDEX_WINDOW if INDEX_WINDOW in meta.windows else meta.windows[0]
+    files["index.html"] = _home(env, views, pages) if "mtd" in pages else files[f"usage-{week}.html"]
     stale = {p for p in meta.book.prices if export.is_stale(p, meta.generated_at.date())}
     used = {name for v in views for m in v.rep.models for name in (m.name, meta.book.alias_of(m.name))}
     used |= {i.priced_as for v in views for i in v.rep.inferred}
@@ -214,13 +215,7 @@ def render_site(
     return files
 
 
-def _index(meta: BuildMeta) -> str:
-    return INDEX_WINDOW if INDEX_WINDOW in meta.windows else meta.windows[0]
-
-
-def _home(
-    env: jinja2.Environment, views: Sequence[View], pages: Mapping[str, dict[str, Any]], palette: dict[str, str]
-) -> bytes:
+def _home(env: jinja2.Environment, views: Sequence[View], pages: Mapping[str, dict[str, Any]]) -> bytes:
     """The landing page: where the month stands (spend against budget, the forecast, who is over or near), its
     pace against last month's, and who moved most; the window views follow."""
     by_key = {v.rep.window.key: v for v in views}
