@@ -116,10 +116,9 @@ class _Parts:
     """A piece's rows summed as they come, at every grain a window needs, and what the rows say beside it."""
 
     def __init__(self) -> None:
-        self.total = Sum()
-        self.accounts: dict[str, Sum] = defaultdict(Sum)
-        # (person, model, route, via, team, dims): the cells by person, model and route are summed from it per piece
-        self.attributed: dict[tuple[str, str, str, str, str, tuple[str, ...]], Sum] = {}
+        # (person, model, route, via, team, dims, account): the piece's total, its accounts and its cells by person,
+        # model and route are summed from these once a piece, not once a row
+        self.attributed: dict[tuple[str, str, str, str, str, tuple[str, ...], str], Sum] = {}
         self.team_days: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
         self.daily: dict[tuple[date, str, str], Sum] = {}  # (day, person, model)
         self.unpriced: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
@@ -128,9 +127,7 @@ class _Parts:
         self.principals: set[str] = set()
 
     def add(self, r: CostedRow, day: date) -> None:
-        self.total.add(r)
-        self.accounts[r.account].add(r)
-        key = (r.person, r.model, r.route, r.via, r.team, r.dims)
+        key = (r.person, r.model, r.route, r.via, r.team, r.dims, r.account)
         split = self.attributed.get(key)
         if split is None:
             split = self.attributed[key] = Sum()
@@ -156,12 +153,18 @@ class _Piece:
     """A piece's sums, frozen; windows made of whole pieces share them."""
 
     def __init__(self, part: _Parts) -> None:
-        self.total = part.total.freeze()
-        self.accounts = {a: s.freeze() for a, s in part.accounts.items()}
-        self.attributed = {k: s.freeze() for k, s in part.attributed.items()}
+        total = Sum()
+        accounts: dict[str, Sum] = defaultdict(Sum)
+        attributed: dict[tuple[str, str, str, str, str, tuple[str, ...]], Sum] = defaultdict(Sum)
         cells: dict[tuple[str, str, str], Sum] = defaultdict(Sum)
-        for (person, model, route, *_), counters in self.attributed.items():
-            cells[(person, model, route)].add(counters)
+        for (person, model, route, via, team, dims, account), found in part.attributed.items():
+            total.merge(found)
+            accounts[account].merge(found)
+            attributed[(person, model, route, via, team, dims)].merge(found)
+            cells[(person, model, route)].merge(found)
+        self.total = total.freeze()
+        self.accounts = {a: s.freeze() for a, s in accounts.items()}
+        self.attributed = {k: s.freeze() for k, s in attributed.items()}
         self.cells = {k: s.freeze() for k, s in cells.items()}
         self.team_days = dict(part.team_days)
         daily, part.daily = part.daily, {}
