@@ -282,7 +282,7 @@
           table.classList.add("unfolded");
           table.classList.remove("fold-3", "fold-2");
           button.remove();
-          focusableScrolls();
+          fit();
         });
         box.parentNode.insertBefore(button, box.nextSibling);
       } else if (!folded && button) {
@@ -291,16 +291,21 @@
     });
   }
 
+  /* The page's width decides both: tables fold first, then the boxes that still scroll take focus. */
+  function fit() {
+    fitTables();
+    focusableScrolls();
+  }
+
   function start() {
     Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), makeSortable);
     var filter = document.getElementById("price-filter");
     var tables = ["prices", "prices-all"].map(function (id) { return document.getElementById(id); }).filter(Boolean);
     if (filter && tables.length) bindFilter(filter, tables, document.getElementById("all-prices"));
     var drawn = drawCharts();
-    fitTables();
-    focusableScrolls();
-    window.addEventListener("resize", function () { fitTables(); focusableScrolls(); });
-    document.addEventListener("toggle", function () { fitTables(); focusableScrolls(); }, true);
+    fit();
+    window.addEventListener("resize", fit);
+    document.addEventListener("toggle", fit, true);
     document.documentElement.setAttribute("data-charts-ms", String(Math.round(performance.now())));
     document.documentElement.setAttribute("data-charts-drawn", String(drawn));
   }
