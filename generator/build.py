@@ -119,7 +119,8 @@ def build(settings: Settings) -> BuildResult:
         profiles = _profiles(found.profiles, settings)
         models = {**{arn: p.model for arn, p in profiles.items()}, **settings.inference_profiles}
         billed = settings.bill != "none"
-        cube = report.DayCube(decisions.periods(windows), settings.tz, one_day, spend=billed)
+        widest = report.widest(windows, settings.tz)  # the window whose days the person pages show
+        cube = report.DayCube(decisions.periods(windows), settings.tz, one_day, billed, widest)
         cube.add_all(cost_rows(source.rows, book, people, models, _attributor(settings, people, profiles)))
         s.note(rows=len(source.rows), prices=len(book.prices), profiles=len(found.profiles))
     with stage("reconcile") as s:  # while the rows are here: Bedrock's own counts, and the bill by kind

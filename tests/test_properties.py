@@ -15,7 +15,7 @@ from generator.identity import IdentityRules, resolve
 from generator.pricing import load_book
 from generator.pricing.cost import CostedRow, cost_rows
 from generator.site.decisions import periods
-from generator.site.report import DayCube, WindowReport, summarize
+from generator.site.report import SERIES, DayCube, WindowReport, summarize, widest
 from generator.usage import HourlyRow, Window, local_day, make_windows
 
 NOW = datetime(2026, 11, 27, 7, 30, tzinfo=UTC)
@@ -62,9 +62,14 @@ def test_window_cost_is_the_sum_of_its_days_people_and_models(data: list[HourlyR
         total = rep.totals
         assert add_counters(u.counters for u in rep.users) == total
         assert add_counters(m.counters for m in rep.models) == total
-        assert add_counters(d.counters for d in rep.daily) == total
         assert add_counters(c.counters for c in rep.cells) == total
-        assert {d.day for d in rep.daily} <= set(rep.days)
+        assert add_counters(rep.day_models.values()) == total
+        assert sum(rep.person_days.values(), Decimal(0)) == total.cost
+        days = _series(rep)
+        assert sum((cost for _, cost in days.values()), Decimal(0)) == total.cost
+        for i, name in enumerate(SERIES):
+            assert sum(counts[i] for counts, _ in days.values()) == getattr(total, name)
+        assert {d for d, _, _ in days} <= set(rep.days)
 
 
 @settings(max_examples=60, deadline=None)
@@ -91,6 +96,14 @@ def test_an_unpriced_row_never_changes_priced_totals(data: list[HourlyRow], mode
 
 def test_decimal_sums_are_exact() -> None:
     assert sum((Decimal("0.1") for _ in range(10)), Decimal(0)) == Decimal(1)
+
+
+def _series(rep: WindowReport) -> dict[tuple[Any, str, str], tuple[tuple[int, ...], Decimal]]:
+    """The report's series as {(day, person, model): (the SERIES counts, cost)}."""
+    assert rep.series is not None
+    return {(rep.days[i], person, model): (counts, cost)
+            for person in rep.series.people() for model, days in rep.series.of(person).items()
+            for i, counts, cost in days}  # fmt: skip
 
 
 def _by_hand(costed: list[CostedRow], w: Window, tz: ZoneInfo) -> dict[str, Any]:
@@ -145,12 +158,38 @@ def test_the_day_cube_equals_each_window_summed_from_its_rows(
     costed = list(cost_rows(data, BOOK, people, {}))
     order.shuffle(costed)
     windows = make_windows(now, tz)
-    cube = DayCube(periods(windows), tz).add_all(costed)
+    wide = widest(windows, tz)
+    cube = DayCube(periods(windows), tz, series=wide).add_all(costed)
     for w in periods(windows):
         rep, want = cube.report(w, people), _by_hand(costed, w, tz)
         assert rep.totals == want["totals"], w
         assert {(c.person, c.model, c.route): c.counters for c in rep.cells} == want["cells"], w
-        assert {(d.day, d.person, d.model): d.counters for d in rep.daily} == want["daily"], w
-        assert [(d.day, d.person, d.model) for d in rep.daily] == sorted(want["daily"]), w
+        by_day: dict[tuple[Any, str], list[Any]] = defaultdict(list)
+        cost: dict[tuple[str, Any], Decimal] = defaultdict(Decimal)
+        for (day, person, model), counters in want["daily"].items():
+            by_day[(day, model)].append(counters)
+            cost[(person, day)] += counters.cost
+        assert rep.day_models == {k: add_counters(v) for k, v in by_day.items()}, w
+        assert list(rep.day_models) == sorted(by_day), w
+        assert rep.person_days == cost, w
+        assert list(rep.person_days) == sorted(cost, key=lambda k: (k[1], k[0])), w
+        if w == wide:
+            want_days = {k: (tuple(getattr(c, f) for f in SERIES), c.cost) for k, c in want["daily"].items()}
+            assert _series(rep) == want_days, w
+        else:
+            assert rep.series is None, w
         assert {a.name: a.counters for a in rep.accounts} == want["accounts"], w
         assert [i.principal for i in rep.identities] == want["principals"], w
+
+
+def test_a_day_past_64_bits_keeps_its_exact_sum() -> None:
+    """A hostile token count that no 64-bit integer holds moves that person's model to a list, not to an error."""
+    huge = 2**70
+    data = [HourlyRow(END - 7200, PEOPLE[0], PRICED[0], 1, 0, huge, 0, 0, 0),
+            HourlyRow(END - 3600, PEOPLE[0], PRICED[0], 1, 0, 5, 0, 0, 0)]  # fmt: skip
+    rep = reports(data)[0]  # 1d
+    assert rep.series is not None
+    ((days,),) = [rep.series.of(person).values() for person in rep.series.people()]
+    ((_, counts, cost),) = days
+    assert counts[2] == huge + 5
+    assert cost == rep.totals.cost

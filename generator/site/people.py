@@ -11,12 +11,13 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from generator.counters import Counters, add_counters
 from generator.site import charts
 from generator.site.decisions import View
 from generator.site.export import SCHEMA_VERSION, BuildMeta, budget_payload, counters, forecast_payload, slug, usd
-from generator.site.report import Cell, DayCell, Group, by_cost, group_cells
+from generator.site.report import SERIES, Cell, Group, Series, by_cost, group_cells, widest
 from generator.usage import iso
 
 
@@ -25,12 +26,11 @@ class Directory:
 
     def __init__(self, views: Sequence[View], dimensions: Sequence[str] = ()) -> None:
         self.views = views
-        self.wide = max(views, key=lambda v: (len(v.rep.days), v.rep.window.key == "90d"))
+        wide = widest((v.rep.window for v in views), ZoneInfo(views[0].rep.timezone))
+        self.wide = next(v for v in views if v.rep.window == wide)
         self.users = [{g.name: g for g in v.rep.users} for v in views]
         self.teams = [{g.name: g for g in v.teams} for v in views]
-        self.days: dict[str, list[DayCell]] = defaultdict(list)
-        for d in self.wide.rep.daily:
-            self.days[d.person].append(d)
+        self.series = self.wide.rep.series or Series(self.wide.rep.days)
         self.principals: dict[str, list[str]] = defaultdict(list)
         for i in self.wide.rep.identities:
             self.principals[i.person].append(i.principal)
@@ -92,20 +92,16 @@ class Directory:
 
     def _series(self, name: str, name_of: Callable[[str], str]) -> list[dict[str, Any]]:
         """Each model's days as columns, aligned with `days` (compact: 90 days x 10 models is ~25 KB)."""
-        index = {d: i for i, d in enumerate(self.wide.rep.days)}
-        fields = ("invocations", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-                  "unpriced_invocations")  # fmt: skip
-        found: dict[str, dict[str, list[Any]]] = {}
-        for d in self.days.get(name, ()):
-            series = found.get(d.model)
-            if series is None:
-                width = len(index)
-                series = found[d.model] = {f: [0] * width for f in ("cost_usd", *fields)}
-            i, k = index[d.day], d.counters
-            series["cost_usd"][i] = usd(k.cost)
-            for f in fields:
-                series[f][i] = getattr(k, f)
-        return [{"model": m, "name": name_of(m), **found[m]} for m in sorted(found)]
+        width = len(self.wide.rep.days)
+        out = []
+        for model, days in sorted(self.series.of(name).items()):
+            columns: dict[str, list[Any]] = {f: [0] * width for f in ("cost_usd", *SERIES)}
+            for i, counts, cost in days:
+                columns["cost_usd"][i] = usd(cost)
+                for f, n in zip(SERIES, counts, strict=True):
+                    columns[f][i] = n
+            out.append({"model": model, "name": name_of(model), **columns})
+        return out
 
     def rows(self, name: str, kind: str = "users") -> list[tuple[str, Counters | None, Counters | None]]:
         """A person's (or, with kind "teams", a team's) window table: (label, counters, the previous period's)."""
@@ -118,10 +114,10 @@ class Directory:
     def chart(self, name: str, book_name: Callable[[str], str], palette: dict[str, str]) -> dict[str, Any]:
         """The person page's chart: cost per day in the widest window, one series per model."""
         rep = self.wide.rep
-        index = {d: i for i, d in enumerate(rep.days)}
         series: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(rep.days))
-        for d in self.days.get(name, ()):
-            series[d.model][index[d.day]] += usd(d.counters.cost)
+        for model, days in self.series.of(name).items():
+            for i, _, cost in days:
+                series[model][i] += usd(cost)
         ranked = sorted(series, key=lambda m: -sum(series[m]))
         lines = [{"label": book_name(m), "data": [round(x, 6) for x in series[m]]} for m in ranked]
         return {

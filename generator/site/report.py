@@ -7,8 +7,9 @@ and identities as data; never formats numbers or writes files.
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -54,16 +55,6 @@ class Attributed:
     counters: Counters
 
 
-@dataclass(frozen=True, slots=True)
-class DayCell:
-    """One person's use of one model (routes merged) on one local day."""
-
-    day: date
-    person: str
-    model: str
-    counters: Counters
-
-
 @dataclass(frozen=True)
 class Unpriced:
     """Tokens and calls that no price covered, for one model as logged."""
@@ -94,18 +85,18 @@ class WindowReport:
     users: tuple[Group, ...]  # by cost, highest first
     models: tuple[Group, ...]  # base models, routes merged, by cost
     cells: tuple[Cell, ...]  # person x model x route
-    daily: tuple[DayCell, ...]
     days: tuple[date, ...]
     unpriced: tuple[Unpriced, ...]
     identities: tuple[IdentityAudit, ...]
     inferred: tuple[Inferred, ...] = ()
     price_sources: Mapping[str, str] = field(default_factory=dict)  # base model -> price_source
     accounts: tuple[Group, ...] = ()  # AWS accounts the calls were made in, by cost ("" where unknown)
-    # `daily` summed as the pages read it, in its order: by (day, model), and cost by (person, day)
+    # the days summed as the pages read them: by (day, model), and cost by (person, day), each in key order
     day_models: Mapping[tuple[date, str], Counters] = field(default_factory=dict)
     person_days: Mapping[tuple[str, date], Decimal] = field(default_factory=dict)
     attributed: tuple[Attributed, ...] = ()  # the cells split by via, team and dimension values
     team_days: Mapping[tuple[str, date], Decimal] = field(default_factory=dict)  # cost by (team, local day)
+    series: Series | None = None  # each person's days by model: the widest window's only (the person pages')
 
     def price_source(self, model: str) -> str:
         """How a model's cost here was priced: config, price-list, book, inferred, mixed, or "" (unpriced)."""
@@ -120,7 +111,8 @@ class _Parts:
         # model and route are summed from these once a piece, not once a row
         self.attributed: dict[tuple[str, str, str, str, str, tuple[str, ...], str], Sum] = {}
         self.team_days: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
-        self.daily: dict[tuple[date, str, str], Sum] = {}  # (day, person, model)
+        self.day_models: dict[tuple[date, str], Sum] = {}
+        self.person_days: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
         self.unpriced: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
         self.inferred: dict[tuple[str, str], int] = defaultdict(int)
         self.sources: dict[str, set[str]] = defaultdict(set)
@@ -134,10 +126,11 @@ class _Parts:
         split.add(r)
         if r.team:
             self.team_days[(r.team, day)] += r.cost
-        on_day = self.daily.get((day, r.person, r.model))
+        on_day = self.day_models.get((day, r.model))
         if on_day is None:
-            on_day = self.daily[(day, r.person, r.model)] = Sum()
+            on_day = self.day_models[(day, r.model)] = Sum()
         on_day.add(r)
+        self.person_days[(r.person, day)] += r.cost
         self.principals.add(r.principal)
         if r.unpriced_tokens or r.unpriced_invocations:
             seen = self.unpriced[(r.logged_model, r.route, r.unpriced_reason)]
@@ -167,33 +160,96 @@ class _Piece:
         self.attributed = {k: s.freeze() for k, s in attributed.items()}
         self.cells = {k: s.freeze() for k, s in cells.items()}
         self.team_days = dict(part.team_days)
-        daily, part.daily = part.daily, {}
-        self.daily = [DayCell(d, p, m, daily.pop((d, p, m)).freeze()) for d, p, m in sorted(daily)]
-        # the per-day sums every window's pages read, once a piece (windows share pieces) instead of once a window
-        day_models: dict[tuple[date, str], Sum] = defaultdict(Sum)
-        person_days: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
-        for cell in self.daily:
-            day_models[(cell.day, cell.model)].add(cell.counters)
-            person_days[(cell.person, cell.day)] += cell.counters.cost
-        self.day_models = {k: day_models[k].freeze() for k in sorted(day_models)}
-        self.person_days = dict(person_days)
+        self.day_models = {k: s.freeze() for k, s in part.day_models.items()}
+        self.person_days = dict(part.person_days)
         self.unpriced, self.inferred = dict(part.unpriced), dict(part.inferred)
         self.sources, self.principals = dict(part.sources), part.principals
 
 
+SERIES = ("invocations", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+          "unpriced_invocations")  # fmt: skip
+_WIDTH = len(SERIES) + 2  # a day's record: the day's ordinal, the SERIES counts, the cost in picodollars
+PICO = Decimal("1e-12")
+
+
+class Series:
+    """Each person's use of each model per local day over one window: what the person pages and files show.
+
+    A person's model is one flat array of 64-bit integers, a record of _WIDTH per day it was used: the day's
+    ordinal, the SERIES counts and the cost in picodollars (exact for every price of up to six decimals per
+    million tokens; a finer one rounds to the picodollar, a millionth of the smallest amount any file shows).
+    72 bytes a day, where a Counters and its objects took 500; a value past 64 bits turns that array into a list.
+    """
+
+    def __init__(self, days: Sequence[date]) -> None:
+        self.days = tuple(days)
+        self._first = days[0].toordinal() if days else 0
+        self._people: dict[str, dict[str, MutableSequence[int]]] = {}
+
+    def add(self, r: CostedRow, day: date) -> None:
+        """Add a row's counts and cost to its person's model on `day`."""
+        by_model = self._people.get(r.person)
+        if by_model is None:
+            by_model = self._people[r.person] = {}
+        record = (day.toordinal(), r.invocations, r.errors, r.input_tokens, r.output_tokens, r.cache_read_tokens,
+                  r.cache_write_tokens, r.unpriced_invocations, int((r.cost / PICO).to_integral_value()))  # fmt: skip
+        cells = by_model.get(r.model)
+        if cells is None:
+            by_model[r.model] = cells = array("q")
+        try:
+            _add_record(cells, record)
+        except OverflowError:
+            by_model[r.model] = cells = list(cells)
+            _add_record(cells, record)
+
+    def people(self) -> set[str]:
+        return set(self._people)
+
+    def of(self, person: str) -> dict[str, list[tuple[int, tuple[int, ...], Decimal]]]:
+        """A person's models, each with its days: (index into `days`, the SERIES counts, cost) in day order."""
+        first, out = self._first, {}
+        for model, cells in self._people.get(person, {}).items():
+            out[model] = [(cells[i] - first, tuple(cells[i + 1 : i + _WIDTH - 1]), cells[i + _WIDTH - 1] * PICO)
+                          for i in range(0, len(cells), _WIDTH)]  # fmt: skip
+        return out
+
+
+def _add_record(cells: MutableSequence[int], record: tuple[int, ...]) -> None:
+    """Add a day's record to a model's records (kept in day order; rows mostly come in time order, so the day is
+    the last one or a new one)."""
+    at = len(cells) - _WIDTH
+    while at >= 0 and cells[at] > record[0]:
+        at -= _WIDTH
+    if at >= 0 and cells[at] == record[0]:
+        for i in range(1, _WIDTH):
+            cells[at + i] += record[i]
+    else:
+        cells[at + _WIDTH : at + _WIDTH] = array("q", record) if isinstance(cells, array) else list(record)
+
+
+def widest(windows: Iterable[Window], tz: ZoneInfo) -> Window | None:
+    """The window of the most local days (90d over a last month as long): the one whose days the person pages show."""
+    return max(windows, key=lambda w: (len(_days(w, tz)), w.key == "90d"), default=None)
+
+
 class DayCube:
-    """The costed rows reduced in one pass: each piece of time summed per local day, person, model, route and
-    account, with the last day's hours by person and, for the bill, cost by UTC day, model and person.
+    """The costed rows reduced in one pass: each piece of time summed per person, model, route and account and
+    per local day and model, with the last day's hours by person, the widest window's days by person and model
+    (its `Series`) and, for the bill, cost by UTC day, model and person.
 
     The pieces are the stretches between the edges of every window and previous period the site shows, so
-    each of those is a run of whole pieces and is summed from the pieces' sums, never from the rows again,
-    and its per-day cells are the pieces' own, shared, but for a day split between two pieces. Rows come in
-    any order and are not kept. Sums are exact (integers and Decimals), so a window summed from pieces
-    equals the window summed from its rows.
+    each of those is a run of whole pieces and is summed from the pieces' sums, never from the rows again (a
+    day split between two pieces is summed from both). Rows come in any order and are not kept. Sums are
+    exact (integers and Decimals), so a window summed from pieces equals the window summed from its rows.
     """
 
     def __init__(
-        self, periods: Iterable[Window], tz: ZoneInfo, hours: Window | None = None, spend: bool = False
+        self,
+        periods: Iterable[Window],
+        tz: ZoneInfo,
+        hours: Window | None = None,
+        spend: bool = False,
+        series: Window | None = None,
     ) -> None:
         self.tz = tz
         self.edges = sorted({t for w in periods for t in (w.start.timestamp(), w.end.timestamp())})
@@ -203,10 +259,14 @@ class DayCube:
         self._hours = (hours.start.timestamp(), hours.end.timestamp()) if hours else (0.0, 0.0)
         self.hourly: dict[tuple[int, str], Decimal] = defaultdict(Decimal)  # (hour, person) -> cost, in `hours`
         self.spend: dict[tuple[date, str, str], Decimal] | None = defaultdict(Decimal) if spend else None
+        self._series = series  # the window whose days are kept by person and model (one of `periods`)
+        self.series = Series(_days(series, tz)) if series else None
 
     def add_all(self, costed: Iterable[CostedRow]) -> DayCube:
         """Sum the rows in, then freeze every piece; the cube takes no rows after this."""
         edges, parts, tz, (first, last), spend = self.edges, self._parts, self.tz, self._hours, self.spend
+        series = self.series
+        (since, until) = (self._series.start.timestamp(), self._series.end.timestamp()) if self._series else (0.0, 0.0)
         low, high = (edges[0], edges[-1]) if edges else (0.0, 0.0)
         day_of: dict[int, date] = {}
         began = self.began
@@ -219,6 +279,8 @@ class DayCube:
                 if day is None:
                     day = day_of[hour] = local_day(hour, tz)
                 parts[bisect.bisect_right(edges, hour) - 1].add(r, day)
+                if series is not None and since <= hour < until:
+                    series.add(r, day)
             if first <= hour < last:
                 self.hourly[(hour, r.person)] += r.cost
             if spend is not None and r.cost:
@@ -237,7 +299,8 @@ class DayCube:
         """One window's (or previous period's) report; without `days`, no per-day cells (a previous period's
         report needs only its groups)."""
         first, last = self.edges.index(window.start.timestamp()), self.edges.index(window.end.timestamp())
-        return _report(window, self.tz, people, self.pieces[first:last], days)
+        series = self.series if days and window == self._series else None
+        return _report(window, self.tz, people, self.pieces[first:last], days, series)
 
 
 def summarize(
@@ -247,8 +310,8 @@ def summarize(
     people: Mapping[str, IdentityAudit],
     days: bool = True,
 ) -> WindowReport:
-    """Group the costed rows that fall in `window` (a cube of that one window)."""
-    return DayCube([window], tz).add_all(costed).report(window, people, days)
+    """Group the costed rows that fall in `window` (a cube of that one window, with its series)."""
+    return DayCube([window], tz, series=window).add_all(costed).report(window, people, days)
 
 
 def _merged(found: Iterable[Mapping[Any, Counters]]) -> dict[Any, Counters]:
@@ -278,29 +341,17 @@ def _merged_cost(found: Iterable[Mapping[Any, Decimal]]) -> dict[Any, Decimal]:
 
 
 def _in_order(found: Mapping[Any, Any], key: Callable[[Any], Any]) -> dict[Any, Any]:
-    """The map in the order of `daily` ((day, person, model)) that the pages' loops first met its keys in."""
+    """The map in the order of `key` (the order the pages' loops read the days in)."""
     return {k: found[k] for k in sorted(found, key=key)}
 
 
-def _days_of(pieces: Sequence[_Piece]) -> tuple[DayCell, ...]:
-    """The pieces' per-day cells in order (pieces are in time order, so only a seam day can be in two)."""
-    out: list[DayCell] = []
-    for piece in pieces:
-        cells = piece.daily
-        if out and cells and cells[0].day <= out[-1].day:
-            seam = cells[0].day
-            split = next((i for i in range(len(out) - 1, -1, -1) if out[i].day != seam), -1) + 1
-            later = [c for c in cells if c.day == seam]
-            joined = _merged([{(c.person, c.model): c.counters for c in out[split:]},
-                              {(c.person, c.model): c.counters for c in later}])  # fmt: skip
-            out[split:] = [DayCell(seam, p, m, joined[(p, m)]) for p, m in sorted(joined)]
-            cells = cells[len(later) :]
-        out.extend(cells)
-    return tuple(out)
-
-
 def _report(
-    window: Window, tz: ZoneInfo, people: Mapping[str, IdentityAudit], pieces: Sequence[_Piece], days: bool
+    window: Window,
+    tz: ZoneInfo,
+    people: Mapping[str, IdentityAudit],
+    pieces: Sequence[_Piece],
+    days: bool,
+    series: Series | None,
 ) -> WindowReport:
     unpriced_sums: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
     inferred_sums: dict[tuple[str, str], int] = defaultdict(int)
@@ -327,7 +378,6 @@ def _report(
         users=group_cells(cell_list, lambda c: c.person),
         models=group_cells(cell_list, lambda c: c.model),
         cells=cell_list,
-        daily=_days_of(pieces) if days else (),
         day_models=_in_order(_merged(p.day_models for p in pieces), lambda k: k) if days else {},
         person_days=_in_order(_merged_cost(p.person_days for p in pieces), lambda k: (k[1], k[0])) if days else {},
         days=_days(window, tz),
@@ -338,6 +388,7 @@ def _report(
         accounts=by_cost(Group(a, c, ()) for a, c in _merged(p.accounts for p in pieces).items()),
         attributed=tuple(Attributed(p, m, rt, v, t, d, c) for (p, m, rt, v, t, d), c in sorted(split.items())),
         team_days=dict(sorted(_merged_cost(p.team_days for p in pieces).items())) if days else {},
+        series=series,
     )
 
 
