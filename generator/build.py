@@ -7,7 +7,7 @@ lives in its own module and knows nothing of the others' I/O. Budget notices and
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -31,7 +31,7 @@ from generator.sources import SourceResult, read_source
 from generator.sources.athena import AthenaRunner
 from generator.stagelog import stage
 from generator.state import open_store
-from generator.usage import HourlyRow, Window, floor_hour, make_windows
+from generator.usage import HourlyRow, Window, floor_hour, make_windows, names_in
 from generator.words import listing, plural
 
 # Files under --logs that are rightly not read: Bedrock's and CloudWatch's own side objects, a second path to a file.
@@ -110,11 +110,11 @@ def build(settings: Settings) -> BuildResult:
     _check_complete(settings, source)
     one_day = next((w for w in windows if w.key == "1d"), None)
     with stage("pricing") as s:  # each row priced and summed into the day cube, then let go
-        price_list = _price_list(settings, {r.region for r in source.rows}, now)
+        price_list = _price_list(settings, names_in(source.rows, "region"), now)
         book = load_book(settings.prices, price_list.prices)
         found = _control_plane(settings, source.rows, now)
         people = identity.resolve(
-            (r.principal for r in source.rows), replace(settings.identity, key_owners=found.owners)
+            names_in(source.rows, "principal"), replace(settings.identity, key_owners=found.owners)
         )
         profiles = _profiles(found.profiles, settings)
         models = {**{arn: p.model for arn, p in profiles.items()}, **settings.inference_profiles}
@@ -175,7 +175,7 @@ def build(settings: Settings) -> BuildResult:
 
 def _coverage(
     settings: Settings,
-    rows: tuple[HourlyRow, ...],
+    rows: Sequence[HourlyRow],
     models: Mapping[str, str],
     windows: list[Window],
     days: list[date],
@@ -244,11 +244,10 @@ def _price_list(settings: Settings, regions: set[str], now: datetime) -> priceli
     return pricelist.price_list_layer(client, store, known, load_book(), now)
 
 
-def _control_plane(settings: Settings, rows: tuple[HourlyRow, ...], now: datetime) -> profiles.Lookup:
+def _control_plane(settings: Settings, rows: Sequence[HourlyRow], now: datetime) -> profiles.Lookup:
     """The application inference profiles and API key owners the rows name, from the control plane (cached a day in
     the store); nothing is asked for when the rows name neither, or the run reads no AWS account."""
-    model_ids = {r.model_id for r in rows}
-    principals = {r.principal for r in rows}
+    model_ids, principals = names_in(rows, "model_id"), names_in(rows, "principal")
     asks = any(map(profiles.APP_PROFILE.match, model_ids)) or any(map(api_key_id, principals))
     if not settings.control_plane or not asks:
         return profiles.Lookup()

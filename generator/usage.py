@@ -6,17 +6,21 @@ logged x source region (prices differ by region). Pure: no I/O, no identity mapp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from operator import attrgetter
 from sys import intern
+from typing import overload
 from zoneinfo import ZoneInfo
 
 import msgspec
 
 from generator.attribution import MAX_TEXT
 from generator.counters import USAGE_COUNTS
+from generator.errors import SourceError
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -85,11 +89,36 @@ def row_of(
     )  # fmt: skip
 
 
+_PAST_64_BITS = (
+    "one hour's token counts of one principal and model add up past 2**63: not a Bedrock log; remove the forged records"
+)
+_Key = tuple[str, str, str, int, str, str]  # principal, model id, region, prompt_over, account, meta: a row in its hour
+
+
 class HourlyAggregator:
-    """Sum invocation records into hourly rows; memory grows with rows, never with records."""
+    """Sum invocation records into hourly rows; memory grows with rows, never with records.
+
+    Each hour holds its rows' keys, each naming its row's six counts in one flat array of 64-bit integers
+    (about 150 bytes a row, where a tuple, a list and its integers took 400).
+    """
 
     def __init__(self) -> None:
-        self._acc: dict[tuple[int, str, str, str, int, str, str], list[int]] = {}
+        self._hours: dict[int, tuple[dict[_Key, int], array[int]]] = {}
+
+    def _counts(self, hour: int, key: _Key) -> tuple[array[int], int]:
+        """The hour's counts and where `key`'s six are, made (zero) for a new key."""
+        found = self._hours.get(hour)
+        if found is None:
+            found = self._hours[hour] = ({}, array("q"))
+        keys, counts = found
+        at = keys.get(key)
+        if at is None:
+            # A new row keeps one shared copy of each name: a million records' strings never pile up here.
+            principal, model_id, region, over, account, meta = key
+            key = (intern(principal), intern(model_id), intern(region), over, intern(account), intern(meta))
+            at = keys[key] = len(counts)
+            counts.extend(_ZEROS)
+        return counts, at
 
     def add(
         self,
@@ -108,49 +137,131 @@ class HourlyAggregator:
         """Count one invocation that happened at `epoch` (seconds)."""
         prompt = input_tokens + cache_read_tokens + cache_write_tokens
         over = prompt_class(prompt) if prompt > _SMALLEST else 0
-        key = (epoch - epoch % HOUR, principal, model_id, region, over, account, meta)
-        acc = self._acc.get(key)
-        if acc is None:
-            # A new row keeps one shared copy of each name: a million records' strings never pile up here.
-            key = (key[0], intern(principal), intern(model_id), intern(region), over, intern(account), intern(meta))
-            acc = self._acc[key] = [0, 0, 0, 0, 0, 0]
-        acc[0] += 1
-        acc[1] += error
-        acc[2] += input_tokens
-        acc[3] += output_tokens
-        acc[4] += cache_read_tokens
-        acc[5] += cache_write_tokens
+        counts, at = self._counts(epoch - epoch % HOUR, (principal, model_id, region, over, account, meta))
+        try:
+            counts[at + 2] += input_tokens
+            counts[at + 3] += output_tokens
+            counts[at + 4] += cache_read_tokens
+            counts[at + 5] += cache_write_tokens
+        except OverflowError:
+            raise SourceError(_PAST_64_BITS) from None
+        counts[at] += 1
+        counts[at + 1] += error
 
     def remove(self, epoch: int, usage: tuple[str, str, str, str, bool, int, int, int, int, str]) -> None:
         """Take back one invocation that `add(epoch, *usage)` counted (a duplicate found later)."""
         principal, model_id, region, account, error, *tokens, meta = usage
         over = prompt_class(tokens[0] + tokens[2] + tokens[3])
-        acc = self._acc[(epoch - epoch % HOUR, principal, model_id, region, over, account, meta)]
-        for i, value in enumerate((1, error, *tokens)):
-            acc[i] -= value
+        counts, at = self._counts(epoch - epoch % HOUR, (principal, model_id, region, over, account, meta))
+        for i, value in enumerate((1, error, *tokens), at):
+            counts[i] -= value
 
     def add_row(self, row: HourlyRow) -> None:
         """Add a row's sums (rows of the same hour, principal, model, region and account are one row)."""
-        key = (row.hour, row.principal, row.model_id, row.region, row.prompt_over, row.account, row.meta)
-        acc = self._acc.setdefault(key, [0, 0, 0, 0, 0, 0])
-        for i, value in enumerate(usage_counts(row)):
-            acc[i] += value
+        counts, at = self._counts(row.hour, (row.principal, row.model_id, row.region, row.prompt_over, row.account,
+                                             row.meta))  # fmt: skip
+        _add(counts, at, usage_counts(row))
 
     def merge(self, other: HourlyAggregator) -> None:
-        """Add another aggregator's sums to this one."""
-        for key, theirs in other._acc.items():
-            mine = self._acc.get(key)
-            if mine is None:
-                self._acc[key] = theirs
-            else:
-                for i, value in enumerate(theirs):
-                    mine[i] += value
+        """Add another aggregator's sums to this one, emptying it (an hour this one lacks is taken, not copied)."""
+        theirs, other._hours = other._hours, {}
+        for hour in sorted(theirs):
+            keys, counts = theirs.pop(hour)
+            if hour not in self._hours:
+                self._hours[hour] = (keys, counts)
+                continue
+            for key, at in keys.items():
+                _add(*self._counts(hour, key), counts[at : at + 6])
 
-    def rows(self) -> list[HourlyRow]:
-        """Return the rows sorted by hour, principal and model id, emptying the aggregator."""
-        acc, self._acc = self._acc, {}
-        # a key whose calls were all taken back makes no row
-        return [row_of(k[0], k[1], k[2], acc.pop(k), k[3], k[4], k[5], k[6]) for k in sorted(acc) if acc[k][0]]
+    def rows(self) -> RowTable:
+        """Return the rows sorted by hour, principal and model id, emptying the aggregator an hour at a time."""
+        table, hours = RowTable(), self._hours
+        self._hours = {}
+        for hour in sorted(hours):
+            keys, counts = hours.pop(hour)
+            for key in sorted(keys):
+                at = keys[key]
+                if counts[at]:  # a key whose calls were all taken back makes no row
+                    table.append(hour, key, counts[at : at + 6])
+        return table
+
+
+def _add(counts: array[int], at: int, values: Iterable[int]) -> None:
+    """Add six counts into `counts` from `at`."""
+    try:
+        for i, value in enumerate(values, at):
+            counts[i] += value
+    except OverflowError:
+        raise SourceError(_PAST_64_BITS) from None
+
+
+_ZEROS = array("q", bytes(48))
+_TEXT = (1, 2, 3, 5, 6)  # the key's names: principal, model id, region, account, meta
+
+
+class RowTable(Sequence[HourlyRow]):
+    """Hourly rows held as columns: an hour, five name numbers, prompt_over and six counts a row (84 bytes, where
+    a row object and its integers take 220); a row object is made only while it is read."""
+
+    def __init__(self) -> None:
+        self._names: list[str] = []
+        self._number: dict[str, int] = {}
+        self._hours = array("q")
+        self._text = [array("i") for _ in _TEXT]
+        self._over = array("i")
+        self._counts = array("q")
+
+    def append(self, hour: int, key: _Key, counts: Sequence[int]) -> None:
+        number = self._number
+        self._hours.append(hour)
+        for column, name in zip(self._text, (key[0], key[1], key[2], key[4], key[5]), strict=True):
+            n = number.get(name)
+            if n is None:
+                n = number[name] = len(self._names)
+                self._names.append(name)
+            column.append(n)
+        self._over.append(key[3])
+        self._counts.extend(counts)
+
+    def __len__(self) -> int:
+        return len(self._hours)
+
+    def __iter__(self) -> Iterator[HourlyRow]:
+        names, counts = self._names, self._counts
+        for i, (hour, p, m, r, a, meta, over) in enumerate(zip(self._hours, *self._text, self._over, strict=True)):
+            at = 6 * i
+            yield row_of(hour, names[p], names[m], counts[at : at + 6], names[r], over, names[a], names[meta])
+
+    @overload
+    def __getitem__(self, i: int) -> HourlyRow: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[HourlyRow]: ...
+    def __getitem__(self, i: int | slice) -> HourlyRow | list[HourlyRow]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        j = range(len(self))[i]
+        p, m, r, a, meta = (self._names[column[j]] for column in self._text)
+        return row_of(self._hours[j], p, m, self._counts[6 * j : 6 * j + 6], r, self._over[j], a, meta)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and len(self) == len(other) and all(map(operator.eq, self, other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def names(self, field: str) -> set[str]:
+        """Every value of a name field ("principal", "model_id", "region", "account" or "meta") the rows hold."""
+        column = self._text[_NAME_FIELDS.index(field)]
+        return {self._names[n] for n in set(column)}
+
+
+_NAME_FIELDS = ("principal", "model_id", "region", "account", "meta")
+
+
+def names_in(rows: Sequence[HourlyRow], field: str) -> set[str]:
+    """Every value of a name field the rows hold (read from a RowTable's columns without making its rows)."""
+    if isinstance(rows, RowTable):
+        return rows.names(field)
+    return {getattr(r, field) for r in rows}
 
 
 @dataclass(frozen=True)

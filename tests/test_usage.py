@@ -3,7 +3,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from generator.usage import HourlyAggregator, floor_hour, local_day, make_windows
+from generator.errors import SourceError
+from generator.usage import HourlyAggregator, HourlyRow, floor_hour, local_day, make_windows, names_in
 
 T = datetime(2026, 11, 27, 7, 30, tzinfo=UTC)
 
@@ -50,6 +51,49 @@ def test_aggregator_sums_by_hour_principal_model() -> None:
         ("a", "m", 2, 1, 20), ("a", "n", 1, 0, 10), ("b", "m", 1, 0, 10), ("a", "m", 1, 0, 10),
     ]  # fmt: skip
     assert all(r.hour % 3600 == 0 for r in rows)
+
+
+def test_the_row_table_reads_as_the_rows_it_holds() -> None:
+    """Columns in, the same rows out: iterated, indexed from either end, sliced, compared and named."""
+    h = int(floor_hour(T).timestamp())
+    want = [HourlyRow(h - 3600, "a", "m", 2, 1, 10, 20, 30, 40, "us-east-1", 100_000, "111", '{"k":"v"}'),
+            HourlyRow(h, "a", "m", 1, 0, 2**40, 1, 0, 0, "eu-west-1", 0, "", ""),
+            HourlyRow(h, "b", "n", 1, 0, 0, 0, 0, 0, "", 0, "222", "")]  # fmt: skip
+    agg = HourlyAggregator()
+    for row in reversed(want):
+        agg.add_row(row)
+    rows = agg.rows()
+    assert list(rows) == want
+    assert rows == want and rows == tuple(want) and rows != want[:2] and rows != want[::-1]
+    assert (rows[0], rows[-1], rows[1:]) == (want[0], want[2], want[1:])
+    with pytest.raises(IndexError):
+        rows[3]
+    assert names_in(rows, "principal") == {"a", "b"} == names_in(want, "principal")
+    assert names_in(rows, "region") == {"us-east-1", "eu-west-1", ""} == names_in(want, "region")
+    assert names_in(rows, "meta") == {'{"k":"v"}', ""}
+
+
+def test_merging_takes_the_other_aggregators_hours_and_adds_shared_ones() -> None:
+    h = int(floor_hour(T).timestamp())
+    mine, theirs = HourlyAggregator(), HourlyAggregator()
+    mine.add_row(HourlyRow(h, "a", "m", 1, 0, 5, 0, 0, 0))
+    theirs.add_row(HourlyRow(h, "a", "m", 2, 1, 7, 0, 0, 0))
+    theirs.add_row(HourlyRow(h - 3600, "b", "m", 1, 0, 1, 0, 0, 0))
+    mine.merge(theirs)
+    assert list(mine.rows()) == [
+        HourlyRow(h - 3600, "b", "m", 1, 0, 1, 0, 0, 0),
+        HourlyRow(h, "a", "m", 3, 1, 12, 0, 0, 0),
+    ]
+    assert list(theirs.rows()) == []
+
+
+def test_token_counts_past_64_bits_are_a_clear_error_not_a_crash() -> None:
+    """A forged hour whose tokens add up past what any real account logs stops with a sentence, not a traceback."""
+    agg = HourlyAggregator()
+    h = int(T.timestamp())
+    agg.add_row(HourlyRow(h - h % 3600, "p", "m", 2**23 - 1, 0, (2**23 - 1) * 2**40, 0, 0, 0, prompt_over=272_000))
+    with pytest.raises(SourceError, match="past 2\\*\\*63: not a Bedrock log"):
+        agg.add(h, "p", "m", "", "", False, 2**40, 0, 0, 0)
 
 
 def test_rows_in_is_half_open() -> None:

@@ -6,7 +6,7 @@ A source never prices, maps identities or renders; `read_source` picks one by na
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 class SourceResult:
     """Hourly rows from one source, what it skipped, and a description for the manifest."""
 
-    rows: tuple[HourlyRow, ...]
+    rows: Sequence[HourlyRow]  # a tuple, or the columns of a RowTable
     skipped: SkipReport
     description: str
     records: int  # records counted, each requestId once

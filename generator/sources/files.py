@@ -131,8 +131,7 @@ def read_files(paths: Iterable[Path], workers: int | None = None, meta_keys: tup
     parts = _read_parallel(batches, meta_keys) if len(batches) > 1 else [_read_batch(b, meta_keys) for b in batches]
     total = _Batch(ignored=ignored)
     for part in parts:
-        total.agg.merge(part.agg)
-        part.agg = HourlyAggregator()  # its sums live on in the total only, so taking rows out frees them
+        total.agg.merge(part.agg)  # which empties the part's: its sums live on in the total only
         total.tally.merge(part.tally)
         total.ignored.merge(part.ignored)
         total.records += part.records
@@ -145,7 +144,7 @@ def read_files(paths: Iterable[Path], workers: int | None = None, meta_keys: tup
             f"{total.ignored.report().describe('file', 'not read')}; check the --logs paths"
         )
     return SourceResult(
-        tuple(total.agg.rows()), total.tally.report(), f"files: {where}", total.records - dropped,
+        total.agg.rows(), total.tally.report(), f"files: {where}", total.records - dropped,
         ignored=total.ignored.report(), duplicates=dropped,
     )  # fmt: skip
 

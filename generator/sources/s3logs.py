@@ -159,7 +159,7 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
                     f"on from {min(d[2] for d in unread)}")  # fmt: skip
         line += f"; {backfill} (the {options.deadline_seconds:.0f} s deadline came first)"
     return SourceResult(
-        tuple(rows), tally.report(), f"s3: {urls}", sum(r.invocations for r in rows),
+        rows, tally.report(), f"s3: {urls}", sum(r.invocations for r in rows),
         {**stats, "state": options.state, "days_unread": len(unread)}, ignored.report(), duplicates, line,
         backfill=backfill,
     )  # fmt: skip
@@ -330,7 +330,7 @@ def _read_hour(
             agg.remove(epoch, usage_of(rec, meta))
             records -= 1
             duplicates += 1
-    return Hour(_fingerprint(objects), len(objects), sum(fetched), agg.rows(), records, duplicates,
+    return Hour(_fingerprint(objects), len(objects), sum(fetched), list(agg.rows()), records, duplicates,
                 dict(tally.counts), dict(ignored.counts), keys.tobytes())  # fmt: skip
 
 
