@@ -6,14 +6,14 @@ logged x source region (prices differ by region). Pure: no I/O, no identity mapp
 
 from __future__ import annotations
 
+import bisect
 import operator
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from operator import attrgetter
-from sys import intern
-from typing import overload
+from typing import NamedTuple, overload
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -93,19 +93,51 @@ _PAST_64_BITS = (
     "one hour's token counts of one principal and model add up past 2**63: not a Bedrock log; remove the forged records"
 )
 _Key = tuple[str, str, str, int, str, str]  # principal, model id, region, prompt_over, account, meta: a row in its hour
+_LOW = (1 << 32) - 1
 
 
 class HourlyAggregator:
     """Sum invocation records into hourly rows; memory grows with rows, never with records.
 
-    Each hour holds its rows' keys, each naming its row's six counts in one flat array of 64-bit integers
-    (about 150 bytes a row, where a tuple, a list and its integers took 400).
+    Each hour maps its rows' keys to where their six counts are in one flat array of 64-bit integers. A key
+    is one integer: the numbers of its principal, its model id and its variant (region, prompt_over, account
+    and meta together, which few rows differ in), each name kept once. About 170 bytes a row, where a tuple,
+    a list and its integers took 400.
     """
 
     def __init__(self) -> None:
-        self._hours: dict[int, tuple[dict[_Key, int], array[int]]] = {}
+        self._hours: dict[int, tuple[dict[int, int], array[int]]] = {}
+        self._number: dict[str, int] = {}
+        self._names: list[str] = []
+        self._variant: dict[tuple[str, int, str, str], int] = {}
+        self._variants: list[tuple[int, int, int, int]] = []  # (region, prompt_over, account, meta), names numbered
 
-    def _counts(self, hour: int, key: _Key) -> tuple[array[int], int]:
+    def _name(self, name: str) -> int:
+        n = self._number.get(name)
+        if n is None:
+            n = self._number[name] = len(self._names)
+            self._names.append(name)
+        return n
+
+    def _key(self, principal: str, model_id: str, region: str, over: int, account: str, meta: str) -> int:
+        number, variant = self._number, self._variant
+        v = variant.get((region, over, account, meta))
+        if v is None:
+            v = variant[(region, over, account, meta)] = len(self._variants)
+            self._variants.append((self._name(region), over, self._name(account), self._name(meta)))
+        p, m = number.get(principal), number.get(model_id)
+        if p is None:
+            p = self._name(principal)
+        if m is None:
+            m = self._name(model_id)
+        return p | m << 32 | v << 64
+
+    def _unkey(self, key: int) -> _Key:
+        names = self._names
+        region, over, account, meta = self._variants[key >> 64]
+        return names[key & _LOW], names[key >> 32 & _LOW], names[region], over, names[account], names[meta]
+
+    def _counts(self, hour: int, key: int) -> tuple[array[int], int]:
         """The hour's counts and where `key`'s six are, made (zero) for a new key."""
         found = self._hours.get(hour)
         if found is None:
@@ -113,9 +145,6 @@ class HourlyAggregator:
         keys, counts = found
         at = keys.get(key)
         if at is None:
-            # A new row keeps one shared copy of each name: a million records' strings never pile up here.
-            principal, model_id, region, over, account, meta = key
-            key = (intern(principal), intern(model_id), intern(region), over, intern(account), intern(meta))
             at = keys[key] = len(counts)
             counts.extend(_ZEROS)
         return counts, at
@@ -137,7 +166,7 @@ class HourlyAggregator:
         """Count one invocation that happened at `epoch` (seconds)."""
         prompt = input_tokens + cache_read_tokens + cache_write_tokens
         over = prompt_class(prompt) if prompt > _SMALLEST else 0
-        counts, at = self._counts(epoch - epoch % HOUR, (principal, model_id, region, over, account, meta))
+        counts, at = self._counts(epoch - epoch % HOUR, self._key(principal, model_id, region, over, account, meta))
         try:
             counts[at + 2] += input_tokens
             counts[at + 3] += output_tokens
@@ -152,37 +181,43 @@ class HourlyAggregator:
         """Take back one invocation that `add(epoch, *usage)` counted (a duplicate found later)."""
         principal, model_id, region, account, error, *tokens, meta = usage
         over = prompt_class(tokens[0] + tokens[2] + tokens[3])
-        counts, at = self._counts(epoch - epoch % HOUR, (principal, model_id, region, over, account, meta))
+        counts, at = self._counts(epoch - epoch % HOUR, self._key(principal, model_id, region, over, account, meta))
         for i, value in enumerate((1, error, *tokens), at):
             counts[i] -= value
 
     def add_row(self, row: HourlyRow) -> None:
         """Add a row's sums (rows of the same hour, principal, model, region and account are one row)."""
-        counts, at = self._counts(row.hour, (row.principal, row.model_id, row.region, row.prompt_over, row.account,
-                                             row.meta))  # fmt: skip
-        _add(counts, at, usage_counts(row))
+        key = self._key(row.principal, row.model_id, row.region, row.prompt_over, row.account, row.meta)
+        _add(*self._counts(row.hour, key), usage_counts(row))
 
     def merge(self, other: HourlyAggregator) -> None:
-        """Add another aggregator's sums to this one, emptying it (an hour this one lacks is taken, not copied)."""
+        """Add another aggregator's sums to this one, emptying it (its counts are taken, not copied)."""
+        if not self._hours:
+            self.__dict__, other.__dict__ = other.__dict__, HourlyAggregator().__dict__
+            return
         theirs, other._hours = other._hours, {}
         for hour in sorted(theirs):
             keys, counts = theirs.pop(hour)
+            mine = {self._key(*other._unkey(key)): at for key, at in keys.items()}
             if hour not in self._hours:
-                self._hours[hour] = (keys, counts)
+                self._hours[hour] = (mine, counts)
                 continue
-            for key, at in keys.items():
+            for key, at in mine.items():
                 _add(*self._counts(hour, key), counts[at : at + 6])
 
     def rows(self) -> RowTable:
         """Return the rows sorted by hour, principal and model id, emptying the aggregator an hour at a time."""
-        table, hours = RowTable(), self._hours
+        table, hours, variants = RowTable(self._names), self._hours, self._variants
         self._hours = {}
         for hour in sorted(hours):
             keys, counts = hours.pop(hour)
-            for key in sorted(keys):
+            rows = []
+            for key in sorted(keys, key=self._unkey):
                 at = keys[key]
                 if counts[at]:  # a key whose calls were all taken back makes no row
-                    table.append(hour, key, counts[at : at + 6])
+                    region, over, account, meta = variants[key >> 64]
+                    rows.append(((key & _LOW, key >> 32 & _LOW, region, account, meta), over, counts[at : at + 6]))
+            table.add_hour(hour, rows)
         return table
 
 
@@ -196,41 +231,48 @@ def _add(counts: array[int], at: int, values: Iterable[int]) -> None:
 
 
 _ZEROS = array("q", bytes(48))
-_TEXT = (1, 2, 3, 5, 6)  # the key's names: principal, model id, region, account, meta
+_NAME_FIELDS = ("principal", "model_id", "region", "account", "meta")
+
+
+class _Hour(NamedTuple):
+    """One hour's rows as columns: the numbers of their names (in _NAME_FIELDS order), prompt_over, six counts."""
+
+    hour: int
+    text: tuple[array[int], ...]
+    over: array[int]
+    counts: array[int]
 
 
 class RowTable(Sequence[HourlyRow]):
-    """Hourly rows held as columns: an hour, five name numbers, prompt_over and six counts a row (84 bytes, where
-    a row object and its integers take 220); a row object is made only while it is read."""
+    """Hourly rows held as columns, an hour's rows to a chunk: five name numbers, prompt_over and six counts a
+    row (72 bytes, where a row object and its integers take 220); a row object is made only while it is read.
+    Chunks the size of the aggregator's hours reuse the memory those free as the table is made."""
 
-    def __init__(self) -> None:
-        self._names: list[str] = []
-        self._number: dict[str, int] = {}
-        self._hours = array("q")
-        self._text = [array("i") for _ in _TEXT]
-        self._over = array("i")
-        self._counts = array("q")
+    def __init__(self, names: list[str]) -> None:
+        self._names = names  # what the name numbers stand for
+        self._hours: list[_Hour] = []
+        self._ends: list[int] = []  # the number of rows up to the end of each hour
 
-    def append(self, hour: int, key: _Key, counts: Sequence[int]) -> None:
-        number = self._number
-        self._hours.append(hour)
-        for column, name in zip(self._text, (key[0], key[1], key[2], key[4], key[5]), strict=True):
-            n = number.get(name)
-            if n is None:
-                n = number[name] = len(self._names)
-                self._names.append(name)
-            column.append(n)
-        self._over.append(key[3])
-        self._counts.extend(counts)
+    def add_hour(self, hour: int, rows: Iterable[tuple[tuple[int, ...], int, Sequence[int]]]) -> None:
+        """Add an hour's rows (after every earlier hour's): their name numbers, prompt_over and six counts."""
+        chunk = _Hour(hour, tuple(array("i") for _ in _NAME_FIELDS), array("i"), array("q"))
+        for numbers, over, counts in rows:
+            for column, n in zip(chunk.text, numbers, strict=True):
+                column.append(n)
+            chunk.over.append(over)
+            chunk.counts.extend(counts)
+        if chunk.over:
+            self._hours.append(chunk)
+            self._ends.append(len(self) + len(chunk.over))
 
     def __len__(self) -> int:
-        return len(self._hours)
+        return self._ends[-1] if self._ends else 0
 
     def __iter__(self) -> Iterator[HourlyRow]:
-        names, counts = self._names, self._counts
-        for i, (hour, p, m, r, a, meta, over) in enumerate(zip(self._hours, *self._text, self._over, strict=True)):
-            at = 6 * i
-            yield row_of(hour, names[p], names[m], counts[at : at + 6], names[r], over, names[a], names[meta])
+        names = self._names
+        for hour, text, overs, counts in self._hours:
+            for i, (p, m, r, a, meta, over) in enumerate(zip(*text, overs, strict=True)):
+                yield row_of(hour, names[p], names[m], counts[6 * i : 6 * i + 6], names[r], over, names[a], names[meta])
 
     @overload
     def __getitem__(self, i: int) -> HourlyRow: ...
@@ -240,8 +282,10 @@ class RowTable(Sequence[HourlyRow]):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         j = range(len(self))[i]
-        p, m, r, a, meta = (self._names[column[j]] for column in self._text)
-        return row_of(self._hours[j], p, m, self._counts[6 * j : 6 * j + 6], r, self._over[j], a, meta)
+        at = bisect.bisect_right(self._ends, j)
+        chunk, j = self._hours[at], j - (self._ends[at - 1] if at else 0)
+        p, m, r, a, meta = (self._names[column[j]] for column in chunk.text)
+        return row_of(chunk.hour, p, m, chunk.counts[6 * j : 6 * j + 6], r, chunk.over[j], a, meta)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and len(self) == len(other) and all(map(operator.eq, self, other))
@@ -250,11 +294,8 @@ class RowTable(Sequence[HourlyRow]):
 
     def names(self, field: str) -> set[str]:
         """Every value of a name field ("principal", "model_id", "region", "account" or "meta") the rows hold."""
-        column = self._text[_NAME_FIELDS.index(field)]
-        return {self._names[n] for n in set(column)}
-
-
-_NAME_FIELDS = ("principal", "model_id", "region", "account", "meta")
+        at = _NAME_FIELDS.index(field)
+        return {self._names[n] for n in set().union(*(chunk.text[at] for chunk in self._hours))}
 
 
 def names_in(rows: Sequence[HourlyRow], field: str) -> set[str]:

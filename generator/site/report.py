@@ -149,16 +149,14 @@ class _Piece:
         total = Sum()
         accounts: dict[str, Sum] = defaultdict(Sum)
         attributed: dict[tuple[str, str, str, str, str, tuple[str, ...]], Sum] = defaultdict(Sum)
-        cells: dict[tuple[str, str, str], Sum] = defaultdict(Sum)
         for (person, model, route, via, team, dims, account), found in part.attributed.items():
             total.merge(found)
             accounts[account].merge(found)
             attributed[(person, model, route, via, team, dims)].merge(found)
-            cells[(person, model, route)].merge(found)
         self.total = total.freeze()
         self.accounts = {a: s.freeze() for a, s in accounts.items()}
+        # the cells by person, model and route are summed from these once a window, not held once a piece
         self.attributed = {k: s.freeze() for k, s in attributed.items()}
-        self.cells = {k: s.freeze() for k, s in cells.items()}
         self.team_days = dict(part.team_days)
         self.day_models = {k: s.freeze() for k, s in part.day_models.items()}
         self.person_days = dict(part.person_days)
@@ -333,10 +331,12 @@ def _merged(found: Iterable[Mapping[Any, Counters]]) -> dict[Any, Counters]:
 
 
 def _merged_cost(found: Iterable[Mapping[Any, Decimal]]) -> dict[Any, Decimal]:
-    merged: dict[Any, Decimal] = defaultdict(Decimal)
+    """Cost by key over several pieces: one piece's own when the key is in no other."""
+    merged: dict[Any, Decimal] = {}
     for costs in found:
         for key, cost in costs.items():
-            merged[key] += cost
+            seen = merged.get(key)
+            merged[key] = cost if seen is None else seen + cost
     return merged
 
 
@@ -367,9 +367,9 @@ def _report(
         for model, found in part.sources.items():
             sources[model] |= found
         principals |= part.principals
-    cells = _merged(p.cells for p in pieces)
-    cell_list = tuple(Cell(p, m, rt, c) for (p, m, rt), c in sorted(cells.items()))
     split = _merged(p.attributed for p in pieces)
+    cells = _merged({(person, model, route): c} for (person, model, route, *_), c in split.items())
+    cell_list = tuple(Cell(p, m, rt, c) for (p, m, rt), c in sorted(cells.items()))
     unpriced, inferred = sorted(unpriced_sums.items()), sorted(inferred_sums.items())
     return WindowReport(
         window=window,
