@@ -6,6 +6,7 @@ lives in its own module and knows nothing of the others' I/O. Budget notices and
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,7 @@ from generator.attribution import Attributor, Profile, api_key_id
 from generator.budgets import Status
 from generator.config import Settings
 from generator.errors import GeneratorError, IncompleteDataError
-from generator.layout import MAX_FILES
+from generator.layout import MANIFEST, MAX_FILES
 from generator.modelids import profile_entry
 from generator.pricing import PriceBook, load_book, pricelist
 from generator.pricing.cost import cost_rows
@@ -31,7 +32,7 @@ from generator.sources import SourceResult, read_source
 from generator.sources.athena import AthenaRunner
 from generator.stagelog import stage
 from generator.state import open_store
-from generator.usage import HourlyRow, Window, floor_hour, make_windows, names_in
+from generator.usage import HourlyRow, Window, drain, floor_hour, make_windows, names_in
 from generator.words import listing, plural
 
 # Files under --logs that are rightly not read: Bedrock's and CloudWatch's own side objects, a second path to a file.
@@ -109,7 +110,7 @@ def build(settings: Settings) -> BuildResult:
         s.note(records=source.records, rows=len(source.rows), skipped=source.skipped.total)
     _check_complete(settings, source)
     one_day = next((w for w in windows if w.key == "1d"), None)
-    with stage("pricing") as s:  # each row priced and summed into the day cube, then let go
+    with stage("pricing") as s:  # what the bill and coverage compare, then each row priced into the day cube and let go
         price_list = _price_list(settings, names_in(source.rows, "region"), now)
         book = load_book(settings.prices, price_list.prices)
         found = _control_plane(settings, source.rows, now)
@@ -118,17 +119,17 @@ def build(settings: Settings) -> BuildResult:
         )
         profiles = _profiles(found.profiles, settings)
         models = {**{arn: p.model for arn, p in profiles.items()}, **settings.inference_profiles}
-        billed = settings.bill != "none"
-        widest = report.widest(windows, settings.tz)  # the window whose days the person pages show
-        cube = report.DayCube(decisions.periods(windows), settings.tz, one_day, billed, widest)
-        cube.add_all(cost_rows(source.rows, book, people, models, _attributor(settings, people, profiles)))
-        s.note(rows=len(source.rows), prices=len(book.prices), profiles=len(found.profiles))
-    with stage("reconcile") as s:  # while the rows are here: Bedrock's own counts, and the bill by kind
-        days = _bill_days(windows)
+        billed, days, rows = settings.bill != "none", _bill_days(windows), len(source.rows)
         # the demo answers for its own made-up account: its counts serve the coverage and its bill alike
         made_up = demo.metrics(source.rows, days) if settings.source == "demo" and days else None
-        covered = _coverage(settings, source.rows, models, windows, days, now, book, made_up)
+        logged = _logged(settings, source.rows, models) if settings.coverage and days else {}
         kind_spend = billing.spend_by_kind(source.rows, book, models) if billed else {}
+        widest = report.widest(windows, settings.tz)  # the window whose days the person pages show
+        cube = report.DayCube(decisions.periods(windows), settings.tz, one_day, billed, widest)
+        cube.add_all(cost_rows(drain(source.rows), book, people, models, _attributor(settings, people, profiles)))
+        s.note(rows=rows, prices=len(book.prices), profiles=len(found.profiles))
+    with stage("reconcile") as s:  # Bedrock's own counts beside the logs', and the bill
+        covered = _coverage(settings, logged, models, windows, days, now, book, made_up)
         bill = _read_bill(settings, kind_spend, days, book, made_up) if billed and days else None
         s.note(windows=len(covered), charges=len(bill.charges) if bill else 0)
     meta = BuildMeta(
@@ -154,28 +155,43 @@ def build(settings: Settings) -> BuildResult:
         views = decisions.make_views(cube, reports, cube.hours(), people, settings.budgets, meta.dimensions)
         del cube
         s.note(windows=len(reports), people=len({u.name for r in reports for u in r.users}))
-    with stage("render") as s:
-        files = render.render_site(views, meta, bills, covered)
-        if len(files) >= MAX_FILES:
-            raise GeneratorError(
-                f"the site would have {len(files):,} files, more than the {MAX_FILES:,} a manifest "
-                "may list; build fewer --windows, or split the organisation into several sites"
-            )
-        total_unpriced = (sum(t for t, _ in unpriced.values()), sum(n for _, n in unpriced.values()))
-        files["data/manifest.json"] = dump(manifest(meta, files, total_unpriced, queries))
-        s.note(files=len(files), bytes=sum(map(len, files.values())))
-    with stage("write"):
-        write.write_site(settings.out, files)
+    total_unpriced = (sum(t for t, _ in unpriced.values()), sum(n for _, n in unpriced.values()))
+    with write.staging(settings.out) as site:  # each file written as it is made; nothing is left if the build fails
+        with stage("render") as s:
+            digests: dict[str, str] = {}
+            size = 0
+            for path, data in render.render_site(views, meta, bills, covered):
+                if len(digests) + 1 >= MAX_FILES:
+                    raise GeneratorError(
+                        f"the site would have more files than the {MAX_FILES:,} a manifest may list; build fewer "
+                        "--windows, or split the organisation into several sites"
+                    )
+                site.put(path, data)
+                digests[path] = hashlib.sha256(data).hexdigest()
+                size += len(data)
+            data = dump(manifest(meta, digests, total_unpriced, queries))
+            site.put(MANIFEST, data)
+            s.note(files=len(digests) + 1, bytes=size + len(data))
+        with stage("write"):
+            site.commit()
     key = "7d" if "7d" in covered else next(iter(covered), "")  # the summary's window, as for its totals
     bill_note = bill.note if bill else ""
-    return BuildResult(settings.out, meta, reports, len(files), dict(unpriced), bill_note, dict(queries),
+    return BuildResult(settings.out, meta, reports, len(digests) + 1, dict(unpriced), bill_note, dict(queries),
                        source_line=source_line, budgets=_month_budgets(settings, views),
                        coverage_line=coverage.line(covered[key], key) if key else "")  # fmt: skip
 
 
+def _logged(
+    settings: Settings, rows: Sequence[HourlyRow], models: Mapping[str, str]
+) -> dict[tuple[str, date, str], list[int]]:
+    """What the logs hold per region, UTC day and model (a row that names no region is the run's region's)."""
+    home = settings.aws_region or aws.default_region(settings.aws_profile) or "us-east-1"
+    return coverage.logged_counts(rows, models, home)
+
+
 def _coverage(
     settings: Settings,
-    rows: Sequence[HourlyRow],
+    logged: Mapping[tuple[str, date, str], list[int]],
     models: Mapping[str, str],
     windows: list[Window],
     days: list[date],
@@ -183,8 +199,8 @@ def _coverage(
     book: PriceBook,
     made_up: coverage.Metrics | None,
 ) -> dict[str, coverage.Coverage]:
-    """Each window's logs beside the AWS/Bedrock metrics of its complete UTC days (none when coverage is off); the
-    demo's `made_up` counts instead of CloudWatch's."""
+    """Each window's logs (their `logged` counts) beside the AWS/Bedrock metrics of its complete UTC days (none when
+    coverage is off); the demo's `made_up` counts instead of CloudWatch's."""
     if not settings.coverage or not days:
         return {}
     if made_up is not None:
@@ -198,8 +214,6 @@ def _coverage(
         client_for = lambda region: aws.client("cloudwatch", profile=settings.aws_profile, region=region)  # noqa: E731
         regions = settings.coverage_regions or coverage.BEDROCK_REGIONS
         metrics = coverage.read(client_for, regions, days, store, now)
-    home = settings.aws_region or aws.default_region(settings.aws_profile) or "us-east-1"
-    logged = coverage.logged_counts(rows, models, home)
     return {w.key: coverage.compare(metrics, logged, w, models, book) for w in windows}
 
 

@@ -269,10 +269,20 @@ class RowTable(Sequence[HourlyRow]):
         return self._ends[-1] if self._ends else 0
 
     def __iter__(self) -> Iterator[HourlyRow]:
-        names = self._names
-        for hour, text, overs, counts in self._hours:
-            for i, (p, m, r, a, meta, over) in enumerate(zip(*text, overs, strict=True)):
-                yield row_of(hour, names[p], names[m], counts[6 * i : 6 * i + 6], names[r], over, names[a], names[meta])
+        for chunk in self._hours:
+            yield from self._rows(chunk)
+
+    def drain(self) -> Iterator[HourlyRow]:
+        """Read the rows once, letting each hour's columns go as soon as they are read: the table is empty after."""
+        hours, self._hours, self._ends = self._hours, [], []
+        hours.reverse()
+        while hours:
+            yield from self._rows(hours.pop())
+
+    def _rows(self, chunk: _Hour) -> Iterator[HourlyRow]:
+        names, (hour, text, overs, counts) = self._names, chunk
+        for i, (p, m, r, a, meta, over) in enumerate(zip(*text, overs, strict=True)):
+            yield row_of(hour, names[p], names[m], counts[6 * i : 6 * i + 6], names[r], over, names[a], names[meta])
 
     @overload
     def __getitem__(self, i: int) -> HourlyRow: ...
@@ -296,6 +306,11 @@ class RowTable(Sequence[HourlyRow]):
         """Every value of a name field ("principal", "model_id", "region", "account" or "meta") the rows hold."""
         at = _NAME_FIELDS.index(field)
         return {self._names[n] for n in set().union(*(chunk.text[at] for chunk in self._hours))}
+
+
+def drain(rows: Sequence[HourlyRow]) -> Iterator[HourlyRow]:
+    """Read the rows once; a RowTable's are let go as they are read."""
+    return rows.drain() if isinstance(rows, RowTable) else iter(rows)
 
 
 def names_in(rows: Sequence[HourlyRow], field: str) -> set[str]:

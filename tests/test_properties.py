@@ -184,12 +184,14 @@ def test_the_day_cube_equals_each_window_summed_from_its_rows(
 
 def test_a_day_past_64_bits_keeps_its_exact_sum() -> None:
     """A hostile token count that no 64-bit integer holds moves that person's model to a list, not to an error."""
-    huge = 2**70
-    data = [HourlyRow(END - 7200, PEOPLE[0], PRICED[0], 1, 0, huge, 0, 0, 0),
-            HourlyRow(END - 3600, PEOPLE[0], PRICED[0], 1, 0, 5, 0, 0, 0)]  # fmt: skip
+    huge = 2**62  # two of these in one day are past 64 bits, and the first fits: the sum must not be half-made
+    model = UNPRICED[0]  # no cost, so the tokens are what overflows
+    data = [HourlyRow(END - 2 * 3600, PEOPLE[0], model, 1, 0, huge, 0, 0, 0),
+            HourlyRow(END - 3600, PEOPLE[0], model, 1, 0, huge, 0, 0, 0),
+            HourlyRow(END - 3600, PEOPLE[0], model, 1, 0, 5, 0, 0, 0)]  # fmt: skip
     rep = reports(data)[0]  # 1d
     assert rep.series is not None
     ((days,),) = [rep.series.of(person).values() for person in rep.series.people()]
     ((_, counts, cost),) = days
-    assert counts[2] == huge + 5
+    assert counts[:3] == (3, 0, 2 * huge + 5)
     assert cost == rep.totals.cost

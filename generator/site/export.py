@@ -313,11 +313,11 @@ def is_stale(price: Price, today: date) -> bool:
 
 def manifest(
     meta: BuildMeta,
-    files: Mapping[str, bytes],
+    files: Mapping[str, str],
     unpriced: tuple[int, int],
     queries: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Return `manifest.json`: what was built, from what, and every file's sha256."""
+    """Return `manifest.json`: what was built, from what, and every file's sha256 (`files`: site path -> sha256)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": iso(meta.generated_at),
@@ -333,7 +333,7 @@ def manifest(
         "unpriced_invocations": unpriced[1],
         "queries": dict(queries or {}),
         "backfill": meta.backfill or None,
-        "files": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
+        "files": dict(sorted(files.items())),
     }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -164,28 +164,30 @@ def render_site(
     meta: BuildMeta,
     billing: Mapping[str, Reconciliation] | None = None,
     covered: Mapping[str, Coverage] | None = None,
-) -> dict[str, bytes]:
-    """Render every page and data file of the site."""
+) -> Iterator[tuple[str, bytes]]:
+    """Render every page and data file of the site, one (site path, bytes) at a time: a file is let go once
+    written, so the site is never held whole."""
     assets = fingerprint_assets(package_dir("assets"))
     if CHART_JS not in assets:
         raise GeneratorError(
             f"assets/{CHART_JS} is missing: reinstall bedrock-usage-site, or in a checkout run `python hatch_build.py`"
         )
     env = make_env(package_dir("templates"), {name: path for name, (path, _) in assets.items()})
-    files: dict[str, bytes] = {path: data for path, data in assets.values()}
+    yield from assets.values()
     common = {"meta": meta, "windows": meta.windows, "book": meta.book, "root": "", "slug": export.slug,
               "has_teams": any(v.teams for v in views)}  # fmt: skip
     palette = charts.colours(charts.drawn_names(views, meta.book))  # one colour per name on every page
     dimensions = meta.dimensions
     pages: dict[str, dict[str, Any]] = {}  # each window's page context, by window key
+    week = INDEX_WINDOW if INDEX_WINDOW in meta.windows else meta.windows[0]
     for view in views:
         rep = view.rep
         key = rep.window.key
         bill = (billing or {}).get(key)
         doc = export.usage_payload(view, meta, bill, (covered or {}).get(key))
-        files[f"data/usage-{key}.json"] = export.dump(doc)
-        files[f"data/usage-{key}.csv"] = usage_csv(rep, meta, dimensions)
-        files[f"data/daily-{key}.csv"] = daily_csv(rep, meta)
+        yield f"data/usage-{key}.json", export.dump(doc)
+        yield f"data/usage-{key}.csv", usage_csv(rep, meta, dimensions)
+        yield f"data/daily-{key}.csv", daily_csv(rep, meta)
         page = {
             "rep": rep,
             "view": view,
@@ -198,21 +200,23 @@ def render_site(
         pages[key] = page
         overview = {"charts": charts.chart_payload(view, meta.book, palette),
                     "chart_list": charts.chart_list(view, meta.book)}  # fmt: skip
-        files[f"usage-{key}.html"] = _render(env, "usage.html", page | overview)
-        files[f"matrix-{key}.html"] = _render(env, "matrix.html", page | {"matrix": matrix(rep, view.team_of)})
-    week = INDEX_WINDOW if INDEX_WINDOW in meta.windows else meta.windows[0]
-    files["index.html"] = _home(env, views, pages) if "mtd" in pages else files[f"usage-{week}.html"]
+        usage = _render(env, "usage.html", page | overview)
+        if key == week and "mtd" not in meta.windows:
+            yield "index.html", usage  # with no month to date, the landing page is the week's
+        yield f"usage-{key}.html", usage
+        yield f"matrix-{key}.html", _render(env, "matrix.html", page | {"matrix": matrix(rep, view.team_of)})
+    if "mtd" in pages:
+        yield "index.html", _home(env, views, pages)
     stale = {p for p in meta.book.prices if export.is_stale(p, meta.generated_at.date())}
     used = {name for v in views for m in v.rep.models for name in (m.name, meta.book.alias_of(m.name))}
     used |= {i.priced_as for v in views for i in v.rep.inferred}
     helpers = {"stale": stale, "cells": price_cells, "long_context": long_context,
                "used_prices": [p for p in meta.book.prices if p.model in used],
                "other_prices": [p for p in meta.book.prices if p.model not in used]}  # fmt: skip
-    files["pricing.html"] = _render(env, "pricing.html", {"current": "pricing", "rep": None, **helpers, **common})
-    files["data/pricing.json"] = export.dump(export.pricing_payload(meta))
-    files["data/schema/usage.schema.json"] = SCHEMA_PATH.read_bytes()
-    files.update(_people_pages(env, views, meta, common, palette))
-    return files
+    yield "pricing.html", _render(env, "pricing.html", {"current": "pricing", "rep": None, **helpers, **common})
+    yield "data/pricing.json", export.dump(export.pricing_payload(meta))
+    yield "data/schema/usage.schema.json", SCHEMA_PATH.read_bytes()
+    yield from _people_pages(env, views, meta, common, palette)
 
 
 def _home(env: jinja2.Environment, views: Sequence[View], pages: Mapping[str, dict[str, Any]]) -> bytes:
@@ -232,24 +236,22 @@ def _home(env: jinja2.Environment, views: Sequence[View], pages: Mapping[str, di
 
 def _people_pages(
     env: jinja2.Environment, views: Sequence[View], meta: BuildMeta, common: dict[str, Any], palette: dict[str, str]
-) -> dict[str, bytes]:
-    """A page and a data file per person and per team."""
-    files = {}
+) -> Iterator[tuple[str, bytes]]:
+    """A page and a data file per person and per team, one person or team at a time."""
     found = people.Directory(views, meta.dimensions)
     sub = common | {"root": "../", "current": "person", "rep": None, "views": views}
     for name in found.everyone():
         doc = found.person(name, meta)
         page = sub | {"person": name, "doc": doc, "rows": found.rows(name),
                       "chart": found.chart(name, meta.book.name_of, palette)}  # fmt: skip
-        files[f"data/person/{export.slug(name)}.json"] = export.dump(doc)
-        files[f"person/{export.slug(name)}.html"] = _render(env, "person.html", page)
+        yield f"data/person/{export.slug(name)}.json", export.dump(doc)
+        yield f"person/{export.slug(name)}.html", _render(env, "person.html", page)
     for team in found.team_names():
         doc = found.team(team, meta)
-        files[f"data/team/{export.slug(team)}.json"] = export.dump(doc)
+        yield f"data/team/{export.slug(team)}.json", export.dump(doc)
         page = sub | {"team": team, "doc": doc, "chart": found.team_chart(team), "wide": found.wide.rep.window,
                       "rows": found.rows(team, "teams")}  # fmt: skip
-        files[f"team/{export.slug(team)}.html"] = _render(env, "team.html", page)
-    return files
+        yield f"team/{export.slug(team)}.html", _render(env, "team.html", page)
 
 
 def _render(env: jinja2.Environment, template: str, context: dict[str, Any]) -> bytes:

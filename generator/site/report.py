@@ -7,6 +7,7 @@ and identities as data; never formats numbers or writes files.
 from __future__ import annotations
 
 import bisect
+import operator
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, MutableSequence, Sequence
@@ -194,11 +195,9 @@ class Series:
         cells = by_model.get(r.model)
         if cells is None:
             by_model[r.model] = cells = array("q")
-        try:
-            _add_record(cells, record)
-        except OverflowError:
-            by_model[r.model] = cells = list(cells)
-            _add_record(cells, record)
+        if not _added(cells, record):
+            by_model[r.model] = cells = list(cells)  # a value past 64 bits: this model's days become a list
+            _added(cells, record)
 
     def people(self) -> set[str]:
         return set(self._people)
@@ -212,17 +211,23 @@ class Series:
         return out
 
 
-def _add_record(cells: MutableSequence[int], record: tuple[int, ...]) -> None:
-    """Add a day's record to a model's records (kept in day order; rows mostly come in time order, so the day is
-    the last one or a new one)."""
+def _added(cells: MutableSequence[int], record: tuple[int, ...]) -> bool:
+    """Add a day's record to a model's records, kept in day order (rows mostly come in time order, so the day is
+    the last one or a new one); False, with nothing changed, when a sum does not fit the array's 64 bits."""
     at = len(cells) - _WIDTH
     while at >= 0 and cells[at] > record[0]:
         at -= _WIDTH
-    if at >= 0 and cells[at] == record[0]:
-        for i in range(1, _WIDTH):
-            cells[at + i] += record[i]
+    same = at >= 0 and cells[at] == record[0]
+    values = list(map(operator.add, cells[at + 1 : at + _WIDTH], record[1:])) if same else record
+    try:
+        made = array("q", values) if isinstance(cells, array) else list(values)
+    except OverflowError:
+        return False
+    if same:
+        cells[at + 1 : at + _WIDTH] = made
     else:
-        cells[at + _WIDTH : at + _WIDTH] = array("q", record) if isinstance(cells, array) else list(record)
+        cells[at + _WIDTH : at + _WIDTH] = made
+    return True
 
 
 def widest(windows: Iterable[Window], tz: ZoneInfo) -> Window | None:

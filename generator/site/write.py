@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from generator.errors import ConfigError, PublishError
@@ -36,30 +36,60 @@ def check_out_dir(out: Path) -> None:
         raise ConfigError(f"{refuse}: it holds {extra[0]!r}, which its manifest does not list; choose another folder")
 
 
-def write_site(out: Path, files: Mapping[str, bytes]) -> None:
-    """Write `files` (relative path -> bytes) as the whole content of `out`, atomically."""
-    check_out_dir(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
-    old: Path | None = None
-    try:
-        staging.chmod(0o755)
-        for rel, data in files.items():
-            path = staging / rel
+class Staging:
+    """A fresh sibling folder of `out` that files are written into as they are made; `commit` puts it in place of
+    `out` in one rename."""
+
+    def __init__(self, out: Path) -> None:
+        check_out_dir(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.out = out
+        self.folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+        self.folder.chmod(0o755)
+
+    def put(self, rel: str, data: bytes) -> None:
+        """Write one file (`rel`, a site path) into the staging folder."""
+        path = self.folder / rel
+        try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            out.rename(old / "site")
-        staging.rename(out)
-    except BaseException as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        if old is not None and not out.exists():
-            (old / "site").rename(out)
-        if isinstance(exc, OSError):
+        except OSError as exc:
+            raise PublishError(f"could not write the site to {self.out}: {exc}") from exc
+
+    def commit(self) -> None:
+        """Put the staging folder in place of `out`: the old site is there until the new one is."""
+        out, old = self.out, None
+        try:
+            if out.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+                out.rename(old / "site")
+            self.folder.rename(out)
+        except OSError as exc:
+            if old is not None and not out.exists():
+                (old / "site").rename(out)
             raise PublishError(f"could not write the site to {out}: {exc}") from exc
-        raise
+        finally:
+            if old is not None:
+                with contextlib.suppress(OSError):
+                    shutil.rmtree(old)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staging(out: Path) -> Iterator[Staging]:
+    """A staging folder for the site at `out`, removed unless committed: a failed build leaves nothing behind."""
+    site = Staging(out)
+    try:
+        yield site
     finally:
-        if old is not None:
-            with contextlib.suppress(OSError):
-                shutil.rmtree(old)
+        site.discard()  # a no-op once committed: the folder has become `out`
+
+
+def write_site(out: Path, files: Mapping[str, bytes]) -> None:
+    """Write `files` (relative path -> bytes) as the whole content of `out`, atomically."""
+    with staging(out) as site:
+        for rel, data in files.items():
+            site.put(rel, data)
+        site.commit()
