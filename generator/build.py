@@ -6,9 +6,11 @@ lives in its own module and knows nothing of the others' I/O. Budget notices and
 
 from __future__ import annotations
 
+import functools
+import gc
 import hashlib
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -98,6 +100,24 @@ class BuildResult:
         return "; ".join(parts)
 
 
+def _without_cycle_collector(run: Callable[[Settings], BuildResult]) -> Callable[[Settings], BuildResult]:
+    """Run with Python's cycle collector off: a build's millions of sums are long-lived and hold no cycles, and each
+    full collection walked all of them (a third of the report stage at 2,000 people). Refcounts still free them."""
+
+    @functools.wraps(run)
+    def wrapped(settings: Settings) -> BuildResult:
+        was_on = gc.isenabled()
+        gc.disable()
+        try:
+            return run(settings)
+        finally:
+            if was_on:
+                gc.enable()
+
+    return wrapped
+
+
+@_without_cycle_collector
 def build(settings: Settings) -> BuildResult:
     """Read the source, price and group the usage, and write the site to `settings.out`."""
     now = settings.now or datetime.now(UTC)

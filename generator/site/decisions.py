@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -71,6 +71,12 @@ class View:
     def before(self, kind: str, name: str) -> Group | None:
         """The previous period's group of this kind (users, models, teams, accounts) and name, if any."""
         return self.prior.get((kind, name))
+
+
+def _bare(group: Group) -> Group:
+    """A previous period's group as the pages read it: its counters, not the cells they were summed from (which a
+    2,000-person period holds tens of megabytes of)."""
+    return Group(group.name, group.counters, ())
 
 
 def previous_window(w: Window) -> Window:
@@ -231,7 +237,9 @@ def make_views(
             ("teams", previous_teams),
             *((f"dim:{n}", g) for n, g in dimension_groups(previous, dimensions)),
         ]
-        prior = {(kind, g.name): g for kind, found in kinds for g in found}
+        prior = {(kind, g.name): _bare(g) for kind, found in kinds for g in found}
+        previous = replace(previous, users=tuple(map(_bare, previous.users)), models=(), accounts=(), cells=(),
+                           attributed=(), identities=())  # fmt: skip
         views.append(View(
             rep, previous, began is not None and began <= before.start,
             began if began is not None and began > w.start else None,
