@@ -146,7 +146,8 @@ def build(settings: Settings) -> BuildResult:
         kind_spend = billing.spend_by_kind(source.rows, book, models) if billed else {}
         widest = report.widest(windows, settings.tz)  # the window whose days the person pages show
         cube = report.DayCube(decisions.periods(windows), settings.tz, one_day, billed, widest)
-        cube.add_all(cost_rows(drain(source.rows), book, people, models, _attributor(settings, people, profiles)))
+        coarse = cube.coarse(drain(source.rows))  # the hours it cannot tell apart summed, then priced
+        cube.add_all(cost_rows(coarse, book, people, models, _attributor(settings, people, profiles)))
         s.note(rows=rows, prices=len(book.prices), profiles=len(found.profiles))
     with stage("reconcile") as s:  # Bedrock's own counts beside the logs', and the bill
         covered = _coverage(settings, logged, models, windows, days, now, book, made_up)

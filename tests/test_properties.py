@@ -1,6 +1,7 @@
 """Property tests: money adds up however the usage is sliced, and unpriced usage never leaks into it."""
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from random import Random
@@ -195,3 +196,53 @@ def test_a_day_past_64_bits_keeps_its_exact_sum() -> None:
     ((_, counts, cost),) = days
     assert counts[:3] == (3, 0, 2 * huge + 5)
     assert cost == rep.totals.cost
+
+
+@settings(max_examples=40, deadline=None)
+@given(dense, st.integers(0, 24 * 3), st.sampled_from(["America/New_York", "Asia/Kolkata", "UTC"]), st.booleans())
+def test_summing_the_hours_the_cube_cannot_tell_apart_changes_no_sum(
+    data: list[HourlyRow], back: int, zone: str, in_order: bool
+) -> None:
+    """Rows summed per stretch (piece, local day, UTC day) before pricing give the cube of the rows themselves:
+    every report, the last day's hours, the bill's spend and the first hour with data."""
+    tz = ZoneInfo(zone)
+    now = NOW - timedelta(hours=back)
+    rows = sorted(data) if in_order else data
+    people = resolve((r.principal for r in rows), IdentityRules())
+    windows = make_windows(now, tz)
+    one_day, wide = windows[0], widest(windows, tz)
+
+    def cube(coarse: bool) -> DayCube:
+        made = DayCube(periods(windows), tz, one_day, True, wide)
+        return made.add_all(cost_rows(made.coarse(rows) if coarse else rows, BOOK, people, {}))
+
+    plain, summed = cube(False), cube(True)
+    assert (summed.began, summed.hours(), summed.spend) == (plain.began, plain.hours(), plain.spend)
+    for w in periods(windows):
+        mine, theirs = summed.report(w, people), plain.report(w, people)
+        assert replace(mine, series=None) == replace(theirs, series=None), w
+        if w == wide:
+            assert _series(mine) == _series(theirs), w
+    fewer = list(DayCube(periods(windows), tz, one_day, True, wide).coarse(rows))
+    assert len(fewer) <= len(rows)
+
+
+def test_a_stretch_ends_at_each_utc_and_local_midnight_and_keeps_its_first_hour() -> None:
+    """Hourly calls from 08:00 UTC on 17 November to 07:00 on the 20th, in New York time: the stretches break at
+    each UTC midnight and each New York midnight (05:00 UTC), so seven rows remain, each within one UTC day."""
+    tz = ZoneInfo("America/New_York")
+    windows = make_windows(NOW, tz)
+    start = END - 10 * 86400  # 2026-11-17 07:00 UTC, inside the piece between 14 and 7 days back
+    rows = [HourlyRow(h, PEOPLE[0], PRICED[0], 1, 0, 10, 0, 0, 0) for h in range(start + 3600, start + 3 * 86400, 3600)]
+    rows[0], rows[1] = rows[1], rows[0]  # the first stretch's first hour comes second
+    summed = list(DayCube(periods(windows), tz, windows[0], True, widest(windows, tz)).coarse(rows))
+    assert len(summed) == 7
+    assert sum(r.invocations for r in summed) == len(rows) and sum(r.input_tokens for r in summed) == 10 * len(rows)
+    assert min(r.hour for r in summed) == start + 3600
+    for r in summed:
+        parts = [
+            p.hour
+            for p in rows
+            if p.hour // 86400 == r.hour // 86400 and local_day(p.hour, tz) == local_day(r.hour, tz)
+        ]
+        assert r.hour == min(parts) and r.invocations == len(parts)

@@ -10,7 +10,7 @@ import bisect
 import operator
 from array import array
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, MutableSequence, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from generator.counters import Counters, Sum, add_counters
 from generator.identity import IdentityAudit
 from generator.pricing.cost import CostedRow, utc_day
-from generator.usage import Window, local_day
+from generator.usage import DAY, HOUR, HourlyRow, Window, local_day, row_of, usage_counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +230,11 @@ def _added(cells: MutableSequence[int], record: tuple[int, ...]) -> bool:
     return True
 
 
+def _summed(found: Mapping[tuple[str, str, str, int, str, str], list[int]]) -> Iterator[HourlyRow]:
+    for (principal, model_id, region, over, account, meta), (*counts, hour) in found.items():
+        yield row_of(hour, principal, model_id, counts, region, over, account, meta)
+
+
 def widest(windows: Iterable[Window], tz: ZoneInfo) -> Window | None:
     """The window of the most local days (90d over a last month as long): the one whose days the person pages show."""
     return max(windows, key=lambda w: (len(_days(w, tz)), w.key == "90d"), default=None)
@@ -264,6 +269,42 @@ class DayCube:
         self.spend: dict[tuple[date, str, str], Decimal] | None = defaultdict(Decimal) if spend else None
         self._series = series  # the window whose days are kept by person and model (one of `periods`)
         self.series = Series(_days(series, tz)) if series else None
+
+    def coarse(self, rows: Iterable[HourlyRow]) -> Iterator[HourlyRow]:
+        """The rows summed over the hours the cube cannot tell apart: those of one piece, local day and UTC day,
+        outside the hours it keeps by the hour. Fewer rows to price (cost is linear in the counts at one price),
+        the same sums; a summed row takes its parts' first hour. Rows in hour order are summed a stretch at a
+        time, so only one stretch's rows are held; rows in any other order are summed less, never wrongly."""
+        stretch_of: dict[int, int] = {}
+        current, found = None, {}  # type: int | None, dict[tuple[str, str, str, int, str, str], list[int]]
+        for r in rows:
+            stretch = stretch_of.get(r.hour)
+            if stretch is None:
+                stretch = stretch_of[r.hour] = self._stretch(r.hour)
+            if stretch != current:
+                yield from _summed(found)
+                current, found = stretch, {}
+            key = (r.principal, r.model_id, r.region, r.prompt_over, r.account, r.meta)
+            sums = found.get(key)
+            if sums is None:
+                found[key] = [*usage_counts(r), r.hour]
+            else:
+                for i, value in enumerate(usage_counts(r)):
+                    sums[i] += value
+                sums[6] = min(sums[6], r.hour)
+        yield from _summed(found)
+
+    def _stretch(self, hour: int) -> int:
+        """The first hour of the stretch `hour` is in: back to the piece's edge, the local day's and the UTC day's
+        start; an hour kept by the hour, or outside every piece, is its own stretch."""
+        edges, (first, last) = self.edges, self._hours
+        if first <= hour < last or not edges or not edges[0] <= hour < edges[-1]:
+            return hour
+        edge, day, utc = edges[bisect.bisect_right(edges, hour) - 1], local_day(hour, self.tz), hour // DAY
+        start = hour
+        while start - HOUR >= edge and local_day(start - HOUR, self.tz) == day and (start - HOUR) // DAY == utc:
+            start -= HOUR
+        return start
 
     def add_all(self, costed: Iterable[CostedRow]) -> DayCube:
         """Sum the rows in, then freeze every piece; the cube takes no rows after this."""
