@@ -192,7 +192,7 @@ class HourlyAggregator:
 
     def merge(self, other: HourlyAggregator) -> None:
         """Add another aggregator's sums to this one, emptying it (its counts are taken, not copied)."""
-        if not self._hours:
+        if not self._hours:  # nothing here yet: take the other's hours and names whole
             self.__dict__, other.__dict__ = other.__dict__, HourlyAggregator().__dict__
             return
         theirs, other._hours = other._hours, {}

@@ -108,8 +108,8 @@ class _Parts:
     """A piece's rows summed as they come, at every grain a window needs, and what the rows say beside it."""
 
     def __init__(self) -> None:
-        # (person, model, route, via, team, dims, account): the piece's total, its accounts and its cells by person,
-        # model and route are summed from these once a piece, not once a row
+        # (person, model, route, via, team, dims, account): the piece's total and its accounts are summed from these
+        # once a piece, and a window's cells by person, model and route once a window, not once a row
         self.attributed: dict[tuple[str, str, str, str, str, tuple[str, ...], str], Sum] = {}
         self.team_days: dict[tuple[str, date], Decimal] = defaultdict(Decimal)
         self.day_models: dict[tuple[date, str], Sum] = {}
