@@ -244,12 +244,13 @@ def legacy_keys(rep: WindowReport, days: list[str], meta: BuildMeta) -> dict[str
 
     daily_inv: dict[str, int] = dict.fromkeys(days, 0)
     daily_cost: dict[str, Decimal] = dict.fromkeys(days, Decimal(0))
-    user_daily: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    named = {d: d.isoformat() for d in rep.days}  # one string a day, shared by every person's entry
+    user_daily: dict[str, dict[str, float]] = defaultdict(dict)
     for (on, _), k in rep.day_models.items():
-        daily_inv[on.isoformat()] += k.invocations
-        daily_cost[on.isoformat()] += k.cost
-    for (person, on), cost in rep.person_days.items():
-        user_daily[person][on.isoformat()] += cost
+        daily_inv[named[on]] += k.invocations
+        daily_cost[named[on]] += k.cost
+    for (person, on), cost in rep.person_days.items():  # one cost per person and day
+        user_daily[person][named[on]] = usd(cost)
     user_model: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for c in rep.cells:
         user_model[c.person][c.model] += c.counters.cost
@@ -265,7 +266,7 @@ def legacy_keys(rep: WindowReport, days: list[str], meta: BuildMeta) -> dict[str
         "daily_trend": daily_inv,
         "daily_costs": {d: usd(v) for d, v in daily_cost.items()},
         "user_model_costs": {u: {m: usd(v) for m, v in ms.items()} for u, ms in user_model.items()},
-        "user_daily_costs": {u: {d: usd(v) for d, v in ds.items()} for u, ds in user_daily.items()},
+        "user_daily_costs": user_daily,
         "total_cost": usd(t.cost),
         "total_input_tokens": prompt(t),
         "total_output_tokens": t.output_tokens,

@@ -186,6 +186,8 @@ def render_site(
         bill = (billing or {}).get(key)
         doc = export.usage_payload(view, meta, bill, (covered or {}).get(key))
         yield f"data/usage-{key}.json", export.dump(doc)
+        said = doc["coverage"]  # the page says what the JSON says; the rest of the document goes now
+        del doc
         yield f"data/usage-{key}.csv", usage_csv(rep, meta, dimensions)
         yield f"data/daily-{key}.csv", daily_csv(rep, meta)
         page = {
@@ -193,7 +195,7 @@ def render_site(
             "view": view,
             "current": key,
             "bill": bill,
-            "coverage": doc["coverage"],  # as the JSON says it
+            "coverage": said,
             "caller_named": identity.caller_named(rep.identities),
             **common,
         }

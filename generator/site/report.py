@@ -199,6 +199,13 @@ class Series:
             by_model[r.model] = cells = list(cells)  # a value past 64 bits: this model's days become a list
             _added(cells, record)
 
+    def settle(self) -> None:
+        """Copy each array to its exact size, once every row is in (a growing array keeps up to an eighth spare)."""
+        for by_model in self._people.values():
+            for model, cells in by_model.items():
+                if isinstance(cells, array):
+                    by_model[model] = array("q", cells)
+
     def people(self) -> set[str]:
         return set(self._people)
 
@@ -330,6 +337,8 @@ class DayCube:
             if spend is not None and r.cost:
                 spend[(utc_day(hour), r.model, r.person)] += r.cost
         self.began = began
+        if series is not None:
+            series.settle()
         self.pieces = []
         while parts:  # one piece's sums at a time, so the running and the frozen ones are never all held
             self.pieces.append(_Piece(parts.pop(0)))
