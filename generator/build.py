@@ -12,7 +12,7 @@ import functools
 import gc
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -184,27 +184,37 @@ def build(settings: Settings) -> BuildResult:
     total_unpriced = (sum(t for t, _ in unpriced.values()), sum(n for _, n in unpriced.values()))
     with write.staging(settings.out) as site:  # each file written as it is made; nothing is left if the build fails
         with stage("render") as s:
-            digests: dict[str, str] = {}
-            size = 0
-            for path, data in render.render_site(views, meta, bills, covered):
-                if len(digests) + 1 >= MAX_FILES:
-                    raise GeneratorError(
-                        f"the site would have more files than the {MAX_FILES:,} a manifest may list; build fewer "
-                        "--windows, or split the organisation into several sites"
-                    )
-                site.put(path, data)
-                digests[path] = hashlib.sha256(data).hexdigest()
-                size += len(data)
-            data = dump(manifest(meta, digests, total_unpriced, queries))
-            site.put(MANIFEST, data)
-            s.note(files=len(digests) + 1, bytes=size + len(data))
+            files = render.render_site(views, meta, bills, covered)
+            count, size = _put_site(site, files, lambda digests: dump(manifest(meta, digests, total_unpriced, queries)))
+            s.note(files=count, bytes=size)
         with stage("write"):
             site.commit()
     key = "7d" if "7d" in covered else next(iter(covered), "")  # the summary's window, as for its totals
     bill_note = bill.note if bill else ""
-    return BuildResult(settings.out, meta, reports, len(digests) + 1, dict(unpriced), bill_note, dict(queries),
+    return BuildResult(settings.out, meta, reports, count, dict(unpriced), bill_note, dict(queries),
                        source_line=source_line, budgets=_month_budgets(settings, views),
                        coverage_line=coverage.line(covered[key], key) if key else "")  # fmt: skip
+
+
+def _put_site(
+    site: write.Staging, files: Iterable[tuple[str, bytes]], manifest_of: Callable[[dict[str, str]], bytes]
+) -> tuple[int, int]:
+    """Write each file as it comes, then the manifest of their digests; the number of files and their bytes.
+    Past MAX_FILES (what a manifest may list) the build stops, and the staging folder goes with it."""
+    digests: dict[str, str] = {}
+    size = 0
+    for path, data in files:
+        if len(digests) + 1 >= MAX_FILES:
+            raise GeneratorError(
+                f"the site would have more files than the {MAX_FILES:,} a manifest may list; build fewer --windows, "
+                "or split the organisation into several sites"
+            )
+        site.put(path, data)
+        digests[path] = hashlib.sha256(data).hexdigest()
+        size += len(data)
+    listing = manifest_of(digests)
+    site.put(MANIFEST, listing)
+    return len(digests) + 1, size + len(listing)
 
 
 def _logged(
