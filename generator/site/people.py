@@ -8,7 +8,7 @@ views once, so thousands of people cost one pass each, not one pass per person. 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +17,7 @@ from generator.counters import Counters, add_counters
 from generator.site import charts
 from generator.site.decisions import View
 from generator.site.export import SCHEMA_VERSION, BuildMeta, budget_payload, counters, forecast_payload, slug, usd
-from generator.site.report import SERIES, Cell, Group, Series, by_cost, group_cells, widest
+from generator.site.report import SERIES, Cell, Days, Group, Series, by_cost, group_cells, widest
 from generator.usage import iso
 
 
@@ -59,8 +59,9 @@ class Directory:
     def team_names(self) -> list[str]:
         return sorted({name for teams in self.teams for name in teams if name})
 
-    def person(self, name: str, meta: BuildMeta) -> dict[str, Any]:
-        """`data/person/<slug>.json`: one person across every window, and their days in the widest."""
+    def person(self, name: str, meta: BuildMeta, days: Mapping[str, Days]) -> dict[str, Any]:
+        """`data/person/<slug>.json`: one person across every window, and their `days` in the widest
+        (`series.of(name)`, read once for this file and the page's chart)."""
         team = self.team_of.get(name, "")
         windows = {}
         for i, v in enumerate(self.views):
@@ -83,18 +84,18 @@ class Directory:
                         "price_source": self.wide.rep.price_source(c.model)} for c in by_cost_cells(wide)],
             "daily_window": self.wide.rep.window.key,
             "days": [d.isoformat() for d in self.wide.rep.days],
-            "daily": self._series(name, name_of),
+            "daily": self._series(days, name_of),
             "principals": self.principals.get(name, []),
             "via": [{"name": g.name, **counters(g.counters)} for g in self.via.get(name, ())],
             "tags": {dim: [{"value": g.name, **counters(g.counters)} for g in groups]
                      for dim, groups in self.dims.get(name, {}).items()},
         }  # fmt: skip
 
-    def _series(self, name: str, name_of: Callable[[str], str]) -> list[dict[str, Any]]:
+    def _series(self, days_of: Mapping[str, Days], name_of: Callable[[str], str]) -> list[dict[str, Any]]:
         """Each model's days as columns, aligned with `days` (compact: 90 days x 10 models is ~25 KB)."""
         width = len(self.wide.rep.days)
         out = []
-        for model, days in sorted(self.series.of(name).items()):
+        for model, days in sorted(days_of.items()):
             columns: dict[str, list[Any]] = {f: [0] * width for f in ("cost_usd", *SERIES)}
             for i, counts, cost in days:
                 columns["cost_usd"][i] = usd(cost)
@@ -111,11 +112,13 @@ class Directory:
             out.append((v.rep.window.label, mine.counters if mine else None, before.counters if before else None))
         return out
 
-    def chart(self, name: str, book_name: Callable[[str], str], palette: dict[str, str]) -> dict[str, Any]:
-        """The person page's chart: cost per day in the widest window, one series per model."""
+    def chart(
+        self, days_of: Mapping[str, Days], book_name: Callable[[str], str], palette: dict[str, str]
+    ) -> dict[str, Any]:
+        """The person page's chart: cost per day in the widest window (`series.of(name)`), one series per model."""
         rep = self.wide.rep
         series: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(rep.days))
-        for model, days in self.series.of(name).items():
+        for model, days in days_of.items():
             for i, _, cost in days:
                 series[model][i] += usd(cost)
         ranked = sorted(series, key=lambda m: -sum(series[m]))

@@ -243,9 +243,10 @@ def _people_pages(
     found = people.Directory(views, meta.dimensions)
     sub = common | {"root": "../", "current": "person", "rep": None, "views": views}
     for name in found.everyone():
-        doc = found.person(name, meta)
+        days = found.series.of(name)  # read once: the file and the page's chart both show them
+        doc = found.person(name, meta, days)
         page = sub | {"person": name, "doc": doc, "rows": found.rows(name),
-                      "chart": found.chart(name, meta.book.name_of, palette)}  # fmt: skip
+                      "chart": found.chart(days, meta.book.name_of, palette)}  # fmt: skip
         yield f"data/person/{export.slug(name)}.json", export.dump(doc)
         yield f"person/{export.slug(name)}.html", _render(env, "person.html", page)
     for team in found.team_names():

@@ -169,6 +169,7 @@ SERIES = ("invocations", "errors", "input_tokens", "output_tokens", "cache_read_
           "unpriced_invocations")  # fmt: skip
 _WIDTH = len(SERIES) + 2  # a day's record: the day's ordinal, the SERIES counts, the cost in picodollars
 PICO = Decimal("1e-12")
+Days = list[tuple[int, tuple[int, ...], Decimal]]  # a person's model's days: (index into `days`, SERIES counts, cost)
 
 
 class Series:
@@ -209,7 +210,7 @@ class Series:
     def people(self) -> set[str]:
         return set(self._people)
 
-    def of(self, person: str) -> dict[str, list[tuple[int, tuple[int, ...], Decimal]]]:
+    def of(self, person: str) -> dict[str, Days]:
         """A person's models, each with its days: (index into `days`, the SERIES counts, cost) in day order."""
         first, out = self._first, {}
         for model, cells in self._people.get(person, {}).items():
