@@ -244,7 +244,7 @@ def legacy_keys(rep: WindowReport, days: list[str], meta: BuildMeta) -> dict[str
 
     daily_inv: dict[str, int] = dict.fromkeys(days, 0)
     daily_cost: dict[str, Decimal] = dict.fromkeys(days, Decimal(0))
-    named = {d: d.isoformat() for d in rep.days}  # one string a day, shared by every person's entry
+    named = dict(zip(rep.days, days, strict=True))  # one string a day, shared by every person's entry
     user_daily: dict[str, dict[str, float]] = defaultdict(dict)
     for (on, _), k in rep.day_models.items():
         daily_inv[named[on]] += k.invocations
