@@ -27,16 +27,17 @@ from generator.errors import GeneratorError, IncompleteDataError
 from generator.layout import MANIFEST, MAX_FILES
 from generator.modelids import profile_entry
 from generator.pricing import PriceBook, load_book, pricelist
-from generator.pricing.cost import cost_rows
+from generator.pricing.cost import Pricer
 from generator.reconcile import billing, coverage, cur, demo
 from generator.site import decisions, render, report, write
+from generator.site.cube import DayCube
 from generator.site.export import BuildMeta, dump, manifest
 from generator.site.report import WindowReport
 from generator.sources import SourceResult, read_source
 from generator.sources.athena import AthenaRunner
 from generator.stagelog import stage
 from generator.state import open_store
-from generator.usage import HourlyRow, Window, drain, floor_hour, make_windows, names_in
+from generator.usage import HourlyRow, Window, floor_hour, make_windows, names_in
 from generator.words import listing, plural
 
 # Files under --logs that are rightly not read: Bedrock's and CloudWatch's own side objects, a second path to a file.
@@ -148,9 +149,8 @@ def build(settings: Settings) -> BuildResult:
         logged = _logged(settings, source.rows, models) if settings.coverage and days else {}
         kind_spend = billing.spend_by_kind(source.rows, book, models) if billed else {}
         widest = report.widest(windows, settings.tz)  # the window whose days the person pages show
-        cube = report.DayCube(decisions.periods(windows), settings.tz, one_day, billed, widest)
-        coarse = cube.coarse(drain(source.rows))  # the hours it cannot tell apart summed, then priced
-        cube.add_all(cost_rows(coarse, book, people, models, _attributor(settings, people, profiles)))
+        cube = DayCube(decisions.periods(windows), settings.tz, one_day, billed, widest)
+        cube.add_all(source.rows, Pricer(book, people, models, _attributor(settings, people, profiles)))
         s.note(rows=rows, prices=len(book.prices), profiles=len(found.profiles))
     _give_back_memory()  # the rows, drained
     with stage("reconcile") as s:  # Bedrock's own counts beside the logs', and the bill

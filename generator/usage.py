@@ -17,6 +17,7 @@ from typing import NamedTuple, overload
 from zoneinfo import ZoneInfo
 
 import msgspec
+import numpy as np
 
 from generator.attribution import MAX_TEXT
 from generator.counters import USAGE_COUNTS
@@ -279,6 +280,26 @@ class RowTable(Sequence[HourlyRow]):
         while hours:
             yield from self._rows(hours.pop())
 
+    def runs(self, bounds: Sequence[float], most: int = 1 << 19) -> Iterator[tuple[int, Columns]]:
+        """Read the rows once as numpy columns, a run of hours at a time, letting each hour's go as it is read: the
+        hours between two neighbouring `bounds` (sorted), or before the first or after the last, at most `most` rows
+        a run (a bigger hour is a run of its own). Each run comes with the index of the bound before it (-1:
+        before the first). The table is empty after."""
+        hours, self._hours, self._ends = self._hours, [], []
+        hours.reverse()
+        first = 0
+        while hours:
+            at = bisect.bisect_right(bounds, hours[-1].hour) - 1
+            run = [hours.pop()]
+            size = len(run[0].over)
+            while hours and size + len(hours[-1].over) <= most and bisect.bisect(bounds, hours[-1].hour) - 1 == at:
+                size += len(hours[-1].over)
+                run.append(hours.pop())
+            columns = _columns(run, first, self._names)
+            del run
+            first += size
+            yield at, columns
+
     def _rows(self, chunk: _Hour) -> Iterator[HourlyRow]:
         names, (hour, text, overs, counts) = self._names, chunk
         for i, (p, m, r, a, meta, over) in enumerate(zip(*text, overs, strict=True)):
@@ -306,6 +327,38 @@ class RowTable(Sequence[HourlyRow]):
         """Every value of a name field ("principal", "model_id", "region", "account" or "meta") the rows hold."""
         at = _NAME_FIELDS.index(field)
         return {self._names[n] for n in set().union(*(chunk.text[at] for chunk in self._hours))}
+
+
+class Columns(NamedTuple):
+    """A run of hourly rows as numpy columns, in the table's order (hour, then principal and model id)."""
+
+    hour: np.ndarray  # int64 epoch seconds
+    text: tuple[np.ndarray, ...]  # int32 name numbers, one column per _NAME_FIELDS
+    over: np.ndarray  # int32 prompt_over
+    counts: np.ndarray  # int64, rows x 6 (USAGE_COUNTS)
+    first: int  # the index of the run's first row in the whole table
+    names: list[str]  # what the name numbers stand for
+
+    def column(self, field: str) -> np.ndarray:
+        return self.text[_NAME_FIELDS.index(field)]
+
+
+def _columns(run: Sequence[_Hour], first: int, names: list[str]) -> Columns:
+    sizes = [len(chunk.over) for chunk in run]
+    text = tuple(np.concatenate([np.frombuffer(c.text[i], np.int32) for c in run]) for i in range(len(_NAME_FIELDS)))
+    counts = np.concatenate([np.frombuffer(c.counts, np.int64) for c in run]).reshape(-1, len(USAGE_COUNTS))
+    hours = np.repeat(np.array([c.hour for c in run], np.int64), sizes)
+    return Columns(hours, text, np.concatenate([np.frombuffer(c.over, np.int32) for c in run]), counts, first, names)
+
+
+def as_table(rows: Sequence[HourlyRow]) -> RowTable:
+    """The rows as a RowTable (itself when it is one): by hour, rows of the same hour and key summed."""
+    if isinstance(rows, RowTable):
+        return rows
+    agg = HourlyAggregator()
+    for row in rows:
+        agg.add_row(row)
+    return agg.rows()
 
 
 def drain(rows: Sequence[HourlyRow]) -> Iterator[HourlyRow]:

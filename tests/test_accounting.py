@@ -17,10 +17,11 @@ import pytest
 
 from generator.counters import Counters
 from generator.errors import SourceError
+from generator.modelids import parse_model_id
 from generator.pricing import load_book
-from generator.pricing.cost import cost_rows
+from generator.pricing.cost import cost_of
 from generator.sources.files import read_files
-from generator.usage import HourlyRow
+from generator.usage import HourlyRow, usage_counts
 from tests.conftest import ROOT
 from tests.test_sources import ARN, lines, record
 
@@ -159,14 +160,10 @@ def test_hostile_files_stay_bounded_in_memory_and_time(tmp_path: Path, kind: str
 
 
 def costed(model: str, **counts: int) -> Counters:
-    from generator.counters import add_counters
-    from generator.identity import IdentityAudit
-
     row = HourlyRow(1795168800, "p", model, counts.pop("invocations", 1), 0, *(counts.get(k, 0) for k in (
         "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")))  # fmt: skip
-    (c,) = cost_rows([row], load_book(), {"p": IdentityAudit("p", "p", "test")}, {})
-    fields = (c.invocations, c.errors, c.input_tokens, c.output_tokens, c.cache_read_tokens, c.cache_write_tokens)
-    return add_counters([Counters(*fields, c.cost, c.unpriced_tokens, c.unpriced_invocations)])
+    c = cost_of(row, parse_model_id(model), load_book())
+    return Counters(*usage_counts(row), c.cost, c.unpriced_tokens, c.unpriced_invocations)
 
 
 @pytest.mark.parametrize(

@@ -12,11 +12,12 @@ from click.testing import CliRunner
 
 from generator import aws
 from generator.cli import cli
-from generator.pricing import load_book
-from generator.pricing.cost import CostedRow
+from generator.identity import IdentityAudit
+from generator.pricing import PriceBook, load_book, parse_prices
+from generator.pricing.cost import Pricer
 from generator.reconcile.billing import Bill, Billed, complete_days, reconcile, service_of
-from generator.site.report import DayCube
-from generator.usage import Window
+from generator.site.cube import DayCube
+from generator.usage import HourlyRow, Window
 from tests.conftest import NOW_ISO
 
 BOOK = load_book()
@@ -27,14 +28,20 @@ WINDOW = Window("7d", datetime(2026, 11, 20, 7, tzinfo=UTC), datetime(2026, 11, 
 SONNET_SERVICE = "Claude Sonnet 4.5 (Amazon Bedrock Edition)"
 
 
-def spend(costed: list[CostedRow]) -> Any:
+# A dollar per million input tokens: a row's cost is its input tokens over a million.
+DOLLAR = PriceBook(parse_prices([{"model": m, "input": 1, "output": 0} for m in (SONNET, NOVA)], "test"))
+
+
+def spend(rows: list[HourlyRow]) -> Any:
     """Cost by UTC day, model and person, as the build's day cube keeps it for the bill."""
-    return DayCube((), ZoneInfo("UTC"), spend=True).add_all(costed).spend
+    people = {r.principal: IdentityAudit(r.principal, r.principal, "test") for r in rows}
+    return DayCube((), ZoneInfo("UTC"), spend=True).add_all(rows, Pricer(DOLLAR, people, {})).spend
 
 
-def row(person: str, model: str, cost: str, day: date = date(2026, 11, 21)) -> CostedRow:
+def row(person: str, model: str, cost: str, day: date = date(2026, 11, 21)) -> HourlyRow:
+    """One call on `day` that costs `cost` dollars."""
     hour = int(datetime(day.year, day.month, day.day, 10, tzinfo=UTC).timestamp())
-    return CostedRow(hour, person, person, model, "geo", model, 1, 0, 1, 1, 0, 0, Decimal(cost), 0, "", 0)
+    return HourlyRow(hour, person, model, 1, 0, int(Decimal(cost) * 1_000_000), 1, 0, 0)
 
 
 def test_complete_utc_days() -> None:

@@ -6,12 +6,12 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-import msgspec
+import numpy as np
 import pytest
 
 from generator import counters as defs
 from generator.counters import FIELDS, USAGE_COUNTS, Counters, Sum, add_counters, public_names
-from generator.pricing.cost import CostedRow
+from generator.pricing.cost import Rate, costs
 from generator.site import csv_files
 from generator.site.export import counters as counters_json
 from generator.usage import HourlyRow, row_of, usage_counts
@@ -27,9 +27,17 @@ def test_hourly_rows_carry_the_usage_counts_in_order() -> None:
     assert usage_counts(row) == (1, 2, 3, 4, 5, 6)
 
 
-def test_costed_rows_carry_every_counter() -> None:
-    missing = [f for f in FIELDS if f not in CostedRow.__struct_fields__ and not hasattr(CostedRow, f)]
-    assert missing == []
+def test_priced_columns_are_the_counters_in_order() -> None:
+    """The cube's columns for a row are its counters in FIELDS order: its counts, then what the rate makes of them."""
+    counts = (3, 1, 2_000_000, 1_000_000, 4_000_000, 500_000)
+    rate = Rate(0, 3_000_000, 15_000_000, 300_000, 3_750_000, 2_700_000, source="inferred")  # $3/1M input, ...
+    (row,) = costs(np.array([counts], np.int64), [rate], np.zeros(1, np.int64)).tolist()
+    cost, unpriced, unpriced_calls, saved = rate.apply(*counts)
+    assert dict(zip(FIELDS, row, strict=True)) == {
+        **dict(zip(FIELDS[:6], counts, strict=True)), "cost": cost, "unpriced_tokens": unpriced,
+        "unpriced_invocations": unpriced_calls, "inferred_invocations": 3, "cache_savings": saved,
+    }  # fmt: skip
+    assert cost == 24_075 * 10**9 and saved == 10_800 * 10**9  # 6 + 15 + 1.2 + 1.875 dollars; 4 x 2.70
 
 
 def test_json_keys_are_the_definitions_public_names() -> None:
@@ -55,10 +63,6 @@ def test_a_sum_adds_every_field_of_rows_and_of_counters() -> None:
     total.add(one)
     assert total.freeze() == Counters(*(2 * v for v in one))
     assert add_counters([one, Counters()]) == one
-    row = msgspec.structs.replace(
-        CostedRow(0, "p", "p", "m", "r", "m", 1, 0, 2, 3, 4, 5, Decimal(1), 0, "", 0), cache_savings=Decimal(2)
-    )
-    assert add_counters([row]) == Counters(1, 0, 2, 3, 4, 5, Decimal(1), 0, 0, 0, Decimal(2))
 
 
 def test_csv_cells_follow_the_columns() -> None:

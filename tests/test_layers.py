@@ -22,7 +22,7 @@ STAGE_OF = {
     "profiles": "pricing",
     "sources": "sources",
     "pricing": "pricing",
-    "reconcile": "report", "site.report": "report", "site.decisions": "report",
+    "reconcile": "report", "site.cube": "report", "site.report": "report", "site.decisions": "report",
     "site": "site",
     "publish": "publish", "fetch": "publish", "lock": "publish", "notify": "publish", "serve": "publish",
     "deploy": "deploy", "doctor": "deploy", "logging_setup": "deploy", "timer": "deploy",

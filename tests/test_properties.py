@@ -1,23 +1,26 @@
 """Property tests: money adds up however the usage is sliced, and unpriced usage never leaks into it."""
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from random import Random
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator.counters import add_counters
-from generator.identity import IdentityRules, resolve
+from generator.counters import Counters, add_counters
+from generator.identity import IdentityAudit, IdentityRules, resolve
+from generator.modelids import parse_model_id
 from generator.pricing import load_book
-from generator.pricing.cost import CostedRow, cost_rows
+from generator.pricing.cost import Pricer, cost_of
+from generator.site.cube import DayCube, summarize
 from generator.site.decisions import periods
-from generator.site.report import SERIES, DayCube, WindowReport, summarize, widest
-from generator.usage import HourlyRow, Window, local_day, make_windows
+from generator.site.report import SERIES, WindowReport, widest
+from generator.usage import HourlyRow, Window, local_day, make_windows, usage_counts
 
 NOW = datetime(2026, 11, 27, 7, 30, tzinfo=UTC)
 END = int(NOW.timestamp()) // 3600 * 3600
@@ -51,9 +54,33 @@ rows = st.lists(
 
 
 def reports(data: list[HourlyRow]) -> list[WindowReport]:
-    people = resolve((r.principal for r in data), IdentityRules())
-    costed = list(cost_rows(data, BOOK, people, {}))
-    return [summarize(costed, w, TZ, people) for w in make_windows(NOW, TZ)]
+    pricer = Pricer(BOOK, resolve((r.principal for r in data), IdentityRules()), {})
+    return [summarize(data, w, TZ, pricer) for w in make_windows(NOW, TZ)]
+
+
+class Costed(NamedTuple):
+    """A row priced on its own."""
+
+    hour: int
+    principal: str
+    person: str
+    model: str
+    route: str
+    account: str
+    counters: Counters
+
+
+def _costed(data: list[HourlyRow], people: Mapping[str, IdentityAudit]) -> list[Costed]:
+    """Each row priced on its own, the plain way (`cost_of`, in Decimal): what the cube's column arithmetic equals."""
+    out = []
+    for r in data:
+        ref = parse_model_id(r.model_id)
+        c = cost_of(r, ref, BOOK)
+        inferred = r.invocations if c.source == "inferred" else 0
+        counters = Counters(*usage_counts(r), c.cost, c.unpriced_tokens, c.unpriced_invocations, inferred,
+                            c.cache_savings)  # fmt: skip
+        out.append(Costed(r.hour, r.principal, people[r.principal].person, ref.model, ref.route, r.account, counters))
+    return out
 
 
 @settings(max_examples=60, deadline=None)
@@ -107,18 +134,18 @@ def _series(rep: WindowReport) -> dict[tuple[Any, str, str], tuple[tuple[int, ..
             for i, counts, cost in days}  # fmt: skip
 
 
-def _by_hand(costed: list[CostedRow], w: Window, tz: ZoneInfo) -> dict[str, Any]:
+def _by_hand(costed: list[Costed], w: Window, tz: ZoneInfo) -> dict[str, Any]:
     """A window summed straight from its rows, the plain way: what the day cube must equal."""
     inside = [r for r in costed if w.start.timestamp() <= r.hour < w.end.timestamp()]
-    cells: dict[Any, list[CostedRow]] = defaultdict(list)
-    daily: dict[Any, list[CostedRow]] = defaultdict(list)
-    accounts: dict[str, list[CostedRow]] = defaultdict(list)
+    cells: dict[Any, list[Counters]] = defaultdict(list)
+    daily: dict[Any, list[Counters]] = defaultdict(list)
+    accounts: dict[str, list[Counters]] = defaultdict(list)
     for r in inside:
-        cells[(r.person, r.model, r.route)].append(r)
-        daily[(local_day(r.hour, tz), r.person, r.model)].append(r)
-        accounts[r.account].append(r)
+        cells[(r.person, r.model, r.route)].append(r.counters)
+        daily[(local_day(r.hour, tz), r.person, r.model)].append(r.counters)
+        accounts[r.account].append(r.counters)
     return {
-        "totals": add_counters(inside),
+        "totals": add_counters(r.counters for r in inside),
         "cells": {k: add_counters(v) for k, v in cells.items()},
         "daily": {k: add_counters(v) for k, v in daily.items()},
         "accounts": {k: add_counters(v) for k, v in accounts.items()},
@@ -156,11 +183,11 @@ def test_the_day_cube_equals_each_window_summed_from_its_rows(
     tz = ZoneInfo(zone)
     now = NOW - timedelta(hours=back)
     people = resolve((r.principal for r in data), IdentityRules())
-    costed = list(cost_rows(data, BOOK, people, {}))
-    order.shuffle(costed)
+    costed = _costed(data, people)
+    order.shuffle(data)
     windows = make_windows(now, tz)
     wide = widest(windows, tz)
-    cube = DayCube(periods(windows), tz, series=wide).add_all(costed)
+    cube = DayCube(periods(windows), tz, series=wide).add_all(data, Pricer(BOOK, people, {}))
     for w in periods(windows):
         rep, want = cube.report(w, people), _by_hand(costed, w, tz)
         assert rep.totals == want["totals"], w
@@ -198,51 +225,40 @@ def test_a_day_past_64_bits_keeps_its_exact_sum() -> None:
     assert cost == rep.totals.cost
 
 
+def test_a_cost_past_64_bits_is_exact() -> None:
+    """Token counts whose cost no 64-bit integer holds (in money units) are priced and summed as Python integers."""
+    huge = 2**62
+    data = [HourlyRow(END - h * 3600, PEOPLE[0], PRICED[0], 1, 0, huge, 0, 0, 0) for h in (1, 2)]
+    rep = reports(data)[0]  # 1d
+    one = cost_of(data[0], parse_model_id(PRICED[0]), BOOK).cost
+    assert one > 10**6  # dollars: past 64 bits of picodollars
+    assert rep.totals.cost == 2 * one and rep.totals.input_tokens == 2 * huge
+    assert _series(rep)[next(iter(_series(rep)))][1] == 2 * one
+
+
 @settings(max_examples=40, deadline=None)
-@given(dense, st.integers(0, 24 * 3), st.sampled_from(["America/New_York", "Asia/Kolkata", "UTC"]), st.booleans())
-def test_summing_the_hours_the_cube_cannot_tell_apart_changes_no_sum(
-    data: list[HourlyRow], back: int, zone: str, in_order: bool
+@given(dense, st.integers(0, 24 * 3), st.sampled_from(["America/New_York", "Asia/Kolkata"]), st.integers(1, 30))
+def test_the_cube_is_the_same_however_its_rows_are_split_into_runs(
+    data: list[HourlyRow], back: int, zone: str, most: int
 ) -> None:
-    """Rows summed per stretch (piece, local day, UTC day) before pricing give the cube of the rows themselves:
-    every report, the last day's hours, the bill's spend and the first hour with data."""
+    """Runs of a few rows (a piece held as several parts, a day's series record added up across runs) give the cube
+    of one run a piece: every report, the series' model order, the last day's hours, the bill's spend and first hour."""
     tz = ZoneInfo(zone)
     now = NOW - timedelta(hours=back)
-    rows = sorted(data) if in_order else data
-    people = resolve((r.principal for r in rows), IdentityRules())
+    people = resolve((r.principal for r in data), IdentityRules())
     windows = make_windows(now, tz)
     one_day, wide = windows[0], widest(windows, tz)
 
-    def cube(coarse: bool) -> DayCube:
-        made = DayCube(periods(windows), tz, one_day, True, wide)
-        return made.add_all(cost_rows(made.coarse(rows) if coarse else rows, BOOK, people, {}))
+    def cube(most: int) -> DayCube:
+        return DayCube(periods(windows), tz, one_day, True, wide).add_all(data, Pricer(BOOK, people, {}), most)
 
-    plain, summed = cube(False), cube(True)
-    assert (summed.began, summed.hours(), summed.spend) == (plain.began, plain.hours(), plain.spend)
+    small, whole = cube(most), cube(1 << 19)
+    assert (small.began, small.hours(), small.spend) == (whole.began, whole.hours(), whole.spend)
     for w in periods(windows):
-        mine, theirs = summed.report(w, people), plain.report(w, people)
+        mine, theirs = small.report(w, people), whole.report(w, people)
         assert replace(mine, series=None) == replace(theirs, series=None), w
         if w == wide:
+            assert mine.series is not None and theirs.series is not None
             assert _series(mine) == _series(theirs), w
-    fewer = list(DayCube(periods(windows), tz, one_day, True, wide).coarse(rows))
-    assert len(fewer) <= len(rows)
-
-
-def test_a_stretch_ends_at_each_utc_and_local_midnight_and_keeps_its_first_hour() -> None:
-    """Hourly calls from 08:00 UTC on 17 November to 07:00 on the 20th, in New York time: the stretches break at
-    each UTC midnight and each New York midnight (05:00 UTC), so seven rows remain, each within one UTC day."""
-    tz = ZoneInfo("America/New_York")
-    windows = make_windows(NOW, tz)
-    start = END - 10 * 86400  # 2026-11-17 07:00 UTC, inside the piece between 14 and 7 days back
-    rows = [HourlyRow(h, PEOPLE[0], PRICED[0], 1, 0, 10, 0, 0, 0) for h in range(start + 3600, start + 3 * 86400, 3600)]
-    rows[0], rows[1] = rows[1], rows[0]  # the first stretch's first hour comes second
-    summed = list(DayCube(periods(windows), tz, windows[0], True, widest(windows, tz)).coarse(rows))
-    assert len(summed) == 7
-    assert sum(r.invocations for r in summed) == len(rows) and sum(r.input_tokens for r in summed) == 10 * len(rows)
-    assert min(r.hour for r in summed) == start + 3600
-    for r in summed:
-        parts = [
-            p.hour
-            for p in rows
-            if p.hour // 86400 == r.hour // 86400 and local_day(p.hour, tz) == local_day(r.hour, tz)
-        ]
-        assert r.hour == min(parts) and r.invocations == len(parts)
+            for person in theirs.series.people():
+                assert list(mine.series.of(person)) == list(theirs.series.of(person))

@@ -245,8 +245,10 @@ def requirements(extras: Sequence[str] = ()) -> list[str]:
 
 def pip_install(target: Path, packages: list[str], python: str, architecture: str) -> None:
     """Install wheels for the Lambda runtime (manylinux, `python`) into `target`."""
-    platform = "manylinux2014_x86_64" if architecture == "x86_64" else "manylinux2014_aarch64"
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target), "--platform", platform,
+    # the runtime (Amazon Linux 2023, glibc 2.34) runs manylinux_2_28 wheels too: numpy's newest have no older tag
+    machine = "x86_64" if architecture == "x86_64" else "aarch64"  # Lambda's arm64 is the wheels' aarch64
+    platforms = [f"--platform=manylinux_2_28_{machine}", f"--platform=manylinux2014_{machine}"]
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target), *platforms,
                "--implementation", "cp", "--python-version", python, "--only-binary=:all:", *packages]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode:

@@ -132,6 +132,9 @@ class PriceBook:
                 families[found[0]].append((found[1], model))
         self._families = {name: sorted(members, reverse=True) for name, members in families.items()}
         self._found: dict[tuple[str, str, str, str, date], Quote | None] = {}
+        # money is summed as whole multiples of 10**-money_exponent dollars: fine enough that every cost priced
+        # from this book is a whole number of them (a picodollar unless a price has over six decimals per 1M tokens)
+        self.money_exponent = max((_decimals(p) for p in self.prices), default=MONEY_EXPONENT)
 
     def _best(self, model: str, route: str, prefix: str, region: str, day: date) -> Price | None:
         return _pick(self._by_key.get((model, route), ()), prefix, region, day)
@@ -189,6 +192,21 @@ class PriceBook:
                 return entries[-1].name
         alias = self.alias_of(model)
         return self.name_of(alias) if alias else model
+
+
+MONEY_EXPONENT = 12  # a picodollar: a token at any price of up to six decimals per 1M tokens costs a whole number
+
+
+def _places(value: Decimal | None) -> int:
+    """The decimal places `value` needs (0 for a whole number)."""
+    exponent = value.normalize().as_tuple().exponent if value is not None else 0
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def _decimals(p: Price) -> int:
+    """The money exponent a price needs: per-1M token prices take six places more than they have."""
+    tokens = (p.input, p.output, p.cache_read, p.cache_write, *p.long)
+    return max(MONEY_EXPONENT, _places(p.per_unit), *(6 + _places(v) for v in tokens))
 
 
 def _pick(candidates: Iterable[Price], prefix: str, region: str, day: date) -> Price | None:

@@ -1,25 +1,27 @@
 """The cost of an hourly row, and the price book as text (the table and one call's explanation).
 
-Owns the cost formula: tokens at per-1M prices, per-unit models per successful call, and the
-reason for everything left unpriced. Pure; money is Decimal throughout, never rounded here.
+Owns the cost formula (`Rate`): tokens at per-1M prices, per-unit models per successful call, and the reason for
+everything left unpriced; and each row's caller and rate (`Pricer`). Pure. Money is exact: whole units of the book's
+`money_exponent` while it is summed, Decimal dollars after (`dollars`); never rounded here.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any, NamedTuple
 
 import msgspec
+import numpy as np
 
 from generator.attribution import Caller
 from generator.identity import IdentityAudit
 from generator.modelids import UNKNOWN, ModelRef, parse_model_id
 from generator.pricing.book import Price, PriceBook, Quote
-from generator.usage import HourlyRow
+from generator.usage import HourlyRow, usage_counts
 
-MILLION = Decimal(1_000_000)
 HOURLY = "billed per hour (provisioned throughput or a custom model), not per token"
 PER_UNIT_NOTE = {
     "image": "one image per call (the log does not say how many images a call made)",
@@ -45,108 +47,178 @@ def utc_day(hour: int) -> date:
     return datetime.fromtimestamp(hour - hour % 86400, UTC).date()
 
 
-def _unpriced(row: HourlyRow, reason: str) -> RowCost:
-    # Every call of an unpriced model is unpriced, including calls that logged no tokens
-    # (image, video and rerank models): nothing here may read as a true $0.
-    return RowCost(Decimal(0), row.tokens, reason, row.invocations)
+class Rate(msgspec.Struct, frozen=True, gc=False):
+    """What each count of an hourly row costs at one price, in whole money units (10**-`PriceBook.money_exponent`
+    dollars), and what no price covers: the cost formula, made once per model, region, prompt size and UTC day."""
+
+    call: int = 0  # per billed call: a per-unit price (a failed call makes no image and answers no query)
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    savings: int = 0  # per cache-read token: the plain input price less the cache-read price
+    unpriced: bool = False  # nothing is priced: every call and token is unpriced
+    read_unpriced: bool = False  # cache reads have no price
+    write_unpriced: bool = False  # cache writes have no price
+    reason: str = ""  # why something is unpriced ("" when nothing can be)
+    source: str = ""  # config | price-list | book | inferred ("" when nothing is priced)
+    inferred_from: str = ""  # the model whose price an unknown Claude id borrowed
+
+    def apply(self, calls: int, errors: int, inp: int, out: int, read: int, write: int) -> tuple[int, int, int, int]:
+        """(cost, unpriced tokens, unpriced calls, cache savings) of these counts, money in units."""
+        return _formula((calls, errors, inp, out, read, write), self.numbers())
+
+    def numbers(self) -> tuple[int, ...]:
+        """The rate as the numbers `_formula` takes."""
+        return (self.call, self.input, self.output, self.cache_read, self.cache_write, self.savings,
+                int(self.unpriced), int(self.read_unpriced), int(self.write_unpriced))  # fmt: skip
 
 
-def cost_of(row: HourlyRow, ref: ModelRef, book: PriceBook) -> RowCost:
-    """Price one hourly row at the price in effect on its UTC day in its region."""
+def _formula(counts: Sequence[Any], rate: Sequence[Any]) -> tuple[Any, Any, Any, Any]:
+    """The cost formula: (cost, unpriced tokens, unpriced calls, cache savings) of six counts at a rate's numbers.
+    Without branches, so that it runs alike on one row's integers and on numpy columns of many rows' (an unpriced
+    rate's prices are all 0: every call and token of it is unpriced, including calls that logged no tokens, such as
+    image, video and rerank models', so nothing of it may read as a true $0)."""
+    calls, errors, inp, out, read, write = counts
+    call, p_input, p_output, p_read, p_write, saving, unpriced, read_unpriced, write_unpriced = rate
+    cost = (calls - errors) * call + inp * p_input + out * p_output + read * p_read + write * p_write
+    lost = unpriced * (inp + out + read + write) + read * read_unpriced + write * write_unpriced
+    return cost, lost, unpriced * calls, read * saving
+
+
+FITS = float(1 << 62)  # a sum whose bound is below this fits a signed 64-bit integer with room to spare
+
+
+def costs(counts: np.ndarray, rates: Sequence[Rate], which: np.ndarray) -> np.ndarray:
+    """Every row's counters, rows x 11 in FIELDS order with money in units: its six counts (`counts`, rows x 6), then
+    the cost, unpriced tokens and calls, calls priced as another model, and cache savings, at `rates[which[row]]`.
+    64-bit where a bound says each fits, Python integers where it does not."""
+    rows = [(*r.numbers(), r.source == "inferred") for r in rates]
+    top = np.abs(np.array(rows, np.float64).reshape(-1, 10)).max(axis=0, initial=0)  # each number's largest
+    f = counts.astype(np.float64)
+    bound = f[:, 2:].sum(axis=1) + f[:, 0] * top[0] + f[:, 2:6] @ top[1:5] + f[:, 4] * top[5]
+    if len(counts) and float(bound.max()) >= FITS:
+        numbers = (counts.astype(object), np.array(rows, object).reshape(-1, 10)[which])
+    else:
+        numbers = (counts, np.array(rows, np.int64).reshape(-1, 10)[which])
+    columns = [numbers[0][:, i] for i in range(6)]
+    cost, lost, calls, saved = _formula(columns, [numbers[1][:, i] for i in range(9)])
+    return np.column_stack([numbers[0], cost, lost, calls, numbers[1][:, 9] * columns[0], saved])
+
+
+def _units(value: Decimal, scale: int) -> int:
+    """A price as whole money units (the book's exponent makes every price whole)."""
+    return int(value.scaleb(scale))
+
+
+def rate_of(ref: ModelRef, book: PriceBook, day: date, region: str, prompt_over: int) -> Rate:
+    """The rate for calls of `ref` from `region` on UTC `day` whose prompts were over `prompt_over` tokens."""
     if ref.hourly:
-        return _unpriced(row, HOURLY)
-    quote = book.quote(ref.model, ref.route, utc_day(row.hour), ref.prefix, row.region)
+        return Rate(unpriced=True, reason=HOURLY)
+    quote = book.quote(ref.model, ref.route, day, ref.prefix, region)
     if quote is None:
         if ref.route == UNKNOWN:
-            return _unpriced(row, "unmapped profile")
+            return Rate(unpriced=True, reason="unmapped profile")
         known = book.knows(ref.model)
-        return _unpriced(row, f"no {ref.route} price for this model" if known else "no price for this model")
-    price = quote.price
+        why = f"no {ref.route} price for this model" if known else "no price for this model"
+        return Rate(unpriced=True, reason=why)
+    price, exponent = quote.price, book.money_exponent
     if price.unit != "token":
         if price.unit not in PER_UNIT_NOTE or price.per_unit is None:
-            return _unpriced(row, f"billed per {price.unit}; the log does not say how many")
-        billed = row.invocations - row.errors  # a failed call makes no image and answers no query
-        return RowCost(billed * price.per_unit, 0, "", 0, quote.source, quote.inferred_from)
-    if price.long_above and row.prompt_over >= price.long_above:
+            return Rate(unpriced=True, reason=f"billed per {price.unit}; the log does not say how many")
+        return Rate(call=_units(price.per_unit, exponent), source=quote.source, inferred_from=quote.inferred_from)
+    if price.long_above and prompt_over >= price.long_above:
         # every call of this row had a prompt over the model's long-context threshold: the whole request costs more
         p_input, p_output, p_cache_read, p_cache_write = price.long[:4]
     else:
         p_input, p_output, p_cache_read, p_cache_write = price.input, price.output, price.cache_read, price.cache_write
     assert p_input is not None and p_output is not None  # parse_prices requires both for tokens
-    total = row.input_tokens * p_input + row.output_tokens * p_output
-    unpriced = 0
-    for count, unit in ((row.cache_read_tokens, p_cache_read), (row.cache_write_tokens, p_cache_write)):
-        if not count:
-            continue
-        if unit is None:
-            unpriced += count
-        else:
-            total += count * unit
-    reason = "no cache price for this model" if unpriced else ""
-    saved = row.cache_read_tokens * (p_input - p_cache_read) / MILLION if p_cache_read is not None else Decimal(0)
-    return RowCost(total / MILLION, unpriced, reason, 0, quote.source, quote.inferred_from, saved)
+    per_token = exponent - 6  # prices are per 1M tokens
+    read, write = p_cache_read is None, p_cache_write is None
+    return Rate(
+        0, _units(p_input, per_token), _units(p_output, per_token),
+        0 if p_cache_read is None else _units(p_cache_read, per_token),
+        0 if p_cache_write is None else _units(p_cache_write, per_token),
+        0 if p_cache_read is None else _units(p_input - p_cache_read, per_token),
+        False, read, write, "no cache price for this model" if read or write else "", quote.source,
+        quote.inferred_from,
+    )  # fmt: skip
 
 
-class CostedRow(msgspec.Struct, frozen=True, gc=False):
-    """An hourly row with its person, parsed model and cost (a C struct: one per hourly row)."""
+def dollars(units: int, exponent: int) -> Decimal:
+    """Money units as Decimal dollars (exact: the fewest digits that hold the amount)."""
+    return Decimal(units) / _POWERS[exponent] if exponent in _POWERS else Decimal(units).scaleb(-exponent)
 
-    hour: int
-    principal: str
+
+_POWERS = {e: Decimal(10**e) for e in range(12, 19)}
+
+
+def cost_of(row: HourlyRow, ref: ModelRef, book: PriceBook) -> RowCost:
+    """Price one hourly row at the price in effect on its UTC day in its region."""
+    rate = rate_of(ref, book, utc_day(row.hour), row.region, row.prompt_over)
+    cost, unpriced, calls, saved = rate.apply(*usage_counts(row))
+    if rate.unpriced:
+        return RowCost(Decimal(0), unpriced, rate.reason, calls)
+    reason = rate.reason if unpriced else ""
+    e = book.money_exponent
+    return RowCost(dollars(cost, e), unpriced, reason, 0, rate.source, rate.inferred_from, dollars(saved, e))
+
+
+class Who(NamedTuple):
+    """Whom and what a row's calls are for: the person (through `via`, the principal's person, when request
+    metadata named them), the base model and route, the team and each attribution dimension's value."""
+
     person: str
     model: str
     route: str
-    logged_model: str
-    invocations: int
-    errors: int
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cache_write_tokens: int
-    cost: Decimal
-    unpriced_tokens: int
-    unpriced_reason: str
-    unpriced_invocations: int
-    region: str = ""
-    price_source: str = ""  # config | price-list | book | inferred ("" when unpriced)
-    inferred_from: str = ""  # the model whose price an unknown Claude id borrowed
-    account: str = ""
-    cache_savings: Decimal = Decimal(0)
-    via: str = ""  # the principal's person, when request metadata named the person
+    via: str = ""
     team: str = ""
-    dims: tuple[str, ...] = ()  # one value per attribution dimension ("" where the call says nothing)
-
-    @property
-    def inferred_invocations(self) -> int:
-        return self.invocations if self.price_source == "inferred" else 0
+    dims: tuple[str, ...] = ()
 
 
-def cost_rows(
-    rows: Iterable[HourlyRow],
-    book: PriceBook,
-    people: Mapping[str, IdentityAudit],
-    profiles: Mapping[str, str],
-    attribute: Callable[[str, str, str], Caller] | None = None,
-) -> Iterator[CostedRow]:
-    """Attach person, model, route, cost and (with `attribute`) via, team and tags to every hourly row, one at a
-    time (in the rows' order)."""
-    refs: dict[str, ModelRef] = {}
-    for r in rows:
-        ref = refs.get(r.model_id)
-        if ref is None:
-            ref = refs[r.model_id] = parse_model_id(r.model_id, profiles)
-        price = cost_of(r, ref, book)
-        person = people[r.principal].person
-        via, team, dims = "", "", ()  # type: tuple[str, str, tuple[str, ...]]
-        if attribute is not None:
-            caller = attribute(person, r.meta, r.model_id)
-            person, via, team, dims = caller.person, caller.via, caller.team, caller.dims
-        yield CostedRow(
-            r.hour, r.principal, person, ref.model, ref.route,
-            r.model_id, r.invocations, r.errors, r.input_tokens, r.output_tokens,
-            r.cache_read_tokens, r.cache_write_tokens, price.cost, price.unpriced_tokens, price.reason,
-            price.unpriced_invocations, r.region, price.source, price.inferred_from, r.account,
-            price.cache_savings, via, team, dims,
-        )  # fmt: skip
+class Pricer:
+    """Each hourly row's caller and rate, each made once: callers per principal, model id and request metadata,
+    rates per model id, region, prompt size and UTC day. Money is in the book's units (`exponent`)."""
+
+    def __init__(
+        self,
+        book: PriceBook,
+        people: Mapping[str, IdentityAudit],
+        profiles: Mapping[str, str],
+        attribute: Callable[[str, str, str], Caller] | None = None,
+    ) -> None:
+        self.book, self.people, self.profiles, self.attribute = book, people, profiles, attribute
+        self.exponent = book.money_exponent
+        self._refs: dict[str, ModelRef] = {}
+        self._who: dict[tuple[str, str, str], Who] = {}
+        self._rates: dict[tuple[str, str, int, int], Rate] = {}
+
+    def ref(self, model_id: str) -> ModelRef:
+        found = self._refs.get(model_id)
+        if found is None:
+            found = self._refs[model_id] = parse_model_id(model_id, self.profiles)
+        return found
+
+    def who(self, principal: str, model_id: str, meta: str) -> Who:
+        key = (principal, model_id, meta)
+        found = self._who.get(key)
+        if found is None:
+            ref, person = self.ref(model_id), self.people[principal].person
+            if self.attribute is None:
+                found = Who(person, ref.model, ref.route)
+            else:
+                c = self.attribute(person, meta, model_id)
+                found = Who(c.person, ref.model, ref.route, c.via, c.team, c.dims)
+            self._who[key] = found
+        return found
+
+    def rate(self, model_id: str, region: str, prompt_over: int, day: int) -> Rate:
+        """The rate of a call on UTC day `day` (days since 1970-01-01)."""
+        key = (model_id, region, prompt_over, day)
+        found = self._rates.get(key)
+        if found is None:
+            found = self._rates[key] = rate_of(self.ref(model_id), self.book, utc_day(day * 86400), region, prompt_over)
+        return found
 
 
 def _money(v: Decimal | None) -> str:

@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 from generator.budgets import Budgets, Status, statuses
 from generator.counters import Counters, add_counters
 from generator.identity import IdentityAudit
-from generator.site.report import Cell, DayCube, Group, WindowReport, by_cost
+from generator.site.cube import DayCube
+from generator.site.report import Cell, Group, WindowReport, by_cost
 from generator.usage import HOUR, Window
 
 Z90 = 1.645  # a 90% range, if days were independent and alike
