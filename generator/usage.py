@@ -6,7 +6,7 @@ logged x source region (prices differ by region). Pure: no I/O, no identity mapp
 
 from __future__ import annotations
 
-import bisect
+import itertools
 import operator
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import numpy as np
 
+from generator import memory
 from generator.attribution import MAX_TEXT
 from generator.counters import USAGE_COUNTS
 from generator.errors import SourceError
@@ -207,19 +208,38 @@ class HourlyAggregator:
                 _add(*self._counts(hour, key), counts[at : at + 6])
 
     def rows(self) -> RowTable:
-        """Return the rows sorted by hour, principal and model id, emptying the aggregator an hour at a time."""
-        table, hours, variants = RowTable(self._names), self._hours, self._variants
-        self._hours = {}
-        for hour in sorted(hours):
-            keys, counts = hours.pop(hour)
-            rows = []
-            for key in sorted(keys, key=self._unkey):
-                at = keys[key]
-                if counts[at]:  # a key whose calls were all taken back makes no row
-                    region, over, account, meta = variants[key >> 64]
-                    rows.append(((key & _LOW, key >> 32 & _LOW, region, account, meta), over, counts[at : at + 6]))
-            table.add_hour(hour, rows)
-        return table
+        """Return the rows sorted by hour, principal, model id and the rest, as columns, emptying the aggregator an
+        hour at a time (the table's columns are whole arrays of their own, so the hours' memory goes back as one)."""
+        hours, self._hours = self._hours, {}
+        names, variants = self._names, np.array(self._variants, np.int64).reshape(-1, 4)
+        rank = np.empty(len(names), np.int64)
+        rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))  # each name's place in order
+        by_variant = np.lexsort([rank[variants[:, 3]], rank[variants[:, 2]], variants[:, 1], rank[variants[:, 0]]])
+        variant_rank = np.empty(len(variants), np.int64)
+        variant_rank[by_variant] = np.arange(len(variants))  # (region, prompt_over, account, meta) in that order
+        size = sum(len(keys) for keys, _ in hours.values())
+        hour = np.empty(size, np.int64)
+        text = tuple(np.empty(size, np.int32) for _ in _NAME_FIELDS)
+        over, counts = np.empty(size, np.int32), np.empty((size, len(USAGE_COUNTS)), np.int64)
+        end = 0
+        for i, h in enumerate(sorted(hours)):
+            if i % 64 == 63:
+                memory.give_back()  # the hours read so far: their pages go back as the table's fill
+            keys, found = hours.pop(h)
+            key = list(keys)
+            p = np.fromiter((k & _LOW for k in key), np.int64, len(key))
+            m = np.fromiter((k >> 32 & _LOW for k in key), np.int64, len(key))
+            v = np.fromiter((k >> 64 for k in key), np.int64, len(key))
+            sums = np.frombuffer(found, np.int64).reshape(-1, len(USAGE_COUNTS))[np.fromiter(keys.values(), np.int64,
+                                                                                            len(key)) // 6]  # fmt: skip
+            kept = np.flatnonzero(sums[:, 0])  # a key whose calls were all taken back makes no row
+            order = kept[np.lexsort([variant_rank[v[kept]], rank[m[kept]], rank[p[kept]]])]
+            start, end = end, end + len(order)
+            hour[start:end] = h
+            for column, values in zip(text, (p, m, variants[v, 0], variants[v, 2], variants[v, 3]), strict=True):
+                column[start:end] = values[order]
+            over[start:end], counts[start:end] = variants[v[order], 1], sums[order]
+        return RowTable(names, hour[:end], tuple(t[:end] for t in text), over[:end], counts[:end])
 
 
 def _add(counts: array[int], at: int, values: Iterable[int]) -> None:
@@ -235,75 +255,58 @@ _ZEROS = array("q", bytes(48))
 _NAME_FIELDS = ("principal", "model_id", "region", "account", "meta")
 
 
-class _Hour(NamedTuple):
-    """One hour's rows as columns: the numbers of their names (in _NAME_FIELDS order), prompt_over, six counts."""
+class Columns(NamedTuple):
+    """Hourly rows as numpy columns, in a RowTable's order (hour, then principal, model id and the rest)."""
 
-    hour: int
-    text: tuple[array[int], ...]
-    over: array[int]
-    counts: array[int]
+    hour: np.ndarray  # int64 epoch seconds
+    text: tuple[np.ndarray, ...]  # int32 name numbers, one column per _NAME_FIELDS
+    over: np.ndarray  # int32 prompt_over
+    counts: np.ndarray  # int64, rows x 6 (USAGE_COUNTS)
+    first: int  # the index of the first of these rows in their table
+    names: list[str]  # what the name numbers stand for
+
+    def column(self, field: str) -> np.ndarray:
+        return self.text[_NAME_FIELDS.index(field)]
 
 
 class RowTable(Sequence[HourlyRow]):
-    """Hourly rows held as columns, an hour's rows to a chunk: five name numbers, prompt_over and six counts a
-    row (72 bytes, where a row object and its integers take 220); a row object is made only while it is read.
-    Chunks the size of the aggregator's hours reuse the memory those free as the table is made."""
+    """Hourly rows held as numpy columns in hour order: five name numbers, prompt_over and six counts a row (80
+    bytes, where a row object and its integers take 220); a row object is made only while it is read."""
 
-    def __init__(self, names: list[str]) -> None:
-        self._names = names  # what the name numbers stand for
-        self._hours: list[_Hour] = []
-        self._ends: list[int] = []  # the number of rows up to the end of each hour
-
-    def add_hour(self, hour: int, rows: Iterable[tuple[tuple[int, ...], int, Sequence[int]]]) -> None:
-        """Add an hour's rows (after every earlier hour's): their name numbers, prompt_over and six counts."""
-        chunk = _Hour(hour, tuple(array("i") for _ in _NAME_FIELDS), array("i"), array("q"))
-        for numbers, over, counts in rows:
-            for column, n in zip(chunk.text, numbers, strict=True):
-                column.append(n)
-            chunk.over.append(over)
-            chunk.counts.extend(counts)
-        if chunk.over:
-            self._hours.append(chunk)
-            self._ends.append(len(self) + len(chunk.over))
+    def __init__(
+        self,
+        names: list[str],
+        hour: np.ndarray,
+        text: tuple[np.ndarray, ...],
+        over: np.ndarray,
+        counts: np.ndarray,
+    ) -> None:
+        self._columns = Columns(hour, text, over, counts, 0, names)
 
     def __len__(self) -> int:
-        return self._ends[-1] if self._ends else 0
+        return len(self._columns.hour)
 
     def __iter__(self) -> Iterator[HourlyRow]:
-        for chunk in self._hours:
-            yield from self._rows(chunk)
+        for at in range(0, len(self), 4096):  # a slice of columns at a time: plain integers read fast
+            yield from self._rows(at, at + 4096)
 
-    def drain(self) -> Iterator[HourlyRow]:
-        """Read the rows once, letting each hour's columns go as soon as they are read: the table is empty after."""
-        hours, self._hours, self._ends = self._hours, [], []
-        hours.reverse()
-        while hours:
-            yield from self._rows(hours.pop())
+    def _rows(self, start: int, stop: int) -> Iterator[HourlyRow]:
+        hour, text, over, counts, _, names = self._columns
+        parts = (hour[start:stop].tolist(), *(t[start:stop].tolist() for t in text), over[start:stop].tolist())
+        for (h, p, m, r, a, meta, o), c in zip(zip(*parts, strict=True), counts[start:stop].tolist(), strict=True):
+            yield row_of(h, names[p], names[m], c, names[r], o, names[a], names[meta])
 
     def runs(self, bounds: Sequence[float], most: int = 1 << 19) -> Iterator[tuple[int, Columns]]:
-        """Read the rows once as numpy columns, a run of hours at a time, letting each hour's go as it is read: the
-        hours between two neighbouring `bounds` (sorted), or before the first or after the last, at most `most` rows
-        a run (a bigger hour is a run of its own). Each run comes with the index of the bound before it (-1:
-        before the first). The table is empty after."""
-        hours, self._hours, self._ends = self._hours, [], []
-        hours.reverse()
-        first = 0
-        while hours:
-            at = bisect.bisect_right(bounds, hours[-1].hour) - 1
-            run = [hours.pop()]
-            size = len(run[0].over)
-            while hours and size + len(hours[-1].over) <= most and bisect.bisect(bounds, hours[-1].hour) - 1 == at:
-                size += len(hours[-1].over)
-                run.append(hours.pop())
-            columns = _columns(run, first, self._names)
-            del run
-            first += size
-            yield at, columns
-
-    def _rows(self, chunk: _Hour) -> Iterator[HourlyRow]:
-        names, (hour, text, overs, counts) = self._names, chunk
-        for i, (p, m, r, a, meta, over) in enumerate(zip(*text, overs, strict=True)):
-            yield row_of(hour, names[p], names[m], counts[6 * i : 6 * i + 6], names[r], over, names[a], names[meta])
+        """The rows as columns (views, not copies), a run at a time: the hours between two neighbouring `bounds`
+        (sorted), or before the first or after the last, at most `most` rows a run. Each run comes with the index
+        of the bound before it (-1: before the first)."""
+        c = self._columns
+        cuts = [0, *np.searchsorted(c.hour, np.asarray(bounds, np.float64), "left").tolist(), len(self)]
+        for at, (start, stop) in enumerate(itertools.pairwise(cuts), -1):
+            for first in range(start, stop, max(1, most)):
+                last = min(stop, first + max(1, most))
+                yield at, Columns(c.hour[first:last], tuple(t[first:last] for t in c.text), c.over[first:last],
+                                  c.counts[first:last], first, c.names)  # fmt: skip
 
     @overload
     def __getitem__(self, i: int) -> HourlyRow: ...
@@ -313,10 +316,7 @@ class RowTable(Sequence[HourlyRow]):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         j = range(len(self))[i]
-        at = bisect.bisect_right(self._ends, j)
-        chunk, j = self._hours[at], j - (self._ends[at - 1] if at else 0)
-        p, m, r, a, meta = (self._names[column[j]] for column in chunk.text)
-        return row_of(chunk.hour, p, m, chunk.counts[6 * j : 6 * j + 6], r, chunk.over[j], a, meta)
+        return next(self._rows(j, j + 1))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and len(self) == len(other) and all(map(operator.eq, self, other))
@@ -325,30 +325,8 @@ class RowTable(Sequence[HourlyRow]):
 
     def names(self, field: str) -> set[str]:
         """Every value of a name field ("principal", "model_id", "region", "account" or "meta") the rows hold."""
-        at = _NAME_FIELDS.index(field)
-        return {self._names[n] for n in set().union(*(chunk.text[at] for chunk in self._hours))}
-
-
-class Columns(NamedTuple):
-    """A run of hourly rows as numpy columns, in the table's order (hour, then principal and model id)."""
-
-    hour: np.ndarray  # int64 epoch seconds
-    text: tuple[np.ndarray, ...]  # int32 name numbers, one column per _NAME_FIELDS
-    over: np.ndarray  # int32 prompt_over
-    counts: np.ndarray  # int64, rows x 6 (USAGE_COUNTS)
-    first: int  # the index of the run's first row in the whole table
-    names: list[str]  # what the name numbers stand for
-
-    def column(self, field: str) -> np.ndarray:
-        return self.text[_NAME_FIELDS.index(field)]
-
-
-def _columns(run: Sequence[_Hour], first: int, names: list[str]) -> Columns:
-    sizes = [len(chunk.over) for chunk in run]
-    text = tuple(np.concatenate([np.frombuffer(c.text[i], np.int32) for c in run]) for i in range(len(_NAME_FIELDS)))
-    counts = np.concatenate([np.frombuffer(c.counts, np.int64) for c in run]).reshape(-1, len(USAGE_COUNTS))
-    hours = np.repeat(np.array([c.hour for c in run], np.int64), sizes)
-    return Columns(hours, text, np.concatenate([np.frombuffer(c.over, np.int32) for c in run]), counts, first, names)
+        names = self._columns.names
+        return {names[n] for n in np.unique(self._columns.column(field)).tolist()}
 
 
 def as_table(rows: Sequence[HourlyRow]) -> RowTable:
@@ -359,11 +337,6 @@ def as_table(rows: Sequence[HourlyRow]) -> RowTable:
     for row in rows:
         agg.add_row(row)
     return agg.rows()
-
-
-def drain(rows: Sequence[HourlyRow]) -> Iterator[HourlyRow]:
-    """Read the rows once; a RowTable's are let go as they are read."""
-    return rows.drain() if isinstance(rows, RowTable) else iter(rows)
 
 
 def names_in(rows: Sequence[HourlyRow], field: str) -> set[str]:

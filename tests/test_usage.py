@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from generator.errors import SourceError
-from generator.usage import HourlyAggregator, HourlyRow, drain, floor_hour, local_day, make_windows, names_in
+from generator.usage import HourlyAggregator, HourlyRow, floor_hour, local_day, make_windows, names_in
 
 T = datetime(2026, 11, 27, 7, 30, tzinfo=UTC)
 
@@ -71,8 +71,15 @@ def test_the_row_table_reads_as_the_rows_it_holds() -> None:
     assert names_in(rows, "principal") == {"a", "b"} == names_in(want, "principal")
     assert names_in(rows, "region") == {"us-east-1", "eu-west-1", ""} == names_in(want, "region")
     assert names_in(rows, "meta") == {'{"k":"v"}', ""}
-    assert list(drain(rows)) == want and len(rows) == 0 and list(rows) == []  # read once, then let go
-    assert list(drain(want)) == want
+    assert [(at, len(c.hour), c.first) for at, c in rows.runs([h], 1)] == [(-1, 1, 0), (0, 1, 1), (0, 1, 2)]
+    ((at, c),) = rows.runs([h - 7200, h + 3600])
+    principals = [c.names[n] for n in c.column("principal").tolist()]
+    assert (at, c.hour.tolist(), principals, c.counts[:, 0].tolist()) == (
+        0,
+        [h - 3600, h, h],
+        ["a", "a", "b"],
+        [2, 1, 1],
+    )
 
 
 def test_merging_takes_the_other_aggregators_hours_and_adds_shared_ones() -> None:

@@ -18,13 +18,27 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from generator.counters import Counters
+from generator import memory
+from generator.counters import FIELDS, Counters, add_counters
 from generator.identity import IdentityAudit
+from generator.pricing.book import MONEY_EXPONENT
 from generator.pricing.cost import FITS, Pricer, Rate, Who, costs, dollars, utc_day
-from generator.site.report import WIDTH, Piece, Series, WindowReport, days_of, report_of
+from generator.site.report import (
+    WIDTH,
+    Attributed,
+    Cell,
+    Group,
+    Inferred,
+    Series,
+    Unpriced,
+    WindowReport,
+    by_cost,
+    days_of,
+    group_cells,
+)
 from generator.usage import DAY, Columns, HourlyRow, Window, as_table, local_day
 
-RUN_ROWS = 1 << 19  # rows priced and summed at a time: about 100 MB of columns and their sorts at the most
+RUN_ROWS = 1 << 17  # rows priced and summed at a time: about 25 MB of columns and their sorts at the most
 _COST, _UNPRICED, _UNPRICED_CALLS, _SAVINGS = 6, 7, 8, 10  # columns of a run's values (the FIELDS order)
 _SERIES = [0, 1, 2, 3, 4, 5, _UNPRICED_CALLS, _COST]  # a series record's columns after the day
 
@@ -45,10 +59,12 @@ class _Ids:
 
 
 def _exact(values: np.ndarray) -> np.ndarray:
-    """Integer `values` (rows x k), as Python integers where a sum of a column could pass 64 bits."""
-    if values.dtype != object and len(values) and float(np.abs(values).sum(axis=0, dtype=np.float64).max()) >= FITS:
-        return values.astype(object)
-    return values
+    """Integer `values` (rows x k), as Python integers where a sum of a column could pass 64 bits (bounded by the
+    rows times the largest size, which copies nothing)."""
+    if values.dtype == object or not len(values):
+        return values
+    largest = max(-float(values.min()), float(values.max()))
+    return values.astype(object) if largest * len(values) >= FITS else values
 
 
 def _runs(keys: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
@@ -62,14 +78,19 @@ def _runs(keys: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray], np.
     return order, ranked, change
 
 
-def _grouped(keys: Sequence[np.ndarray], values: np.ndarray) -> tuple[list[list[Any]], list[list[int]]]:
-    """The distinct rows of the key columns, in order, and the sums of `values` (rows x k) over each, as lists."""
+def _sums(keys: Sequence[np.ndarray], values: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct rows of the key columns, in order, and the sums of `values` (rows x k) over each."""
     if not len(values):
-        return [[] for _ in keys], []
+        return [k[:0] for k in keys], values[:0]
     order, ranked, change = _runs(keys)
     starts = np.flatnonzero(change)
-    sums = np.add.reduceat(_exact(values)[order], starts, axis=0)
-    return [k[starts].tolist() for k in ranked], sums.tolist()
+    return [k[starts] for k in ranked], np.add.reduceat(_exact(values)[order], starts, axis=0)
+
+
+def _grouped(keys: Sequence[np.ndarray], values: np.ndarray) -> tuple[list[list[Any]], list[list[int]]]:
+    """`_sums` as lists of plain integers."""
+    found, sums = _sums(keys, values)
+    return [k.tolist() for k in found], sums.tolist()
 
 
 def _distinct(keys: Sequence[np.ndarray]) -> tuple[list[list[Any]], np.ndarray]:
@@ -78,6 +99,22 @@ def _distinct(keys: Sequence[np.ndarray]) -> tuple[list[list[Any]], np.ndarray]:
     inverse = np.empty(len(order), np.int64)
     inverse[order] = np.cumsum(change) - 1
     return [k[change].tolist() for k in ranked], inverse
+
+
+class Piece(NamedTuple):
+    """A run of rows' sums, kept while the windows are made of them: money in units, and names, callers and days
+    as the cube's numbers (arrays: a piece of 20,000 people and models holds no Python object per sum)."""
+
+    total: np.ndarray  # the 11 counters
+    callers: tuple[np.ndarray, np.ndarray]  # (caller numbers, their sums)
+    accounts: tuple[np.ndarray, np.ndarray]  # (account names' numbers, their sums)
+    days: tuple[np.ndarray, np.ndarray, np.ndarray]  # (local day ordinals, model numbers, their sums)
+    person_days: tuple[np.ndarray, np.ndarray, np.ndarray]  # (person numbers, day ordinals, their cost)
+    team_days: tuple[np.ndarray, np.ndarray, np.ndarray]  # (team numbers, day ordinals, their cost)
+    unpriced: dict[tuple[str, str, str], tuple[int, int]]  # (model as logged, route, reason) -> (tokens, calls)
+    inferred: dict[tuple[str, str], int]  # (model as logged, priced as) -> calls
+    sources: dict[str, set[str]]  # base model -> how it was priced
+    principals: set[str]
 
 
 class _Run(NamedTuple):
@@ -123,23 +160,25 @@ class DayCube:
         self._callers = _Ids()  # Who values, numbered
         self._caller_names: list[tuple[int, ...]] = []  # a caller's person, model, route and team, as name numbers
         self._days: dict[int, date] = {}
+        self.exponent = MONEY_EXPONENT  # the money unit's, once rows are in
 
     def add_all(self, rows: Sequence[HourlyRow], pricer: Pricer, most: int = RUN_ROWS) -> DayCube:
-        """Price the rows and sum them in, `most` rows at a time (a RowTable's are let go as they are read); the cube
-        takes no rows after this."""
-        e, tz, (first, last), spend = pricer.exponent, self.tz, self._hours, self.spend
+        """Price the rows and sum them in, `most` rows at a time; the cube takes no rows after this."""
+        self.exponent = e = pricer.exponent
+        tz, (first, last), spend = self.tz, self._hours, self.spend
         self.series = series = Series(days_of(self._series, tz), e) if self._series else None
         since, until = (self._series.start.timestamp(), self._series.end.timestamp()) if self._series else (0, 0)
         hourly: dict[tuple[int, str], int] = defaultdict(int)
         spent: dict[tuple[int, str, str], int] = defaultdict(int)
         names = self._names.values
         for at, columns in as_table(rows).runs(self.edges, most):
+            memory.give_back()  # the last run's sums and sorts
             run = self._priced(columns, pricer)
             hour = columns.hour
             low = int(hour.min())
             self.began = low if self.began is None else min(self.began, low)
             if 0 <= at < len(self.pieces):
-                self.pieces[at].append(self._piece(run, e))
+                self.pieces[at].append(self._piece(run))
                 if series is not None and since <= low < until:
                     self._add_series(series, run)
             person = self._caller_column(run, 0)
@@ -192,42 +231,40 @@ class DayCube:
         column: np.ndarray = np.array([names[i] for names in self._caller_names], np.int64)[run.who]
         return column
 
-    def _piece(self, run: _Run, e: int) -> Piece:
+    def _piece(self, run: _Run) -> Piece:
         """A run's sums as a piece of time (or a part of one)."""
-        names, callers, days, v = self._names.values, self._callers.values, self._days, run.values
-        c = run.columns
-        counters = _counters(e)
-        (who,), sums = _grouped([run.who], v)
-        (account,), by_account = _grouped([c.column("account")], v)
-        model, person = self._caller_column(run, 1), self._caller_column(run, 0)
-        (day, mod), by_day = _grouped([run.day, model], v)
-        (per, pday), cost = _grouped([person, run.day], v[:, _COST : _COST + 1])
-        team = self._caller_column(run, 3)
-        named = team != self._names("")
-        (tm, tday), team_cost = _grouped([team[named], run.day[named]], v[named][:, _COST : _COST + 1])
+        names, number, v, c = self._names.values, self._names, run.values, run.columns
+        table = c.names
+        (who,), by_caller = _sums([run.who], v)
+        (account,), by_account = _sums([c.column("account")], v)
+        model, person, team = (self._caller_column(run, i) for i in (1, 0, 3))
+        (day, mod), by_day = _sums([run.day, model], v)
+        cost = v[:, _COST : _COST + 1]
+        (per, pday), person_cost = _sums([person, run.day], cost)
+        named = team != number("")
+        (tm, tday), team_cost = _sums([team[named], run.day[named]], cost[named])
+        rate = run.rate
         open_ = (v[:, _UNPRICED] != 0) | (v[:, _UNPRICED_CALLS] != 0)
-        reason = np.array([self._names(r.reason) for r in run.rates], np.int64)[run.rate]
+        reason = np.array([number(r.reason) for r in run.rates], np.int64)[rate]
         keys = [c.column("model_id")[open_], self._caller_column(run, 2)[open_], reason[open_]]
-        keys_, unpriced = _grouped(keys, v[open_][:, _UNPRICED : _UNPRICED_CALLS + 1])
-        borrowed = np.array([self._names(r.inferred_from) for r in run.rates], np.int64)[run.rate]
-        inferred_ = borrowed != self._names("")
-        (im, frm), inferred = _grouped([c.column("model_id")[inferred_], borrowed[inferred_]], v[inferred_][:, :1])
-        source = np.array([self._names(r.source) for r in run.rates], np.int64)[run.rate]
-        priced = source != self._names("")
+        lost_keys, lost = _grouped(keys, v[open_][:, _UNPRICED : _UNPRICED_CALLS + 1])
+        borrowed = np.array([number(r.inferred_from) for r in run.rates], np.int64)[rate]
+        lent = borrowed != number("")
+        (im, frm), inferred = _grouped([c.column("model_id")[lent], borrowed[lent]], v[lent][:, :1])
+        source = np.array([number(r.source) for r in run.rates], np.int64)[rate]
+        priced = source != number("")
         (sm, src), _ = _grouped([model[priced], source[priced]], v[priced][:, :1])
         sources: dict[str, set[str]] = defaultdict(set)
         for m, s in zip(sm, src, strict=True):
             sources[names[m]].add(names[s])
-        table = c.names
-        total = _exact(v).sum(axis=0).tolist() if len(v) else [0] * v.shape[1]
         return Piece(
-            total=counters(total),
-            accounts={table[a]: counters(s) for a, s in zip(account, by_account, strict=True)},
-            attributed={callers[w]: counters(s) for w, s in zip(who, sums, strict=True)},  # callers are distinct
-            team_days={(names[t], days[d]): dollars(x, e) for t, d, (x,) in zip(tm, tday, team_cost, strict=True)},
-            day_models={(days[d], names[m]): counters(s) for d, m, s in zip(day, mod, by_day, strict=True)},
-            person_days={(names[p], days[d]): dollars(x, e) for p, d, (x,) in zip(per, pday, cost, strict=True)},
-            unpriced={(table[m], names[r], names[w]): (t, n) for m, r, w, (t, n) in zip(*keys_, unpriced, strict=True)},
+            total=_exact(v).sum(axis=0) if len(v) else np.zeros(v.shape[1], np.int64),
+            callers=(who, by_caller),
+            accounts=(np.array([number(table[a]) for a in account.tolist()], np.int64), by_account),
+            days=(day, mod, by_day),
+            person_days=(per, pday, person_cost[:, 0]),
+            team_days=(tm, tday, team_cost[:, 0]),
+            unpriced={(table[m], names[r], names[w]): (t, n) for m, r, w, (t, n) in zip(*lost_keys, lost, strict=True)},
             inferred={(table[m], names[f]): n for m, f, (n,) in zip(im, frm, inferred, strict=True)},
             sources=dict(sources),
             principals={table[p] for p in np.unique(c.column("principal")).tolist()},
@@ -259,12 +296,82 @@ class DayCube:
         return tuple((h, p, c) for (h, p), c in sorted(self.hourly.items()))
 
     def report(self, window: Window, people: Mapping[str, IdentityAudit], days: bool = True) -> WindowReport:
-        """One window's (or previous period's) report; without `days`, no per-day cells (a previous period's
-        report needs only its groups)."""
+        """One window's (or previous period's) report, summed from its pieces; without `days`, no per-day sums (a
+        previous period's report needs only its groups)."""
         first, last = self.edges.index(window.start.timestamp()), self.edges.index(window.end.timestamp())
-        series = self.series if days and window == self._series else None
         pieces = [piece for part in self.pieces[first:last] for piece in part]
-        return report_of(window, self.tz, people, pieces, days, series)
+        names, callers, day_of, e = self._names.values, self._callers.values, self._days, self.exponent
+        counters = _counters(e)
+
+        def summed(field: str, keys: int) -> tuple[list[list[Any]], list[Any]]:
+            """A field's sums over the window's pieces, by its `keys` key columns."""
+            if not pieces:
+                return [[] for _ in range(keys)], []
+            found = [getattr(p, field) for p in pieces]
+            *columns, values = (np.concatenate([f[i] for f in found]) for i in range(keys + 1))
+            return _grouped(columns, values if values.ndim == 2 else values[:, None])
+
+        (who,), split = summed("callers", 1)
+        attributed = sorted((tuple(callers[w]), counters(s)) for w, s in zip(who, split, strict=True))
+        cells: dict[tuple[str, str, str], list[Counters]] = defaultdict(list)
+        for (person, model, route, *_), c in attributed:
+            cells[(person, model, route)].append(c)
+        cell_list = tuple(Cell(p, m, rt, cs[0] if len(cs) == 1 else add_counters(cs)) for (p, m, rt), cs in
+                          sorted(cells.items()))  # fmt: skip
+        (account,), by_account = summed("accounts", 1)
+        unpriced: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+        inferred: dict[tuple[str, str], int] = defaultdict(int)
+        sources: dict[str, set[str]] = defaultdict(set)
+        for part in pieces:
+            for key, (tokens, calls) in part.unpriced.items():
+                unpriced[key][0] += tokens
+                unpriced[key][1] += calls
+            for pair, calls in part.inferred.items():
+                inferred[pair] += calls
+            for model, found in part.sources.items():
+                sources[model] |= found
+        total = _exact(np.stack([p.total for p in pieces])).sum(axis=0).tolist() if pieces else [0] * len(FIELDS)
+        day_models: dict[tuple[date, str], Counters] = {}
+        person_days: dict[tuple[str, date], Decimal] = {}
+        team_days: dict[tuple[str, date], Decimal] = {}
+        if days:
+            (day, model), by_day = summed("days", 2)
+            for d, m, sums in zip(day, model, by_day, strict=True):
+                day_models[(day_of[d], names[m])] = counters(sums)
+            day_models = dict(sorted(day_models.items()))
+            (person, pday), cost = summed("person_days", 2)
+            for d, name, (c,) in sorted((d, names[p], c) for p, d, c in zip(person, pday, cost, strict=True)):
+                person_days[(name, day_of[d])] = dollars(c, e)  # by day, then person: as the pages read them
+            (team, tday), cost = summed("team_days", 2)
+            for t, d, (c,) in zip(team, tday, cost, strict=True):
+                team_days[(names[t], day_of[d])] = dollars(c, e)
+            team_days = dict(sorted(team_days.items()))
+        return WindowReport(
+            window=window,
+            timezone=self.tz.key,
+            totals=counters(total),
+            users=group_cells(cell_list, lambda c: c.person),
+            models=group_cells(cell_list, lambda c: c.model),
+            cells=cell_list,
+            day_models=day_models,
+            person_days=person_days,
+            days=days_of(window, self.tz),
+            unpriced=tuple(Unpriced(m, rt, n, why, calls) for (m, rt, why), (n, calls) in sorted(unpriced.items())),
+            identities=tuple(people[p] for p in sorted(set().union(*(p.principals for p in pieces)))),
+            inferred=tuple(Inferred(m, priced_as, n) for (m, priced_as), n in sorted(inferred.items())),
+            price_sources={m: _one_source(found) for m, found in sources.items()},
+            accounts=by_cost(Group(names[a], counters(s), ()) for a, s in zip(account, by_account, strict=True)),
+            attributed=tuple(Attributed(p, m, rt, v, t, d, c) for (p, m, rt, v, t, d), c in attributed),
+            team_days=team_days,
+            series=self.series if days and window == self._series else None,
+        )
+
+
+def _one_source(found: set[str]) -> str:
+    """How a model's calls were priced: "inferred" when any borrowed a price, else their one way, else "mixed"."""
+    if "inferred" in found:
+        return "inferred"
+    return next(iter(found)) if len(found) == 1 else "mixed"
 
 
 def _counters(e: int) -> Callable[[Sequence[int]], Counters]:

@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterable, Mapping, MutableSequence, Sequen
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from generator.counters import Counters, Sum, add_counters
+from generator.counters import Counters, add_counters
 from generator.identity import IdentityAudit
 from generator.pricing.book import MONEY_EXPONENT
 from generator.pricing.cost import dollars
@@ -104,23 +103,6 @@ class WindowReport:
         return self.price_sources.get(model, "")
 
 
-@dataclass(frozen=True, slots=True)
-class Piece:
-    """One stretch of time's sums (made by the day cube); windows made of whole pieces share them."""
-
-    total: Counters
-    accounts: dict[str, Counters]
-    # by (person, model, route, via, team, dims): a window's cells by person, model and route are summed from these
-    attributed: dict[tuple[str, str, str, str, str, tuple[str, ...]], Counters]
-    team_days: dict[tuple[str, date], Decimal]
-    day_models: dict[tuple[date, str], Counters]
-    person_days: dict[tuple[str, date], Decimal]
-    unpriced: dict[tuple[str, str, str], tuple[int, int]]  # (model as logged, route, reason) -> (tokens, calls)
-    inferred: dict[tuple[str, str], int]  # (model as logged, priced as) -> calls
-    sources: dict[str, set[str]]  # base model -> how it was priced
-    principals: set[str]
-
-
 SERIES = ("invocations", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
           "unpriced_invocations")  # fmt: skip
 WIDTH = len(SERIES) + 2  # a day's record: the day's ordinal, the SERIES counts, the cost in money units
@@ -185,92 +167,6 @@ def _fitting(records: Sequence[int]) -> MutableSequence[int]:
 def widest(windows: Iterable[Window], tz: ZoneInfo) -> Window | None:
     """The window of the most local days (90d over a last month as long): the one whose days the person pages show."""
     return max(windows, key=lambda w: (len(days_of(w, tz)), w.key == "90d"), default=None)
-
-
-def _merged(found: Iterable[Mapping[Any, Counters]]) -> dict[Any, Counters]:
-    """Counters by key over several pieces: one piece's own when the key is in no other."""
-    merged: dict[Any, Counters] = {}
-    sums: dict[Any, Sum] = {}
-    for counters in found:
-        for key, value in counters.items():
-            seen = merged.get(key)
-            if seen is None:
-                merged[key] = value
-                continue
-            total = sums.get(key)
-            if total is None:
-                total = sums[key] = Sum()
-                total.add(seen)
-            total.add(value)
-    return merged | {key: total.freeze() for key, total in sums.items()}
-
-
-def _merged_cost(found: Iterable[Mapping[Any, Decimal]]) -> dict[Any, Decimal]:
-    """Cost by key over several pieces: one piece's own when the key is in no other."""
-    merged: dict[Any, Decimal] = {}
-    for costs in found:
-        for key, cost in costs.items():
-            seen = merged.get(key)
-            merged[key] = cost if seen is None else seen + cost
-    return merged
-
-
-def _in_order(found: Mapping[Any, Any], key: Callable[[Any], Any]) -> dict[Any, Any]:
-    """The map in the order of `key` (the order the pages' loops read the days in)."""
-    return {k: found[k] for k in sorted(found, key=key)}
-
-
-def report_of(
-    window: Window,
-    tz: ZoneInfo,
-    people: Mapping[str, IdentityAudit],
-    pieces: Sequence[Piece],
-    days: bool,
-    series: Series | None,
-) -> WindowReport:
-    unpriced_sums: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
-    inferred_sums: dict[tuple[str, str], int] = defaultdict(int)
-    sources: dict[str, set[str]] = defaultdict(set)
-    principals: set[str] = set()
-    for part in pieces:
-        for key, (tokens, calls) in part.unpriced.items():
-            seen = unpriced_sums[key]
-            seen[0] += tokens
-            seen[1] += calls
-        for pair, calls in part.inferred.items():
-            inferred_sums[pair] += calls
-        for model, found in part.sources.items():
-            sources[model] |= found
-        principals |= part.principals
-    split = _merged(p.attributed for p in pieces)
-    cells = _merged({(person, model, route): c} for (person, model, route, *_), c in split.items())
-    cell_list = tuple(Cell(p, m, rt, c) for (p, m, rt), c in sorted(cells.items()))
-    unpriced, inferred = sorted(unpriced_sums.items()), sorted(inferred_sums.items())
-    return WindowReport(
-        window=window,
-        timezone=tz.key,
-        totals=add_counters(p.total for p in pieces),
-        users=group_cells(cell_list, lambda c: c.person),
-        models=group_cells(cell_list, lambda c: c.model),
-        cells=cell_list,
-        day_models=_in_order(_merged(p.day_models for p in pieces), lambda k: k) if days else {},
-        person_days=_in_order(_merged_cost(p.person_days for p in pieces), lambda k: (k[1], k[0])) if days else {},
-        days=days_of(window, tz),
-        unpriced=tuple(Unpriced(m, rt, n, why, calls) for (m, rt, why), (n, calls) in unpriced),
-        identities=tuple(people[p] for p in sorted(principals)),
-        inferred=tuple(Inferred(m, priced_as, n) for (m, priced_as), n in inferred),
-        price_sources={m: _one_source(set(found)) for m, found in sources.items()},
-        accounts=by_cost(Group(a, c, ()) for a, c in _merged(p.accounts for p in pieces).items()),
-        attributed=tuple(Attributed(p, m, rt, v, t, d, c) for (p, m, rt, v, t, d), c in sorted(split.items())),
-        team_days=dict(sorted(_merged_cost(p.team_days for p in pieces).items())) if days else {},
-        series=series,
-    )
-
-
-def _one_source(found: set[str]) -> str:
-    if "inferred" in found:
-        return "inferred"
-    return found.pop() if len(found) == 1 else "mixed"
 
 
 def group_cells(cells: Sequence[Cell], key: Callable[[Cell], str]) -> tuple[Group, ...]:
