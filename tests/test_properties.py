@@ -16,7 +16,7 @@ from generator.counters import Counters, add_counters
 from generator.identity import IdentityAudit, IdentityRules, resolve
 from generator.modelids import parse_model_id
 from generator.pricing import load_book
-from generator.pricing.cost import Pricer, cost_of
+from generator.pricing.cost import Pricer, cost_of, dollars
 from generator.site.cube import DayCube, summarize
 from generator.site.decisions import periods
 from generator.site.report import SERIES, WindowReport, widest
@@ -129,9 +129,10 @@ def test_decimal_sums_are_exact() -> None:
 def _series(rep: WindowReport) -> dict[tuple[Any, str, str], tuple[tuple[int, ...], Decimal]]:
     """The report's series as {(day, person, model): (the SERIES counts, cost)}."""
     assert rep.series is not None
-    return {(rep.days[i], person, model): (counts, cost)
+    e = rep.series.exponent
+    return {(rep.days[i], person, model): (tuple(counts), dollars(cost, e))
             for person in rep.series.people() for model, days in rep.series.of(person).items()
-            for i, counts, cost in days}  # fmt: skip
+            for i, *counts, cost in days.tolist()}  # fmt: skip
 
 
 def _by_hand(costed: list[Costed], w: Window, tz: ZoneInfo) -> dict[str, Any]:
@@ -219,8 +220,7 @@ def test_a_day_past_64_bits_keeps_its_exact_sum() -> None:
             HourlyRow(END - 3600, PEOPLE[0], model, 1, 0, 5, 0, 0, 0)]  # fmt: skip
     rep = reports(data)[0]  # 1d
     assert rep.series is not None
-    ((days,),) = [rep.series.of(person).values() for person in rep.series.people()]
-    ((_, counts, cost),) = days
+    ((counts, cost),) = _series(rep).values()
     assert counts[:3] == (3, 0, 2 * huge + 5)
     assert cost == rep.totals.cost
 

@@ -17,12 +17,14 @@ from decimal import Context, Decimal
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from generator.budgets import Status
 from generator.counters import FIELDS, MONEY, Counters, add_counters, compiled, public_name, public_names
 from generator.identity import caller_named
 from generator.layout import TOOL
 from generator.pricing import Price, PriceBook
+from generator.pricing.cost import dollars
 from generator.reconcile.billing import Line, Reconciliation
 from generator.reconcile.coverage import Coverage, mantle_cost
 from generator.site.decisions import Forecast, Projection, View
@@ -59,6 +61,20 @@ class BuildMeta:
 def usd(amount: Decimal) -> float:
     """Round dollars to a millionth for JSON (money stays Decimal until here)."""
     return float(amount.quantize(_MICRO, context=_WIDE))
+
+
+def usd_units(units: np.ndarray, exponent: int) -> list[float]:
+    """Money units (10**-exponent dollars) as `usd` writes their dollars: to the millionth, half to even, the nearest
+    float (a whole number of millionths over a million: the division is exact to the float, as Decimal's is)."""
+    step = 10 ** (exponent - 6)
+    if units.dtype == object or step >= 1 << 61:
+        return [usd(dollars(u, exponent)) for u in units.tolist()]
+    whole, left = np.divmod(units, step)
+    whole += (2 * left > step) | ((2 * left == step) & (whole % 2 == 1))
+    if len(whole) and int(np.abs(whole).max()) >= 1 << 53:  # past what a float holds exactly: Decimal's way
+        return [usd(dollars(u, exponent)) for u in units.tolist()]
+    found: list[float] = (whole / 1e6).tolist()
+    return found
 
 
 def _json_lines() -> list[str]:

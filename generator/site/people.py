@@ -16,7 +16,16 @@ from zoneinfo import ZoneInfo
 from generator.counters import Counters, add_counters
 from generator.site import charts
 from generator.site.decisions import View
-from generator.site.export import SCHEMA_VERSION, BuildMeta, budget_payload, counters, forecast_payload, slug, usd
+from generator.site.export import (
+    SCHEMA_VERSION,
+    BuildMeta,
+    budget_payload,
+    counters,
+    forecast_payload,
+    slug,
+    usd,
+    usd_units,
+)
 from generator.site.report import SERIES, Cell, Days, Group, Series, by_cost, group_cells, widest
 from generator.usage import iso
 
@@ -93,14 +102,13 @@ class Directory:
 
     def _series(self, days_of: Mapping[str, Days], name_of: Callable[[str], str]) -> list[dict[str, Any]]:
         """Each model's days as columns, aligned with `days` (compact: 90 days x 10 models is ~25 KB)."""
-        width = len(self.wide.rep.days)
+        width, e = len(self.wide.rep.days), self.series.exponent
         out = []
         for model, days in sorted(days_of.items()):
-            columns: dict[str, list[Any]] = {f: [0] * width for f in ("cost_usd", *SERIES)}
-            for i, counts, cost in days:
-                columns["cost_usd"][i] = usd(cost)
-                for f, n in zip(SERIES, counts, strict=True):
-                    columns[f][i] = n
+            at = days[:, 0].tolist()
+            columns = {"cost_usd": _placed(width, at, usd_units(days[:, -1], e))}
+            for i, f in enumerate(SERIES, 1):
+                columns[f] = _placed(width, at, days[:, i].tolist())
             out.append({"model": model, "name": name_of(model), **columns})
         return out
 
@@ -117,10 +125,10 @@ class Directory:
     ) -> dict[str, Any]:
         """The person page's chart: cost per day in the widest window (`series.of(name)`), one series per model."""
         rep = self.wide.rep
-        series: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(rep.days))
+        series: dict[str, list[float]] = {}
         for model, days in days_of.items():
-            for i, _, cost in days:
-                series[model][i] += usd(cost)
+            series[model] = _placed(len(rep.days), days[:, 0].tolist(), usd_units(days[:, -1], self.series.exponent),
+                                    0.0)  # fmt: skip
         ranked = sorted(series, key=lambda m: -sum(series[m]))
         lines = [{"label": book_name(m), "data": [round(x, 6) for x in series[m]]} for m in ranked]
         return {
@@ -161,6 +169,14 @@ class Directory:
                 "budget": budget_payload(budget) if budget else None,
             }  # fmt: skip
         return out
+
+
+def _placed(width: int, at: Sequence[int], values: Sequence[Any], empty: Any = 0) -> list[Any]:
+    """`width` cells of `empty`, but `values` at the places `at` (a column of days with gaps)."""
+    cells = [empty] * width
+    for i, value in zip(at, values, strict=True):
+        cells[i] = value
+    return cells
 
 
 def by_cost_cells(group: Group | None) -> list[Cell]:

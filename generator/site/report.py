@@ -15,10 +15,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from generator.counters import Counters, add_counters
 from generator.identity import IdentityAudit
 from generator.pricing.book import MONEY_EXPONENT
-from generator.pricing.cost import dollars
 from generator.usage import Window
 
 
@@ -106,7 +107,9 @@ class WindowReport:
 SERIES = ("invocations", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
           "unpriced_invocations")  # fmt: skip
 WIDTH = len(SERIES) + 2  # a day's record: the day's ordinal, the SERIES counts, the cost in money units
-Days = list[tuple[int, tuple[int, ...], Decimal]]  # a person's model's days: (index into `days`, SERIES counts, cost)
+# a person's model's days, a row of WIDTH integers each: the index into `days`, the SERIES counts, the cost in money
+# units (int64, or Python integers where one passes 64 bits)
+Days = np.ndarray
 
 
 class Series:
@@ -146,11 +149,12 @@ class Series:
         return set(self._people)
 
     def of(self, person: str) -> dict[str, Days]:
-        """A person's models, each with its days: (index into `days`, the SERIES counts, cost) in day order."""
-        first, e, out = self._first, self.exponent, {}
+        """A person's models (in the order they first appear), each with its days in day order."""
+        out = {}
         for model, cells in self._people.get(person, {}).items():
-            out[model] = [(cells[i] - first, tuple(cells[i + 1 : i + WIDTH - 1]), dollars(cells[i + WIDTH - 1], e))
-                          for i in range(0, len(cells), WIDTH)]  # fmt: skip
+            found = np.array(cells, np.int64 if isinstance(cells, array) else object).reshape(-1, WIDTH)
+            found[:, 0] -= self._first
+            out[model] = found
         return out
 
 
