@@ -296,17 +296,26 @@ class RowTable(Sequence[HourlyRow]):
         for (h, p, m, r, a, meta, o), c in zip(zip(*parts, strict=True), counts[start:stop].tolist(), strict=True):
             yield row_of(h, names[p], names[m], c, names[r], o, names[a], names[meta])
 
-    def runs(self, bounds: Sequence[float], most: int = 1 << 19) -> Iterator[tuple[int, Columns]]:
+    def runs(
+        self, bounds: Sequence[float], most: int = 1 << 19, breaks: Sequence[float] = ()
+    ) -> Iterator[tuple[int, Columns]]:
         """The rows as columns (views, not copies), a run at a time: the hours between two neighbouring `bounds`
-        (sorted), or before the first or after the last, at most `most` rows a run. Each run comes with the index
-        of the bound before it (-1: before the first)."""
-        c = self._columns
+        (sorted), or before the first or after the last, at most `most` rows a run, and where a run must end
+        early, at the last of `breaks` (sorted hours: local midnights, say) that keeps it within `most`. Each run
+        comes with the index of the bound before it (-1: before the first)."""
+        c, most = self._columns, max(1, most)
         cuts = [0, *np.searchsorted(c.hour, np.asarray(bounds, np.float64), "left").tolist(), len(self)]
+        ends = np.searchsorted(c.hour, np.asarray(breaks, np.float64), "left")
         for at, (start, stop) in enumerate(itertools.pairwise(cuts), -1):
-            for first in range(start, stop, max(1, most)):
-                last = min(stop, first + max(1, most))
+            first = start
+            while first < stop:
+                last = min(stop, first + most)
+                if last < stop:  # the run must end early: at the last break within reach, if there is one
+                    found = ends[(ends > first) & (ends <= last)]
+                    last = int(found[-1]) if len(found) else last
                 yield at, Columns(c.hour[first:last], tuple(t[first:last] for t in c.text), c.over[first:last],
                                   c.counts[first:last], first, c.names)  # fmt: skip
+                first = last
 
     @overload
     def __getitem__(self, i: int) -> HourlyRow: ...

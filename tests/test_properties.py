@@ -225,6 +225,30 @@ def test_a_day_past_64_bits_keeps_its_exact_sum() -> None:
     assert cost == rep.totals.cost
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 72), st.sampled_from([1, 2**31 - 1, 2**31, 2**40, 2**62])),
+        min_size=1,
+        max_size=12,
+        unique_by=lambda t: t[0],  # one row an hour: a source refuses an hour past 64 bits
+    ),
+    st.integers(1, 4),
+)
+def test_a_persons_days_widen_past_32_and_64_bits_and_keep_exact_sums(found: list[tuple[int, int]], most: int) -> None:
+    """Days are held in 32-bit integers until a count needs more, then 64-bit, then Python integers: the sums are
+    the rows' sums however the rows fall into runs (a day added up across two runs included)."""
+    data = [HourlyRow(END - back * 3600, PEOPLE[0], UNPRICED[0], 1, 0, n, 0, 0, 0) for back, n in found]
+    pricer = Pricer(BOOK, resolve((r.principal for r in data), IdentityRules()), {})
+    wide = widest(make_windows(NOW, TZ), TZ)
+    assert wide is not None
+    rep = DayCube([wide], TZ, series=wide).add_all(data, pricer, most).report(wide, pricer.people)
+    want: dict[Any, int] = defaultdict(int)
+    for r in data:
+        want[local_day(r.hour, TZ)] += r.input_tokens
+    assert {day: counts[2] for (day, _, _), (counts, _) in _series(rep).items()} == want
+
+
 def test_a_cost_past_64_bits_is_exact() -> None:
     """Token counts whose cost no 64-bit integer holds (in money units) are priced and summed as Python integers."""
     huge = 2**62

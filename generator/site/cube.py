@@ -8,10 +8,9 @@ Sums are exact: 64-bit integers where a bound says they fit, Python integers whe
 
 from __future__ import annotations
 
-from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -24,7 +23,6 @@ from generator.identity import IdentityAudit
 from generator.pricing.book import MONEY_EXPONENT
 from generator.pricing.cost import FITS, Pricer, Rate, Who, costs, dollars, utc_day
 from generator.site.report import (
-    WIDTH,
     Attributed,
     Cell,
     Group,
@@ -35,6 +33,7 @@ from generator.site.report import (
     by_cost,
     days_of,
     group_cells,
+    narrowest,
 )
 from generator.usage import DAY, Columns, HourlyRow, Window, as_table, local_day
 
@@ -171,7 +170,8 @@ class DayCube:
         hourly: dict[tuple[int, str], int] = defaultdict(int)
         spent: dict[tuple[int, str, str], int] = defaultdict(int)
         names = self._names.values
-        for at, columns in as_table(rows).runs(self.edges, most):
+        midnights = _midnights(self.edges[0], self.edges[-1], tz) if self.edges else []
+        for at, columns in as_table(rows).runs(self.edges, most, midnights):  # a day in one run, where it fits
             memory.give_back()  # the last run's sums and sorts
             run = self._priced(columns, pricer)
             hour = columns.hour
@@ -283,13 +283,11 @@ class DayCube:
         pairs = np.flatnonzero(np.r_[True, (p[1:] != p[:-1]) | (m[1:] != m[:-1])])
         seen = np.minimum.reduceat(first, pairs)
         ends = np.r_[pairs[1:], len(p)]
-        records = np.column_stack([d[starts].astype(sums.dtype), sums])
+        counts = narrowest(np.column_stack([d[starts].astype(sums.dtype), sums[:, :-1]]), np.int32)
+        cost = narrowest(sums[:, -1], np.int64)
         for i in np.argsort(seen, kind="stable").tolist():
             a, b = int(pairs[i]), int(ends[i])
-            block = records[a:b]
-            flat = block.ravel().tolist() if block.dtype == object else array("q", block.tobytes())
-            series.extend(names[p[a]], names[m[a]], flat)
-        assert records.shape[1] == WIDTH
+            series.extend(names[p[a]], names[m[a]], counts[a:b], cost[a:b])
 
     def hours(self) -> tuple[tuple[int, str, Decimal], ...]:
         """Cost per hour and person in the last day's window, in order."""
@@ -372,6 +370,13 @@ def _one_source(found: set[str]) -> str:
     if "inferred" in found:
         return "inferred"
     return next(iter(found)) if len(found) == 1 else "mixed"
+
+
+def _midnights(start: float, end: float, tz: ZoneInfo) -> list[float]:
+    """Each local midnight from `start` to `end` (epoch seconds)."""
+    first, last = datetime.fromtimestamp(start, tz).date(), datetime.fromtimestamp(end, tz).date()
+    days = (first + timedelta(days=i) for i in range((last - first).days + 1))
+    return [datetime(d.year, d.month, d.day, tzinfo=tz).timestamp() for d in days]
 
 
 def _counters(e: int) -> Callable[[Sequence[int]], Counters]:

@@ -13,6 +13,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from generator.counters import Counters, add_counters
 from generator.site import charts
 from generator.site.decisions import View
@@ -105,10 +107,11 @@ class Directory:
         width, e = len(self.wide.rep.days), self.series.exponent
         out = []
         for model, days in sorted(days_of.items()):
-            at = days[:, 0].tolist()
-            columns = {"cost_usd": _placed(width, at, usd_units(days[:, -1], e))}
-            for i, f in enumerate(SERIES, 1):
-                columns[f] = _placed(width, at, days[:, i].tolist())
+            at = days[:, 0]
+            columns = {"cost_usd": _placed(width, at.tolist(), usd_units(days[:, -1], e))}
+            counts = np.zeros((len(SERIES), width), days.dtype)  # the days without calls: 0
+            counts[:, at] = days[:, 1 : 1 + len(SERIES)].T
+            columns.update(zip(SERIES, counts.tolist(), strict=True))
             out.append({"model": model, "name": name_of(model), **columns})
         return out
 
@@ -130,7 +133,7 @@ class Directory:
             series[model] = _placed(len(rep.days), days[:, 0].tolist(), usd_units(days[:, -1], self.series.exponent),
                                     0.0)  # fmt: skip
         ranked = sorted(series, key=lambda m: -sum(series[m]))
-        lines = [{"label": book_name(m), "data": [round(x, 6) for x in series[m]]} for m in ranked]
+        lines = [{"label": book_name(m), "data": series[m]} for m in ranked]  # dollars to the millionth already
         return {
             "days": [d.isoformat() for d in rep.days],
             "partial_days": [i for i, d in enumerate(rep.days) if d in self.wide.partial_days],

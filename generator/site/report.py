@@ -6,13 +6,13 @@ and identities as data; never formats numbers or writes files.
 
 from __future__ import annotations
 
-import operator
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -115,35 +115,37 @@ Days = np.ndarray
 class Series:
     """Each person's use of each model per local day over one window: what the person pages and files show.
 
-    A person's model is one flat array of 64-bit integers, a record of WIDTH per day it was used: the day's
-    ordinal, the SERIES counts and the cost in money units (10**-`exponent` dollars, so exact). 72 bytes a day,
-    where a Counters and its objects took 500; a value past 64 bits makes that model's days a list instead.
+    A person's model is two flat arrays: per day it was used, the day's ordinal and the SERIES counts as 32-bit
+    integers, and the cost in money units (10**-`exponent` dollars, so exact) as a 64-bit one. 40 bytes a day,
+    where a Counters and its objects took 500; a count past 32 bits makes that model's counts 64-bit, and a value
+    past 64 bits a list.
     """
 
     def __init__(self, days: Sequence[date], exponent: int = MONEY_EXPONENT) -> None:
         self.days = tuple(days)
         self.exponent = exponent
         self._first = days[0].toordinal() if days else 0
-        self._people: dict[str, dict[str, MutableSequence[int]]] = {}
+        self._people: dict[str, dict[str, tuple[MutableSequence[int], MutableSequence[int]]]] = {}
 
-    def extend(self, person: str, model: str, records: Sequence[int]) -> None:
-        """Add a person's model's later days (flat records of WIDTH, in day order); a first day that is the last
-        day already held is added to it (a day that began in an earlier run of rows)."""
+    def extend(self, person: str, model: str, counts: np.ndarray, cost: np.ndarray) -> None:
+        """Add a person's model's later days, in day order: each day's ordinal and SERIES counts (`counts`, rows of
+        WIDTH - 1: 32-bit, 64-bit or Python integers) and cost. A first day that is the last day held is added to it
+        (a day begun in an earlier run of rows)."""
         by_model = self._people.get(person)
         if by_model is None:
             by_model = self._people[person] = {}
-        cells = by_model.get(model)
-        if cells is None:
-            by_model[model] = _fitting(records)
+        held = by_model.get(model)
+        if held is None:
+            by_model[model] = (_flat(counts), _flat(cost))
             return
-        if cells[-WIDTH] == records[0]:
-            last = [*cells[-WIDTH : -WIDTH + 1], *map(operator.add, cells[1 - WIDTH :], records[1:WIDTH])]
-            records = [*last, *records[WIDTH:]]
-            del cells[-WIDTH:]
-        try:
-            cells.extend(records)
-        except OverflowError:  # a sum past 64 bits: this model's days become a list
-            by_model[model] = [*cells, *records]
+        mine, mine_cost = held
+        if mine[1 - WIDTH] == counts[0, 0]:  # the same day: add up the day held and the first day given
+            counts, cost = counts.astype(object), cost.astype(object)
+            counts[0, 1:] += np.array(list(mine[2 - WIDTH :]), object)  # Python integers: no sum wraps or rounds
+            cost[0] += mine_cost[-1]
+            del mine[1 - WIDTH :], mine_cost[-1:]
+            counts, cost = narrowest(counts, np.int32), narrowest(cost, np.int64)
+        by_model[model] = (_joined(mine, counts), _joined(mine_cost, cost))
 
     def people(self) -> set[str]:
         return set(self._people)
@@ -151,21 +153,46 @@ class Series:
     def of(self, person: str) -> dict[str, Days]:
         """A person's models (in the order they first appear), each with its days in day order."""
         out = {}
-        for model, cells in self._people.get(person, {}).items():
-            found = np.array(cells, np.int64 if isinstance(cells, array) else object).reshape(-1, WIDTH)
+        for model, (counts, cost) in self._people.get(person, {}).items():
+            wide = isinstance(counts, array) and isinstance(cost, array)
+            found = np.empty((len(cost), WIDTH), np.int64 if wide else object)
+            found[:, :-1] = np.array(counts, np.int64 if isinstance(counts, array) else object).reshape(-1, WIDTH - 1)
+            found[:, -1] = np.array(cost, np.int64 if isinstance(cost, array) else object)
             found[:, 0] -= self._first
             out[model] = found
         return out
 
 
-def _fitting(records: Sequence[int]) -> MutableSequence[int]:
-    """The records as 64-bit integers, or as a list where one does not fit."""
-    if isinstance(records, array):
-        return records
-    try:
-        return array("q", records)
-    except OverflowError:
-        return list(records)
+def _flat(values: np.ndarray) -> MutableSequence[int]:
+    """Integer values as one flat array of their width (32 or 64 bits), or a list of Python integers."""
+    if values.dtype == np.int32:
+        return array("i", values.tobytes())
+    if values.dtype == np.int64:
+        return array("q", values.tobytes())
+    return list(values.ravel().tolist())
+
+
+def _joined(held: MutableSequence[int], values: np.ndarray) -> MutableSequence[int]:
+    """`held` and then `values`, widened where a value does not fit `held`'s type."""
+    more = _flat(values)
+    if isinstance(held, list):
+        held.extend(more)
+        return held
+    if not (isinstance(held, array) and isinstance(more, array)):
+        return [*held, *more]
+    if held.typecode == more.typecode or held.typecode == "q":
+        held.extend(more if more.typecode == held.typecode else array("q", more))
+        return held
+    return array("q", [*held, *more])  # 32 bits held, 64 given
+
+
+def narrowest(values: np.ndarray, kind: type[np.signedinteger[Any]]) -> np.ndarray:
+    """Integer values as `kind` where they all fit, else as 64-bit integers where they fit, else as Python ints."""
+    for fits in (kind, np.int64):
+        limits = np.iinfo(fits)
+        if not len(values) or (limits.min <= values.min() and values.max() <= limits.max):
+            return values.astype(fits)
+    return values.astype(object)
 
 
 def widest(windows: Iterable[Window], tz: ZoneInfo) -> Window | None:
