@@ -156,3 +156,23 @@ def test_price_table_filters() -> None:
     assert "amazon.nova-lite-v1:0" in text and "claude" not in text
     assert price_table(BOOK, "no-such-model") == "no price matches 'no-such-model'"
     assert isinstance(PriceBook([]).name_of("x"), str)
+
+
+def test_a_price_finer_than_a_picodollar_a_token_is_summed_exactly() -> None:
+    """Money is summed in whole units of the book's exponent: a price with nine decimals per 1M tokens makes the
+    unit 10**-15 dollars, so three tokens cost exactly 3 x 0.000000001 / 1M dollars, in a row and in a window."""
+    from zoneinfo import ZoneInfo
+
+    from generator.identity import IdentityAudit
+    from generator.pricing.cost import Pricer
+    from generator.site.cube import summarize
+    from generator.usage import Window
+
+    book = PriceBook(parse_prices([{"model": "acme.m-v1", "input": "0.000000001", "output": 1}], "test"))
+    assert book.money_exponent == 15 and load_book().money_exponent == 12
+    hour = int(datetime(2026, 11, 20, 10, tzinfo=UTC).timestamp())
+    rows = [HourlyRow(hour + 3600 * i, "p", "acme.m-v1", 1, 0, 3, 0, 0, 0) for i in range(2)]
+    assert cost_of(rows[0], parse_model_id("acme.m-v1"), book).cost == Decimal("3E-15")
+    window = Window("1d", datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
+    pricer = Pricer(book, {"p": IdentityAudit("p", "p", "test")}, {})
+    assert summarize(rows, window, ZoneInfo("UTC"), pricer).totals.cost == Decimal("6E-15")
