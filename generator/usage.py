@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from operator import attrgetter
-from typing import NamedTuple, overload
+from typing import Any, NamedTuple, overload
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -98,6 +98,22 @@ _Key = tuple[str, str, str, int, str, str]  # principal, model id, region, promp
 _LOW = (1 << 32) - 1
 
 
+class Numbered:
+    """Values (names, or tuples of them) as dense integers from 0, each value once: `number` from value to integer,
+    `values` from integer to value."""
+
+    def __init__(self) -> None:
+        self.number: dict[Any, int] = {}
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> int:
+        n = self.number.get(value)
+        if n is None:
+            n = self.number[value] = len(self.values)
+            self.values.append(value)
+        return n
+
+
 class HourlyAggregator:
     """Sum invocation records into hourly rows; memory grows with rows, never with records.
 
@@ -109,20 +125,12 @@ class HourlyAggregator:
 
     def __init__(self) -> None:
         self._hours: dict[int, tuple[dict[int, int], array[int]]] = {}
-        self._number: dict[str, int] = {}
-        self._names: list[str] = []
+        self._name = Numbered()  # principals, model ids, regions, accounts and metas
         self._variant: dict[tuple[str, int, str, str], int] = {}
         self._variants: list[tuple[int, int, int, int]] = []  # (region, prompt_over, account, meta), names numbered
 
-    def _name(self, name: str) -> int:
-        n = self._number.get(name)
-        if n is None:
-            n = self._number[name] = len(self._names)
-            self._names.append(name)
-        return n
-
     def _key(self, principal: str, model_id: str, region: str, over: int, account: str, meta: str) -> int:
-        number, variant = self._number, self._variant
+        number, variant = self._name.number, self._variant
         v = variant.get((region, over, account, meta))
         if v is None:
             v = variant[(region, over, account, meta)] = len(self._variants)
@@ -135,7 +143,7 @@ class HourlyAggregator:
         return p | m << 32 | v << 64
 
     def _unkey(self, key: int) -> _Key:
-        names = self._names
+        names = self._name.values
         region, over, account, meta = self._variants[key >> 64]
         return names[key & _LOW], names[key >> 32 & _LOW], names[region], over, names[account], names[meta]
 
@@ -211,7 +219,7 @@ class HourlyAggregator:
         """Return the rows sorted by hour, principal, model id and the rest, as columns, emptying the aggregator an
         hour at a time (the table's columns are whole arrays of their own, so the hours' memory goes back as one)."""
         hours, self._hours = self._hours, {}
-        names, variants = self._names, np.array(self._variants, np.int64).reshape(-1, 4)
+        names, variants = self._name.values, np.array(self._variants, np.int64).reshape(-1, 4)
         rank = np.empty(len(names), np.int64)
         rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))  # each name's place in order
         by_variant = np.lexsort([rank[variants[:, 3]], rank[variants[:, 2]], variants[:, 1], rank[variants[:, 0]]])

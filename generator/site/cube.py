@@ -35,26 +35,11 @@ from generator.site.report import (
     group_cells,
     narrowest,
 )
-from generator.usage import DAY, Columns, HourlyRow, Window, as_table, local_day
+from generator.usage import DAY, Columns, HourlyRow, Numbered, Window, as_table, local_day
 
 RUN_ROWS = 1 << 17  # rows priced and summed at a time: about 25 MB of columns and their sorts at the most
 _COST, _UNPRICED, _UNPRICED_CALLS, _SAVINGS = 6, 7, 8, 10  # columns of a run's values (the FIELDS order)
 _SERIES = [0, 1, 2, 3, 4, 5, _UNPRICED_CALLS, _COST]  # a series record's columns after the day
-
-
-class _Ids:
-    """Values (names, or callers) as dense integers, each value once."""
-
-    def __init__(self) -> None:
-        self.number: dict[Any, int] = {}
-        self.values: list[Any] = []
-
-    def __call__(self, value: Any) -> int:
-        n = self.number.get(value)
-        if n is None:
-            n = self.number[value] = len(self.values)
-            self.values.append(value)
-        return n
 
 
 def _exact(values: np.ndarray) -> np.ndarray:
@@ -155,8 +140,8 @@ class DayCube:
         self.spend: dict[tuple[date, str, str], Decimal] | None = {} if spend else None
         self._series = series  # the window whose days are kept by person and model (one of `periods`)
         self.series: Series | None = None
-        self._names = _Ids()  # people, models, routes, teams, reasons and price sources, numbered
-        self._callers = _Ids()  # Who values, numbered
+        self._names = Numbered()  # people, models, routes, teams, reasons and price sources, numbered
+        self._callers = Numbered()  # Who values, numbered
         self._caller_names: list[tuple[int, ...]] = []  # a caller's person, model, route and team, as name numbers
         self._days: dict[int, date] = {}
         self.exponent = MONEY_EXPONENT  # the money unit's, once rows are in
