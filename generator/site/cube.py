@@ -38,7 +38,7 @@ from generator.site.report import (
 from generator.usage import DAY, Columns, HourlyRow, Numbered, Window, as_table, local_day
 
 RUN_ROWS = 1 << 17  # rows priced and summed at a time: about 25 MB of columns and their sorts at the most
-_COST, _UNPRICED, _UNPRICED_CALLS, _SAVINGS = 6, 7, 8, 10  # columns of a run's values (the FIELDS order)
+_COST, _UNPRICED, _UNPRICED_CALLS = 6, 7, 8  # columns of a run's values (the FIELDS order)
 _SERIES = [0, 1, 2, 3, 4, 5, _UNPRICED_CALLS, _COST]  # a series record's columns after the day
 
 
