@@ -132,7 +132,7 @@ def build(settings: Settings) -> BuildResult:
     memory.give_back()  # what the source summed in is freed; let the system have it back
     _check_complete(settings, source)
     one_day = next((w for w in windows if w.key == "1d"), None)
-    with stage("pricing") as s:  # what the bill and coverage compare, then each row priced into the day cube and let go
+    with stage("pricing") as s:  # what the bill and coverage compare, then the rows priced into the day cube in bulk
         price_list = _price_list(settings, names_in(source.rows, "region"), now)
         book = load_book(settings.prices, price_list.prices)
         found = _control_plane(settings, source.rows, now)
@@ -150,7 +150,7 @@ def build(settings: Settings) -> BuildResult:
         cube = DayCube(decisions.periods(windows), settings.tz, one_day, billed, widest)
         cube.add_all(source.rows, Pricer(book, people, models, _attributor(settings, people, profiles)))
         s.note(rows=rows, prices=len(book.prices), profiles=len(found.profiles))
-    memory.give_back()  # the rows, drained
+    memory.give_back()  # the cube's last sums and sorts
     with stage("reconcile") as s:  # Bedrock's own counts beside the logs', and the bill
         covered = _coverage(settings, logged, models, windows, days, now, book, made_up)
         bill = _read_bill(settings, kind_spend, days, book, made_up) if billed and days else None
