@@ -8,6 +8,7 @@ daily spend varied. Pure: takes reports and costed rows; never formats or writes
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -72,6 +73,15 @@ class View:
     def before(self, kind: str, name: str) -> Group | None:
         """The previous period's group of this kind (users, models, teams, accounts) and name, if any."""
         return self.prior.get((kind, name))
+
+    def budget(self, scope: str, name: str) -> Status | None:
+        """This window's budget status of a person or a team (scope "person" or "team") and name, if it has one."""
+        return self._budget_of.get((scope, name))
+
+    @functools.cached_property
+    def _budget_of(self) -> dict[tuple[str, str], Status]:
+        """The statuses by scope and name, looked up once a row (a scan of them all took people x budgets steps)."""
+        return {(b.scope, b.name): b for b in self.budgets}
 
 
 def _bare(group: Group) -> Group:

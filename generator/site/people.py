@@ -45,7 +45,6 @@ class Directory:
         self.principals: dict[str, list[str]] = defaultdict(list)
         for i in self.wide.rep.identities:
             self.principals[i.person].append(i.principal)
-        self.budgets = [{(b.scope, b.name): b for b in v.budgets} for v in views]
         self.team_of = next((v.team_of for v in views if v.team_of), {})
         # each window's teams' people: a person's calls for that team (a call's team is its own)
         self.members = [{t.name: group_cells(t.cells, lambda c: c.person) for t in v.teams} for v in views]
@@ -78,7 +77,7 @@ class Directory:
         for i, v in enumerate(self.views):
             mine = self.users[i].get(name)
             before = v.before("users", name)
-            budget = self.budgets[i].get(("person", name))
+            budget = v.budget("person", name)
             windows[v.rep.window.key] = {
                 **counters(mine.counters if mine else Counters()),
                 "previous": counters(before.counters) if before else None,
@@ -160,7 +159,7 @@ class Directory:
             group = self.teams[i].get(team)
             before = v.before("teams", team)
             members = self.members[i].get(team, ())
-            budget = self.budgets[i].get(("team", team))
+            budget = v.budget("team", team)
             projections = forecast_payload(v.forecast)["teams"] if v.forecast else []
             projection = next((t for t in projections if t["team"] == team), None)
             out["windows"][v.rep.window.key] = {
