@@ -136,13 +136,17 @@ def rate_of(ref: ModelRef, book: PriceBook, day: date, region: str, prompt_over:
     per_token = exponent - 6  # prices are per 1M tokens
     read, write = p_cache_read is None, p_cache_write is None
     return Rate(
-        0, _units(p_input, per_token), _units(p_output, per_token),
-        0 if p_cache_read is None else _units(p_cache_read, per_token),
-        0 if p_cache_write is None else _units(p_cache_write, per_token),
-        0 if p_cache_read is None else _units(p_input - p_cache_read, per_token),
-        False, read, write, "no cache price for this model" if read or write else "", quote.source,
-        quote.inferred_from,
-    )  # fmt: skip
+        input=_units(p_input, per_token),
+        output=_units(p_output, per_token),
+        cache_read=0 if p_cache_read is None else _units(p_cache_read, per_token),
+        cache_write=0 if p_cache_write is None else _units(p_cache_write, per_token),
+        savings=0 if p_cache_read is None else _units(p_input - p_cache_read, per_token),
+        read_unpriced=read,
+        write_unpriced=write,
+        reason="no cache price for this model" if read or write else "",
+        source=quote.source,
+        inferred_from=quote.inferred_from,
+    )
 
 
 def dollars(units: int, exponent: int) -> Decimal:

@@ -106,6 +106,7 @@ class _Run(NamedTuple):
 
     columns: Columns
     who: np.ndarray
+    caller: np.ndarray  # rows x 4: each row's caller's person, model, route and team, as name numbers
     day: np.ndarray  # the local day's ordinal
     rates: list[Rate]
     rate: np.ndarray  # the index into `rates`
@@ -166,7 +167,7 @@ class DayCube:
                 self.pieces[at].append(self._piece(run))
                 if series is not None and since <= low < until:
                     self._add_series(series, run)
-            person = self._caller_column(run, 0)
+            person = run.caller[:, 0]
             cost = run.values[:, _COST : _COST + 1]
             inside = (hour >= first) & (hour < last)
             (h, p), sums = _grouped([hour[inside], person[inside]], cost[inside])
@@ -174,7 +175,7 @@ class DayCube:
                 hourly[(hour_, names[p_])] += c
             if spend is not None:
                 priced = run.values[:, _COST] != 0
-                model = self._caller_column(run, 1)
+                model = run.caller[:, 1]
                 spent.append(_sums([hour[priced] // DAY, model[priced], person[priced]], cost[priced]))
         self.hourly = {k: dollars(v, e) for k, v in hourly.items()}
         if spend is not None:
@@ -192,7 +193,8 @@ class DayCube:
         day = np.fromiter((self._day(h) for h in hours.tolist()), np.int64)[hour_of]
         (ms, rs, os, ds), rate_of = _distinct([model_id, region, c.over, c.hour // DAY])
         rates = [pricer.rate(names[m], names[r], o, d) for m, r, o, d in zip(ms, rs, os, ds, strict=True)]
-        return _Run(c, who, day, rates, rate_of, costs(c.counts, rates, rate_of))
+        caller = np.array(self._caller_names, np.int64).reshape(-1, 4)[who]
+        return _Run(c, who, caller, day, rates, rate_of, costs(c.counts, rates, rate_of))
 
     def _day(self, hour: int) -> int:
         found = local_day(hour, self.tz)
@@ -209,9 +211,9 @@ class DayCube:
             out.append(n)
         return np.array(out, np.int64)
 
-    def _caller_column(self, run: _Run, i: int) -> np.ndarray:
-        """Each row's caller's person (0), model (1), route (2) or team (3), as name numbers."""
-        column: np.ndarray = np.array([names[i] for names in self._caller_names], np.int64)[run.who]
+    def _rate_names(self, run: _Run, field: str) -> np.ndarray:
+        """Each row's rate's `field` (reason, source or inferred_from), as name numbers."""
+        column: np.ndarray = np.array([self._names(getattr(r, field)) for r in run.rates], np.int64)[run.rate]
         return column
 
     def _piece(self, run: _Run) -> Piece:
@@ -220,28 +222,27 @@ class DayCube:
         table = c.names
         (who,), by_caller = _sums([run.who], v)
         (account,), by_account = _sums([c.column("account")], v)
-        model, person, team = (self._caller_column(run, i) for i in (1, 0, 3))
+        person, model, route, team = run.caller.T
         (day, mod), by_day = _sums([run.day, model], v)
         cost = v[:, _COST : _COST + 1]
         (per, pday), person_cost = _sums([person, run.day], cost)
         named = team != number("")
         (tm, tday), team_cost = _sums([team[named], run.day[named]], cost[named])
-        rate = run.rate
         open_ = (v[:, _UNPRICED] != 0) | (v[:, _UNPRICED_CALLS] != 0)
-        reason = np.array([number(r.reason) for r in run.rates], np.int64)[rate]
-        keys = [c.column("model_id")[open_], self._caller_column(run, 2)[open_], reason[open_]]
+        reason = self._rate_names(run, "reason")
+        keys = [c.column("model_id")[open_], route[open_], reason[open_]]
         lost_keys, lost = _grouped(keys, v[open_][:, _UNPRICED : _UNPRICED_CALLS + 1])
-        borrowed = np.array([number(r.inferred_from) for r in run.rates], np.int64)[rate]
+        borrowed = self._rate_names(run, "inferred_from")
         lent = borrowed != number("")
         (im, frm), inferred = _grouped([c.column("model_id")[lent], borrowed[lent]], v[lent][:, :1])
-        source = np.array([number(r.source) for r in run.rates], np.int64)[rate]
+        source = self._rate_names(run, "source")
         priced = source != number("")
         (sm, src), _ = _grouped([model[priced], source[priced]], v[priced][:, :1])
         sources: dict[str, set[str]] = defaultdict(set)
         for m, s in zip(sm, src, strict=True):
             sources[names[m]].add(names[s])
         return Piece(
-            total=_exact(v).sum(axis=0) if len(v) else np.zeros(v.shape[1], np.int64),
+            total=_exact(v).sum(axis=0),
             callers=(who, by_caller),
             accounts=(np.array([number(table[a]) for a in account.tolist()], np.int64), by_account),
             days=(day, mod, by_day),
@@ -256,7 +257,7 @@ class DayCube:
     def _add_series(self, series: Series, run: _Run) -> None:
         """A run's days by person and model, added to the series in the order each person's models first appear."""
         names, v = self._names.values, run.values
-        person, model = self._caller_column(run, 0), self._caller_column(run, 1)
+        person, model = run.caller[:, 0], run.caller[:, 1]
         order, (p, m, d), change = _runs([person, model, run.day])
         starts = np.flatnonzero(change)
         values = _exact(v[:, _SERIES])[order]

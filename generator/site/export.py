@@ -67,14 +67,13 @@ def usd_units(units: np.ndarray, exponent: int) -> list[float]:
     """Money units (10**-exponent dollars) as `usd` writes their dollars: to the millionth, half to even, the nearest
     float (a whole number of millionths over a million: the division is exact to the float, as Decimal's is)."""
     step = 10 ** (exponent - 6)
-    if units.dtype == object or step >= 1 << 61:
-        return [usd(dollars(u, exponent)) for u in units.tolist()]
-    whole, left = np.divmod(units, step)
-    whole += (2 * left > step) | ((2 * left == step) & (whole % 2 == 1))
-    if len(whole) and int(np.abs(whole).max()) >= 1 << 53:  # past what a float holds exactly: Decimal's way
-        return [usd(dollars(u, exponent)) for u in units.tolist()]
-    found: list[float] = (whole / 1e6).tolist()
-    return found
+    if units.dtype != object and step < 1 << 61:
+        whole, left = np.divmod(units, step)
+        whole += (2 * left > step) | ((2 * left == step) & (whole % 2 == 1))
+        if not len(whole) or int(np.abs(whole).max()) < 1 << 53:  # what a float holds exactly
+            found: list[float] = (whole / 1e6).tolist()
+            return found
+    return [usd(dollars(u, exponent)) for u in units.tolist()]  # Decimal's way
 
 
 def _json_lines() -> list[str]:
