@@ -164,6 +164,7 @@ def build(settings: Settings) -> BuildResult:
     if found.problems:
         source_line = "; ".join(filter(None, [source_line, *found.problems]))
     del source  # the cube holds every sum the pages need; let the hourly rows go
+    memory.give_back()
     with stage("report") as s:
         reports = tuple(cube.report(w, people) for w in windows)
         unpriced = _unpriced(reports)

@@ -200,21 +200,6 @@ class HourlyAggregator:
         key = self._key(row.principal, row.model_id, row.region, row.prompt_over, row.account, row.meta)
         _add(*self._counts(row.hour, key), usage_counts(row))
 
-    def merge(self, other: HourlyAggregator) -> None:
-        """Add another aggregator's sums to this one, emptying it (its counts are taken, not copied)."""
-        if not self._hours:  # nothing here yet: take the other's hours and names whole
-            self.__dict__, other.__dict__ = other.__dict__, HourlyAggregator().__dict__
-            return
-        theirs, other._hours = other._hours, {}
-        for hour in sorted(theirs):
-            keys, counts = theirs.pop(hour)
-            mine = {self._key(*other._unkey(key)): at for key, at in keys.items()}
-            if hour not in self._hours:
-                self._hours[hour] = (mine, counts)
-                continue
-            for key, at in mine.items():
-                _add(*self._counts(hour, key), counts[at : at + 6])
-
     def rows(self) -> RowTable:
         """Return the rows sorted by hour, principal, model id and the rest, as columns, emptying the aggregator an
         hour at a time (the table's columns are whole arrays of their own, so the hours' memory goes back as one)."""
@@ -344,6 +329,41 @@ class RowTable(Sequence[HourlyRow]):
         """Every value of a name field ("principal", "model_id", "region", "account" or "meta") the rows hold."""
         names = self._columns.names
         return {names[n] for n in np.unique(self._columns.column(field)).tolist()}
+
+
+def combine(tables: list[RowTable]) -> RowTable:
+    """One table of the rows of `tables` (read from different files, say), rows of the same hour and key summed
+    and rows left with no calls dropped; the list is emptied, so each table's memory goes as soon as it is used.
+    Tables whose hours follow one another are laid end to end; overlapping ones are sorted and summed."""
+    tables[:] = [t for t in tables if len(t)] or tables[:1]
+    if len(tables) == 1:
+        return tables.pop()
+    names = sorted({name for t in tables for name in t._columns.names})
+    number = {name: n for n, name in enumerate(names)}  # numbers in name order: a number is its name's rank
+    parts: list[Columns] = []
+    for t in tables:
+        c = t._columns
+        to = np.fromiter((number[name] for name in c.names), np.int32, len(c.names))
+        parts.append(Columns(c.hour, tuple(to[column] for column in c.text), c.over, c.counts, 0, names))
+    tables.clear()
+    ordered = all(a.hour[-1] < b.hour[0] for a, b in itertools.pairwise(parts))
+    hour = np.concatenate([p.hour for p in parts])
+    text = tuple(np.concatenate([p.text[i] for p in parts]) for i in range(len(_NAME_FIELDS)))
+    over = np.concatenate([p.over for p in parts])
+    counts = np.concatenate([p.counts for p in parts])
+    del parts
+    if ordered:  # hours apart: each table's order (by hour, then names in order) holds in the whole
+        return RowTable(names, hour, text, over, counts)
+    principal, model, region, account, meta = text
+    order = np.lexsort([meta, account, over, region, model, principal, hour])  # RowTable's order: hour first
+    keys = [column[order] for column in (hour, *text, over)]
+    starts = np.flatnonzero(np.r_[True, np.any([k[1:] != k[:-1] for k in keys], axis=0)])
+    sums = np.add.reduceat(counts[order], starts)
+    exact = np.add.reduceat(counts[order].astype(np.float64), starts)
+    if np.any(np.abs(exact - sums) > 2.0**62):  # an int64 sum wrapped: it is 2**64 away from the true one
+        raise SourceError(_PAST_64_BITS)
+    kept = starts[sums[:, 0] != 0]  # a row whose calls were all taken back is no row
+    return RowTable(names, keys[0][kept], tuple(k[kept] for k in keys[1:6]), keys[6][kept], sums[sums[:, 0] != 0])
 
 
 def as_table(rows: Sequence[HourlyRow]) -> RowTable:

@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from generator.errors import SourceError
-from generator.usage import HourlyAggregator, HourlyRow, floor_hour, local_day, make_windows, names_in
+from generator.usage import HourlyAggregator, HourlyRow, combine, floor_hour, local_day, make_windows, names_in
 
 T = datetime(2026, 11, 27, 7, 30, tzinfo=UTC)
 
@@ -82,18 +82,41 @@ def test_the_row_table_reads_as_the_rows_it_holds() -> None:
     )
 
 
-def test_merging_takes_the_other_aggregators_hours_and_adds_shared_ones() -> None:
+def test_combining_tables_adds_shared_hours_and_keeps_the_order() -> None:
     h = int(floor_hour(T).timestamp())
-    mine, theirs = HourlyAggregator(), HourlyAggregator()
+    mine, theirs, later = HourlyAggregator(), HourlyAggregator(), HourlyAggregator()
     mine.add_row(HourlyRow(h, "a", "m", 1, 0, 5, 0, 0, 0))
     theirs.add_row(HourlyRow(h, "a", "m", 2, 1, 7, 0, 0, 0))
     theirs.add_row(HourlyRow(h - 3600, "b", "m", 1, 0, 1, 0, 0, 0))
-    mine.merge(theirs)
-    assert list(mine.rows()) == [
+    theirs.add_row(HourlyRow(h, "0", "m", 1, 0, 1, 0, 0, 0, region="us-east-1"))
+    later.add_row(HourlyRow(h + 3600, "z", "m", 1, 0, 1, 0, 0, 0))
+    tables = [mine.rows(), theirs.rows(), later.rows()]
+    combined = combine(tables)
+    assert tables == []  # emptied: each table's memory goes as it is used
+    assert list(combined) == [
         HourlyRow(h - 3600, "b", "m", 1, 0, 1, 0, 0, 0),
+        HourlyRow(h, "0", "m", 1, 0, 1, 0, 0, 0, region="us-east-1"),
         HourlyRow(h, "a", "m", 3, 1, 12, 0, 0, 0),
+        HourlyRow(h + 3600, "z", "m", 1, 0, 1, 0, 0, 0),
     ]
-    assert list(theirs.rows()) == []
+    one, two = HourlyAggregator(), HourlyAggregator()
+    one.add_row(HourlyRow(h, "b", "m", 1, 0, 1, 0, 0, 0))
+    two.add_row(HourlyRow(h + 3600, "a", "m", 1, 0, 1, 0, 0, 0))  # hours apart: laid end to end, renumbered
+    assert [(r.hour, r.principal) for r in combine([one.rows(), two.rows()])] == [(h, "b"), (h + 3600, "a")]
+
+
+def test_combining_drops_rows_taken_back_and_refuses_sums_past_64_bits() -> None:
+    h = int(floor_hour(T).timestamp())
+    counted, taken = HourlyAggregator(), HourlyAggregator()
+    counted.add(h, "p", "m", "", "", False, 5, 1, 0, 0)
+    counted.add(h, "q", "m", "", "", False, 5, 1, 0, 0)
+    taken.remove(h, ("p", "m", "", "", False, 5, 1, 0, 0, ""))
+    assert [r.principal for r in combine([counted.rows(), taken.rows()])] == ["q"]
+    big = [HourlyAggregator(), HourlyAggregator()]
+    for agg in big:
+        agg.add_row(HourlyRow(h, "p", "m", 1, 0, 2**62, 0, 0, 0))
+    with pytest.raises(SourceError, match="past 2\\*\\*63"):
+        combine([agg.rows() for agg in big])
 
 
 def test_token_counts_past_64_bits_are_a_clear_error_not_a_crash() -> None:

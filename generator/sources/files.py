@@ -17,6 +17,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generator import memory
 from generator.attribution import MetaText
 from generator.errors import SourceError
 from generator.skips import SkipTally
@@ -36,7 +37,7 @@ from generator.sources.logfile import (
     records,
     sniff,
 )
-from generator.usage import DAY, HourlyAggregator
+from generator.usage import DAY, HourlyAggregator, RowTable, combine
 
 PERMISSION_CHECK = "amazon-bedrock-logs-permission-check"
 EXPORT_WRITE_TEST = "aws-logs-write-test"  # a CloudWatch export task's own check that it may write: no records
@@ -48,7 +49,10 @@ def is_offload(parts: tuple[str, ...]) -> bool:
     return len(parts) >= 3 and parts[-2] == "data" and len(parts[-3]) == 2 and parts[-3].isdigit()
 
 
-PER_WORKER = 64  # files: fewer per core are read in this process
+PER_WORKER = 64  # files: a core reads at least this many, or
+PER_WORKER_BYTES = 8 << 20  # bytes of files
+BATCH_BYTES = 16 << 20  # at most this many bytes of files a batch (unless one file is bigger): a worker holds one
+# batch's sums at a time, so the workers together hold a few batches, never all the rows
 MAX_BAD_RUN = 10_000  # lines in a row that are not records: the rest of that file is not a log
 
 
@@ -57,9 +61,9 @@ SHARDS = 64  # a day's request keys are checked a 64th at a time: the set stays 
 
 @dataclass
 class _Batch:
-    """What one worker read: hourly sums, skips, and each record's request key by hour."""
+    """What one worker read: hourly rows, skips, and each record's request key by hour."""
 
-    agg: HourlyAggregator = field(default_factory=HourlyAggregator)
+    rows: RowTable | None = None
     tally: SkipTally = field(default_factory=SkipTally)  # records skipped
     ignored: SkipTally = field(default_factory=SkipTally)  # files (or their rest) not read
     records: int = 0
@@ -124,18 +128,21 @@ def read_files(paths: Iterable[Path], workers: int | None = None, meta_keys: tup
     paths = tuple(paths)
     ignored = SkipTally()
     files = find_log_files(paths, ignored)
-    workers = workers or min(os.cpu_count() or 1, max(1, len(files) // PER_WORKER))
-    size = max(1, -(-len(files) // workers))  # contiguous batches: merged in order, examples stay in order
-    numbered = list(enumerate(files))
-    batches = [numbered[i : i + size] for i in range(0, len(numbered), size)]
-    parts = _read_parallel(batches, meta_keys) if len(batches) > 1 else [_read_batch(b, meta_keys) for b in batches]
+    workers, batches = split(files, workers)
+    parts = _read_parallel(workers, batches, meta_keys) if workers > 1 else [_read_batch(b, meta_keys) for b in batches]
     total = _Batch(ignored=ignored)
+    tables: list[RowTable] = []
     for part in parts:
-        total.agg.merge(part.agg)  # which empties the part's: its sums live on in the total only
+        assert part.rows is not None
+        tables.append(part.rows)
+        part.rows = None  # the table lives on in `tables` only, which `combine` empties as it goes
         total.tally.merge(part.tally)
         total.ignored.merge(part.ignored)
         total.records += part.records
-    dropped = _drop_duplicates(files, parts, total.agg, MetaText(meta_keys))
+    taken = HourlyAggregator()
+    dropped = _drop_duplicates(files, parts, taken, MetaText(meta_keys))
+    tables.append(taken.rows())  # what the duplicates had added, as rows of negative counts
+    rows = combine(tables)
     where = ", ".join(str(p) for p in paths)
     if total.records - dropped == 0:
         raise SourceError(
@@ -144,14 +151,37 @@ def read_files(paths: Iterable[Path], workers: int | None = None, meta_keys: tup
             f"{total.ignored.report().describe('file', 'not read')}; check the --logs paths"
         )
     return SourceResult(
-        total.agg.rows(), total.tally.report(), f"files: {where}", total.records - dropped,
+        rows, total.tally.report(), f"files: {where}", total.records - dropped,
         ignored=total.ignored.report(), duplicates=dropped,
     )  # fmt: skip
 
 
-def _read_parallel(batches: list[list[tuple[int, Path]]], meta_keys: tuple[str, ...]) -> list[_Batch]:
+def split(files: list[Path], workers: int | None = None) -> tuple[int, list[list[tuple[int, Path]]]]:
+    """How many workers read the files (as many as cores, fewer when the files are few and small), and the files,
+    numbered, in contiguous batches of about equal bytes (at least one a worker, at most about BATCH_BYTES each),
+    read in order and merged in order, so skip examples stay in order."""
+    weights = [_size(path) + 1 for path in files]  # an empty file still has to be opened
+    total = sum(weights)
+    workers = workers or min(os.cpu_count() or 1, max(1, len(files) // PER_WORKER, total // PER_WORKER_BYTES))
+    count = max(workers, -(-total // BATCH_BYTES)) if workers > 1 else 1
+    batches: list[list[tuple[int, Path]]] = [[] for _ in range(count)]
+    done = 0
+    for index, (path, weight) in enumerate(zip(files, weights, strict=True)):
+        batches[done * count // total].append((index, path))
+        done += weight
+    return workers, [batch for batch in batches if batch]
+
+
+def _size(path: Path) -> int:
     try:
-        with ProcessPoolExecutor(len(batches)) as pool:
+        return path.stat().st_size
+    except OSError:
+        return 0  # reading it says why
+
+
+def _read_parallel(workers: int, batches: list[list[tuple[int, Path]]], meta_keys: tuple[str, ...]) -> list[_Batch]:
+    try:
+        with ProcessPoolExecutor(workers) as pool:
             return list(pool.map(_read_batch, batches, [meta_keys] * len(batches)))
     except (OSError, NotImplementedError, BrokenProcessPool):
         # No process pool here (AWS Lambda has no /dev/shm): read in this process instead.
@@ -159,8 +189,8 @@ def _read_parallel(batches: list[list[tuple[int, Path]]], meta_keys: tuple[str, 
 
 
 def _read_batch(files: list[tuple[int, Path]], meta_keys: tuple[str, ...] = ()) -> _Batch:
-    batch = _Batch()
-    add, keys, meta = batch.agg.add, batch.keys, MetaText(meta_keys)
+    batch, agg = _Batch(), HourlyAggregator()
+    add, keys, meta = agg.add, batch.keys, MetaText(meta_keys)
     for index, path in files:
         for epoch, rec in _records(path, batch.tally, batch.ignored):
             i = rec.input
@@ -179,6 +209,8 @@ def _read_batch(files: list[tuple[int, Path]], meta_keys: tuple[str, ...] = ()) 
                     slot = keys[shard] = (bytearray(), array("I"))
                 slot[0].extend(key)
                 slot[1].append(index)
+    batch.rows = agg.rows()
+    memory.give_back()  # the sums' memory, before the next batch (in a worker) or the next stage
     return batch
 
 
