@@ -33,7 +33,6 @@ from generator.site.report import (
     by_cost,
     days_of,
     group_cells,
-    narrowest,
 )
 from generator.usage import DAY, Columns, HourlyRow, Numbered, Window, as_table, local_day
 
@@ -255,23 +254,14 @@ class DayCube:
         )
 
     def _add_series(self, series: Series, run: _Run) -> None:
-        """A run's days by person and model, added to the series in the order each person's models first appear."""
-        names, v = self._names.values, run.values
-        person, model = run.caller[:, 0], run.caller[:, 1]
-        order, (p, m, d), change = _runs([person, model, run.day])
+        """A run's days by person and model (each pair first seen at its first row's place in the table)."""
+        v = run.values
+        order, (p, m, d), change = _runs([run.caller[:, 0], run.caller[:, 1], run.day])
         starts = np.flatnonzero(change)
-        values = _exact(v[:, _SERIES])[order]
-        sums = np.add.reduceat(values, starts, axis=0)
-        first = np.minimum.reduceat(order + run.columns.first, starts)  # a row's place in the table: its order
-        p, m = p[starts], m[starts]
-        pairs = np.flatnonzero(np.r_[True, (p[1:] != p[:-1]) | (m[1:] != m[:-1])])
-        seen = np.minimum.reduceat(first, pairs)
-        ends = np.r_[pairs[1:], len(p)]
-        counts = narrowest(np.column_stack([d[starts].astype(sums.dtype), sums[:, :-1]]), np.int32)
-        cost = narrowest(sums[:, -1], np.int64)
-        for i in np.argsort(seen, kind="stable").tolist():
-            a, b = int(pairs[i]), int(ends[i])
-            series.extend(names[p[a]], names[m[a]], counts[a:b], cost[a:b])
+        sums = np.add.reduceat(_exact(v[:, _SERIES])[order], starts, axis=0)
+        first = np.minimum.reduceat(order + run.columns.first, starts)
+        counts = np.column_stack([d[starts].astype(sums.dtype), sums[:, :-1]])
+        series.add(self._names.values, p[starts], m[starts], first, counts, sums[:, -1])
 
     def hours(self) -> tuple[tuple[int, str, Decimal], ...]:
         """Cost per hour and person in the last day's window, in order."""

@@ -6,13 +6,13 @@ and identities as data; never formats numbers or writes files.
 
 from __future__ import annotations
 
-from array import array
+import itertools
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, MutableSequence, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -115,75 +115,76 @@ Days = np.ndarray
 class Series:
     """Each person's use of each model per local day over one window: what the person pages and files show.
 
-    A person's model is two flat arrays: per day it was used, the day's ordinal and the SERIES counts as 32-bit
-    integers, and the cost in money units (10**-`exponent` dollars, so exact) as a 64-bit one. 40 bytes a day,
-    where a Counters and its objects took 500; a count past 32 bits makes that model's counts 64-bit, and a value
-    past 64 bits a list.
+    Held as the cube gave it, a run of rows at a time: per person, model and day, the day's ordinal and the SERIES
+    counts as 32-bit integers, and the cost in money units (10**-`exponent` dollars, so exact) as a 64-bit one. 40
+    bytes a day, where a Counters and its objects took 500; a run whose counts pass 32 bits keeps them 64-bit, and
+    one whose values pass 64 bits as Python integers. A person's days are gathered from the runs when read.
     """
 
     def __init__(self, days: Sequence[date], exponent: int = MONEY_EXPONENT) -> None:
         self.days = tuple(days)
         self.exponent = exponent
         self._first = days[0].toordinal() if days else 0
-        self._people: dict[str, dict[str, tuple[MutableSequence[int], MutableSequence[int]]]] = {}
+        self._runs: list[_SeriesRun] = []
+        self._where: dict[str, list[tuple[int, int, int]]] = {}  # person -> (run, first pair, end of pairs), in order
 
-    def extend(self, person: str, model: str, counts: np.ndarray, cost: np.ndarray) -> None:
-        """Add a person's model's later days, in day order: each day's ordinal and SERIES counts (`counts`, rows of
-        WIDTH - 1: 32-bit, 64-bit or Python integers) and cost. A first day that is the last day held is added to it
-        (a day begun in an earlier run of rows)."""
-        by_model = self._people.get(person)
-        if by_model is None:
-            by_model = self._people[person] = {}
-        held = by_model.get(model)
-        if held is None:
-            by_model[model] = (_flat(counts), _flat(cost))
+    def add(self, names: Sequence[str], person: np.ndarray, model: np.ndarray, seen: np.ndarray,
+            counts: np.ndarray, cost: np.ndarray) -> None:  # fmt: skip
+        """Add one run of rows' days, sorted by person, model and day: each day's person and model (numbers into
+        `names`), when the pair was first seen (a row's place in the table: models are listed in that order), its
+        ordinal and SERIES counts (`counts`, rows of WIDTH - 1) and cost. A person's model's first day here may be
+        the last day of an earlier run (a day begun there): reading adds them up."""
+        if not len(person):
             return
-        mine, mine_cost = held
-        if mine[1 - WIDTH] == counts[0, 0]:  # the same day: add up the day held and the first day given
-            counts, cost = counts.astype(object), cost.astype(object)
-            counts[0, 1:] += np.array(list(mine[2 - WIDTH :]), object)  # Python integers: no sum wraps or rounds
-            cost[0] += mine_cost[-1]
-            del mine[1 - WIDTH :], mine_cost[-1:]
-            counts, cost = narrowest(counts, np.int32), narrowest(cost, np.int64)
-        by_model[model] = (_joined(mine, counts), _joined(mine_cost, cost))
+        pairs = np.flatnonzero(np.r_[True, (person[1:] != person[:-1]) | (model[1:] != model[:-1])])
+        run = _SeriesRun(names, model[pairs], np.minimum.reduceat(seen, pairs), np.r_[pairs, len(person)],
+                         narrowest(counts, np.int32), narrowest(cost, np.int64))  # fmt: skip
+        at = len(self._runs)
+        self._runs.append(run)
+        owners = person[pairs]
+        cuts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1], True]).tolist()
+        for lo, hi in itertools.pairwise(cuts):
+            self._where.setdefault(names[owners[lo]], []).append((at, lo, hi))
 
     def people(self) -> set[str]:
-        return set(self._people)
+        return set(self._where)
 
     def of(self, person: str) -> dict[str, Days]:
-        """A person's models (in the order they first appear), each with its days in day order."""
+        """A person's models (in the order they were first seen), each with its days in day order: rows of the day's
+        index into `days`, the SERIES counts and the cost (int64, or Python integers where one passes 64 bits)."""
+        found: dict[str, list[tuple[int, np.ndarray, np.ndarray]]] = {}
+        for at, lo, hi in self._where.get(person, ()):
+            run = self._runs[at]
+            for g in range(lo, hi):
+                a, b = run.bounds[g], run.bounds[g + 1]
+                found.setdefault(run.names[run.model[g]], []).append((run.seen[g], run.counts[a:b], run.cost[a:b]))
         out = {}
-        for model, (counts, cost) in self._people.get(person, {}).items():
-            wide = isinstance(counts, array) and isinstance(cost, array)
-            found = np.empty((len(cost), WIDTH), np.int64 if wide else object)
-            found[:, :-1] = np.array(counts, np.int64 if isinstance(counts, array) else object).reshape(-1, WIDTH - 1)
-            found[:, -1] = np.array(cost, np.int64 if isinstance(cost, array) else object)
-            found[:, 0] -= self._first
-            out[model] = found
+        for model, parts in sorted(found.items(), key=lambda item: item[1][0][0]):
+            counts = np.concatenate([c for _, c, _ in parts]) if len(parts) > 1 else parts[0][1]
+            cost = np.concatenate([c for _, _, c in parts]) if len(parts) > 1 else parts[0][2]
+            days = np.empty((len(cost), WIDTH), object if object in (counts.dtype, cost.dtype) else np.int64)
+            days[:, :-1], days[:, -1] = counts, cost
+            repeat = days[1:, 0] == days[:-1, 0]  # a day that two runs share: one day, added up
+            if repeat.any():
+                starts = np.flatnonzero(np.r_[True, ~repeat])
+                summed = np.add.reduceat(days.astype(object), starts)  # Python integers: no sum wraps
+                summed[:, 0] = days[starts, 0]
+                days = narrowest(summed, np.int64)
+            days[:, 0] -= self._first
+            out[model] = days
         return out
 
 
-def _flat(values: np.ndarray) -> MutableSequence[int]:
-    """Integer values as one flat array of their width (32 or 64 bits), or a list of Python integers."""
-    if values.dtype == np.int32:
-        return array("i", values.tobytes())
-    if values.dtype == np.int64:
-        return array("q", values.tobytes())
-    return list(values.ravel().tolist())
+class _SeriesRun(NamedTuple):
+    """One run's days of the series: per person's model (a pair), the model, when first seen and where its days are
+    (`bounds[i]` to `bounds[i + 1]`); per day, its ordinal and counts, and its cost."""
 
-
-def _joined(held: MutableSequence[int], values: np.ndarray) -> MutableSequence[int]:
-    """`held` and then `values`, widened where a value does not fit `held`'s type."""
-    more = _flat(values)
-    if isinstance(held, list):
-        held.extend(more)
-        return held
-    if not (isinstance(held, array) and isinstance(more, array)):
-        return [*held, *more]
-    if held.typecode == more.typecode or held.typecode == "q":
-        held.extend(more if more.typecode == held.typecode else array("q", more))
-        return held
-    return array("q", [*held, *more])  # 32 bits held, 64 given
+    names: Sequence[str]
+    model: np.ndarray
+    seen: np.ndarray
+    bounds: np.ndarray
+    counts: np.ndarray
+    cost: np.ndarray
 
 
 def narrowest(values: np.ndarray, kind: type[np.signedinteger[Any]]) -> np.ndarray:
