@@ -115,10 +115,11 @@ Days = np.ndarray
 class Series:
     """Each person's use of each model per local day over one window: what the person pages and files show.
 
-    Held as the cube gave it, a run of rows at a time: per person, model and day, the day's ordinal and the SERIES
-    counts as 32-bit integers, and the cost in money units (10**-`exponent` dollars, so exact) as a 64-bit one. 40
-    bytes a day, where a Counters and its objects took 500; a run whose counts pass 32 bits keeps them 64-bit, and
-    one whose values pass 64 bits as Python integers. A person's days are gathered from the runs when read.
+    Held as the cube gave it, a run of rows at a time: per person, model and day, the model, the day's ordinal and
+    the SERIES counts as 32-bit integers, and the cost in money units (10**-`exponent` dollars, so exact) as a 64-bit
+    one. 44 bytes a day, where a Counters and its objects took 500; a run whose counts pass 32 bits keeps them
+    64-bit, and one whose values pass 64 bits as Python integers. A person's days are gathered from the runs when
+    read.
     """
 
     def __init__(self, days: Sequence[date], exponent: int = MONEY_EXPONENT) -> None:
@@ -126,25 +127,29 @@ class Series:
         self.exponent = exponent
         self._first = days[0].toordinal() if days else 0
         self._runs: list[_SeriesRun] = []
-        self._where: dict[str, list[tuple[int, int, int]]] = {}  # person -> (run, first pair, end of pairs), in order
+        self._names: Sequence[str] = ()  # what the runs' person and model numbers stand for
+        # person -> (run, first pair, end of pairs, their days), run by run
+        self._where: dict[str, list[tuple[int, int, int, slice]]] = {}
 
     def add(self, names: Sequence[str], person: np.ndarray, model: np.ndarray, seen: np.ndarray,
             counts: np.ndarray, cost: np.ndarray) -> None:  # fmt: skip
         """Add one run of rows' days, sorted by person, model and day: each day's person and model (numbers into
-        `names`), when the pair was first seen (a row's place in the table: models are listed in that order), its
-        ordinal and SERIES counts (`counts`, rows of WIDTH - 1) and cost. A person's model's first day here may be
-        the last day of an earlier run (a day begun there): reading adds them up."""
+        `names`, the same list every run), when the pair was first seen (a row's place in the table: models are
+        listed in that order), its ordinal and SERIES counts (`counts`, rows of WIDTH - 1) and cost. A person's
+        model's first day here may be the last day of an earlier run (a day begun there): reading adds them up."""
         if not len(person):
             return
         pairs = np.flatnonzero(np.r_[True, (person[1:] != person[:-1]) | (model[1:] != model[:-1])])
-        run = _SeriesRun(names, model[pairs], np.minimum.reduceat(seen, pairs), np.r_[pairs, len(person)],
-                         narrowest(counts, np.int32), narrowest(cost, np.int64))  # fmt: skip
+        self._names = names
+        run = _SeriesRun(model[pairs], np.minimum.reduceat(seen, pairs), np.r_[pairs, len(person)],
+                         model.astype(np.int32), narrowest(counts, np.int32), narrowest(cost, np.int64))  # fmt: skip
         at = len(self._runs)
         self._runs.append(run)
         owners = person[pairs]
-        cuts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1], True]).tolist()
-        for lo, hi in itertools.pairwise(cuts):
-            self._where.setdefault(names[owners[lo]], []).append((at, lo, hi))
+        cuts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1], True])
+        rows = run.bounds[cuts].tolist()
+        for (lo, hi), span in zip(itertools.pairwise(cuts.tolist()), itertools.pairwise(rows), strict=True):
+            self._where.setdefault(names[owners[lo]], []).append((at, lo, hi, slice(*span)))
 
     def people(self) -> set[str]:
         return set(self._where)
@@ -152,37 +157,48 @@ class Series:
     def of(self, person: str) -> dict[str, Days]:
         """A person's models (in the order they were first seen), each with its days in day order: rows of the day's
         index into `days`, the SERIES counts and the cost (int64, or Python integers where one passes 64 bits)."""
-        found: dict[str, list[tuple[int, np.ndarray, np.ndarray]]] = {}
-        for at, lo, hi in self._where.get(person, ()):
-            run = self._runs[at]
-            for g in range(lo, hi):
-                a, b = run.bounds[g], run.bounds[g + 1]
-                found.setdefault(run.names[run.model[g]], []).append((run.seen[g], run.counts[a:b], run.cost[a:b]))
-        out = {}
-        for model, parts in sorted(found.items(), key=lambda item: item[1][0][0]):
-            counts = np.concatenate([c for _, c, _ in parts]) if len(parts) > 1 else parts[0][1]
-            cost = np.concatenate([c for _, _, c in parts]) if len(parts) > 1 else parts[0][2]
-            days = np.empty((len(cost), WIDTH), object if object in (counts.dtype, cost.dtype) else np.int64)
-            days[:, :-1], days[:, -1] = counts, cost
-            repeat = days[1:, 0] == days[:-1, 0]  # a day that two runs share: one day, added up
-            if repeat.any():
-                starts = np.flatnonzero(np.r_[True, ~repeat])
-                summed = np.add.reduceat(days.astype(object), starts)  # Python integers: no sum wraps
-                summed[:, 0] = days[starts, 0]
-                days = narrowest(summed, np.int64)
-            days[:, 0] -= self._first
-            out[model] = days
-        return out
+        parts = [(self._runs[at], lo, hi, rows) for at, lo, hi, rows in self._where.get(person, ())]
+        if not parts:
+            return {}
+        counts = np.concatenate([r.counts[rows] for r, _, _, rows in parts])
+        cost = np.concatenate([r.cost[rows] for r, _, _, rows in parts])
+        model = np.concatenate([r.day_model[rows] for r, _, _, rows in parts])
+        models, each = np.unique(np.concatenate([r.model[lo:hi] for r, lo, hi, _ in parts]), return_inverse=True)
+        first = np.full(len(models), np.iinfo(np.int64).max)
+        np.minimum.at(first, each, np.concatenate([r.seen[lo:hi] for r, lo, hi, _ in parts]))  # its place in the list
+        rank = first[np.searchsorted(models, model)]
+        order = np.lexsort([counts[:, 0].astype(np.int64), rank])  # by model, then day
+        days = np.empty((len(cost), WIDTH), object if object in (counts.dtype, cost.dtype) else np.int64)
+        days[:, :-1], days[:, -1] = counts[order], cost[order]
+        rank, model = rank[order], model[order]
+        repeat = (days[1:, 0] == days[:-1, 0]) & (rank[1:] == rank[:-1])  # a day two runs share: one day, added up
+        if repeat.any():
+            kept = np.r_[True, ~repeat]
+            days, rank, model = _add_up(days, repeat), rank[kept], model[kept]
+        days[:, 0] -= self._first
+        cuts = np.flatnonzero(np.r_[True, rank[1:] != rank[:-1], True]).tolist()
+        return {self._names[model[a]]: days[a:b] for a, b in itertools.pairwise(cuts)}
+
+
+def _add_up(days: Days, repeat: np.ndarray) -> Days:
+    """Each row that `repeat`s the day before it added into that row (64-bit where no sum can wrap, else Python
+    integers)."""
+    safe = days.dtype != object and int(np.abs(days).max()) < (1 << 63) // len(days)
+    group = np.cumsum(np.r_[True, ~repeat]) - 1
+    summed = days[np.flatnonzero(np.r_[True, ~repeat])].astype(np.int64 if safe else object)
+    again = np.flatnonzero(repeat) + 1
+    np.add.at(summed[:, 1:], group[again], days[again, 1:])
+    return summed if safe else narrowest(summed, np.int64)
 
 
 class _SeriesRun(NamedTuple):
     """One run's days of the series: per person's model (a pair), the model, when first seen and where its days are
-    (`bounds[i]` to `bounds[i + 1]`); per day, its ordinal and counts, and its cost."""
+    (`bounds[i]` to `bounds[i + 1]`); per day, its model, its ordinal and counts, and its cost."""
 
-    names: Sequence[str]
     model: np.ndarray
     seen: np.ndarray
     bounds: np.ndarray
+    day_model: np.ndarray  # each day's model (4 bytes a day more: a person's days are read without a loop a pair)
     counts: np.ndarray
     cost: np.ndarray
 
