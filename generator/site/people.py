@@ -7,10 +7,11 @@ views once, so thousands of people cost one pass each, not one pass per person. 
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -30,6 +31,13 @@ from generator.site.export import (
 )
 from generator.site.report import SERIES, Cell, Days, Group, Series, by_cost, group_cells, widest
 from generator.usage import iso
+
+
+class PersonDays(NamedTuple):
+    """A person's days in the widest window: by model, the rows `Series.of` gives, and each row's cost in dollars."""
+
+    days: dict[str, Days]
+    dollars: dict[str, list[float]]
 
 
 class Directory:
@@ -69,9 +77,18 @@ class Directory:
     def team_names(self) -> list[str]:
         return sorted({name for teams in self.teams for name in teams if name})
 
-    def person(self, name: str, meta: BuildMeta, days: Mapping[str, Days]) -> dict[str, Any]:
-        """`data/person/<slug>.json`: one person across every window, and their `days` in the widest
-        (`series.of(name)`, read once for this file and the page's chart)."""
+    def days(self, name: str) -> PersonDays:
+        """A person's days in the widest window by model, and their cost in dollars: read once for the person's file
+        and the page's chart."""
+        days = self.series.of(name)
+        costs = [d[:, -1] for d in days.values()]
+        dollars = usd_units(np.concatenate(costs), self.series.exponent) if costs else []
+        ends = itertools.accumulate(len(c) for c in costs)
+        split = (dollars[end - len(c) : end] for c, end in zip(costs, ends, strict=True))
+        return PersonDays(days, dict(zip(days, split, strict=True)))
+
+    def person(self, name: str, meta: BuildMeta, days: PersonDays) -> dict[str, Any]:
+        """`data/person/<slug>.json`: one person across every window, and their `days` in the widest."""
         team = self.team_of.get(name, "")
         windows = {}
         for i, v in enumerate(self.views):
@@ -101,13 +118,13 @@ class Directory:
                      for dim, groups in self.dims.get(name, {}).items()},
         }  # fmt: skip
 
-    def _series(self, days_of: Mapping[str, Days], name_of: Callable[[str], str]) -> list[dict[str, Any]]:
+    def _series(self, days_of: PersonDays, name_of: Callable[[str], str]) -> list[dict[str, Any]]:
         """Each model's days as columns, aligned with `days` (compact: 90 days x 10 models is ~25 KB)."""
-        width, e = len(self.wide.rep.days), self.series.exponent
+        width = len(self.wide.rep.days)
         out = []
-        for model, days in sorted(days_of.items()):
+        for model, days in sorted(days_of.days.items()):
             at = days[:, 0]
-            columns = {"cost_usd": _placed(width, at.tolist(), usd_units(days[:, -1], e))}
+            columns = {"cost_usd": _placed(width, at.tolist(), days_of.dollars[model])}
             counts = np.zeros((len(SERIES), width), days.dtype)  # the days without calls: 0
             counts[:, at] = days[:, 1 : 1 + len(SERIES)].T
             columns.update(zip(SERIES, counts.tolist(), strict=True))
@@ -122,15 +139,12 @@ class Directory:
             out.append((v.rep.window.label, mine.counters if mine else None, before.counters if before else None))
         return out
 
-    def chart(
-        self, days_of: Mapping[str, Days], book_name: Callable[[str], str], palette: dict[str, str]
-    ) -> dict[str, Any]:
-        """The person page's chart: cost per day in the widest window (`series.of(name)`), one series per model."""
+    def chart(self, days_of: PersonDays, book_name: Callable[[str], str], palette: dict[str, str]) -> dict[str, Any]:
+        """The person page's chart: cost per day in the widest window, one series per model."""
         rep = self.wide.rep
         series: dict[str, list[float]] = {}
-        for model, days in days_of.items():
-            series[model] = _placed(len(rep.days), days[:, 0].tolist(), usd_units(days[:, -1], self.series.exponent),
-                                    0.0)  # fmt: skip
+        for model, days in days_of.days.items():
+            series[model] = _placed(len(rep.days), days[:, 0].tolist(), days_of.dollars[model], 0.0)
         ranked = sorted(series, key=lambda m: -sum(series[m]))
         lines = [{"label": book_name(m), "data": series[m]} for m in ranked]  # dollars to the millionth already
         return {

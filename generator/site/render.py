@@ -243,7 +243,7 @@ def _people_pages(
     found = people.Directory(views, meta.dimensions)
     sub = common | {"root": "../", "current": "person", "rep": None, "views": views}
     for name in found.everyone():
-        days = found.series.of(name)  # read once: the file and the page's chart both show them
+        days = found.days(name)  # read once: the file and the page's chart both show them
         doc = found.person(name, meta, days)
         page = sub | {"person": name, "doc": doc, "rows": found.rows(name),
                       "chart": found.chart(days, meta.book.name_of, palette)}  # fmt: skip
