@@ -267,16 +267,21 @@ def records_in(fh: Readable, name: str, tally: SkipTally, ignored: SkipTally) ->
             ignored.skip("not_log_records" if first.strip() else "empty_file", name)
             return
         for n, text in enumerate(records(_prepend(first, pieces), shape), 1):
-            if text is TOO_LONG:
-                found: Iterable[Record | BadLine] = (BadLine("line_too_long", "a line over 32 MiB"),)
-            else:
+            if text is not TOO_LONG:
+                try:  # the hot path: one record a line, no generator and no copy per line
+                    rec = decode(text)  # type: ignore[arg-type]
+                    epoch = epoch_of(rec)
+                    bad_run = 0
+                    yield epoch, rec
+                    continue
+                except BadLine:
+                    pass  # said below, once the line is known not to be blank or an envelope
                 assert isinstance(text, bytes)
                 if not text.strip():
                     continue
-                try:
-                    found = (decode(text),)  # the hot path: one record a line, no generator per line
-                except BadLine:
-                    found = expand(text)  # an envelope, concatenated records, or a bad line
+            found: Iterable[Record | BadLine] = (
+                expand(text) if isinstance(text, bytes) else (BadLine("line_too_long", "a line over 32 MiB"),)
+            )  # an envelope, concatenated records, or a bad line
             for item in found:
                 try:
                     if isinstance(item, BadLine):

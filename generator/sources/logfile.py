@@ -290,9 +290,15 @@ def _unwrap(text: bytes) -> list[bytes] | None:
 
 def records(pieces: Iterator[bytes], shape: str) -> Iterator[bytes | object]:
     """Turn a file's pieces into record texts (or TOO_LONG) for its shape."""
-    if shape in ("lines", "export"):
+    if shape == "lines":
+        return lines(pieces)  # the common shape: its lines are its records, with no step between
+    return _records(pieces, shape)
+
+
+def _records(pieces: Iterator[bytes], shape: str) -> Iterator[bytes | object]:
+    if shape == "export":
         for line in lines(pieces):
-            if shape == "export" and isinstance(line, bytes):
+            if isinstance(line, bytes):
                 line = line.partition(b" ")[2] if _EXPORT_LINE.match(line) else line
             yield line
         return
