@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -118,43 +120,50 @@ def generate(root: Path, records: int) -> None:
 
 
 def timed(command: list[str]) -> tuple[float, int]:
-    """Run a command; return wall seconds and its peak memory in MB: the most its whole process tree (it and its
-    worker processes) held at once, as proportional set size (a page shared by two processes counts once), sampled
-    every 20 ms. A single process's ru_maxrss would miss the workers that run alongside it."""
+    """Run a command; return wall seconds and its peak memory in MiB: the most its whole process tree (it and its
+    worker processes) held at once, or its own peak resident set when that is more (a single process's ru_maxrss
+    alone would miss the workers that run beside it). Sampled every 20 ms as its resident set while it is one
+    process, and every 100 ms as the tree's proportional set sizes while it has workers (a page a worker shares with
+    its parent counts once; reading them costs milliseconds, so less often)."""
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    peak = 0
+    tree = 0
     while proc.poll() is None:
-        peak = max(peak, _tree_pss(proc.pid))
-        time.sleep(0.02)
+        found, alone = _tree(proc.pid)
+        tree = max(tree, found)
+        time.sleep(0.02 if alone else 0.1)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"failed: {' '.join(command)}")
-    return elapsed, peak // 1024
+    own = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # the largest process waited for, in bytes
+    return elapsed, max(tree, own) >> 20
 
 
-def _tree_pss(root: int) -> int:
-    """The summed proportional set size (KiB) of `root` and every process under it, now."""
-    parent: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+def _tree(pid: int) -> tuple[int, bool]:
+    """The memory (bytes) `pid` and every process under it hold now, and whether it is alone."""
+    pids = _descendants(pid)
+    if len(pids) == 1:
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # it ended while we looked
-        parent[int(stat.parent.name)] = int(fields[1])
-    tree, grew = {root}, True
-    while grew:
-        more = {pid for pid, up in parent.items() if up in tree} - tree
-        tree |= more
-        grew = bool(more)
+            return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE"), True
+        except (OSError, IndexError):
+            return 0, True  # it ended while we looked
     total = 0
-    for pid in tree:
+    for each in pids:
         try:
-            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            rollup = Path(f"/proc/{each}/smaps_rollup").read_text()
         except OSError:
             continue
-        total += next((int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0)
-    return total
+        total += next((int(line.split()[1]) << 10 for line in rollup.splitlines() if line.startswith("Pss:")), 0)
+    return total, False
+
+
+def _descendants(pid: int) -> list[int]:
+    """`pid` and every process under it (from each thread's children list: no walk of all of /proc)."""
+    try:
+        children = [int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()]
+    except (OSError, ValueError):
+        return [pid]
+    return [pid, *(d for child in children for d in _descendants(child))]
 
 
 def gunzip_all(root: Path) -> list[str]:

@@ -154,6 +154,32 @@ def test_parallel_read_equals_sequential(tmp_path: Path) -> None:
     assert one.records == sum(range(1, 41)) and one.skipped.total == 6
 
 
+def test_batches_split_by_bytes_and_hours_they_share_add_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files are cut into batches of about equal bytes, in order; rows of one hour read by two batches (two regions'
+    folders, say) are one row; a duplicate found across batches counts once."""
+    from generator.sources import files
+
+    copy = record("ann", ts="2026-11-20T10:40:00Z")
+    for region in ("us-east-1", "us-west-2"):  # the same hours under two folders: every batch shares them
+        for hour in range(6):
+            recs = [record(f"u{i % 4}", ts=f"2026-11-20T{10 + hour:02d}:{i:02d}:00Z") for i in range(30)]
+            path = tmp_path / f"AWSLogs/1/BedrockModelInvocationLogs/{region}/2026/11/20/{10 + hour:02d}/f.json.gz"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(gzip.compress(lines(*recs, *([copy] if hour == 0 else []))))
+    found = files.find_log_files([tmp_path])
+    sizes = [p.stat().st_size + 1 for p in found]
+    monkeypatch.setattr(files, "BATCH_BYTES", sum(sizes) // 5)
+    workers, batches = files.split(found, 2)
+    assert workers == 2 and len(batches) == 5
+    assert [i for batch in batches for i, _ in batch] == list(range(len(found)))  # every file once, in order
+    assert max(sum(sizes[i] for i, _ in b) for b in batches) < 2 * sum(sizes) / 5
+    one, many = files.read_files((tmp_path,), workers=1), files.read_files((tmp_path,), workers=2)
+    assert one == many
+    assert many.records == 2 * 6 * 30 + 1 and many.duplicates == 1
+    assert len(many.rows) == 6 * 4 + 1  # four people an hour, and ann: one row each, though two batches read them
+    assert sum(r.invocations for r in many.rows) == 2 * 6 * 30 + 1
+
+
 def test_a_data_folder_above_the_delivery_layout_is_read(tmp_path: Path) -> None:
     from generator.sources.demo import write_demo_logs
     from generator.sources.files import read_files
