@@ -14,7 +14,6 @@ import gzip
 import json
 import os
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -128,15 +127,17 @@ def timed(command: list[str]) -> tuple[float, int]:
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     tree = 0
-    while proc.poll() is None:
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
         found, alone = _tree(proc.pid)
         tree = max(tree, found)
         time.sleep(0.02 if alone else 0.1)
     elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
+    if status != 0:
         raise SystemExit(f"failed: {' '.join(command)}")
-    own = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # the largest process waited for, in bytes
-    return elapsed, max(tree, own) >> 20
+    return elapsed, max(tree, usage.ru_maxrss << 10) >> 20  # ru_maxrss: KiB, its own peak (or a worker's)
 
 
 def _tree(pid: int) -> tuple[int, bool]:

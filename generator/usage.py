@@ -356,12 +356,23 @@ def combine(tables: list[RowTable]) -> RowTable:
         return RowTable(names, hour, text, over, counts)
     principal, model, region, account, meta = text
     order = np.lexsort([meta, account, over, region, model, principal, hour])  # RowTable's order: hour first
-    keys = [column[order] for column in (hour, *text, over)]
-    starts = np.flatnonzero(np.r_[True, np.any([k[1:] != k[:-1] for k in keys], axis=0)])
-    sums = np.add.reduceat(counts[order], starts)
-    exact = np.add.reduceat(counts[order].astype(np.float64), starts)
-    if np.any(np.abs(exact - sums) > 2.0**62):  # an int64 sum wrapped: it is 2**64 away from the true one
-        raise SourceError(_PAST_64_BITS)
+    keys = [hour, *text, over]
+    del hour, text, over, principal, model, region, account, meta
+    for i, column in enumerate(keys):  # sorted a column at a time: one column's copy more at once, not all
+        keys[i] = column[order]
+        del column
+    counts = counts[order]
+    del order
+    new = np.zeros(len(counts), bool)
+    new[:1] = True
+    for k in keys:
+        new[1:] |= k[1:] != k[:-1]
+    starts = np.flatnonzero(new)
+    if len(counts) and int(np.abs(counts).max()) >= (1 << 63) // len(counts):  # a sum might wrap: add exactly
+        exact = np.add.reduceat(counts.astype(object), starts)
+        if np.any(np.abs(exact) >= 1 << 63):
+            raise SourceError(_PAST_64_BITS)
+    sums = np.add.reduceat(counts, starts)
     kept = starts[sums[:, 0] != 0]  # a row whose calls were all taken back is no row
     return RowTable(names, keys[0][kept], tuple(k[kept] for k in keys[1:6]), keys[6][kept], sums[sums[:, 0] != 0])
 

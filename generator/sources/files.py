@@ -50,7 +50,7 @@ def is_offload(parts: tuple[str, ...]) -> bool:
 
 
 PER_WORKER = 64  # files: a core reads at least this many, or
-PER_WORKER_BYTES = 8 << 20  # bytes of files
+PER_WORKER_BYTES = 4 << 20  # bytes of files (a worker costs a fork and its rows' trip back: tens of ms)
 BATCH_BYTES = 16 << 20  # at most this many bytes of files a batch (unless one file is bigger): a worker holds one
 # batch's sums at a time, so the workers together hold a few batches, never all the rows
 MAX_BAD_RUN = 10_000  # lines in a row that are not records: the rest of that file is not a log
