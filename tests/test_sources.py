@@ -168,7 +168,7 @@ def test_batches_split_by_bytes_and_hours_they_share_add_up(tmp_path: Path, monk
             path.write_bytes(gzip.compress(lines(*recs, *([copy] if hour == 0 else []))))
     found = files.find_log_files([tmp_path])
     sizes = [p.stat().st_size + 1 for p in found]
-    monkeypatch.setattr(files, "BATCH_BYTES", sum(sizes) // 5)
+    monkeypatch.setattr(files, "BATCH_BYTES", -(-sum(sizes) // 5))
     workers, batches = files.split(found, 2)
     assert workers == 2 and len(batches) == 5
     assert [i for batch in batches for i, _ in batch] == list(range(len(found)))  # every file once, in order
