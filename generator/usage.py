@@ -333,25 +333,29 @@ class RowTable(Sequence[HourlyRow]):
 
 def combine(tables: list[RowTable]) -> RowTable:
     """One table of the rows of `tables` (read from different files, say), rows of the same hour and key summed
-    and rows left with no calls dropped; the list is emptied, so each table's memory goes as soon as it is used.
-    Tables whose hours follow one another are laid end to end; overlapping ones are sorted and summed."""
+    and rows left with no calls dropped. The list is emptied, and each column of the tables goes as soon as it is
+    copied into the whole, so the tables and the whole are held at once only a column at a time. Tables whose hours
+    follow one another are laid end to end; overlapping ones are sorted and summed."""
     tables[:] = [t for t in tables if len(t)] or tables[:1]
     if len(tables) == 1:
         return tables.pop()
     names = sorted({name for t in tables for name in t._columns.names})
     number = {name: n for n, name in enumerate(names)}  # numbers in name order: a number is its name's rank
-    parts: list[Columns] = []
+    parts: list[list[np.ndarray | None]] = []  # each table's counts, hour, over and name columns (renumbered)
     for t in tables:
         c = t._columns
         to = np.fromiter((number[name] for name in c.names), np.int32, len(c.names))
-        parts.append(Columns(c.hour, tuple(to[column] for column in c.text), c.over, c.counts, 0, names))
+        parts.append([c.counts, c.hour, c.over, *(to[column] for column in c.text)])
     tables.clear()
-    ordered = all(a.hour[-1] < b.hour[0] for a, b in itertools.pairwise(parts))
-    hour = np.concatenate([p.hour for p in parts])
-    text = tuple(np.concatenate([p.text[i] for p in parts]) for i in range(len(_NAME_FIELDS)))
-    over = np.concatenate([p.over for p in parts])
-    counts = np.concatenate([p.counts for p in parts])
-    del parts
+    ordered = all(a[1][-1] < b[1][0] for a, b in itertools.pairwise(parts))  # type: ignore[index]
+    whole = []
+    for i in range(len(parts[0])):  # the biggest column first, while the most memory is still held
+        whole.append(np.concatenate([part[i] for part in parts]))
+        for part in parts:
+            part[i] = None
+    counts, hour, over, *names_of = whole
+    text = tuple(names_of)
+    del parts, whole, names_of
     if ordered:  # hours apart: each table's order (by hour, then names in order) holds in the whole
         return RowTable(names, hour, text, over, counts)
     principal, model, region, account, meta = text

@@ -141,13 +141,13 @@ class Series:
             return
         pairs = np.flatnonzero(np.r_[True, (person[1:] != person[:-1]) | (model[1:] != model[:-1])])
         self._names = names
-        run = _SeriesRun(model[pairs], np.minimum.reduceat(seen, pairs), np.r_[pairs, len(person)],
-                         model.astype(np.int32), narrowest(counts, np.int32), narrowest(cost, np.int64))  # fmt: skip
+        run = _SeriesRun(model[pairs], np.minimum.reduceat(seen, pairs), model.astype(np.int32),
+                         narrowest(counts, np.int32), narrowest(cost, np.int64))  # fmt: skip
         at = len(self._runs)
         self._runs.append(run)
         owners = person[pairs]
         cuts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1], True])
-        rows = run.bounds[cuts].tolist()
+        rows = np.r_[pairs, len(person)][cuts].tolist()  # where each person's days begin and end
         for (lo, hi), span in zip(itertools.pairwise(cuts.tolist()), itertools.pairwise(rows), strict=True):
             self._where.setdefault(names[owners[lo]], []).append((at, lo, hi, slice(*span)))
 
@@ -192,12 +192,11 @@ def _add_up(days: Days, repeat: np.ndarray) -> Days:
 
 
 class _SeriesRun(NamedTuple):
-    """One run's days of the series: per person's model (a pair), the model, when first seen and where its days are
-    (`bounds[i]` to `bounds[i + 1]`); per day, its model, its ordinal and counts, and its cost."""
+    """One run's days of the series: per person's model (a pair), the model and when it was first seen; per day, its
+    model, its ordinal and counts, and its cost."""
 
     model: np.ndarray
     seen: np.ndarray
-    bounds: np.ndarray
     day_model: np.ndarray  # each day's model (4 bytes a day more: a person's days are read without a loop a pair)
     counts: np.ndarray
     cost: np.ndarray
