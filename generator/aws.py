@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import boto3
-import botocore.config
 import botocore.exceptions
-import botocore.session
 
 from generator import __version__
+
+# boto3 itself (a third of a second to import) is imported where a session is made: a build that calls no AWS
+# service, from files on disk, starts without it
 
 RETRIES = {"mode": "standard", "max_attempts": 8}
 # AWS errors that mean "you may not", as opposed to "it failed".
@@ -34,6 +34,9 @@ def client(
     role_arn: str | None = None,
 ) -> Any:
     """Create a boto3 client with standard retries and our user agent; in another account when `role_arn` is given."""
+    import boto3
+    import botocore.config
+
     agent = f"bedrock-usage-site/{__version__}"
     config = botocore.config.Config(retries=RETRIES, user_agent_extra=agent)
     if role_arn:
@@ -54,6 +57,8 @@ def client(
 
 def credentials_problem(profile: str | None = None) -> str:
     """What keeps AWS credentials from being found (environment, config files, SSO, instance role); "" when none."""
+    import boto3
+
     try:
         found = boto3.Session(profile_name=profile or None).get_credentials()
     except botocore.exceptions.BotoCoreError as exc:
@@ -63,6 +68,8 @@ def credentials_problem(profile: str | None = None) -> str:
 
 def default_region(profile: str | None = None) -> str | None:
     """The region AWS configuration names, if any."""
+    import boto3
+
     try:
         region = boto3.Session(profile_name=profile or None).region_name
     except botocore.exceptions.BotoCoreError:
@@ -127,5 +134,7 @@ def reason(exc: BaseException) -> str:
 
 def _config_files() -> list[str]:
     """Where boto3 looks for profiles (AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE move them)."""
+    import botocore.session
+
     session = botocore.session.Session()
     return [str(session.get_config_variable(name)) for name in ("config_file", "credentials_file")]
