@@ -331,6 +331,31 @@ class RowTable(Sequence[HourlyRow]):
         return {names[n] for n in np.unique(self._columns.column(field)).tolist()}
 
 
+FITS = float(1 << 62)  # a sum whose bound is below this fits a signed 64-bit integer with room to spare
+
+
+def exact(values: np.ndarray) -> np.ndarray:
+    """Integer `values` (rows x k), as Python integers where a sum of a column could pass 64 bits (bounded by the
+    rows times the largest size, which copies nothing)."""
+    if values.dtype == object or not len(values):
+        return values
+    largest = max(-float(values.min()), float(values.max()))
+    return values.astype(object) if largest * len(values) >= FITS else values
+
+
+def sort_runs(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Sort rows by the key columns (the first the most significant), putting each column's sorted copy in its
+    place in `keys` (so an unsorted column nothing else holds goes as soon as it is copied); return the order and
+    which sorted row starts a run of equal keys."""
+    order = np.lexsort(keys[::-1])
+    change = np.zeros(len(order), bool)
+    change[:1] = True
+    for i in range(len(keys)):
+        keys[i] = keys[i][order]
+        change[1:] |= keys[i][1:] != keys[i][:-1]
+    return order, change
+
+
 def combine(tables: list[RowTable]) -> RowTable:
     """One table of the rows of `tables` (read from different files, say), rows of the same hour and key summed
     and rows left with no calls dropped. The list is emptied, and each column of the tables goes as soon as it is
@@ -359,26 +384,20 @@ def combine(tables: list[RowTable]) -> RowTable:
     if ordered:  # hours apart: each table's order (by hour, then names in order) holds in the whole
         return RowTable(names, hour, text, over, counts)
     principal, model, region, account, meta = text
-    order = np.lexsort([meta, account, over, region, model, principal, hour])  # RowTable's order: hour first
-    keys = [hour, *text, over]
+    keys = [hour, principal, model, region, over, account, meta]  # RowTable's order: hour first
     del hour, text, over, principal, model, region, account, meta
-    for i, column in enumerate(keys):  # sorted a column at a time: one column's copy more at once, not all
-        keys[i] = column[order]
-        del column
-    counts = counts[order]
+    order, change = sort_runs(keys)  # a column at a time: one column's copy more at once, not all
+    counts = exact(counts)[order]
     del order
-    new = np.zeros(len(counts), bool)
-    new[:1] = True
-    for k in keys:
-        new[1:] |= k[1:] != k[:-1]
-    starts = np.flatnonzero(new)
-    if len(counts) and int(np.abs(counts).max()) >= (1 << 63) // len(counts):  # a sum might wrap: add exactly
-        exact = np.add.reduceat(counts.astype(object), starts)
-        if np.any(np.abs(exact) >= 1 << 63):
-            raise SourceError(_PAST_64_BITS)
+    starts = np.flatnonzero(change)
     sums = np.add.reduceat(counts, starts)
+    if sums.dtype == object:  # Python integers, where a sum might have wrapped
+        if np.any(np.abs(sums) >= 1 << 63):
+            raise SourceError(_PAST_64_BITS)
+        sums = sums.astype(np.int64)
     kept = starts[sums[:, 0] != 0]  # a row whose calls were all taken back is no row
-    return RowTable(names, keys[0][kept], tuple(k[kept] for k in keys[1:6]), keys[6][kept], sums[sums[:, 0] != 0])
+    hour, principal, model, region, over, account, meta = (k[kept] for k in keys)
+    return RowTable(names, hour, (principal, model, region, account, meta), over, sums[sums[:, 0] != 0])
 
 
 def as_table(rows: Sequence[HourlyRow]) -> RowTable:

@@ -20,7 +20,7 @@ from generator.attribution import Caller
 from generator.identity import IdentityAudit
 from generator.modelids import UNKNOWN, ModelRef, parse_model_id
 from generator.pricing.book import Price, PriceBook, Quote
-from generator.usage import HourlyRow, usage_counts
+from generator.usage import FITS, HourlyRow, usage_counts
 
 HOURLY = "billed per hour (provisioned throughput or a custom model), not per token"
 PER_UNIT_NOTE = {
@@ -84,9 +84,6 @@ def _formula(counts: Sequence[Any], rate: Sequence[Any]) -> tuple[Any, Any, Any,
     cost = (calls - errors) * call + inp * p_input + out * p_output + read * p_read + write * p_write
     lost = unpriced * (inp + out + read + write) + read * read_unpriced + write * write_unpriced
     return cost, lost, unpriced * calls, read * saving
-
-
-FITS = float(1 << 62)  # a sum whose bound is below this fits a signed 64-bit integer with room to spare
 
 
 def costs(counts: np.ndarray, rates: Sequence[Rate], which: np.ndarray) -> np.ndarray:

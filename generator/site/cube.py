@@ -21,7 +21,7 @@ from generator import memory
 from generator.counters import FIELDS, Counters, add_counters
 from generator.identity import IdentityAudit
 from generator.pricing.book import MONEY_EXPONENT
-from generator.pricing.cost import FITS, Pricer, Rate, Who, costs, dollars, utc_day
+from generator.pricing.cost import Pricer, Rate, Who, costs, dollars, utc_day
 from generator.site.report import (
     Attributed,
     Cell,
@@ -34,30 +34,17 @@ from generator.site.report import (
     days_of,
     group_cells,
 )
-from generator.usage import DAY, Columns, HourlyRow, Numbered, Window, as_table, local_day
+from generator.usage import DAY, Columns, HourlyRow, Numbered, Window, as_table, exact, local_day, sort_runs
 
 RUN_ROWS = 1 << 17  # rows priced and summed at a time: about 25 MB of columns and their sorts at the most
 _COST, _UNPRICED, _UNPRICED_CALLS = 6, 7, 8  # columns of a run's values (the FIELDS order)
 _SERIES = [0, 1, 2, 3, 4, 5, _UNPRICED_CALLS, _COST]  # a series record's columns after the day
 
 
-def _exact(values: np.ndarray) -> np.ndarray:
-    """Integer `values` (rows x k), as Python integers where a sum of a column could pass 64 bits (bounded by the
-    rows times the largest size, which copies nothing)."""
-    if values.dtype == object or not len(values):
-        return values
-    largest = max(-float(values.min()), float(values.max()))
-    return values.astype(object) if largest * len(values) >= FITS else values
-
-
 def _runs(keys: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """Sort rows by the key columns: the order, the sorted keys, and which sorted row starts a run of equal keys."""
-    order = np.lexsort(keys[::-1])
-    ranked = [k[order] for k in keys]
-    change = np.zeros(len(order), bool)
-    change[:1] = True
-    for k in ranked:
-        change[1:] |= k[1:] != k[:-1]
+    ranked = list(keys)
+    order, change = sort_runs(ranked)
     return order, ranked, change
 
 
@@ -67,7 +54,7 @@ def _sums(keys: Sequence[np.ndarray], values: np.ndarray) -> tuple[list[np.ndarr
         return [k[:0] for k in keys], values[:0]
     order, ranked, change = _runs(keys)
     starts = np.flatnonzero(change)
-    return [k[starts] for k in ranked], np.add.reduceat(_exact(values)[order], starts, axis=0)
+    return [k[starts] for k in ranked], np.add.reduceat(exact(values)[order], starts, axis=0)
 
 
 def _grouped(keys: Sequence[np.ndarray], values: np.ndarray) -> tuple[list[list[Any]], list[list[int]]]:
@@ -241,7 +228,7 @@ class DayCube:
         for m, s in zip(sm, src, strict=True):
             sources[names[m]].add(names[s])
         return Piece(
-            total=_exact(v).sum(axis=0),
+            total=exact(v).sum(axis=0),
             callers=(who, by_caller),
             accounts=(np.array([number(table[a]) for a in account.tolist()], np.int64), by_account),
             days=(day, mod, by_day),
@@ -258,7 +245,7 @@ class DayCube:
         v = run.values
         order, (p, m, d), change = _runs([run.caller[:, 0], run.caller[:, 1], run.day])
         starts = np.flatnonzero(change)
-        sums = np.add.reduceat(_exact(v[:, _SERIES])[order], starts, axis=0)
+        sums = np.add.reduceat(exact(v[:, _SERIES])[order], starts, axis=0)
         first = np.minimum.reduceat(order + run.columns.first, starts)
         counts = np.column_stack([d[starts].astype(sums.dtype), sums[:, :-1]])
         series.add(self._names.values, p[starts], m[starts], first, counts, sums[:, -1])
@@ -302,7 +289,7 @@ class DayCube:
                 inferred[pair] += calls
             for model, found in part.sources.items():
                 sources[model] |= found
-        total = _exact(np.stack([p.total for p in pieces])).sum(axis=0).tolist() if pieces else [0] * len(FIELDS)
+        total = exact(np.stack([p.total for p in pieces])).sum(axis=0).tolist() if pieces else [0] * len(FIELDS)
         day_models: dict[tuple[date, str], Counters] = {}
         person_days: dict[tuple[str, date], Decimal] = {}
         team_days: dict[tuple[str, date], Decimal] = {}

@@ -20,7 +20,7 @@ import numpy as np
 from generator.counters import Counters, add_counters
 from generator.identity import IdentityAudit
 from generator.pricing.book import MONEY_EXPONENT
-from generator.usage import Window
+from generator.usage import Window, exact
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,12 +183,12 @@ class Series:
 def _add_up(days: Days, repeat: np.ndarray) -> Days:
     """Each row that `repeat`s the day before it added into that row (64-bit where no sum can wrap, else Python
     integers)."""
-    safe = days.dtype != object and int(np.abs(days).max()) < (1 << 63) // len(days)
+    days = exact(days)
     group = np.cumsum(np.r_[True, ~repeat]) - 1
-    summed = days[np.flatnonzero(np.r_[True, ~repeat])].astype(np.int64 if safe else object)
+    summed = days[np.flatnonzero(np.r_[True, ~repeat])]  # a copy: the sums go into it
     again = np.flatnonzero(repeat) + 1
     np.add.at(summed[:, 1:], group[again], days[again, 1:])
-    return summed if safe else narrowest(summed, np.int64)
+    return narrowest(summed, np.int64) if summed.dtype == object else summed
 
 
 class _SeriesRun(NamedTuple):
