@@ -58,6 +58,15 @@ def test_service_matching() -> None:
     assert service_of(NOVA, services, BOOK) == "Amazon Bedrock"
 
 
+def test_the_spend_is_a_mapping_by_day_model_and_person() -> None:
+    found = spend([row("ann", SONNET, "3"), row("ann", SONNET, "1"), row("bob", NOVA, "0.5", date(2026, 11, 22))])
+    day = date(2026, 11, 21)
+    assert dict(found.items()) == {(day, SONNET, "ann"): Decimal(4), (date(2026, 11, 22), NOVA, "bob"): Decimal("0.5")}
+    assert found[(day, SONNET, "ann")] == Decimal(4) and (day, NOVA, "ann") not in found
+    with pytest.raises(KeyError):
+        found[(day, NOVA, "bob")]
+
+
 def test_bill_is_shared_by_estimated_cost_not_invocations() -> None:
     costed = [row("ann", SONNET, "3"), row("bob", SONNET, "1"), row("bob", SONNET, "0"), row("cy", NOVA, "0.5")]
     bill = Bill((

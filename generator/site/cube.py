@@ -8,6 +8,7 @@ Sums are exact: 64-bit integers where a bound says they fit, Python integers whe
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
@@ -359,10 +360,12 @@ class Spend(Mapping[tuple[date, str, str], Decimal]):
         return (key for key, _ in self.items())
 
     def __getitem__(self, key: tuple[date, str, str]) -> Decimal:
-        for found, cost in self.items():
-            if found == key:
-                return cost
-        raise KeyError(key)
+        return dollars(int(self._cost[self._at[key]]), self._exponent)  # a KeyError for a key it has not
+
+    @functools.cached_property
+    def _at(self) -> dict[tuple[date, str, str], int]:
+        """Where each key's cost is: made on the first lookup (the bill reads `items()` and never needs it)."""
+        return {key: i for i, key in enumerate(self)}
 
 
 def _midnights(start: float, end: float, tz: ZoneInfo) -> list[float]:

@@ -23,7 +23,6 @@ from generator.errors import SourceError
 from generator.skips import SkipTally
 from generator.sources import SourceResult
 from generator.sources.logfile import (
-    TOO_LONG,
     UNREADABLE,
     BadLine,
     FileSkip,
@@ -267,16 +266,15 @@ def records_in(fh: Readable, name: str, tally: SkipTally, ignored: SkipTally) ->
             ignored.skip("not_log_records" if first.strip() else "empty_file", name)
             return
         for n, text in enumerate(records(_prepend(first, pieces), shape), 1):
-            if text is not TOO_LONG:
+            if isinstance(text, bytes):  # else TOO_LONG
                 try:  # the hot path: one record a line, no generator and no copy per line
-                    rec = decode(text)  # type: ignore[arg-type]
+                    rec = decode(text)
                     epoch = epoch_of(rec)
                     bad_run = 0
                     yield epoch, rec
                     continue
                 except BadLine:
                     pass  # said below, once the line is known not to be blank or an envelope
-                assert isinstance(text, bytes)
                 if not text.strip():
                     continue
             found: Iterable[Record | BadLine] = (
