@@ -210,7 +210,7 @@ def test_every_counter_set_carries_the_unpriced_contract(demo_site: Path) -> Non
         assert counters["cost_complete"] == (counters["unpriced_tokens"] == counters["unpriced_invocations"] == 0)
     canvas = next(m for m in doc["models"] if m["model"] == "provisioned-model/q7h2k9x4m1ab")
     assert canvas["cost_usd"] == 0 and canvas["unpriced_invocations"] == canvas["invocations"] > 0
-    assert doc["totals"]["cost_complete"] is False and doc["schema_version"] == 6
+    assert doc["totals"]["cost_complete"] is False and doc["schema_version"] == 7
 
 
 def test_matrix_never_shows_a_dash_or_zero_for_unpriced_use(demo_site: Path) -> None:

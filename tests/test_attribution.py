@@ -187,7 +187,7 @@ def test_people_teams_and_apps_equal_an_independent_recount(tmp_path: Path, monk
     profiles_seen = {t["value"] for t in doc["tags"]["inference_profile"]}
     assert profiles_seen == {"", "research-agent", "data-pipeline"}
     u00 = next(u for u in doc["users"] if u["name"] == "u00")
-    assert [v["name"] for v in u00["via"]] == ["chat-gateway"] and doc["schema_version"] == 6
+    assert [v["name"] for v in u00["via"]] == ["chat-gateway"] and doc["schema_version"] == 7
     person = json.loads((out / "data/person" / next(p.name for p in (out / "data/person").iterdir()
                                                     if p.name.startswith("u00"))).read_text())  # fmt: skip
     assert person["via"][0]["name"] == "chat-gateway" and "application_name" in person["tags"]

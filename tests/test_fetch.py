@@ -30,7 +30,7 @@ def test_a_tool_fetches_a_published_data_file(moto_server: str, bucket: tuple[An
     done = fetch_cli(moto_server, name, "data/usage-30d.json")
     assert done.exit_code == 0, done.output
     doc = json.loads(done.stdout_bytes)
-    assert doc["window"]["key"] == "30d" and doc["schema_version"] == 6
+    assert doc["window"]["key"] == "30d" and doc["schema_version"] == 7
     out = tmp_path / "got.json"
     done = fetch_cli(moto_server, name, "/data/schema/usage.schema.json", "--out", str(out))
     assert done.exit_code == 0 and json.loads(out.read_text())["$id"] == "usage.schema.json"

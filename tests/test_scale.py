@@ -1,15 +1,18 @@
 """A big organisation's site: a manifest of 12,000 files is written, read back, rebuilt over and published with
-deletes; a site past the manifest's bound is refused before anything is written; the day cube equals the
-rows summed window by window."""
+deletes; a site past the manifest's bound is refused before anything is written; a window's JSON grows with
+people, not with people x models x days."""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from generator.cli import cli
 from generator.layout import MANIFEST, MAX_FILES, MAX_MANIFEST, manifest_files
 from generator.pricing import load_book
 from generator.publish import LocalFile, RemoteObject, plan
@@ -69,3 +72,38 @@ def test_a_site_past_the_manifest_bound_is_refused_before_anything_is_written(
     with pytest.raises(GeneratorError, match="more files than the 10 a manifest may list"):
         build(load_settings({"out": out, "now": NOW_ISO, "source": "demo"}, environ={}, env_file=None))
     assert not out.exists() and list(tmp_path.iterdir()) == []  # no staging folder left either
+
+
+def window_file(tmp_path: Path, people: int, models: int, days: int) -> int:
+    """The size of `usage-30d.json` for `people` who each call `models` models on each of `days` days."""
+    lines = []
+    for d in range(days):
+        for p in range(people):
+            for m in range(models):
+                stamp = (MOMENT - timedelta(days=d, hours=1 + m)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                lines.append(json.dumps({
+                    "schemaType": "ModelInvocationLog", "schemaVersion": "1.0", "timestamp": stamp,
+                    "accountId": "123456789012", "identity": {"arn": f"arn:aws:iam::123456789012:user/p{p:04d}"},
+                    "region": "us-east-1", "requestId": f"{d}-{p}-{m}", "operation": "Converse",
+                    "modelId": ("anthropic.claude-3-haiku-20240307-v1:0", "amazon.nova-lite-v1:0",
+                                "us.anthropic.claude-sonnet-4-5-20250929-v1:0")[m],
+                    "input": {"inputTokenCount": 1000 + p}, "output": {"outputTokenCount": 100 + d},
+                }))  # fmt: skip
+    logs = tmp_path / f"{people}x{models}x{days}"
+    logs.mkdir()
+    (logs / "calls.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp_path / f"site-{people}x{models}x{days}"
+    args = ["build", "--source", "files", "--logs", str(logs), "--out", str(out), "--windows", "30d"]
+    result = CliRunner().invoke(cli, [*args, "--now", MOMENT.isoformat(), "--env-file", "/dev/null"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "data/usage-30d.json").read_bytes())
+    assert len(doc["users"]) == people and doc["totals"]["invocations"] == people * models * days
+    return (out / "data/usage-30d.json").stat().st_size
+
+
+def test_a_window_file_holds_at_most_one_entry_a_person(tmp_path: Path) -> None:
+    """200 people on 3 models for 20 days: each person by model and by day (the old dashboard's user_model_costs
+    and user_daily_costs, 30 MB at 10,000 people) would add over 100 KB; the days and models themselves add a few."""
+    one = window_file(tmp_path, 200, 1, 1)
+    many = window_file(tmp_path, 200, 3, 20)
+    assert many - one < 12_000, (one, many)

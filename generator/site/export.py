@@ -32,9 +32,10 @@ from generator.site.report import Cell, WindowReport
 from generator.skips import SkipReport
 from generator.usage import iso
 
-# 6: budgets[].status and severity (one phrase for every page); 5: `coverage`;
-# 4: `tags` and users[].via (request metadata, inference profiles)
-SCHEMA_VERSION = 6
+# 7: the old dashboard's user_model_costs and user_daily_costs leave the window file (one entry a person at most:
+# it stays under 10 MB at 10,000 people); 6: budgets[].status and severity (one phrase for every page);
+# 5: `coverage`; 4: `tags` and users[].via (request metadata, inference profiles)
+SCHEMA_VERSION = 7
 _MICRO = Decimal("0.000001")
 _WIDE = Context(prec=60)  # quantizing any sum of bounded counts x prices never overflows the precision
 
@@ -94,8 +95,9 @@ counters: Callable[[Counters], dict[str, Any]] = compiled("counters(c)", _json_l
 def usage_payload(
     view: View, meta: BuildMeta, bill: Reconciliation | None = None, cov: Coverage | None = None
 ) -> dict[str, Any]:
-    """Return the `usage-<w>.json` document for one window (its per-day detail is in `daily-<w>.csv` and the
-    person files, so the file stays small at any number of people)."""
+    """Return the `usage-<w>.json` document for one window: at most one entry a person (each person's models and
+    days are in their person file, each day by model in `daily-<w>.csv`), so it grows with people, not with
+    people x models x days."""
     rep = view.rep
     name = meta.book.name_of
     named = caller_named(rep.identities)
@@ -251,7 +253,8 @@ def _by_route(cells: Iterable[Cell]) -> list[dict[str, Any]]:
 
 
 def legacy_keys(rep: WindowReport, days: list[str], meta: BuildMeta) -> dict[str, Any]:
-    """The old Flask dashboard's `/api/usage` keys, so its consumers keep working."""
+    """The old Flask dashboard's `/api/usage` keys, so its consumers keep working; but for its two maps of each
+    person by model and by day (people x models x days: 30 MB at 10,000 people), which are in the person files."""
 
     def prompt(c: Counters) -> int:
         # The old dashboard's "input" was inputTokenCount + cacheWriteInputTokenCount (cache reads apart).
@@ -259,16 +262,10 @@ def legacy_keys(rep: WindowReport, days: list[str], meta: BuildMeta) -> dict[str
 
     daily_inv: dict[str, int] = dict.fromkeys(days, 0)
     daily_cost: dict[str, Decimal] = dict.fromkeys(days, Decimal(0))
-    named = dict(zip(rep.days, days, strict=True))  # one string a day, shared by every person's entry
-    user_daily: dict[str, dict[str, float]] = defaultdict(dict)
+    named = dict(zip(rep.days, days, strict=True))
     for (on, _), k in rep.day_models.items():
         daily_inv[named[on]] += k.invocations
         daily_cost[named[on]] += k.cost
-    for (person, on), cost in rep.person_days.items():  # one cost per person and day
-        user_daily[person][named[on]] = usd(cost)
-    user_model: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for c in rep.cells:
-        user_model[c.person][c.model] += c.counters.cost
     t = rep.totals
     return {
         "user_invocations": {u.name: u.counters.invocations for u in rep.users},
@@ -280,8 +277,6 @@ def legacy_keys(rep: WindowReport, days: list[str], meta: BuildMeta) -> dict[str
         "model_display_names": {m.name: meta.book.name_of(m.name) for m in rep.models},
         "daily_trend": daily_inv,
         "daily_costs": {d: usd(v) for d, v in daily_cost.items()},
-        "user_model_costs": {u: {m: usd(v) for m, v in ms.items()} for u, ms in user_model.items()},
-        "user_daily_costs": user_daily,
         "total_cost": usd(t.cost),
         "total_input_tokens": prompt(t),
         "total_output_tokens": t.output_tokens,
