@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from generator import __version__, aws, identity, memory, profiles
+from generator import __version__, aws, cores, identity, memory, profiles
 from generator.attribution import Attributor, Profile, api_key_id
 from generator.budgets import Status
 from generator.config import Settings
@@ -185,7 +185,7 @@ def build(settings: Settings) -> BuildResult:
     total_unpriced = (sum(t for t, _ in unpriced.values()), sum(n for _, n in unpriced.values()))
     with write.staging(settings.out) as site:  # each file written as it is made; nothing is left if the build fails
         with stage("render") as s:
-            files = render.render_site(views, meta, bills, covered)
+            files = render.render_site(views, meta, bills, covered, cores.available(settings.cores))
             count, size = _put_site(site, files, lambda digests: dump(manifest(meta, digests, total_unpriced, queries)))
             s.note(files=count, bytes=size)
         with stage("write"):

@@ -147,6 +147,7 @@ class Settings:
     fqdn: str | None = None
     subnets_only: tuple[IPNetwork, ...] = ()
     stale_after: int | None = None  # seconds: a scheduled publish that cannot publish for longer fails (SCHEDULE)
+    cores: int = 0  # the most cores a build uses (0: every core it may run on; on AWS Lambda, what its memory buys)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -222,6 +223,7 @@ def load_settings(
                        ("now", parse_now), ("out", Path), ("cost_explorer", parse_flag)):  # fmt: skip
         layers.check(key, parse)
     layers.check("stale_after", stale_after, "SCHEDULE")
+    layers.values["cores"] = lambda_cores(environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", ""))
     coverage_regions = names_of(layers.pick("coverage_regions"))
     bad_region = next((r for r in coverage_regions if not AWS_REGION.fullmatch(r)), None)
     if bad_region is not None:
@@ -249,6 +251,15 @@ def load_settings(
         source=source, logs=logs, strict=bool(cli.get("strict")), strict_pricing=bool(cli.get("strict_pricing")),
         **layers.values,
     )  # fmt: skip
+
+
+LAMBDA_VCPU_MB = 1769  # AWS Lambda gives a function CPU in proportion to memory: one vCPU's worth at 1,769 MB
+
+
+def lambda_cores(memory: str) -> int:
+    """The vCPUs an AWS Lambda function's memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, MB) pays for: a 1,024 MB function
+    sees two CPUs but has the time of 0.58 of one, so a second process there only adds memory. 0 off Lambda."""
+    return max(1, int(memory) // LAMBDA_VCPU_MB) if memory.strip().isdigit() else 0
 
 
 def _bill(layers: _Layers, source: str) -> None:

@@ -18,7 +18,7 @@ STAGES = ("low", "sources", "pricing", "report", "site", "publish", "deploy", "e
 STAGE_OF = {
     "__init__": "low", "errors": "low", "layout": "low", "skips": "low", "words": "low", "counters": "low",
     "usage": "low", "modelids": "low", "identity": "low", "teams": "low", "budgets": "low", "headers": "low",
-    "aws": "low", "state": "low", "stagelog": "low", "attribution": "low", "memory": "low",
+    "aws": "low", "state": "low", "stagelog": "low", "attribution": "low", "memory": "low", "cores": "low",
     "profiles": "pricing",
     "sources": "sources",
     "pricing": "pricing",

@@ -74,8 +74,8 @@ def test_a_site_past_the_manifest_bound_is_refused_before_anything_is_written(
     assert not out.exists() and list(tmp_path.iterdir()) == []  # no staging folder left either
 
 
-def window_file(tmp_path: Path, people: int, models: int, days: int) -> int:
-    """The size of `usage-30d.json` for `people` who each call `models` models on each of `days` days."""
+def org(tmp_path: Path, people: int, models: int, days: int) -> Path:
+    """A folder of logs: `people` who each call `models` models (at most 3) on each of `days` days."""
     lines = []
     for d in range(days):
         for p in range(people):
@@ -92,10 +92,20 @@ def window_file(tmp_path: Path, people: int, models: int, days: int) -> int:
     logs = tmp_path / f"{people}x{models}x{days}"
     logs.mkdir()
     (logs / "calls.jsonl").write_text("\n".join(lines) + "\n")
-    out = tmp_path / f"site-{people}x{models}x{days}"
-    args = ["build", "--source", "files", "--logs", str(logs), "--out", str(out), "--windows", "30d"]
+    return logs
+
+
+def built(logs: Path, out: Path, windows: str = "30d") -> Path:
+    """The site built from `logs` into `out`."""
+    args = ["build", "--source", "files", "--logs", str(logs), "--out", str(out), "--windows", windows]
     result = CliRunner().invoke(cli, [*args, "--now", MOMENT.isoformat(), "--env-file", "/dev/null"])
     assert result.exit_code == 0, result.output
+    return out
+
+
+def window_file(tmp_path: Path, people: int, models: int, days: int) -> int:
+    """The size of `usage-30d.json` for `people` who each call `models` models on each of `days` days."""
+    out = built(org(tmp_path, people, models, days), tmp_path / f"site-{people}x{models}x{days}")
     doc = json.loads((out / "data/usage-30d.json").read_bytes())
     assert len(doc["users"]) == people and doc["totals"]["invocations"] == people * models * days
     return (out / "data/usage-30d.json").stat().st_size

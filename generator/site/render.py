@@ -20,6 +20,7 @@ import jinja2
 from markupsafe import Markup
 
 from generator import identity
+from generator.cores import interleaved
 from generator.counters import Counters, add_counters
 from generator.errors import GeneratorError
 from generator.layout import package_dir
@@ -165,9 +166,11 @@ def render_site(
     meta: BuildMeta,
     billing: Mapping[str, Reconciliation] | None = None,
     covered: Mapping[str, Coverage] | None = None,
+    cores: int = 1,
 ) -> Iterator[tuple[str, bytes]]:
     """Render every page and data file of the site, one (site path, bytes) at a time: a file is let go once
-    written, so the site is never held whole."""
+    written, so the site is never held whole. With two `cores` or more, a fork makes every other window's and
+    person's files."""
     assets = fingerprint_assets(package_dir("assets"))
     if CHART_JS not in assets:
         raise GeneratorError(
@@ -178,29 +181,23 @@ def render_site(
     common = {"meta": meta, "windows": meta.windows, "book": meta.book, "root": "", "slug": export.slug,
               "has_teams": any(v.teams for v in views)}  # fmt: skip
     palette = charts.colours(charts.drawn_names(views, meta.book))  # one colour per name on every page
-    dimensions = meta.dimensions
-    pages: dict[str, dict[str, Any]] = {}  # each window's page context, by window key
     week = INDEX_WINDOW if INDEX_WINDOW in meta.windows else meta.windows[0]
-    for view in views:
-        rep = view.rep
-        key = rep.window.key
-        bill = (billing or {}).get(key)
-        doc = export.usage_payload(view, meta, bill, (covered or {}).get(key))
+
+    def page_of(view: View) -> dict[str, Any]:
+        """A window's page context."""
+        key = view.rep.window.key
+        cov = (covered or {}).get(key)
+        return {"rep": view.rep, "view": view, "current": key, "bill": (billing or {}).get(key),
+                "coverage": export.coverage_payload(cov, meta.book) if cov is not None else None,
+                "caller_named": identity.caller_named(view.rep.identities), **common}  # fmt: skip
+
+    def window(view: View) -> Iterator[tuple[str, bytes]]:
+        rep, key, page = view.rep, view.rep.window.key, page_of(view)
+        doc = export.usage_payload(view, meta, page["bill"], (covered or {}).get(key))
         yield f"data/usage-{key}.json", export.dump(doc)
-        said = doc["coverage"]  # the page says what the JSON says; the rest of the document goes now
-        del doc
-        yield f"data/usage-{key}.csv", usage_csv(rep, meta, dimensions)
+        del doc  # let it go before the pages are made
+        yield f"data/usage-{key}.csv", usage_csv(rep, meta, meta.dimensions)
         yield f"data/daily-{key}.csv", daily_csv(rep, meta)
-        page = {
-            "rep": rep,
-            "view": view,
-            "current": key,
-            "bill": bill,
-            "coverage": said,
-            "caller_named": identity.caller_named(rep.identities),
-            **common,
-        }
-        pages[key] = page
         overview = {"charts": charts.chart_payload(view, meta.book, palette),
                     "chart_list": charts.chart_list(view, meta.book)}  # fmt: skip
         usage = _render(env, "usage.html", page | overview)
@@ -208,8 +205,11 @@ def render_site(
             yield "index.html", usage  # with no month to date, the landing page is the week's
         yield f"usage-{key}.html", usage
         yield f"matrix-{key}.html", _render(env, "matrix.html", page | {"matrix": matrix(rep, view.team_of)})
-    if "mtd" in pages:
-        yield "index.html", _home(env, views, pages)
+
+    yield from interleaved(views, window, cores, least=2)
+    month = next((v for v in views if v.rep.window.key == "mtd"), None)
+    if month is not None:
+        yield "index.html", _home(env, views, page_of(month))
     stale = {p for p in meta.book.prices if export.is_stale(p, meta.generated_at.date())}
     used = {name for v in views for m in v.rep.models for name in (m.name, meta.book.alias_of(m.name))}
     used |= {i.priced_as for v in views for i in v.rep.inferred}
@@ -219,10 +219,10 @@ def render_site(
     yield "pricing.html", _render(env, "pricing.html", {"current": "pricing", "rep": None, **helpers, **common})
     yield "data/pricing.json", export.dump(export.pricing_payload(meta))
     yield "data/schema/usage.schema.json", SCHEMA_PATH.read_bytes()
-    yield from _people_pages(env, views, meta, common, palette)
+    yield from _people_pages(env, views, meta, common, palette, cores)
 
 
-def _home(env: jinja2.Environment, views: Sequence[View], pages: Mapping[str, dict[str, Any]]) -> bytes:
+def _home(env: jinja2.Environment, views: Sequence[View], month_page: dict[str, Any]) -> bytes:
     """The landing page: where the month stands (spend against budget, the forecast, who is over or near), its
     pace against last month's, and who moved most; the window views follow."""
     by_key = {v.rep.window.key: v for v in views}
@@ -232,30 +232,40 @@ def _home(env: jinja2.Environment, views: Sequence[View], pages: Mapping[str, di
     total = next((b for b in mtd.budgets if b.scope == "total"), None)
     flagged = sorted((b for b in mtd.budgets if b.severity != "ok" and b.scope != "total"),
                      key=lambda b: (b.severity != "over", b.level != "over", -b.actual, b.name))  # fmt: skip
-    context = pages["mtd"] | {"pace": pace, "total_budget": total, "flagged": flagged,
+    context = month_page | {"pace": pace, "total_budget": total, "flagged": flagged,
                               "movers": charts.movers(trend), "trend": trend, "charts": pace}  # fmt: skip
     return _render(env, "home.html", context)
 
 
 def _people_pages(
-    env: jinja2.Environment, views: Sequence[View], meta: BuildMeta, common: dict[str, Any], palette: dict[str, str]
+    env: jinja2.Environment,
+    views: Sequence[View],
+    meta: BuildMeta,
+    common: dict[str, Any],
+    palette: dict[str, str],
+    cores: int,
 ) -> Iterator[tuple[str, bytes]]:
     """A page and a data file per person and per team, one person or team at a time."""
     found = people.Directory(views, meta.dimensions)
     sub = common | {"root": "../", "current": "person", "rep": None, "views": views}
-    for name in found.everyone():
+
+    def person(name: str) -> Iterator[tuple[str, bytes]]:
         days = found.days(name)  # read once: the file and the page's chart both show them
         doc = found.person(name, meta, days)
         page = sub | {"person": name, "doc": doc, "rows": found.rows(name),
                       "chart": found.chart(days, meta.book.name_of, palette)}  # fmt: skip
         yield f"data/person/{export.slug(name)}.json", export.dump(doc)
         yield f"person/{export.slug(name)}.html", _render(env, "person.html", page)
-    for team in found.team_names():
+
+    def team(team: str) -> Iterator[tuple[str, bytes]]:
         doc = found.team(team, meta)
         yield f"data/team/{export.slug(team)}.json", export.dump(doc)
         page = sub | {"team": team, "doc": doc, "chart": found.team_chart(team), "wide": found.wide.rep.window,
                       "rows": found.rows(team, "teams")}  # fmt: skip
         yield f"team/{export.slug(team)}.html", _render(env, "team.html", page)
+
+    yield from interleaved(list(found.everyone()), person, cores)
+    yield from interleaved(list(found.team_names()), team, cores)
 
 
 def _render(env: jinja2.Environment, template: str, context: dict[str, Any]) -> bytes:
