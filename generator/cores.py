@@ -1,9 +1,9 @@
 """Work on a second core: how many cores a build may use, and a forked process that makes every other item's output.
 
-A low helper. The site's pages are made by a fork of the build (`interleaved`): it reads the views and templates
-this process already holds, shared copy-on-write (a build runs with the cycle collector off, so nothing walks
-those objects and copies their pages), and sends back bytes. This process keeps every item in order and does all
-the writing, so the site is still written, hashed and listed in one place.
+A low helper. People's pages are made by a fork of the build (`interleaved`): it reads the views and templates
+this process already holds, shared copy-on-write (the build runs with the cycle collector off, so nothing walks
+those objects; but each object read has its count written, which copies its page), and sends back bytes. This
+process keeps every item in order and does all the writing, so the site is written, hashed and listed in one place.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 PIPE_BYTES = 1 << 20  # the pipe from the fork (Linux's unprivileged most): the fork runs ahead by a few items
-MIN_ITEMS = 16  # fewer small items are made in this process: a fork costs more than it saves
+MIN_ITEMS = 16  # fewer are made in this process: a fork costs more than it saves
 
 
 def available(most: int = 0) -> int:
@@ -31,16 +31,13 @@ def available(most: int = 0) -> int:
     return min(found, most) if most > 0 else found
 
 
-def interleaved(
-    items: Sequence[T], make: Callable[[T], Iterable[R]], cores: int, least: int = MIN_ITEMS
-) -> Iterator[R]:
+def interleaved(items: Sequence[T], make: Callable[[T], Iterable[R]], cores: int) -> Iterator[R]:
     """What `make` gives for each item, in item order: with two `cores` or more, a fork of this process makes the odd
-    items' while this one makes the even items'. All in this process with one core, no fork, or fewer than `least`
-    items.
+    items' while this one makes the even items'. All in this process with one core, no fork, or few items.
 
     `make` must not write anything that outlives it: the fork's writes are its own (its memory, copied on write).
     An error in the fork is raised here, at its item; a fork that dies says so."""
-    if len(items) < max(2, least) or cores < 2 or not hasattr(os, "fork"):
+    if len(items) < MIN_ITEMS or cores < 2 or not hasattr(os, "fork"):
         for item in items:
             yield from make(item)
         return

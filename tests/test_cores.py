@@ -95,7 +95,7 @@ def test_a_site_made_on_two_cores_is_the_one_made_on_one(tmp_path: Path, monkeyp
         return most or 2
 
     monkeypatch.setattr(cores, "available", available)
-    logs = org(tmp_path, 40, 3, 10)  # 40 people: their pages are made on two cores, as are the windows'
+    logs = org(tmp_path, 40, 3, 10)  # 40 people: their pages are made on two cores
     two = built(logs, tmp_path / "two", "1d,7d,30d,mtd")
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")  # a 1,024 MB Lambda: one core's time
     one = built(logs, tmp_path / "one", "1d,7d,30d,mtd")

@@ -169,8 +169,7 @@ def render_site(
     cores: int = 1,
 ) -> Iterator[tuple[str, bytes]]:
     """Render every page and data file of the site, one (site path, bytes) at a time: a file is let go once
-    written, so the site is never held whole. With two `cores` or more, a fork makes every other window's and
-    person's files."""
+    written, so the site is never held whole. With two `cores` or more, a fork makes every other person's files."""
     assets = fingerprint_assets(package_dir("assets"))
     if CHART_JS not in assets:
         raise GeneratorError(
@@ -181,23 +180,29 @@ def render_site(
     common = {"meta": meta, "windows": meta.windows, "book": meta.book, "root": "", "slug": export.slug,
               "has_teams": any(v.teams for v in views)}  # fmt: skip
     palette = charts.colours(charts.drawn_names(views, meta.book))  # one colour per name on every page
+    dimensions = meta.dimensions
+    pages: dict[str, dict[str, Any]] = {}  # each window's page context, by window key
     week = INDEX_WINDOW if INDEX_WINDOW in meta.windows else meta.windows[0]
-
-    def page_of(view: View) -> dict[str, Any]:
-        """A window's page context."""
-        key = view.rep.window.key
-        cov = (covered or {}).get(key)
-        return {"rep": view.rep, "view": view, "current": key, "bill": (billing or {}).get(key),
-                "coverage": export.coverage_payload(cov, meta.book) if cov is not None else None,
-                "caller_named": identity.caller_named(view.rep.identities), **common}  # fmt: skip
-
-    def window(view: View) -> Iterator[tuple[str, bytes]]:
-        rep, key, page = view.rep, view.rep.window.key, page_of(view)
-        doc = export.usage_payload(view, meta, page["bill"], (covered or {}).get(key))
+    for view in views:
+        rep = view.rep
+        key = rep.window.key
+        bill = (billing or {}).get(key)
+        doc = export.usage_payload(view, meta, bill, (covered or {}).get(key))
         yield f"data/usage-{key}.json", export.dump(doc)
-        del doc  # let it go before the pages are made
-        yield f"data/usage-{key}.csv", usage_csv(rep, meta, meta.dimensions)
+        said = doc["coverage"]  # the page says what the JSON says; the rest of the document goes now
+        del doc
+        yield f"data/usage-{key}.csv", usage_csv(rep, meta, dimensions)
         yield f"data/daily-{key}.csv", daily_csv(rep, meta)
+        page = {
+            "rep": rep,
+            "view": view,
+            "current": key,
+            "bill": bill,
+            "coverage": said,
+            "caller_named": identity.caller_named(rep.identities),
+            **common,
+        }
+        pages[key] = page
         overview = {"charts": charts.chart_payload(view, meta.book, palette),
                     "chart_list": charts.chart_list(view, meta.book)}  # fmt: skip
         usage = _render(env, "usage.html", page | overview)
@@ -205,11 +210,8 @@ def render_site(
             yield "index.html", usage  # with no month to date, the landing page is the week's
         yield f"usage-{key}.html", usage
         yield f"matrix-{key}.html", _render(env, "matrix.html", page | {"matrix": matrix(rep, view.team_of)})
-
-    yield from interleaved(views, window, cores, least=2)
-    month = next((v for v in views if v.rep.window.key == "mtd"), None)
-    if month is not None:
-        yield "index.html", _home(env, views, page_of(month))
+    if "mtd" in pages:
+        yield "index.html", _home(env, views, pages)
     stale = {p for p in meta.book.prices if export.is_stale(p, meta.generated_at.date())}
     used = {name for v in views for m in v.rep.models for name in (m.name, meta.book.alias_of(m.name))}
     used |= {i.priced_as for v in views for i in v.rep.inferred}
@@ -222,7 +224,7 @@ def render_site(
     yield from _people_pages(env, views, meta, common, palette, cores)
 
 
-def _home(env: jinja2.Environment, views: Sequence[View], month_page: dict[str, Any]) -> bytes:
+def _home(env: jinja2.Environment, views: Sequence[View], pages: Mapping[str, dict[str, Any]]) -> bytes:
     """The landing page: where the month stands (spend against budget, the forecast, who is over or near), its
     pace against last month's, and who moved most; the window views follow."""
     by_key = {v.rep.window.key: v for v in views}
@@ -232,7 +234,7 @@ def _home(env: jinja2.Environment, views: Sequence[View], month_page: dict[str, 
     total = next((b for b in mtd.budgets if b.scope == "total"), None)
     flagged = sorted((b for b in mtd.budgets if b.severity != "ok" and b.scope != "total"),
                      key=lambda b: (b.severity != "over", b.level != "over", -b.actual, b.name))  # fmt: skip
-    context = month_page | {"pace": pace, "total_budget": total, "flagged": flagged,
+    context = pages["mtd"] | {"pace": pace, "total_budget": total, "flagged": flagged,
                               "movers": charts.movers(trend), "trend": trend, "charts": pace}  # fmt: skip
     return _render(env, "home.html", context)
 
@@ -245,7 +247,9 @@ def _people_pages(
     palette: dict[str, str],
     cores: int,
 ) -> Iterator[tuple[str, bytes]]:
-    """A page and a data file per person and per team, one person or team at a time."""
+    """A page and a data file per person and per team, one person or team at a time; with two `cores`, a fork
+    makes every other one's. (Not the windows' pages: a fork making those reads every cell of the report, and
+    copied 150 MB of it at 2,000 people; one making a person's reads that person's own.)"""
     found = people.Directory(views, meta.dimensions)
     sub = common | {"root": "../", "current": "person", "rep": None, "views": views}
 
