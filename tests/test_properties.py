@@ -3,12 +3,13 @@
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from random import Random
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +20,7 @@ from generator.pricing import load_book
 from generator.pricing.cost import Pricer, cost_of, dollars
 from generator.site.cube import DayCube, summarize
 from generator.site.decisions import periods
-from generator.site.report import SERIES, WindowReport, widest
+from generator.site.report import SERIES, DayCosts, WindowReport, widest
 from generator.usage import HourlyRow, Window, local_day, make_windows, usage_counts
 
 NOW = datetime(2026, 11, 27, 7, 30, tzinfo=UTC)
@@ -286,3 +287,17 @@ def test_the_cube_is_the_same_however_its_rows_are_split_into_runs(
             assert _series(mine) == _series(theirs), w
             for person in theirs.series.people():
                 assert list(mine.series.of(person)) == list(theirs.series.of(person))
+
+
+def test_day_costs_read_in_order_by_day_then_name_as_exact_dollars() -> None:
+    names = ["zed", "amy", "bob"]  # numbered out of name order
+    d1, d2 = date(2026, 11, 1), date(2026, 11, 2)
+    day_of = {d1.toordinal(): d1, d2.toordinal(): d2}
+    units = np.array([3, 1, 2, 10**20], dtype=object)  # money units past 64 bits stay exact
+    costs = DayCosts(names, np.array([0, 1, 0, 2]), np.array([o.toordinal() for o in (d2, d2, d1, d1)]), units, 6,
+                     day_of)  # fmt: skip
+    assert list(costs) == [("bob", d1), ("zed", d1), ("amy", d2), ("zed", d2)]
+    assert dict(costs.items()) == {("bob", d1): Decimal(10**14), ("zed", d1): Decimal("0.000002"),
+                                   ("amy", d2): Decimal("0.000001"), ("zed", d2): Decimal("0.000003")}  # fmt: skip
+    assert len(costs) == 4 and costs[("amy", d2)] == Decimal("0.000001") and ("amy", d1) not in costs
+    assert costs == dict(costs.items()) and not DayCosts(names, *(np.zeros(0, np.int64),) * 3, 6, day_of)

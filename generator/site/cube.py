@@ -26,6 +26,7 @@ from generator.pricing.cost import Pricer, Rate, Who, costs, dollars, utc_day
 from generator.site.report import (
     Attributed,
     Cell,
+    DayCosts,
     Group,
     Inferred,
     Series,
@@ -263,13 +264,18 @@ class DayCube:
         names, callers, day_of, e = self._names.values, self._callers.values, self._days, self.exponent
         counters = _counters(e)
 
-        def summed(field: str, keys: int) -> tuple[list[list[Any]], list[Any]]:
+        def columns(field: str, keys: int) -> tuple[list[np.ndarray], np.ndarray]:
             """A field's sums over the window's pieces, by its `keys` key columns."""
             if not pieces:
-                return [[] for _ in range(keys)], []
+                return [np.zeros(0, np.int64) for _ in range(keys)], np.zeros((0, 1), np.int64)
             found = [getattr(p, field) for p in pieces]
-            *columns, values = (np.concatenate([f[i] for f in found]) for i in range(keys + 1))
-            return _grouped(columns, values if values.ndim == 2 else values[:, None])
+            *keyed, values = (np.concatenate([f[i] for f in found]) for i in range(keys + 1))
+            return _sums(keyed, values if values.ndim == 2 else values[:, None])
+
+        def summed(field: str, keys: int) -> tuple[list[list[Any]], list[Any]]:
+            """`columns` as lists of plain integers."""
+            found, sums = columns(field, keys)
+            return [k.tolist() for k in found], sums.tolist()
 
         (who,), split = summed("callers", 1)
         attributed = sorted((tuple(callers[w]), counters(s)) for w, s in zip(who, split, strict=True))
@@ -292,16 +298,15 @@ class DayCube:
                 sources[model] |= found
         total = exact(np.stack([p.total for p in pieces])).sum(axis=0).tolist() if pieces else [0] * len(FIELDS)
         day_models: dict[tuple[date, str], Counters] = {}
-        person_days: dict[tuple[str, date], Decimal] = {}
+        person_days: Mapping[tuple[str, date], Decimal] = {}
         team_days: dict[tuple[str, date], Decimal] = {}
         if days:
             (day, model), by_day = summed("days", 2)
             for d, m, sums in zip(day, model, by_day, strict=True):
                 day_models[(day_of[d], names[m])] = counters(sums)
             day_models = dict(sorted(day_models.items()))
-            (person, pday), cost = summed("person_days", 2)
-            for d, name, (c,) in sorted((d, names[p], c) for p, d, c in zip(person, pday, cost, strict=True)):
-                person_days[(name, day_of[d])] = dollars(c, e)  # by day, then person: as the pages read them
+            (person, pday), units = columns("person_days", 2)
+            person_days = DayCosts(names, person, pday, units[:, 0], e, day_of)  # by day, then person, as pages read
             (team, tday), cost = summed("team_days", 2)
             for t, d, (c,) in zip(team, tday, cost, strict=True):
                 team_days[(names[t], day_of[d])] = dollars(c, e)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -20,6 +20,7 @@ import numpy as np
 from generator.counters import Counters, add_counters
 from generator.identity import IdentityAudit
 from generator.pricing.book import MONEY_EXPONENT
+from generator.pricing.cost import dollars
 from generator.usage import Window, exact
 
 
@@ -110,6 +111,52 @@ WIDTH = len(SERIES) + 2  # a day's record: the day's ordinal, the SERIES counts,
 # a person's model's days, a row of WIDTH integers each: the index into `days`, the SERIES counts, the cost in money
 # units (int64, or Python integers where one passes 64 bits)
 Days = np.ndarray
+
+
+class DayCosts(Mapping[tuple[str, date], Decimal]):
+    """Cost by (name, local day), in order by day, then name: kept as columns of numbers and made Decimal dollars
+    as they are read (a dict of Decimals took about 250 bytes an entry: 400 MB over the windows at 10,000 people)."""
+
+    def __init__(
+        self, names: Sequence[str], who: np.ndarray, day: np.ndarray, units: np.ndarray, exponent: int,
+        day_of: Mapping[int, date],
+    ) -> None:  # fmt: skip
+        present = np.unique(who).tolist()
+        rank = np.zeros(max(present, default=0) + 1, np.int64)
+        rank[sorted(present, key=names.__getitem__)] = np.arange(len(present))
+        order = np.lexsort((rank[who], day))
+        self._names, self._who, self._day, self._units = names, who[order], day[order], units[order]
+        self._exponent, self._day_of = exponent, day_of
+        self._at: dict[tuple[str, date], Decimal] | None = None
+
+    def __len__(self) -> int:
+        return len(self._units)
+
+    def __iter__(self) -> Iterator[tuple[str, date]]:
+        names, day_of = self._names, self._day_of
+        return ((names[w], day_of[d]) for w, d in zip(self._who.tolist(), self._day.tolist(), strict=True))
+
+    def __getitem__(self, key: tuple[str, date]) -> Decimal:
+        if self._at is None:  # a lookup (tests make them) reads the whole once
+            self._at = dict(self.items())
+        return self._at[key]
+
+    def items(self) -> ItemsView[tuple[str, date], Decimal]:
+        return _DayCostItems(self)
+
+    def pairs(self) -> Iterator[tuple[tuple[str, date], Decimal]]:
+        """Each (name, day) and its cost, in order."""
+        e = self._exponent
+        return ((key, dollars(u, e)) for key, u in zip(self, self._units.tolist(), strict=True))
+
+
+class _DayCostItems(ItemsView[tuple[str, date], Decimal]):
+    """A DayCosts' items, read from its columns (not a lookup a key)."""
+
+    _mapping: DayCosts
+
+    def __iter__(self) -> Iterator[tuple[tuple[str, date], Decimal]]:
+        return self._mapping.pairs()
 
 
 class Series:
