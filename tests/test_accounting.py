@@ -223,8 +223,6 @@ def test_legacy_input_is_input_plus_cache_write(demo_site: Path) -> None:
     doc = json.loads((demo_site / "data/usage-7d.json").read_text())
     t = doc["totals"]
     assert doc["total_input_tokens"] == t["input_tokens"] + t["cache_write_tokens"]
-    for u in doc["users"]:
-        assert doc["user_tokens"][u["name"]]["input"] == u["input_tokens"] + u["cache_write_tokens"]
     for m in doc["models"]:
         assert doc["model_tokens"][m["model"]]["input"] == m["input_tokens"] + m["cache_write_tokens"]
 

@@ -55,8 +55,7 @@ def test_schema_rejects_a_broken_document(demo_site: Path) -> None:
 def test_peterdir_is_top_by_cost_and_invocations(demo_site: Path, window: str) -> None:
     doc = load(demo_site, f"data/usage-{window}.json")
     assert doc["users"][0]["name"] == "peterdir"
-    assert max(doc["user_invocations"], key=doc["user_invocations"].get) == "peterdir"
-    assert max(doc["user_costs"], key=doc["user_costs"].get) == "peterdir"
+    assert max(doc["users"], key=lambda u: u["invocations"])["name"] == "peterdir"
     assert len(doc["users"]) >= 6
     audit = {i["principal"]: i["person"] for i in doc["identities"]}
     assert {p for p, person in audit.items() if person == "peterdir"} >= {

@@ -111,9 +111,11 @@ def window_file(tmp_path: Path, people: int, models: int, days: int) -> int:
     return (out / "data/usage-30d.json").stat().st_size
 
 
-def test_a_window_file_holds_at_most_one_entry_a_person(tmp_path: Path) -> None:
+def test_a_window_file_lists_each_person_once(tmp_path: Path) -> None:
     """200 people on 3 models for 20 days: each person by model and by day (the old dashboard's user_model_costs
-    and user_daily_costs, 30 MB at 10,000 people) would add over 100 KB; the days and models themselves add a few."""
+    and user_daily_costs, 30 MB at 10,000 people) would add over 100 KB; the days and models themselves add a few.
+    A person is named in `users` (name and person file) and in `identities` (principal and person) only."""
     one = window_file(tmp_path, 200, 1, 1)
     many = window_file(tmp_path, 200, 3, 20)
     assert many - one < 12_000, (one, many)
+    assert (tmp_path / "site-200x3x20/data/usage-30d.json").read_text().count("p0107") == 4

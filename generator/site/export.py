@@ -32,8 +32,8 @@ from generator.site.report import Cell, WindowReport
 from generator.skips import SkipReport
 from generator.usage import iso
 
-# 7: the old dashboard's user_model_costs and user_daily_costs leave the window file (one entry a person at most:
-# it stays under 10 MB at 10,000 people); 6: budgets[].status and severity (one phrase for every page);
+# 7: the old dashboard's per-person keys (user_*) leave the window file, which lists each person once, in `users`
+# (under 10 MB at 10,000 people); 6: budgets[].status and severity (one phrase for every page);
 # 5: `coverage`; 4: `tags` and users[].via (request metadata, inference profiles)
 SCHEMA_VERSION = 7
 _MICRO = Decimal("0.000001")
@@ -253,8 +253,8 @@ def _by_route(cells: Iterable[Cell]) -> list[dict[str, Any]]:
 
 
 def legacy_keys(rep: WindowReport, days: list[str], meta: BuildMeta) -> dict[str, Any]:
-    """The old Flask dashboard's `/api/usage` keys, so its consumers keep working; but for its two maps of each
-    person by model and by day (people x models x days: 30 MB at 10,000 people), which are in the person files."""
+    """The old Flask dashboard's `/api/usage` keys, so its consumers keep working; but for its maps of people
+    (user_*: 31 MB at 10,000 people), whose figures are in `users`, the usage CSV and the person files."""
 
     def prompt(c: Counters) -> int:
         # The old dashboard's "input" was inputTokenCount + cacheWriteInputTokenCount (cache reads apart).
@@ -268,9 +268,6 @@ def legacy_keys(rep: WindowReport, days: list[str], meta: BuildMeta) -> dict[str
         daily_cost[named[on]] += k.cost
     t = rep.totals
     return {
-        "user_invocations": {u.name: u.counters.invocations for u in rep.users},
-        "user_costs": {u.name: usd(u.counters.cost) for u in rep.users},
-        "user_tokens": {u.name: {"input": prompt(u.counters), "output": u.counters.output_tokens} for u in rep.users},
         "model_usage": {m.name: m.counters.invocations for m in rep.models},
         "model_costs": {m.name: usd(m.counters.cost) for m in rep.models},
         "model_tokens": {m.name: {"input": prompt(m.counters), "output": m.counters.output_tokens} for m in rep.models},
