@@ -49,9 +49,11 @@ def usage_csv(rep: WindowReport, meta: BuildMeta, dimensions: Sequence[str] = ()
     """Return `usage-<w>.csv`: one row per person x model x route, split by the attribution columns after the
     published ones (team, the principal a metadata-named person called through, each breakdown dimension);
     `cost_usd` is empty when nothing was priced."""
-    rows = ((rep.window.key, cell(c.person), cell(c.model), cell(meta.book.name_of(c.model)), c.route,
-             *_counts(c.counters), rep.price_source(c.model), cell(c.team), cell(c.via),
-             *(cell(v) for v in (*c.dims, *[""] * len(dimensions))[: len(dimensions)]))
+    text = functools.cache(cell)  # a name is on many rows: made safe once
+    name = functools.cache(lambda model: cell(meta.book.name_of(model)))
+    rows = ((rep.window.key, text(c.person), text(c.model), name(c.model), c.route,
+             *_counts(c.counters), rep.price_source(c.model), text(c.team), text(c.via),
+             *(text(v) for v in (*c.dims, *[""] * len(dimensions))[: len(dimensions)]))
             for c in rep.attributed)  # fmt: skip
     return _write((*CSV_FIELDS, *ATTRIBUTION_FIELDS, *(f"tag_{d}" for d in dimensions)), rows)
 

@@ -135,6 +135,7 @@ def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
     """Build the Jinja2 environment with every filter and global registered explicitly."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates),
+        auto_reload=False,  # a template is read once a build, not looked at on disk at every page
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
