@@ -58,8 +58,8 @@ def interleaved(items: Sequence[T], make: Callable[[T], Iterable[R]], cores: int
                     continue
                 try:
                     made = pickle.load(pipe)
-                except EOFError:
-                    made = None
+                except (EOFError, pickle.UnpicklingError):
+                    made = None  # it stopped, mid-item perhaps
                 if isinstance(made, BaseException):
                     raise made
                 if not isinstance(made, list):

@@ -95,8 +95,8 @@ counters: Callable[[Counters], dict[str, Any]] = compiled("counters(c)", _json_l
 def usage_payload(
     view: View, meta: BuildMeta, bill: Reconciliation | None = None, cov: Coverage | None = None
 ) -> dict[str, Any]:
-    """Return the `usage-<w>.json` document for one window: at most one entry a person (each person's models and
-    days are in their person file, each day by model in `daily-<w>.csv`), so it grows with people, not with
+    """Return the `usage-<w>.json` document for one window. It names each person once, in `users` (their models
+    and days are in their person file, each day by model in `daily-<w>.csv`), so it grows with people, not with
     people x models x days."""
     rep = view.rep
     name = meta.book.name_of
