@@ -8,7 +8,6 @@ Sums are exact: 64-bit integers where a bound says they fit, Python integers whe
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
@@ -26,6 +25,7 @@ from generator.pricing.cost import Pricer, Rate, Who, costs, dollars, utc_day
 from generator.site.report import (
     Attributed,
     Cell,
+    Costs,
     DayCosts,
     Group,
     Inferred,
@@ -339,9 +339,9 @@ def _one_source(found: set[str]) -> str:
     return next(iter(found)) if len(found) == 1 else "mixed"
 
 
-class Spend(Mapping[tuple[date, str, str], Decimal]):
-    """Cost by UTC day, model and person, for the bill: held as arrays (a 2,000-person, 90-day build has 1.8M of
-    them, 0.5 GB as a dict of Decimals), each one made a Decimal only as it is read."""
+class Spend(Costs[tuple[date, str, str]]):
+    """Cost by UTC day, model and person, for the bill (a 2,000-person, 90-day build has 1.8M of them, 0.5 GB as a
+    dict of Decimals)."""
 
     def __init__(self, runs: list[tuple[list[np.ndarray], np.ndarray]], names: list[str], exponent: int) -> None:
         found = [r for r in runs if len(r[1])]
@@ -350,27 +350,12 @@ class Spend(Mapping[tuple[date, str, str], Decimal]):
         if found:
             keys, cost = _sums([np.concatenate([k[i] for k, _ in found]) for i in range(3)],
                                np.concatenate([c for _, c in found]))  # fmt: skip
-        self._keys, self._cost, self._names, self._exponent = keys, cost[:, 0], names, exponent
-
-    def __len__(self) -> int:
-        return len(self._cost)
-
-    def items(self) -> Iterator[tuple[tuple[date, str, str], Decimal]]:  # type: ignore[override]
-        names, e = self._names, self._exponent
-        days, models, people = (k.tolist() for k in self._keys) if self._keys else ([], [], [])
-        for d, m, p, c in zip(days, models, people, self._cost.tolist(), strict=True):
-            yield (utc_day(d * DAY), names[m], names[p]), dollars(c, e)
+        self._keys, self._units, self._names, self._exponent = keys, cost[:, 0], names, exponent
 
     def __iter__(self) -> Iterator[tuple[date, str, str]]:
-        return (key for key, _ in self.items())
-
-    def __getitem__(self, key: tuple[date, str, str]) -> Decimal:
-        return dollars(int(self._cost[self._at[key]]), self._exponent)  # a KeyError for a key it has not
-
-    @functools.cached_property
-    def _at(self) -> dict[tuple[date, str, str], int]:
-        """Where each key's cost is: made on the first lookup (the bill reads `items()` and never needs it)."""
-        return {key: i for i, key in enumerate(self)}
+        names = self._names
+        days, models, people = (k.tolist() for k in self._keys) if self._keys else ([], [], [])
+        return ((utc_day(d * DAY), names[m], names[p]) for d, m, p in zip(days, models, people, strict=True))
 
 
 def _midnights(start: float, end: float, tz: ZoneInfo) -> list[float]:

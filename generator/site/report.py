@@ -6,13 +6,14 @@ and identities as data; never formats numbers or writes files.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -22,6 +23,8 @@ from generator.identity import IdentityAudit
 from generator.pricing.book import MONEY_EXPONENT
 from generator.pricing.cost import dollars
 from generator.usage import Window, exact
+
+K = TypeVar("K")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +116,41 @@ WIDTH = len(SERIES) + 2  # a day's record: the day's ordinal, the SERIES counts,
 Days = np.ndarray
 
 
-class DayCosts(Mapping[tuple[str, date], Decimal]):
-    """Cost by (name, local day), in order by day, then name: kept as columns of numbers and made Decimal dollars
-    as they are read (a dict of Decimals took about 250 bytes an entry: 400 MB over the windows at 10,000 people)."""
+class Costs(Mapping[K, Decimal]):
+    """Costs held as a column of money units beside their keys' columns, each made Decimal dollars only as it is
+    read (a dict of Decimals takes about 250 bytes an entry). A subclass reads its keys, in order (`__iter__`)."""
+
+    _units: np.ndarray
+    _exponent: int
+
+    def __len__(self) -> int:
+        return len(self._units)
+
+    def items(self) -> ItemsView[K, Decimal]:
+        return _CostItems(self)
+
+    def __getitem__(self, key: K) -> Decimal:
+        return dollars(int(self._units[self._at[key]]), self._exponent)  # a KeyError for a key it has not
+
+    @functools.cached_property
+    def _at(self) -> dict[K, int]:
+        """Where each key's cost is: made on the first lookup (the pages and the bill read `items()`)."""
+        return {key: i for i, key in enumerate(self)}
+
+
+class _CostItems(ItemsView[K, Decimal]):
+    """A Costs' items, read from its columns (not a lookup a key)."""
+
+    _mapping: Costs[K]
+
+    def __iter__(self) -> Iterator[tuple[K, Decimal]]:
+        costs = self._mapping
+        e = costs._exponent
+        return ((key, dollars(u, e)) for key, u in zip(costs, costs._units.tolist(), strict=True))
+
+
+class DayCosts(Costs[tuple[str, date]]):
+    """Cost by (name, local day), in order by day, then name (400 MB over the windows at 10,000 people as a dict)."""
 
     def __init__(
         self, names: Sequence[str], who: np.ndarray, day: np.ndarray, units: np.ndarray, exponent: int,
@@ -127,36 +162,10 @@ class DayCosts(Mapping[tuple[str, date], Decimal]):
         order = np.lexsort((rank[who], day))
         self._names, self._who, self._day, self._units = names, who[order], day[order], units[order]
         self._exponent, self._day_of = exponent, day_of
-        self._at: dict[tuple[str, date], Decimal] | None = None
-
-    def __len__(self) -> int:
-        return len(self._units)
 
     def __iter__(self) -> Iterator[tuple[str, date]]:
         names, day_of = self._names, self._day_of
         return ((names[w], day_of[d]) for w, d in zip(self._who.tolist(), self._day.tolist(), strict=True))
-
-    def __getitem__(self, key: tuple[str, date]) -> Decimal:
-        if self._at is None:  # a lookup (tests make them) reads the whole once
-            self._at = dict(self.items())
-        return self._at[key]
-
-    def items(self) -> ItemsView[tuple[str, date], Decimal]:
-        return _DayCostItems(self)
-
-    def pairs(self) -> Iterator[tuple[tuple[str, date], Decimal]]:
-        """Each (name, day) and its cost, in order."""
-        e = self._exponent
-        return ((key, dollars(u, e)) for key, u in zip(self, self._units.tolist(), strict=True))
-
-
-class _DayCostItems(ItemsView[tuple[str, date], Decimal]):
-    """A DayCosts' items, read from its columns (not a lookup a key)."""
-
-    _mapping: DayCosts
-
-    def __iter__(self) -> Iterator[tuple[tuple[str, date], Decimal]]:
-        return self._mapping.pairs()
 
 
 class Series:
