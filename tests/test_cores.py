@@ -90,7 +90,7 @@ def test_a_lambda_uses_the_cores_its_memory_buys(memory: str, most: int) -> None
 def test_a_site_made_on_two_cores_is_the_one_made_on_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
-    def available(most: int) -> int:  # two cores, whatever this machine has, but a Lambda's bound
+    def available(most: int = 0) -> int:  # two cores, whatever this machine has, but a Lambda's bound
         calls.append(most)
         return most or 2
 
@@ -99,7 +99,7 @@ def test_a_site_made_on_two_cores_is_the_one_made_on_one(tmp_path: Path, monkeyp
     two = built(logs, tmp_path / "two", "1d,7d,30d,mtd")
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")  # a 1,024 MB Lambda: one core's time
     one = built(logs, tmp_path / "one", "1d,7d,30d,mtd")
-    assert calls == [0, 1]
+    assert calls[-1] == 1 and 1 not in calls[:-1]  # the Lambda's pages alone were bounded to one core
     files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
     assert len(files) > 90 and files == sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file())
     assert [f for f in files if (one / f).read_bytes() != (two / f).read_bytes()] == []

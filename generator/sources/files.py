@@ -17,7 +17,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator import memory
+from generator import cores, memory
 from generator.attribution import MetaText
 from generator.errors import SourceError
 from generator.skips import SkipTally
@@ -161,7 +161,7 @@ def split(files: list[Path], workers: int | None = None) -> tuple[int, list[list
     read in order and merged in order, so skip examples stay in order."""
     weights = [_size(path) + 1 for path in files]  # an empty file still has to be opened
     total = sum(weights)
-    workers = workers or min(os.cpu_count() or 1, max(1, len(files) // PER_WORKER, total // PER_WORKER_BYTES))
+    workers = workers or min(cores.available(), max(1, len(files) // PER_WORKER, total // PER_WORKER_BYTES))
     count = max(workers, -(-total // BATCH_BYTES)) if workers > 1 else 1
     batches: list[list[tuple[int, Path]]] = [[] for _ in range(count)]
     done = 0
