@@ -266,8 +266,9 @@ def test_a_cost_past_64_bits_is_exact() -> None:
 def test_the_cube_is_the_same_however_its_rows_are_split_into_runs(
     data: list[HourlyRow], back: int, zone: str, most: int
 ) -> None:
-    """Runs of a few rows (a piece held as several parts, a day's series record added up across runs) give the cube
-    of one run a piece: every report, the series' model order, the last day's hours, the bill's spend and first hour."""
+    """Runs of a few rows (a piece held as several parts and merged two at a time, a day's series record added up
+    across runs) give the cube of one run a piece: every report, the series' model order, the last day's hours, the
+    bill's spend and first hour."""
     tz = ZoneInfo(zone)
     now = NOW - timedelta(hours=back)
     people = resolve((r.principal for r in data), IdentityRules())
@@ -275,7 +276,7 @@ def test_the_cube_is_the_same_however_its_rows_are_split_into_runs(
     one_day, wide = windows[0], widest(windows, tz)
 
     def cube(most: int) -> DayCube:
-        return DayCube(periods(windows), tz, one_day, True, wide).add_all(data, Pricer(BOOK, people, {}), most)
+        return DayCube(periods(windows), tz, one_day, True, wide).add_all(data, Pricer(BOOK, people, {}), most, 2)
 
     small, whole = cube(most), cube(1 << 19)
     assert (small.began, small.hours(), small.spend) == (whole.began, whole.hours(), whole.spend)
