@@ -150,7 +150,7 @@ def build(settings: Settings) -> BuildResult:
         kind_spend = billing.spend_by_kind(source.rows, book, models) if billed else {}
         widest = report.widest(windows, settings.tz)  # the window whose days the person pages show
         cube = DayCube(decisions.periods(windows), settings.tz, one_day, billed, widest)
-        cube.add_all(source.rows, Pricer(book, people, models, _attributor(settings, people, profiles)))
+        cube.add_all(source.rows, Pricer(book, people, models, _attributor(settings, people, profiles)), drop=True)
         s.note(rows=rows, prices=len(book.prices), profiles=len(found.profiles))
     memory.give_back()  # the cube's last sums and sorts
     with stage("reconcile") as s:  # Bedrock's own counts beside the logs', and the bill
@@ -165,7 +165,7 @@ def build(settings: Settings) -> BuildResult:
     queries, source_line = source.queries, source.line
     if found.problems:
         source_line = "; ".join(filter(None, [source_line, *found.problems]))
-    del source  # the cube holds every sum the pages need; let the hourly rows go
+    del source  # the cube holds every sum the pages need (and let a table of hourly rows go as it read it)
     memory.give_back()
     with stage("report") as s:
         reports = tuple(cube.report(w, people) for w in windows)

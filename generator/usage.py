@@ -201,8 +201,9 @@ class HourlyAggregator:
         _add(*self._counts(row.hour, key), usage_counts(row))
 
     def rows(self) -> RowTable:
-        """Return the rows sorted by hour, principal, model id and the rest, as columns, emptying the aggregator an
-        hour at a time (the table's columns are whole arrays of their own, so the hours' memory goes back as one)."""
+        """Return the rows sorted by hour, principal, model id and the rest, as columns in chunks of about CHUNK_ROWS
+        rows, emptying the aggregator an hour at a time (each chunk's columns are whole arrays of their own, so the
+        hours' memory goes back as the chunks fill)."""
         hours, self._hours = self._hours, {}
         names, variants = self._name.values, np.array(self._variants, np.int64).reshape(-1, 4)
         rank = np.empty(len(names), np.int64)
@@ -210,14 +211,12 @@ class HourlyAggregator:
         by_variant = np.lexsort([rank[variants[:, 3]], rank[variants[:, 2]], variants[:, 1], rank[variants[:, 0]]])
         variant_rank = np.empty(len(variants), np.int64)
         variant_rank[by_variant] = np.arange(len(variants))  # (region, prompt_over, account, meta) in that order
-        size = sum(len(keys) for keys, _ in hours.values())
-        hour = np.empty(size, np.int64)
-        text = tuple(np.empty(size, np.int32) for _ in _NAME_FIELDS)
-        over, counts = np.empty(size, np.int32), np.empty((size, len(USAGE_COUNTS)), np.int64)
-        end = 0
+        chunks: list[Chunk] = []
+        held: list[Chunk] = []  # the hours since the last chunk
+        size = 0
         for i, h in enumerate(sorted(hours)):
             if i % 64 == 63:
-                memory.give_back()  # the hours read so far: their pages go back as the table's fill
+                memory.give_back()  # the hours read so far: their pages go back as the chunks fill
             keys, found = hours.pop(h)
             key = list(keys)
             p = np.fromiter((k & _LOW for k in key), np.int64, len(key))
@@ -227,12 +226,15 @@ class HourlyAggregator:
                                                                                             len(key)) // 6]  # fmt: skip
             kept = np.flatnonzero(sums[:, 0])  # a key whose calls were all taken back makes no row
             order = kept[np.lexsort([variant_rank[v[kept]], rank[m[kept]], rank[p[kept]]])]
-            start, end = end, end + len(order)
-            hour[start:end] = h
-            for column, values in zip(text, (p, m, variants[v, 0], variants[v, 2], variants[v, 3]), strict=True):
-                column[start:end] = values[order]
-            over[start:end], counts[start:end] = variants[v[order], 1], sums[order]
-        return RowTable(names, hour[:end], tuple(t[:end] for t in text), over[:end], counts[:end])
+            text = (p, m, variants[v, 0], variants[v, 2], variants[v, 3])
+            held.append(Chunk(np.full(len(order), h, np.int64), tuple(t[order].astype(np.int32) for t in text),
+                              variants[v[order], 1].astype(np.int32), sums[order]))  # fmt: skip
+            size += len(order)
+            if size >= CHUNK_ROWS:
+                chunks.append(joined(held))
+                held, size = [], 0
+        chunks.append(joined(held))
+        return RowTable(names, chunks)
 
 
 def _add(counts: array[int], at: int, values: Iterable[int]) -> None:
@@ -246,6 +248,30 @@ def _add(counts: array[int], at: int, values: Iterable[int]) -> None:
 
 _ZEROS = array("q", bytes(48))
 _NAME_FIELDS = ("principal", "model_id", "region", "account", "meta")
+
+
+CHUNK_ROWS = 1 << 18  # rows a table holds in one set of columns (about 20 MB): what a reader frees at a time
+
+
+class Chunk(NamedTuple):
+    """Rows as numpy columns, by hour, then principal, model id and the rest (their names' order)."""
+
+    hour: np.ndarray  # int64 epoch seconds
+    text: tuple[np.ndarray, ...]  # int32 name numbers, one column per _NAME_FIELDS
+    over: np.ndarray  # int32 prompt_over
+    counts: np.ndarray  # int64, rows x 6 (USAGE_COUNTS)
+
+
+def joined(chunks: Sequence[Chunk]) -> Chunk:
+    """One chunk of `chunks` end to end (the one itself, uncopied)."""
+    if len(chunks) == 1:
+        return chunks[0]
+    if not chunks:
+        return Chunk(np.zeros(0, np.int64), tuple(np.zeros(0, np.int32) for _ in _NAME_FIELDS),
+                     np.zeros(0, np.int32), np.zeros((0, len(USAGE_COUNTS)), np.int64))  # fmt: skip
+    return Chunk(np.concatenate([c.hour for c in chunks]),
+                 tuple(np.concatenate([c.text[i] for c in chunks]) for i in range(len(_NAME_FIELDS))),
+                 np.concatenate([c.over for c in chunks]), np.concatenate([c.counts for c in chunks]))  # fmt: skip
 
 
 class Columns(NamedTuple):
@@ -264,51 +290,51 @@ class Columns(NamedTuple):
 
 class RowTable(Sequence[HourlyRow]):
     """Hourly rows held as numpy columns in hour order: five name numbers, prompt_over and six counts a row (80
-    bytes, where a row object and its integers take 220); a row object is made only while it is read."""
+    bytes, where a row object and its integers take 220); a row object is made only while it is read. The columns
+    come in chunks, each chunk's hours before the next's, so a reader that is done with a chunk can let it go."""
 
-    def __init__(
-        self,
-        names: list[str],
-        hour: np.ndarray,
-        text: tuple[np.ndarray, ...],
-        over: np.ndarray,
-        counts: np.ndarray,
-    ) -> None:
-        self._columns = Columns(hour, text, over, counts, 0, names)
+    def __init__(self, names: list[str], chunks: Iterable[Chunk]) -> None:
+        self._names = names
+        self._chunks: list[Columns] = []
+        first = 0
+        for c in chunks:
+            if len(c.hour):
+                self._chunks.append(Columns(*c, first, names))
+                first += len(c.hour)
 
     def __len__(self) -> int:
-        return len(self._columns.hour)
+        return sum(len(c.hour) for c in self._chunks)
 
     def __iter__(self) -> Iterator[HourlyRow]:
-        for at in range(0, len(self), 4096):  # a slice of columns at a time: plain integers read fast
-            yield from self._rows(at, at + 4096)
-
-    def _rows(self, start: int, stop: int) -> Iterator[HourlyRow]:
-        hour, text, over, counts, _, names = self._columns
-        parts = (hour[start:stop].tolist(), *(t[start:stop].tolist() for t in text), over[start:stop].tolist())
-        for (h, p, m, r, a, meta, o), c in zip(zip(*parts, strict=True), counts[start:stop].tolist(), strict=True):
-            yield row_of(h, names[p], names[m], c, names[r], o, names[a], names[meta])
+        for c in self._chunks:
+            for at in range(0, len(c.hour), 4096):  # a slice of columns at a time: plain integers read fast
+                yield from _rows(c, at, at + 4096)
 
     def runs(
-        self, bounds: Sequence[float], most: int = 1 << 19, breaks: Sequence[float] = ()
+        self, bounds: Sequence[float], most: int = 1 << 19, breaks: Sequence[float] = (), drop: bool = False
     ) -> Iterator[tuple[int, Columns]]:
         """The rows as columns (views, not copies), a run at a time: the hours between two neighbouring `bounds`
-        (sorted), or before the first or after the last, at most `most` rows a run, and where a run must end
-        early, at the last of `breaks` (sorted hours: local midnights, say) that keeps it within `most`. Each run
-        comes with the index of the bound before it (-1: before the first)."""
-        c, most = self._columns, max(1, most)
-        cuts = [0, *np.searchsorted(c.hour, np.asarray(bounds, np.float64), "left").tolist(), len(self)]
-        ends = np.searchsorted(c.hour, np.asarray(breaks, np.float64), "left")
-        for at, (start, stop) in enumerate(itertools.pairwise(cuts), -1):
-            first = start
-            while first < stop:
-                last = min(stop, first + most)
-                if last < stop:  # the run must end early: at the last break within reach, if there is one
-                    found = ends[(ends > first) & (ends <= last)]
-                    last = int(found[-1]) if len(found) else last
-                yield at, Columns(c.hour[first:last], tuple(t[first:last] for t in c.text), c.over[first:last],
-                                  c.counts[first:last], first, c.names)  # fmt: skip
-                first = last
+        (sorted), or before the first or after the last, at most `most` rows a run and never two chunks', and where
+        a run must end early, at the last of `breaks` (sorted hours: local midnights, say) that keeps it within
+        `most`. Each run comes with the index of the bound before it (-1: before the first). With `drop`, each chunk
+        leaves the table once its runs are read (the table is then empty)."""
+        most = max(1, most)
+        chunks = self._chunks if drop else list(self._chunks)
+        while chunks:
+            c = chunks.pop(0)
+            cuts = [0, *np.searchsorted(c.hour, np.asarray(bounds, np.float64), "left").tolist(), len(c.hour)]
+            ends = np.searchsorted(c.hour, np.asarray(breaks, np.float64), "left")
+            for at, (start, stop) in enumerate(itertools.pairwise(cuts), -1):
+                first = start
+                while first < stop:
+                    last = min(stop, first + most)
+                    if last < stop:  # the run must end early: at the last break within reach, if there is one
+                        found = ends[(ends > first) & (ends <= last)]
+                        last = int(found[-1]) if len(found) else last
+                    yield at, Columns(c.hour[first:last], tuple(t[first:last] for t in c.text), c.over[first:last],
+                                      c.counts[first:last], c.first + first, c.names)  # fmt: skip
+                    first = last
+            del c
 
     @overload
     def __getitem__(self, i: int) -> HourlyRow: ...
@@ -318,7 +344,11 @@ class RowTable(Sequence[HourlyRow]):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         j = range(len(self))[i]
-        return next(self._rows(j, j + 1))
+        for c in self._chunks:
+            if j < len(c.hour):
+                break
+            j -= len(c.hour)
+        return next(_rows(c, j, j + 1))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and len(self) == len(other) and all(map(operator.eq, self, other))
@@ -327,8 +357,15 @@ class RowTable(Sequence[HourlyRow]):
 
     def names(self, field: str) -> set[str]:
         """Every value of a name field ("principal", "model_id", "region", "account" or "meta") the rows hold."""
-        names = self._columns.names
-        return {names[n] for n in np.unique(self._columns.column(field)).tolist()}
+        found = set().union(*(np.unique(c.column(field)).tolist() for c in self._chunks))
+        return {self._names[n] for n in found}
+
+
+def _rows(c: Columns, start: int, stop: int) -> Iterator[HourlyRow]:
+    names = c.names
+    parts = (c.hour[start:stop].tolist(), *(t[start:stop].tolist() for t in c.text), c.over[start:stop].tolist())
+    for (h, p, m, r, a, meta, o), n in zip(zip(*parts, strict=True), c.counts[start:stop].tolist(), strict=True):
+        yield row_of(h, names[p], names[m], n, names[r], o, names[a], names[meta])
 
 
 FITS = float(1 << 62)  # a sum whose bound is below this fits a signed 64-bit integer with room to spare
@@ -358,36 +395,84 @@ def sort_runs(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 def combine(tables: list[RowTable]) -> RowTable:
     """One table of the rows of `tables` (read from different files, say), rows of the same hour and key summed
-    and rows left with no calls dropped. The list is emptied, and each column of the tables goes as soon as it is
-    copied into the whole, so the tables and the whole are held at once only a column at a time. Tables whose hours
-    follow one another are laid end to end; overlapping ones are sorted and summed."""
+    and rows left with no calls dropped. The list is emptied as the tables are read. Chunks whose hours no other
+    chunk's span are laid end to end as they are; only the rows of hours two chunks' spans share (where one file's
+    hours meet the next's) are sorted and summed, so memory holds the tables and a copy of those rows, never a
+    copy of them all."""
     tables[:] = [t for t in tables if len(t)] or tables[:1]
     if len(tables) == 1:
         return tables.pop()
-    names = sorted({name for t in tables for name in t._columns.names})
+    names = sorted({name for t in tables for name in t._names})
     number = {name: n for n, name in enumerate(names)}  # numbers in name order: a number is its name's rank
-    parts: list[list[np.ndarray | None]] = []  # each table's counts, hour, over and name columns (renumbered)
+    chunks: list[Chunk] = []  # every table's chunks, renumbered into `names`
     for t in tables:
-        c = t._columns
-        to = np.fromiter((number[name] for name in c.names), np.int32, len(c.names))
-        parts.append([c.counts, c.hour, c.over, *(to[column] for column in c.text)])
+        to = np.fromiter((number[name] for name in t._names), np.int32, len(t._names))
+        for _, run in t.runs([], len(t) or 1, drop=True):  # one run a chunk
+            chunks.append(Chunk(run.hour, tuple(to[column] for column in run.text), run.over, run.counts))
     tables.clear()
-    ordered = all(a[1][-1] < b[1][0] for a, b in itertools.pairwise(parts))  # type: ignore[index]
-    whole = []
-    for i in range(len(parts[0])):  # the biggest column first, while the most memory is still held
-        whole.append(np.concatenate([part[i] for part in parts]))
-        for part in parts:
-            part[i] = None
-    counts, hour, over, *names_of = whole
-    text = tuple(names_of)
-    del parts, whole, names_of
-    if ordered:  # hours apart: each table's order (by hour, then names in order) holds in the whole
-        return RowTable(names, hour, text, over, counts)
-    principal, model, region, account, meta = text
-    keys = [hour, principal, model, region, over, account, meta]  # RowTable's order: hour first
-    del hour, text, over, principal, model, region, account, meta
-    order, change = sort_runs(keys)  # a column at a time: one column's copy more at once, not all
-    counts = exact(counts)[order]
+    chunks.sort(key=lambda c: int(c.hour[0]))
+    shared = _shared_hours([(int(c.hour[0]), int(c.hour[-1])) for c in chunks])
+    alone: list[Chunk] = []  # the parts of chunks in no shared span, and each shared span's sums
+    contested: list[Chunk] = []
+    for c in chunks:
+        cuts = np.searchsorted(c.hour, np.asarray([t for span in shared for t in (span[0], span[1] + 1)]), "left")
+        edges = [0, *cuts.tolist(), len(c.hour)]
+        for k, (a, b) in enumerate(itertools.pairwise(edges)):
+            if a < b:
+                (contested if k % 2 else alone).append(_part(c, a, b))
+    chunks.clear()
+    if contested:
+        summed = _summed(joined(contested))
+        contested.clear()
+        cuts = np.searchsorted(summed.hour, np.asarray([span[0] for span in shared[1:]]), "left").tolist()
+        alone += [_part(summed, a, b) for a, b in itertools.pairwise([0, *cuts, len(summed.hour)]) if a < b]
+    alone.sort(key=lambda c: int(c.hour[0]))
+    return RowTable(names, _gathered(alone))
+
+
+def _part(c: Chunk, start: int, stop: int) -> Chunk:
+    return Chunk(c.hour[start:stop], tuple(t[start:stop] for t in c.text), c.over[start:stop], c.counts[start:stop])
+
+
+def _shared_hours(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans of hours (first, last) that two or more of `spans` (sorted by first hour) cover, merged, in order."""
+    shared: list[tuple[int, int]] = []
+    reach = None  # the last hour any span so far covers
+    for first, last in spans:
+        if reach is not None and first <= reach:
+            a, b = first, min(last, reach)
+            if shared and a <= shared[-1][1] + 1:
+                shared[-1] = (shared[-1][0], max(shared[-1][1], b))
+            else:
+                shared.append((a, b))
+        reach = last if reach is None else max(reach, last)
+    return shared
+
+
+def _gathered(parts: list[Chunk]) -> Iterator[Chunk]:
+    """Neighbouring small parts joined into chunks of about CHUNK_ROWS rows (a part that big stands alone, uncopied),
+    each part let go as it is joined."""
+    held: list[Chunk] = []
+    while parts:
+        part = parts.pop(0)
+        if len(part.hour) >= CHUNK_ROWS:
+            yield joined(held)
+            held = []
+            yield part
+            continue
+        held.append(part)
+        if sum(len(c.hour) for c in held) >= CHUNK_ROWS:
+            yield joined(held)
+            held = []
+    yield joined(held)
+
+
+def _summed(c: Chunk) -> Chunk:
+    """The rows of `c` sorted as a table holds them, rows of the same hour and key summed, rows of no calls dropped."""
+    principal, model, region, account, meta = c.text
+    keys = [c.hour, principal, model, region, c.over, account, meta]  # RowTable's order: hour first
+    order, change = sort_runs(keys)
+    counts = exact(c.counts)[order]
     del order
     starts = np.flatnonzero(change)
     sums = np.add.reduceat(counts, starts)
@@ -397,7 +482,7 @@ def combine(tables: list[RowTable]) -> RowTable:
         sums = sums.astype(np.int64)
     kept = starts[sums[:, 0] != 0]  # a row whose calls were all taken back is no row
     hour, principal, model, region, over, account, meta = (k[kept] for k in keys)
-    return RowTable(names, hour, (principal, model, region, account, meta), over, sums[sums[:, 0] != 0])
+    return Chunk(hour, (principal, model, region, account, meta), over, sums[sums[:, 0] != 0])
 
 
 def as_table(rows: Sequence[HourlyRow]) -> RowTable:

@@ -1,7 +1,7 @@
 """Property tests: money adds up however the usage is sliced, and unpriced usage never leaks into it."""
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -21,7 +21,7 @@ from generator.pricing.cost import Pricer, cost_of, dollars
 from generator.site.cube import DayCube, summarize
 from generator.site.decisions import periods
 from generator.site.report import SERIES, DayCosts, WindowReport, widest
-from generator.usage import HourlyRow, Window, local_day, make_windows, usage_counts
+from generator.usage import HourlyRow, Window, as_table, local_day, make_windows, usage_counts
 
 NOW = datetime(2026, 11, 27, 7, 30, tzinfo=UTC)
 END = int(NOW.timestamp()) // 3600 * 3600
@@ -275,10 +275,12 @@ def test_the_cube_is_the_same_however_its_rows_are_split_into_runs(
     windows = make_windows(now, tz)
     one_day, wide = windows[0], widest(windows, tz)
 
-    def cube(most: int) -> DayCube:
-        return DayCube(periods(windows), tz, one_day, True, wide).add_all(data, Pricer(BOOK, people, {}), most, 2)
+    def cube(rows: Sequence[HourlyRow], most: int, drop: bool = False) -> DayCube:
+        return DayCube(periods(windows), tz, one_day, True, wide).add_all(rows, Pricer(BOOK, people, {}), most, 2, drop)
 
-    small, whole = cube(most), cube(1 << 19)
+    table = as_table(data)
+    small, whole = cube(table, most, drop=True), cube(data, 1 << 19)
+    assert len(table) == 0  # each chunk let go once summed
     assert (small.began, small.hours(), small.spend) == (whole.began, whole.hours(), whole.spend)
     for w in periods(windows):
         mine, theirs = small.report(w, people), whole.report(w, people)

@@ -1,8 +1,13 @@
+import itertools
 from datetime import UTC, datetime
+from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from generator import usage
 from generator.errors import SourceError
 from generator.usage import HourlyAggregator, HourlyRow, combine, floor_hour, local_day, make_windows, names_in
 
@@ -142,3 +147,45 @@ def test_local_day_uses_the_hour_start() -> None:
     hour = int(at(2026, 11, 26, 23).timestamp())
     assert local_day(hour, ZoneInfo("UTC")).isoformat() == "2026-11-26"
     assert local_day(hour, ZoneInfo("Asia/Tokyo")).isoformat() == "2026-11-27"
+
+
+_ROW = st.builds(
+    HourlyRow,
+    st.integers(0, 9).map(lambda h: int(floor_hour(T).timestamp()) - h * 3600),
+    st.sampled_from(["a", "b", "c"]),
+    st.sampled_from(["m", "n"]),
+    st.integers(1, 2),
+    st.just(0),
+    st.integers(0, 5),
+    st.just(0),
+    st.just(0),
+    st.just(0),
+    st.sampled_from(["", "us-east-1"]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(_ROW, max_size=12), min_size=1, max_size=5), st.integers(1, 4))
+def test_combining_chunked_tables_equals_one_table_of_every_row(tables: list[list[HourlyRow]], chunk: int) -> None:
+    """However rows fall into tables and tables into chunks, combining them gives the table one aggregator makes of
+    every row: the same rows, summed, in order (hours only one table spans laid as they are, shared ones summed)."""
+    with patch.object(usage, "CHUNK_ROWS", chunk):
+        made = []
+        for rows in tables:
+            agg = HourlyAggregator()
+            for row in rows:
+                agg.add_row(row)
+            made.append(agg.rows())
+        # one run a chunk; a chunk is cut at the first hour that takes it to `chunk` rows
+        assert all(sum(c.hour != c.hour[-1]) < chunk for t in made for _, c in t.runs([], 1 << 20))
+        whole = HourlyAggregator()
+        for row in (r for rows in tables for r in rows):
+            whole.add_row(row)
+        want = list(whole.rows())
+        combined = combine(made)
+        assert list(combined) == want and len(combined) == len(want)
+        assert [c.first for _, c in combined.runs([], 1 << 20)] == list(
+            itertools.accumulate((len(c.hour) for _, c in combined.runs([], 1 << 20)), initial=0)
+        )[:-1]  # each chunk knows where it starts in the table
+        chunks = len(list(combined.runs([], 1 << 20)))
+        assert len(list(combined.runs([], 1 << 20, drop=True))) == chunks and len(combined) == 0  # read, then let go

@@ -173,10 +173,13 @@ class DayCube:
         self._days: dict[int, date] = {}
         self.exponent = MONEY_EXPONENT  # the money unit's, once rows are in
 
-    def add_all(self, rows: Sequence[HourlyRow], pricer: Pricer, most: int = RUN_ROWS, fold: int = FOLD) -> DayCube:
+    def add_all(
+        self, rows: Sequence[HourlyRow], pricer: Pricer, most: int = RUN_ROWS, fold: int = FOLD, drop: bool = False
+    ) -> DayCube:
         """Price the rows and sum them in, `most` rows at a time, the runs of a stretch of time merged into one piece
         whenever `fold` of them are held apart and at the end (so a window reads one piece a stretch: at 10,000
-        people, the sorts of 40 pieces' sums took 700 MB); the cube takes no rows after this."""
+        people, the sorts of 40 pieces' sums took 700 MB); the cube takes no rows after this. With `drop`, a RowTable
+        lets each chunk of rows go once it is summed (the rows and the sums are never all held at once)."""
         self.exponent = e = pricer.exponent
         tz, (first, last), spend = self.tz, self._hours, self.spend
         self.series = series = Series(days_of(self._series, tz), e) if self._series else None
@@ -185,7 +188,7 @@ class DayCube:
         spent: list[tuple[list[np.ndarray], np.ndarray]] = []  # each run's cost by UTC day, model and person
         names = self._names.values
         midnights = _midnights(self.edges[0], self.edges[-1], tz) if self.edges else []
-        for at, columns in as_table(rows).runs(self.edges, most, midnights):  # a day in one run, where it fits
+        for at, columns in as_table(rows).runs(self.edges, most, midnights, drop):  # a day in one run, where it fits
             memory.give_back()  # the last run's sums and sorts
             run = self._priced(columns, pricer)
             hour = columns.hour
