@@ -310,31 +310,52 @@ class RowTable(Sequence[HourlyRow]):
             for at in range(0, len(c.hour), 4096):  # a slice of columns at a time: plain integers read fast
                 yield from _rows(c, at, at + 4096)
 
+    def chunks(self) -> tuple[Columns, ...]:
+        """The columns as the table holds them, chunk by chunk."""
+        return tuple(self._chunks)
+
     def runs(
         self, bounds: Sequence[float], most: int = 1 << 19, breaks: Sequence[float] = (), drop: bool = False
     ) -> Iterator[tuple[int, Columns]]:
-        """The rows as columns (views, not copies), a run at a time: the hours between two neighbouring `bounds`
-        (sorted), or before the first or after the last, at most `most` rows a run and never two chunks', and where
-        a run must end early, at the last of `breaks` (sorted hours: local midnights, say) that keeps it within
-        `most`. Each run comes with the index of the bound before it (-1: before the first). With `drop`, each chunk
-        leaves the table once its runs are read (the table is then empty)."""
+        """The rows as columns, a run at a time: the hours between two neighbouring `bounds` (sorted), or before the
+        first or after the last, at most `most` rows a run, and where a run must end early, at the last of `breaks`
+        (sorted hours: local midnights, say) that keeps it within `most`. Each run comes with the index of the bound
+        before it (-1: before the first). A run within one chunk is a view of it; one across chunks, a copy. With
+        `drop`, each chunk leaves the table once its rows are read (the table is then empty)."""
         most = max(1, most)
         chunks = self._chunks if drop else list(self._chunks)
-        while chunks:
-            c = chunks.pop(0)
-            cuts = [0, *np.searchsorted(c.hour, np.asarray(bounds, np.float64), "left").tolist(), len(c.hour)]
-            ends = np.searchsorted(c.hour, np.asarray(breaks, np.float64), "left")
-            for at, (start, stop) in enumerate(itertools.pairwise(cuts), -1):
-                first = start
-                while first < stop:
-                    last = min(stop, first + most)
-                    if last < stop:  # the run must end early: at the last break within reach, if there is one
-                        found = ends[(ends > first) & (ends <= last)]
-                        last = int(found[-1]) if len(found) else last
-                    yield at, Columns(c.hour[first:last], tuple(t[first:last] for t in c.text), c.over[first:last],
-                                      c.counts[first:last], c.first + first, c.names)  # fmt: skip
-                    first = last
-            del c
+
+        def places(hours: Sequence[float]) -> np.ndarray:  # where each hour would go among all the rows
+            at = np.asarray(hours, np.float64)
+            return sum((np.searchsorted(c.hour, at, "left") for c in chunks), np.zeros(len(at), np.int64))
+
+        cuts = [0, *places(bounds).tolist(), sum(len(c.hour) for c in chunks)]
+        ends = places(breaks)
+        held = 0  # the rows of the chunks before chunks[k]
+        k = 0
+        for at, (start, stop) in enumerate(itertools.pairwise(cuts), -1):
+            first = start
+            while first < stop:
+                last = min(stop, first + most)
+                if last < stop:  # the run must end early: at the last break within reach, if there is one
+                    found = ends[(ends > first) & (ends <= last)]
+                    last = int(found[-1]) if len(found) else last
+                parts = []
+                row = first
+                while row < last:
+                    c = chunks[k]
+                    lo, hi = row - held, min(last - held, len(c.hour))
+                    parts.append(Columns(c.hour[lo:hi], tuple(t[lo:hi] for t in c.text), c.over[lo:hi],
+                                         c.counts[lo:hi], c.first + lo, c.names))  # fmt: skip
+                    row = held + hi
+                    if hi == len(c.hour):  # done with this chunk
+                        held += hi
+                        if drop:
+                            chunks.pop(0)
+                        else:
+                            k += 1
+                yield at, _joined_columns(parts)
+                first = last
 
     @overload
     def __getitem__(self, i: int) -> HourlyRow: ...
@@ -366,6 +387,14 @@ def _rows(c: Columns, start: int, stop: int) -> Iterator[HourlyRow]:
     parts = (c.hour[start:stop].tolist(), *(t[start:stop].tolist() for t in c.text), c.over[start:stop].tolist())
     for (h, p, m, r, a, meta, o), n in zip(zip(*parts, strict=True), c.counts[start:stop].tolist(), strict=True):
         yield row_of(h, names[p], names[m], n, names[r], o, names[a], names[meta])
+
+
+def _joined_columns(parts: list[Columns]) -> Columns:
+    """Neighbouring runs of rows as one (the one itself, uncopied)."""
+    if len(parts) == 1:
+        return parts[0]
+    c = joined([Chunk(p.hour, p.text, p.over, p.counts) for p in parts])
+    return Columns(*c, parts[0].first, parts[0].names)
 
 
 FITS = float(1 << 62)  # a sum whose bound is below this fits a signed 64-bit integer with room to spare
@@ -407,8 +436,9 @@ def combine(tables: list[RowTable]) -> RowTable:
     chunks: list[Chunk] = []  # every table's chunks, renumbered into `names`
     for t in tables:
         to = np.fromiter((number[name] for name in t._names), np.int32, len(t._names))
-        for _, run in t.runs([], len(t) or 1, drop=True):  # one run a chunk
-            chunks.append(Chunk(run.hour, tuple(to[column] for column in run.text), run.over, run.counts))
+        while t._chunks:
+            held = t._chunks.pop(0)
+            chunks.append(Chunk(held.hour, tuple(to[column] for column in held.text), held.over, held.counts))
     tables.clear()
     chunks.sort(key=lambda c: int(c.hour[0]))
     shared = _shared_hours([(int(c.hour[0]), int(c.hour[-1])) for c in chunks])

@@ -9,7 +9,16 @@ from hypothesis import strategies as st
 
 from generator import usage
 from generator.errors import SourceError
-from generator.usage import HourlyAggregator, HourlyRow, combine, floor_hour, local_day, make_windows, names_in
+from generator.usage import (
+    HourlyAggregator,
+    HourlyRow,
+    combine,
+    floor_hour,
+    local_day,
+    make_windows,
+    names_in,
+    usage_counts,
+)
 
 T = datetime(2026, 11, 27, 7, 30, tzinfo=UTC)
 
@@ -177,15 +186,20 @@ def test_combining_chunked_tables_equals_one_table_of_every_row(tables: list[lis
                 agg.add_row(row)
             made.append(agg.rows())
         # one run a chunk; a chunk is cut at the first hour that takes it to `chunk` rows
-        assert all(sum(c.hour != c.hour[-1]) < chunk for t in made for _, c in t.runs([], 1 << 20))
+        assert all(sum(c.hour != c.hour[-1]) < chunk for t in made for c in t.chunks())
         whole = HourlyAggregator()
         for row in (r for rows in tables for r in rows):
             whole.add_row(row)
         want = list(whole.rows())
         combined = combine(made)
         assert list(combined) == want and len(combined) == len(want)
-        assert [c.first for _, c in combined.runs([], 1 << 20)] == list(
-            itertools.accumulate((len(c.hour) for _, c in combined.runs([], 1 << 20)), initial=0)
-        )[:-1]  # each chunk knows where it starts in the table
-        chunks = len(list(combined.runs([], 1 << 20)))
-        assert len(list(combined.runs([], 1 << 20, drop=True))) == chunks and len(combined) == 0  # read, then let go
+        chunks = combined.chunks()
+        assert [c.first for c in chunks] == list(itertools.accumulate((len(c.hour) for c in chunks), initial=0))[:-1]
+        for most in (1, 2, 5, len(want) or 1):  # runs across chunks: the same rows, each knowing its place
+            runs = [c for _, c in combined.runs([], most)]
+            assert [c.first for c in runs] == list(itertools.accumulate((len(c.hour) for c in runs), initial=0))[:-1]
+            assert [c.counts.tolist() for c in runs] == [
+                [list(usage_counts(r)) for r in want[c.first : c.first + len(c.hour)]] for c in runs
+            ]
+        assert sum(len(c.hour) for _, c in combined.runs([], 3, drop=True)) == len(want)
+        assert len(combined) == 0 and not combined.chunks()  # read, then let go
