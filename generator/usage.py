@@ -331,8 +331,7 @@ class RowTable(Sequence[HourlyRow]):
 
         cuts = [0, *places(bounds).tolist(), sum(len(c.hour) for c in chunks)]
         ends = places(breaks)
-        held = 0  # the rows of the chunks before chunks[k]
-        k = 0
+        take = _Reader(chunks, drop).take
         for at, (start, stop) in enumerate(itertools.pairwise(cuts), -1):
             first = start
             while first < stop:
@@ -340,21 +339,7 @@ class RowTable(Sequence[HourlyRow]):
                 if last < stop:  # the run must end early: at the last break within reach, if there is one
                     found = ends[(ends > first) & (ends <= last)]
                     last = int(found[-1]) if len(found) else last
-                parts = []
-                row = first
-                while row < last:
-                    c = chunks[k]
-                    lo, hi = row - held, min(last - held, len(c.hour))
-                    parts.append(Columns(c.hour[lo:hi], tuple(t[lo:hi] for t in c.text), c.over[lo:hi],
-                                         c.counts[lo:hi], c.first + lo, c.names))  # fmt: skip
-                    row = held + hi
-                    if hi == len(c.hour):  # done with this chunk
-                        held += hi
-                        if drop:
-                            chunks.pop(0)
-                        else:
-                            k += 1
-                yield at, _joined_columns(parts)
+                yield at, take(first, last)
                 first = last
 
     @overload
@@ -387,6 +372,32 @@ def _rows(c: Columns, start: int, stop: int) -> Iterator[HourlyRow]:
     parts = (c.hour[start:stop].tolist(), *(t[start:stop].tolist() for t in c.text), c.over[start:stop].tolist())
     for (h, p, m, r, a, meta, o), n in zip(zip(*parts, strict=True), c.counts[start:stop].tolist(), strict=True):
         yield row_of(h, names[p], names[m], n, names[r], o, names[a], names[meta])
+
+
+class _Reader:
+    """Reads rows from chunks in order, a run at a time, letting each chunk go once read (with `drop`)."""
+
+    def __init__(self, chunks: list[Columns], drop: bool) -> None:
+        self.chunks, self.drop = chunks, drop
+        self.at = 0  # the chunk the next run starts in
+        self.before = 0  # the rows of the chunks before it
+
+    def take(self, first: int, last: int) -> Columns:
+        """Rows `first` to `last` (counted from the first chunk's first row): a view, or a copy across chunks."""
+        parts = []
+        while first < last:
+            c = self.chunks[self.at]
+            lo, hi = first - self.before, min(last - self.before, len(c.hour))
+            parts.append(Columns(c.hour[lo:hi], tuple(t[lo:hi] for t in c.text), c.over[lo:hi], c.counts[lo:hi],
+                                 c.first + lo, c.names))  # fmt: skip
+            first = self.before + hi
+            if hi == len(c.hour):  # this chunk is read
+                self.before += hi
+                if self.drop:
+                    self.chunks.pop(0)
+                else:
+                    self.at += 1
+        return _joined_columns(parts)
 
 
 def _joined_columns(parts: list[Columns]) -> Columns:
