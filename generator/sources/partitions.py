@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
 from generator.sources.insights import Chunk
 from generator.state import Store
-from generator.usage import DAY, HOUR, HourlyRow, day_start, iso, row_of, usage_counts, utc_days, valid_counts
+from generator.usage import DAY, HOUR, HourlyRow, as_table, day_start, iso, row_of, usage_counts, utc_days, valid_counts
 
 FORMAT = 1
 
@@ -33,7 +33,7 @@ class Partition:
     queried_at: str
     records_matched: float
     bytes_scanned: float
-    rows: tuple[HourlyRow, ...]
+    rows: Sequence[HourlyRow]  # a RowTable once read or merged: 80 bytes a row, where row objects take 580
     rechecked: tuple[int, ...] = ()  # ages in days at which the whole settled day was queried again
     target: str = ""  # the account read through --assume-role ("" for our own)
 
@@ -68,8 +68,7 @@ def decode(data: bytes, region: str, day: date, target: str = "") -> Partition |
         found = Partition(
             doc["region"], date.fromisoformat(doc["day"]), doc["sources"], int(doc["settled_through"]),
             doc["queried_at"], float(stats["recordsMatched"]), float(stats["bytesScanned"]),
-            tuple(row_of(row[0], row[1], row[2], row[3:9], region, account=_account(row), meta=_meta(row))
-                  for row in rows),
+            [row_of(row[0], row[1], row[2], row[3:9], region, account=_account(row), meta=_meta(row)) for row in rows],
             tuple(int(age) for age in doc.get("rechecked", [])),
             str(doc.get("target", "")),
         )  # fmt: skip
@@ -78,7 +77,7 @@ def decode(data: bytes, region: str, day: date, target: str = "") -> Partition |
     start = day_start(day)
     valid = found.region == region and found.day == day and found.target == target
     valid = valid and all(_valid_row(r, start) for r in found.rows)
-    return found if valid else None
+    return replace(found, rows=as_table(found.rows)) if valid else None  # checked as written, then held as a table
 
 
 def _account(row: list[Any]) -> str:
@@ -175,7 +174,7 @@ def merge(
     """Replace the queried hours of a partition; hours that ended before `settled_before` become final."""
     begin, stop = queried
     keep = [] if old is None or old.sources != sources else [r for r in old.rows if not begin <= r.hour < stop]
-    merged = tuple(sorted([*keep, *rows], key=lambda r: (r.hour, r.principal, r.model_id)))
+    merged = as_table([*keep, *rows])  # by hour, principal and model id, as a table
     settled = max(begin, min(stop, settled_before - settled_before % HOUR))
     if old is not None and old.sources == sources:
         settled = max(settled, old.settled_through)  # a re-check never unsettles what was final

@@ -1,0 +1,130 @@
+"""The Lambda's everyday build: a CloudWatch source whose days are already in the store, at 2,000 (or more) people.
+
+Writes one stored partition a day (every person x model once a day: 2,000 x 10 x 90 = 1.8M hourly rows, settled and
+re-checked, so a run queries only the last unsettled hours), then runs, interleaved run by run, each a fresh
+process, `build --source cloudwatch` of this checkout and of `--baseline` (a git revision) against that store, with a
+stand-in Logs client that answers those last queries with no rows (no AWS, no network). Prints medians and the peak
+RSS of each: what the stored rows cost while they are read, held and summed.
+
+    python benchmarks/bench_stored.py [--people 2000] [--models 10] [--days 90] [--runs 3] [--baseline HEAD~1]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_build import NOW, timed
+from bench_dashboard import org_parser
+from bench_dedup import worktree
+from bench_scale import MODELS
+
+ROOT = Path(__file__).resolve().parent.parent
+GROUP = "/aws/bedrock/modelinvocations"
+
+# Run in the child: Logs clients that find nothing (only the last, unsettled hours are asked for), then the CLI.
+BUILD = """
+import sys
+from generator import aws
+from generator.sources import insights
+
+class Empty:
+    def start_query(self, **kwargs): return {"queryId": "q"}
+    def get_query_results(self, **kwargs): return {"status": "Complete", "results": [], "statistics": {}}
+    def stop_query(self, **kwargs): return {}
+
+real = aws.client
+aws.client = lambda service, **kw: Empty() if service == "logs" else real(service, **kw)
+insights._now = lambda: %r
+from generator.cli import main
+sys.argv = ["bedrock-usage", *sys.argv[1:]]
+main()
+"""
+
+
+def generate(state: Path, people: int, models: int, days: int) -> int:
+    """One settled partition per UTC day before NOW (in the store's format 1); the rows written."""
+    marker = state / ".complete"
+    if marker.exists():
+        return int(marker.read_text())
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir(parents=True)
+    total = 0
+    today = datetime(NOW.year, NOW.month, NOW.day, tzinfo=UTC)
+    for back in range(1, days + 1):
+        day = today - timedelta(days=back)
+        rng = random.Random(back)
+        start = int(day.timestamp())
+        rows = sorted(
+            [start + rng.randrange(24) * 3600, f"arn:aws:iam::123456789012:user/engineer-{p:05d}", m, 1, 0,
+             rng.randint(10, 5000), rng.randint(10, 3000), rng.randint(0, 9000), 0, "123456789012"]
+            for p in range(people) for m in MODELS[:models]
+        )  # fmt: skip
+        body = json.dumps(rows, separators=(",", ":"))
+        doc = {
+            "format": 1, "region": "us-east-1", "day": day.date().isoformat(), "sources": GROUP,
+            "settled_through": start + 86_400, "queried_at": (day + timedelta(days=2)).isoformat(),
+            "statistics": {"recordsMatched": len(rows), "bytesScanned": len(rows) * 1500.0},
+            "rows_sha256": hashlib.sha256(body.encode()).hexdigest(), "rows": rows, "rechecked": [1], "target": "",
+        }  # fmt: skip
+        (state / f"region=us-east-1/day={day.date().isoformat()}.json").parent.mkdir(exist_ok=True)
+        (state / f"region=us-east-1/day={day.date().isoformat()}.json").write_text(json.dumps(doc))
+        total += len(rows)
+    marker.write_text(str(total))
+    return total
+
+
+def main() -> None:
+    parser = org_parser(__doc__)
+    parser.add_argument("--baseline", default="", help="a git revision to compare with (default: none)")
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "bedrock-usage-stored")
+    args = parser.parse_args()
+    state = args.data / f"{args.people}x{args.models}x{args.days}"
+    rows = generate(state, args.people, args.models, args.days)
+    print(f"store: {rows:,} hourly rows ({args.people:,} people x {args.models} models x {args.days} days)")
+    out = Path(tempfile.mkdtemp(prefix="bench-stored-"))
+    # Made-up credentials: the builds' Logs clients are stand-ins, and nothing may reach a real account
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_EC2_METADATA_DISABLED="true")
+    code = BUILD % NOW.timestamp()
+    build = ["build", "--source", "cloudwatch", "--state", str(state), "--log-group", GROUP, "--region", "us-east-1",
+             "--now", NOW.isoformat(), "--env-file", "/dev/null", "--no-coverage", "--bill", "none",
+             "--price-list", "off", "--windows", "1d,7d,30d,90d,mtd,last-month"]  # fmt: skip
+    env_python = [sys.executable, "-c"]
+    commands = {"this checkout": [*env_python, f"import sys; sys.path.insert(0, {str(ROOT)!r})\n{code}", *build,
+                                  "--out", str(out / "now")]}  # fmt: skip
+    tree = worktree(args.baseline) if args.baseline else None
+    if tree:
+        commands[f"baseline {args.baseline}"] = [*env_python, f"import sys; sys.path.insert(0, {str(tree)!r})\n{code}",
+                                                 *build, "--out", str(out / "base")]  # fmt: skip
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    peaks: dict[str, list[int]] = {name: [] for name in commands}
+    try:
+        for _ in range(args.runs):  # interleaved, so machine noise hits each alike
+            for name, command in commands.items():
+                seconds, peak = timed(command)
+                times[name].append(seconds)
+                peaks[name].append(peak)
+    finally:
+        if tree:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+        shutil.rmtree(out, ignore_errors=True)
+    mine = statistics.median(times["this checkout"])
+    print(f"{'what':<26} {'median s':>9} {'runs':<24} {'peak RSS MB':>11} {'time vs this':>12}")
+    for name in commands:
+        median = statistics.median(times[name])
+        runs = ", ".join(f"{t:.1f}" for t in times[name])
+        print(f"{name:<26} {median:>9.1f} {runs:<24} {max(peaks[name]):>11} {median / mine:>12.2f}")
+
+
+if __name__ == "__main__":
+    main()
