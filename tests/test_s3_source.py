@@ -22,6 +22,7 @@ from generator.errors import ConfigError, SourceError
 from generator.layout import parse_url
 from generator.sources.demo import write_demo_logs
 from generator.sources.s3logs import S3Options, read_s3
+from generator.usage import RowTable
 from tests.conftest import NOW, NOW_ISO, ROOT
 from tests.test_sources import lines, record
 
@@ -88,6 +89,8 @@ def test_incremental_three_runs_late_object_and_rewritten_object(s3: Any, tmp_pa
     second = read(tmp_path)  # nothing changed: nothing read, the same rows from the store
     assert (second.queries["hours_read"], second.queries["objects_read"]) == (0, 0)
     assert second.rows == first.rows and second.queries["hours_unchanged"] == 2
+    # held as tables, not row objects (80 bytes a row against 580), as read and as kept
+    assert isinstance(first.rows, RowTable) and isinstance(second.rows, RowTable)
 
     put(s3, key(h1, "late.json.gz"), record("cy", stamp(h1, 50)))  # a late object re-reads its hour only
     third = read(tmp_path)

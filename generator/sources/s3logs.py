@@ -31,7 +31,18 @@ from generator.layout import parse_url
 from generator.skips import SkipTally
 from generator.sources import SourceResult
 from generator.sources.files import PERMISSION_CHECK, key_number, records_in, repeated, request_key, usage_of
-from generator.usage import HOUR, HourlyAggregator, HourlyRow, day_start, floor_hour, utc_days, valid_counts
+from generator.usage import (
+    HOUR,
+    HourlyAggregator,
+    HourlyRow,
+    RowTable,
+    as_table,
+    combine,
+    day_start,
+    floor_hour,
+    utc_days,
+    valid_counts,
+)
 
 LAYOUT = "AWSLogs/{account}/BedrockModelInvocationLogs/{region}/"
 _HOUR_KEY = re.compile(r"(\d{4})/(\d\d)/(\d\d)/(\d\d)/(.+)$")
@@ -102,14 +113,17 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
         where = [(b, place) for b, p in map(parse_url, options.urls) for place in places(s3, b, p, stats)]
         days = [(b, place, day) for b, place in where for day in utc_days(*folders)]
         # Each day's stored hours and its objects now, listed on every thread.
-        found = list(pool.map(lambda d: _day_now(s3, store, options, d[0], d[1], d[2]), days))
+        found = list(pool.map(lambda d: _day_now(s3, store, options, d[0], d[1], d[2], folders, window), days))
         names = {d: day[0] for d, day in zip(days, found, strict=True)}  # each day's blob in the store
         keys_after: dict[tuple[str, str, date], dict[int, bytes]] = {}  # each day's keys once this run read it
-        for d, (name, hours, changed, _, _) in zip(days, found, strict=True):
-            if not changed:
+        tables: list[RowTable] = []  # each day's rows, once it is read (row objects take 580 bytes, a table 80)
+        for d, (name, hours, changed, _, _, table) in zip(days, found, strict=True):
+            if table is not None:  # nothing new: its stored rows, as the listing made them
+                tables.append(table)
                 continue
             if _clock() > ends_at:
                 unread.append(d)  # kept for the next run: its stored hours (if any) still count
+                tables.append(_rows_of(hours, folders, window))
                 continue
             read = functools.partial(_read_hour, s3, d[0], meta_keys=meta_keys)
             fresh = list(pool.map(read, [h for h, _ in changed], [o for _, o in changed]))
@@ -128,11 +142,12 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
             store.write_blob(
                 name, msgspec.json.encode(Day(FORMAT, f"s3://{d[0]}/{d[1]}", d[2].isoformat(), bare, list(meta_keys)))
             )
-    for _, _, _, day_ignored, day_stats in found:  # merged here: the threads share nothing they write
+            tables.append(_rows_of(hours, folders, window))
+    for _, _, _, day_ignored, day_stats, _ in found:  # merged here: the threads share nothing they write
         ignored.merge(day_ignored)
         for key, n in day_stats.items():
             stats[key] += n
-    agg, records, duplicates = HourlyAggregator(), 0, 0
+    records, duplicates = 0, 0
     for _, hours, *_ in found:
         for hour, kept in hours.items():
             if folders[0] <= hour < folders[1]:
@@ -140,10 +155,7 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
                 duplicates += kept.duplicates
                 tally.counts.update(kept.skipped)
                 ignored.counts.update(kept.ignored)
-                for row in kept.rows:
-                    if window[0] <= row.hour < window[1]:
-                        agg.add_row(row)
-    rows = agg.rows()
+    rows = combine(tables)
     urls = ", ".join(options.urls)
     if not records and not unread:
         raise SourceError(
@@ -159,16 +171,37 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
                     f"on from {min(d[2] for d in unread)}")  # fmt: skip
         line += f"; {backfill} (the {options.deadline_seconds:.0f} s deadline came first)"
     return SourceResult(
-        rows, tally.report(), f"s3: {urls}", sum(r.invocations for r in rows),
+        rows, tally.report(), f"s3: {urls}", rows.calls(),
         {**stats, "state": options.state, "days_unread": len(unread)}, ignored.report(), duplicates, line,
         backfill=backfill,
     )  # fmt: skip
 
 
+def _rows_of(hours: dict[int, Hour], folders: tuple[int, int], window: tuple[int, int]) -> RowTable:
+    """The rows of a day's delivery hours in `folders` whose hours are in `window`, as a table; the hours keep their
+    counts but let their row objects go."""
+    table = as_table([r for h, kept in hours.items() if folders[0] <= h < folders[1] for r in kept.rows
+                      if window[0] <= r.hour < window[1]])  # fmt: skip
+    for h, kept in hours.items():
+        hours[h] = msgspec.structs.replace(kept, rows=[])
+    return table
+
+
 def _day_now(
-    s3: Any, store: state.Store, options: S3Options, bucket: str, place: str, day: date
-) -> tuple[str, dict[int, Hour], list[tuple[int, list[tuple[str, str, int]]]], SkipTally, dict[str, int]]:
-    """A day's store name, its stored hours, the hours whose objects changed since, and what listing found."""
+    s3: Any,
+    store: state.Store,
+    options: S3Options,
+    bucket: str,
+    place: str,
+    day: date,
+    folders: tuple[int, int],
+    window: tuple[int, int],
+) -> tuple[
+    str, dict[int, Hour], list[tuple[int, list[tuple[str, str, int]]]], SkipTally, dict[str, int], RowTable | None
+]:
+    """A day's store name, its stored hours, the hours whose objects changed since, what listing found, and when
+    nothing changed, its rows (`_rows_of`: read on the listing's thread, so no day's row objects wait for the
+    others)."""
     name = _blob(bucket, place, day)
     old = None if options.rebuild else _read_day(store, name)
     if old is not None and tuple(old.meta_keys) != options.meta_keys:
@@ -181,7 +214,7 @@ def _day_now(
     stats["hours_unchanged"] = len(listed) - len(changed)
     # Hours whose objects are gone (a lifecycle rule expired them) keep the rows read before.
     stats["hours_kept_without_objects"] = len(set(hours) - set(listed))
-    return name, hours, changed, ignored, stats
+    return name, hours, changed, ignored, stats, None if changed else _rows_of(hours, folders, window)
 
 
 def places(s3: Any, bucket: str, prefix: str, stats: dict[str, int]) -> list[str]:
