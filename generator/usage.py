@@ -540,6 +540,14 @@ def as_table(rows: Sequence[HourlyRow]) -> RowTable:
     return agg.rows()
 
 
+def within(rows: Sequence[HourlyRow], begin: int, end: int) -> RowTable:
+    """The rows from hour `begin` to `end` as a table (the rows' own, when they are a table and every row is in)."""
+    table = as_table(rows)
+    if not len(table) or (begin <= table[0].hour and table[-1].hour < end):
+        return table
+    return as_table([r for r in table if begin <= r.hour < end])
+
+
 def names_in(rows: Sequence[HourlyRow], field: str) -> set[str]:
     """Every value of a name field the rows hold (read from a RowTable's columns without making its rows)."""
     if isinstance(rows, RowTable):

@@ -31,7 +31,7 @@ from generator.errors import ConfigError, SourceError
 from generator.site.decisions import spread_start
 from generator.sources import athena
 from generator.sources.athena import AthenaOptions, AthenaRunner, day_query, read_athena, table_ddl
-from generator.usage import make_windows, utc_days
+from generator.usage import RowTable, make_windows, utc_days
 from tests.conftest import NOW, NOW_ISO, ROOT
 
 LOGS = "s3://org-logs/bedrock"
@@ -128,6 +128,7 @@ def test_a_run_end_to_end_then_only_unsettled_hours(aws: Any, tmp_path: Path, mo
     again = _queries(client)[6:]
     assert len(again) == 1 and f"hour_start >= {epoch('2026-11-27T05:00:00')}" in again[0]
     assert [(r.principal.rsplit("/", 1)[1], r.invocations) for r in second.rows][-2:] == [("cy", 2), ("cy", 5)]
+    assert isinstance(first.rows, RowTable) and isinstance(second.rows, RowTable)  # 80 bytes a row, not 580
 
 
 def _stubbed(*executions: dict[str, Any], stopped: bool = False) -> tuple[Any, Stubber]:

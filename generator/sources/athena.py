@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -34,11 +34,14 @@ from generator.usage import (
     HOUR,
     PROMPT_BOUNDARIES,
     HourlyRow,
+    as_table,
+    combine,
     day_start,
     floor_hour,
     row_of,
     utc_days,
     valid_counts,
+    within,
 )
 
 PRICE_PER_TB = Decimal(5)  # USD per TB scanned
@@ -368,39 +371,39 @@ def read_athena(
     real_now = min(now.timestamp(), time.time())  # settled by the real time, never a --now that is ahead
     settled_before = int(real_now) - options.settle_lag_hours * HOUR
     settled_before -= settled_before % HOUR
-    kept: dict[date, list[HourlyRow]] = {}
-    Job = tuple[date, str, int, int, AthenaDay | None, str]  # day, store name, hours [first, stop), old, what
+    kept: dict[date, Sequence[HourlyRow]] = {}  # each day's rows: a table (80 bytes a row; row objects take 580)
+    Job = tuple[date, str, int, int, int, str]  # day, store name, hours [first, stop), bytes scanned before, what
     jobs: list[tuple[Job, str, str]] = []  # (the day, its query, what it is called)
     for day in utc_days(begin, end):
         name = f"athena/{hashlib.sha256(table.encode()).hexdigest()[:16]}/day={day.isoformat()}.json"
         old = None if options.rebuild else _read_day(store, name, table)
         first = day_start(day) if old is None else max(day_start(day), old.settled_through)
         stop = min(end, day_start(day) + DAY)
-        kept[day] = [] if old is None else [r for r in old.rows if r.hour < first or first >= stop]
+        settled = [] if old is None else [r for r in old.rows if r.hour < first or first >= stop]
+        kept[day] = settled if first < stop else as_table(settled)  # to be written again with the query's rows
         if first < stop:
             what = f"query of {day} from {datetime.fromtimestamp(first, UTC):%H}:00"
-            jobs.append(((day, name, first, stop, old, what), day_query(options, first, stop), what))
+            before = old.bytes_scanned if old else 0
+            jobs.append(((day, name, first, stop, before, what), day_query(options, first, stop), what))
     days_queried: list[str] = []
 
-    def keep(
-        job: tuple[date, str, int, int, AthenaDay | None, str], result: list[list[str | None]], scanned: int
-    ) -> None:
+    def keep(job: Job, result: list[list[str | None]], scanned: int) -> None:
         """A day's query finished: its rows are kept in the store now, so a run stopped later keeps this day."""
-        day, name, first, stop, old, what = job
+        day, name, first, stop, before, what = job
         fresh = parse_rows(iter(result), first, stop, what, options.meta_keys)
         settled = max(first, min(stop, settled_before))
         ran = datetime.now(UTC).isoformat(timespec="seconds")
-        done = AthenaDay(FORMAT, table, day.isoformat(), settled, ran, (old.bytes_scanned if old else 0) + scanned,
-                         [*kept[day], *fresh])  # fmt: skip
+        done = AthenaDay(FORMAT, table, day.isoformat(), settled, ran, before + scanned, [*kept[day], *fresh])
         store.write_blob(name, msgspec.json.encode(done))
         days_queried.append(day.isoformat())
-        kept[day] = done.rows
+        kept[day] = as_table(done.rows)
 
     unread = runner.run_all(jobs, keep, options.concurrency)
     days_queried.sort()
-    rows = [r for day_rows in kept.values() for r in day_rows if begin <= r.hour < end]
-    rows.sort(key=lambda r: (r.hour, r.principal, r.model_id))
-    if not rows and runner.bytes_scanned:
+    tables = [within(day_rows, begin, end) for day_rows in kept.values()]
+    kept.clear()  # each day's table goes as it is combined
+    rows = combine(tables)
+    if not len(rows) and runner.bytes_scanned:
         # the delivery folders hold objects (Athena read them) but no record came back: a wrong prefix or filter
         # must not read as a month of $0
         raise SourceError(
@@ -421,10 +424,10 @@ def read_athena(
                     f"{min(job[0] for job in unread)}")  # fmt: skip
         line += f"; {backfill} (the {options.deadline_seconds:.0f} s deadline came first)"
     return SourceResult(
-        tuple(rows),
+        rows,
         SkipReport(),
         f"athena: {table}",
-        sum(r.invocations for r in rows),
+        rows.calls(),
         {**details, "days_unread": len(unread)},
         line=line,
         backfill=backfill,

@@ -8,7 +8,6 @@ written or published.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -19,7 +18,7 @@ from generator.skips import SkipReport
 from generator.sources import SourceResult, insights
 from generator.sources.insights import Chunk, ChunkResult, InsightsRunner, RunStats
 from generator.sources.partitions import Partition, merge, plan_chunks, read_partition, write_partition
-from generator.usage import DAY, HourlyRow, RowTable, as_table, combine, day_start, floor_hour, utc_days
+from generator.usage import DAY, RowTable, combine, day_start, floor_hour, utc_days, within
 
 GB = Decimal(1024**3)
 # Logs Insights, USD per GB scanned (the CloudWatch pricing page); other regions are assumed at us-east-1's
@@ -80,7 +79,7 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
     cut = {_day_of(c) for c in runner.unfinished}
     results = [r for r in results if _day_of(r.chunk) not in cut]
     checks = _keep(results, partitions, store, options, sources)
-    tables = [_within(p.rows, begin, end) for p in partitions.values() if p is not None]
+    tables = [within(p.rows, begin, end) for p in partitions.values() if p is not None]
     partitions.clear()  # each partition's table goes as it is combined
     rows = combine(tables)
     backfill = ""
@@ -89,14 +88,6 @@ def read_cloudwatch(options: CloudWatchOptions, start: datetime, now: datetime) 
         backfill = (f"backfilling: {len(planned) - len(cut)} of {len(planned)} days of logs read; the next run "
                     f"reads on from {min(day for _, _, day in cut)}")  # fmt: skip
     return _result(options, runner.stats, results, checks, rows, backfill)
-
-
-def _within(rows: Sequence[HourlyRow], begin: int, end: int) -> RowTable:
-    """A partition's rows from `begin` to `end` as a table (the partition's own when every row is in)."""
-    table = as_table(rows)
-    if not len(table) or (begin <= table[0].hour and table[-1].hour < end):
-        return table
-    return as_table([r for r in table if begin <= r.hour < end])
 
 
 def _day_of(chunk: Chunk) -> tuple[str, str, date]:
