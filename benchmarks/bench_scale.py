@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -67,16 +68,46 @@ def _day_file(args: tuple[Path, int, int, int]) -> int:
     return len(lines)
 
 
-def generate(root: Path, people: int, models: int, days: int) -> int:
+def cached(root: Path, make: Callable[[Path], int]) -> int:
+    """What `make` wrote into `root` (it returns a count), made once: a marker file says the folder is complete."""
     marker = root / ".complete"
     if marker.exists():
         return int(marker.read_text())
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    with ProcessPoolExecutor(2) as pool:
-        total = sum(pool.map(_day_file, [(root, d, people, models) for d in range(days)]))
+    total = make(root)
     marker.write_text(str(total))
     return total
+
+
+def generate(root: Path, people: int, models: int, days: int) -> int:
+    def make(root: Path) -> int:
+        with ProcessPoolExecutor(2) as pool:
+            return sum(pool.map(_day_file, [(root, d, people, models) for d in range(days)]))
+
+    return cached(root, make)
+
+
+def compare(commands: dict[str, list[str]], runs: int, tree: Path | None) -> None:
+    """Run each command `runs` times, interleaved run by run (so machine noise hits each alike), then remove the
+    baseline's worktree and print each one's median, runs, peak RSS and time against "this checkout"."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    peaks: dict[str, list[int]] = {name: [] for name in commands}
+    try:
+        for _ in range(runs):
+            for name, command in commands.items():
+                seconds, peak = timed(command)
+                times[name].append(seconds)
+                peaks[name].append(peak)
+    finally:
+        if tree:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+    mine = statistics.median(times["this checkout"])
+    print(f"{'what':<26} {'median s':>9} {'runs':<24} {'peak RSS MB':>11} {'time vs this':>12}")
+    for name in commands:
+        median = statistics.median(times[name])
+        each = ", ".join(f"{t:.1f}" for t in times[name])
+        print(f"{name:<26} {median:>9.1f} {each:<24} {max(peaks[name]):>11} {median / mine:>12.2f}")
 
 
 def main() -> None:
@@ -99,23 +130,7 @@ def main() -> None:
         commands[f"baseline {args.baseline}"] = [sys.executable, "-c", code, *build[2:], "--out", str(out / "base")]
     if not args.no_duckdb:
         commands["DuckDB aggregate"] = [sys.executable, "-c", DUCKDB, str(logs)]
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    peaks: dict[str, list[int]] = {name: [] for name in commands}
-    try:
-        for _ in range(args.runs):  # interleaved, so machine noise hits each alike
-            for name, command in commands.items():
-                seconds, peak = timed(command)
-                times[name].append(seconds)
-                peaks[name].append(peak)
-    finally:
-        if tree:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
-    mine = statistics.median(times["this checkout"])
-    print(f"{'what':<26} {'median s':>9} {'runs':<24} {'peak RSS MB':>11} {'time vs this':>12}")
-    for name in commands:
-        median = statistics.median(times[name])
-        runs = ", ".join(f"{t:.1f}" for t in times[name])
-        print(f"{name:<26} {median:>9.1f} {runs:<24} {max(peaks[name]):>11} {median / mine:>12.2f}")
+    compare(commands, args.runs, tree)
     data = [p for p in (out / "now").rglob("*") if p.is_file()]
     biggest = max(data, key=lambda p: p.stat().st_size)
     size = biggest.stat().st_size / 1e6

@@ -18,18 +18,16 @@ import json
 import os
 import random
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_build import NOW, timed
+from bench_build import NOW
 from bench_dashboard import org_parser
 from bench_dedup import worktree
-from bench_scale import MODELS
+from bench_scale import MODELS, cached, compare
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUP = "/aws/bedrock/modelinvocations"
@@ -84,57 +82,57 @@ def _rows(back: int, people: int, models: int) -> list[list[object]]:
 def generate_s3(state: Path, people: int, models: int, days: int) -> int:
     """One stored day per UTC day before NOW, in the S3 source's store format 1 (each delivery hour's one object
     as the stand-in listing shows it); the rows written."""
-    marker = state / ".complete"
-    if marker.exists():
-        return int(marker.read_text())
-    shutil.rmtree(state, ignore_errors=True)
-    total = 0
-    digest = hashlib.sha256(f"logs/{PLACE}".encode()).hexdigest()[:16]
-    for back in range(1, days + 1):
-        day = (datetime(NOW.year, NOW.month, NOW.day, tzinfo=UTC) - timedelta(days=back)).date()
-        start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
-        by_hour: dict[int, list[list[object]]] = {h: [] for h in range(start, start + 86_400, 3600)}
-        for r in _rows(back, people, models):
-            by_hour[int(str(r[0]))].append([*r[:9], "us-east-1", 0, "123456789012", ""])
-        hours = {}
-        for h, rows in by_hour.items():
-            listed = f"{PLACE}{h}.json.gz\tetag\n"
-            hours[str(h)] = {"objects": hashlib.sha256(listed.encode()).hexdigest(), "count": 1, "bytes": 1,
-                             "rows": rows, "records": len(rows)}  # fmt: skip
-        doc = {"format": 1, "place": f"s3://logs/{PLACE}", "day": day.isoformat(), "hours": hours, "meta_keys": []}
-        path = state / f"s3-logs/account=123456789012/region=us-east-1/{digest}/day={day.isoformat()}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(doc))
-        total += sum(len(rows) for rows in by_hour.values())
-    marker.write_text(str(total))
-    return total
+
+    def make(state: Path) -> int:
+        total = 0
+        digest = hashlib.sha256(f"logs/{PLACE}".encode()).hexdigest()[:16]
+        for back in range(1, days + 1):
+            day = (datetime(NOW.year, NOW.month, NOW.day, tzinfo=UTC) - timedelta(days=back)).date()
+            start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+            by_hour: dict[int, list[list[object]]] = {h: [] for h in range(start, start + 86_400, 3600)}
+            for r in _rows(back, people, models):
+                by_hour[int(str(r[0]))].append([*r[:9], "us-east-1", 0, "123456789012", ""])
+            hours = {}
+            for h, rows in by_hour.items():
+                listed = f"{PLACE}{h}.json.gz\tetag\n"
+                hours[str(h)] = {"objects": hashlib.sha256(listed.encode()).hexdigest(), "count": 1, "bytes": 1,
+                                 "rows": rows, "records": len(rows)}  # fmt: skip
+            doc = {"format": 1, "place": f"s3://logs/{PLACE}", "day": day.isoformat(), "hours": hours,
+                   "meta_keys": []}  # fmt: skip
+            path = state / f"s3-logs/account=123456789012/region=us-east-1/{digest}/day={day.isoformat()}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(doc))
+            total += sum(len(rows) for rows in by_hour.values())
+        return total
+
+    return cached(state, make)
 
 
 def generate(state: Path, people: int, models: int, days: int) -> int:
     """One settled partition per UTC day before NOW (in the store's format 1); the rows written."""
-    marker = state / ".complete"
-    if marker.exists():
-        return int(marker.read_text())
-    shutil.rmtree(state, ignore_errors=True)
-    state.mkdir(parents=True)
-    total = 0
-    today = datetime(NOW.year, NOW.month, NOW.day, tzinfo=UTC)
-    for back in range(1, days + 1):
-        day = today - timedelta(days=back)
-        start = int(day.timestamp())
-        rows = _rows(back, people, models)
-        body = json.dumps(rows, separators=(",", ":"))
-        doc = {
-            "format": 1, "region": "us-east-1", "day": day.date().isoformat(), "sources": GROUP,
-            "settled_through": start + 86_400, "queried_at": (day + timedelta(days=2)).isoformat(),
-            "statistics": {"recordsMatched": len(rows), "bytesScanned": len(rows) * 1500.0},
-            "rows_sha256": hashlib.sha256(body.encode()).hexdigest(), "rows": rows, "rechecked": [1], "target": "",
-        }  # fmt: skip
-        (state / f"region=us-east-1/day={day.date().isoformat()}.json").parent.mkdir(exist_ok=True)
-        (state / f"region=us-east-1/day={day.date().isoformat()}.json").write_text(json.dumps(doc))
-        total += len(rows)
-    marker.write_text(str(total))
-    return total
+
+    def make(state: Path) -> int:
+        total = 0
+        today = datetime(NOW.year, NOW.month, NOW.day, tzinfo=UTC)
+        for back in range(1, days + 1):
+            day = today - timedelta(days=back)
+            start = int(day.timestamp())
+            rows = _rows(back, people, models)
+            body = json.dumps(rows, separators=(",", ":"))
+            doc = {
+                "format": 1, "region": "us-east-1", "day": day.date().isoformat(), "sources": GROUP,
+                "settled_through": start + 86_400, "queried_at": (day + timedelta(days=2)).isoformat(),
+                "statistics": {"recordsMatched": len(rows), "bytesScanned": len(rows) * 1500.0},
+                "rows_sha256": hashlib.sha256(body.encode()).hexdigest(), "rows": rows, "rechecked": [1],
+                "target": "",
+            }  # fmt: skip
+            path = state / f"region=us-east-1/day={day.date().isoformat()}.json"
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(json.dumps(doc))
+            total += len(rows)
+        return total
+
+    return cached(state, make)
 
 
 def main() -> None:
@@ -163,24 +161,10 @@ def main() -> None:
     if tree:
         commands[f"baseline {args.baseline}"] = [*env_python, f"import sys; sys.path.insert(0, {str(tree)!r})\n{code}",
                                                  *build, "--out", str(out / "base")]  # fmt: skip
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    peaks: dict[str, list[int]] = {name: [] for name in commands}
     try:
-        for _ in range(args.runs):  # interleaved, so machine noise hits each alike
-            for name, command in commands.items():
-                seconds, peak = timed(command)
-                times[name].append(seconds)
-                peaks[name].append(peak)
+        compare(commands, args.runs, tree)
     finally:
-        if tree:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
         shutil.rmtree(out, ignore_errors=True)
-    mine = statistics.median(times["this checkout"])
-    print(f"{'what':<26} {'median s':>9} {'runs':<24} {'peak RSS MB':>11} {'time vs this':>12}")
-    for name in commands:
-        median = statistics.median(times[name])
-        runs = ", ".join(f"{t:.1f}" for t in times[name])
-        print(f"{name:<26} {median:>9.1f} {runs:<24} {max(peaks[name]):>11} {median / mine:>12.2f}")
 
 
 if __name__ == "__main__":
