@@ -41,15 +41,27 @@ PLACE = "AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/"
 _start = lambda day: int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 from generator.sources import insights
 
-class Empty:
-    def start_query(self, **kwargs): return {"queryId": "q"}
-    def get_query_results(self, **kwargs): return {"status": "Complete", "results": [], "statistics": {}}
+class Empty:  # Logs and S3 clients that find nothing; with FIRST_RUN, Logs answers from the days' rows
+    ranges = {}
+    def start_query(self, **kwargs):
+        self.ranges[str(len(self.ranges))] = (kwargs["startTime"], kwargs["endTime"])
+        return {"queryId": str(len(self.ranges) - 1)}
+    def get_query_results(self, queryId, **kwargs):
+        rows = FIRST_RUN(*self.ranges[queryId]) if FIRST_RUN else []
+        return {"status": "Complete", "results": rows, "statistics": {"recordsMatched": float(len(rows))}}
     def stop_query(self, **kwargs): return {}
 
 real = aws.client
 aws.client = lambda service, **kw: Empty() if service in ("logs", "s3") else real(service, **kw)
 insights._now = lambda: %r
 STORED = %r  # the first and the end of the stored days (epoch seconds)
+FIRST_RUN = None
+if %r:  # a first run: an empty store, and every query answered from the days' rows
+    import shutil
+    shutil.rmtree(sys.argv[sys.argv.index("--state") + 1], ignore_errors=True)
+    sys.path.insert(0, %r)
+    from bench_stored import results_between
+    FIRST_RUN = lambda start, end: results_between(start, end, %r, %r, STORED)
 try:  # the S3 source: one delivery folder, whose every stored hour lists the one object the store fingerprinted
     from generator.sources import s3logs
     s3logs.places = lambda s3, bucket, prefix, stats: [PLACE]
@@ -77,6 +89,22 @@ def _rows(back: int, people: int, models: int) -> list[list[object]]:
          rng.randint(10, 5000), rng.randint(10, 3000), rng.randint(0, 9000), 0, "123456789012"]
         for p in range(people) for m in MODELS[:models]
     )  # fmt: skip
+
+
+def results_between(start: int, end: int, people: int, models: int, stored: tuple[int, int]) -> list[object]:
+    """What Logs Insights answers for hours `start` to `end` (seconds) over the stored days' records: each day's
+    rows (as `_rows` makes them) as result rows."""
+    found: list[object] = []
+    for day in range(max(start, stored[0]) // 86_400 * 86_400, min(end, stored[1]), 86_400):
+        back = (stored[1] - day) // 86_400
+        for r in _rows(back, people, models):
+            if start <= int(str(r[0])) < end:
+                hour = datetime.fromtimestamp(int(str(r[0])), UTC).strftime("%Y-%m-%d %H:%M:%S.000")
+                values = [hour, *r[1:9], r[9]]
+                names = ["hour", "principal", "model_id", "invocations", "errors", "input_tokens", "output_tokens",
+                         "cache_read_tokens", "cache_write_tokens", "account"]  # fmt: skip
+                found.append([{"field": k, "value": str(v)} for k, v in zip(names, values, strict=True)])
+    return found
 
 
 def generate_s3(state: Path, people: int, models: int, days: int) -> int:
@@ -140,6 +168,7 @@ def main() -> None:
     parser.add_argument("--baseline", default="", help="a git revision to compare with (default: none)")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "bedrock-usage-stored")
     parser.add_argument("--source", choices=("cloudwatch", "s3"), default="cloudwatch")
+    parser.add_argument("--first-run", action="store_true", help="cloudwatch: an empty store, every day queried")
     args = parser.parse_args()
     state = args.data / f"{args.source}-{args.people}x{args.models}x{args.days}"
     rows = (generate_s3 if args.source == "s3" else generate)(state, args.people, args.models, args.days)
@@ -149,7 +178,9 @@ def main() -> None:
     # Made-up credentials: the builds' Logs clients are stand-ins, and nothing may reach a real account
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_EC2_METADATA_DISABLED="true")
     today = datetime(NOW.year, NOW.month, NOW.day, tzinfo=UTC)
-    code = BUILD % (NOW.timestamp(), (int((today - timedelta(days=args.days)).timestamp()), int(today.timestamp())))
+    stored = (int((today - timedelta(days=args.days)).timestamp()), int(today.timestamp()))
+    first = args.first_run and args.source == "cloudwatch"
+    code = BUILD % (NOW.timestamp(), stored, first, str(Path(__file__).parent), args.people, args.models)
     where = ["--logs", "s3://logs/"] if args.source == "s3" else ["--log-group", GROUP, "--region", "us-east-1"]
     build = ["build", "--source", args.source, "--state", str(state), *where,
              "--now", NOW.isoformat(), "--env-file", "/dev/null", "--no-coverage", "--bill", "none",

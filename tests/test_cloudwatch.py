@@ -196,6 +196,7 @@ def test_statuses_until_complete(stubbed: Any) -> None:
     run = runner(client)
     (result,) = run.run([CHUNK])
     assert result.rows == (row,) and result.bytes_scanned == 5000.0
+    assert isinstance(result.rows, RowTable)  # a first run holds every day's results until each is merged
     assert (run.stats.queries, run.stats.hours, run.stats.records_matched) == (1, 24, 4.0)
 
 

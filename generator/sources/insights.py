@@ -13,7 +13,7 @@ import functools
 import random
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 from generator.attribution import MetaText
 from generator.aws import AWS_ERRORS, error_code, reason
 from generator.errors import SourceError
-from generator.usage import HOUR, MAX_NAME, HourlyRow, row_of
+from generator.usage import HOUR, MAX_NAME, HourlyRow, as_table, row_of
 
 # Logs Insights discovers at most 200 fields of a JSON event, and a record whose bodies are logged flattens
 # to hundreds before its token counts: a discovered field would then be missing and its sum read as 0. So
@@ -121,7 +121,7 @@ class ChunkResult:
     """A completed query: its rows and statistics."""
 
     chunk: Chunk
-    rows: tuple[HourlyRow, ...]
+    rows: Sequence[HourlyRow]  # a RowTable: a 90-day first run holds every day's results until each is merged
     records_matched: float
     bytes_scanned: float
     ran_at: float  # epoch seconds when the query started: the earlier of our clock and AWS's
@@ -357,7 +357,7 @@ class InsightsRunner:
         parsed = parse_results(chunk, results, self.meta_keys)
         result = ChunkResult(
             chunk,
-            tuple(parsed.rows),
+            as_table(parsed.rows),
             float(stats.get("recordsMatched", 0)),
             float(stats.get("bytesScanned", 0)),
             self._started[query_id],
