@@ -12,7 +12,12 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 @pytest.mark.parametrize(
     ("script", "extra"),
-    [("bench_scale.py", ["--no-duckdb"]), ("bench_stored.py", []), ("bench_stored.py", ["--source", "s3"])],
+    [
+        ("bench_scale.py", ["--no-duckdb"]),
+        ("bench_stored.py", []),
+        ("bench_stored.py", ["--source", "s3"]),
+        ("bench_stored.py", ["--first-run"]),
+    ],
 )
 def test_a_scale_benchmark_runs_at_a_toy_size(tmp_path: Path, script: str, extra: list[str]) -> None:
     toy = ["--people", "3", "--models", "2", "--days", "2", "--runs", "1", "--data", str(tmp_path)]
