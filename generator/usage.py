@@ -202,8 +202,8 @@ class HourlyAggregator:
 
     def rows(self) -> RowTable:
         """Return the rows sorted by hour, principal, model id and the rest, as columns in chunks of about CHUNK_ROWS
-        rows, emptying the aggregator an hour at a time (each chunk's columns are whole arrays of their own, so the
-        hours' memory goes back as the chunks fill)."""
+        rows (an hour's rows gathered with the next hours'), emptying the aggregator an hour at a time (each chunk's
+        columns are whole arrays of their own, so the hours' memory goes back as the chunks fill)."""
         hours, self._hours = self._hours, {}
         names, variants = self._name.values, np.array(self._variants, np.int64).reshape(-1, 4)
         rank = np.empty(len(names), np.int64)
@@ -211,30 +211,25 @@ class HourlyAggregator:
         by_variant = np.lexsort([rank[variants[:, 3]], rank[variants[:, 2]], variants[:, 1], rank[variants[:, 0]]])
         variant_rank = np.empty(len(variants), np.int64)
         variant_rank[by_variant] = np.arange(len(variants))  # (region, prompt_over, account, meta) in that order
-        chunks: list[Chunk] = []
-        held: list[Chunk] = []  # the hours since the last chunk
-        size = 0
-        for i, h in enumerate(sorted(hours)):
-            if i % 64 == 63:
-                memory.give_back()  # the hours read so far: their pages go back as the chunks fill
-            keys, found = hours.pop(h)
-            key = list(keys)
-            p = np.fromiter((k & _LOW for k in key), np.int64, len(key))
-            m = np.fromiter((k >> 32 & _LOW for k in key), np.int64, len(key))
-            v = np.fromiter((k >> 64 for k in key), np.int64, len(key))
-            sums = np.frombuffer(found, np.int64).reshape(-1, len(USAGE_COUNTS))[np.fromiter(keys.values(), np.int64,
-                                                                                            len(key)) // 6]  # fmt: skip
-            kept = np.flatnonzero(sums[:, 0])  # a key whose calls were all taken back makes no row
-            order = kept[np.lexsort([variant_rank[v[kept]], rank[m[kept]], rank[p[kept]]])]
-            text = (p, m, variants[v, 0], variants[v, 2], variants[v, 3])
-            held.append(Chunk(np.full(len(order), h, np.int64), tuple(t[order].astype(np.int32) for t in text),
-                              variants[v[order], 1].astype(np.int32), sums[order]))  # fmt: skip
-            size += len(order)
-            if size >= CHUNK_ROWS:
-                chunks.append(joined(held))
-                held, size = [], 0
-        chunks.append(joined(held))
-        return RowTable(names, chunks)
+
+        def each_hour() -> Iterator[Chunk]:
+            for i, h in enumerate(sorted(hours)):
+                if i % 64 == 63:
+                    memory.give_back()  # the hours read so far: their pages go back as the chunks fill
+                keys, found = hours.pop(h)
+                key = list(keys)
+                p = np.fromiter((k & _LOW for k in key), np.int64, len(key))
+                m = np.fromiter((k >> 32 & _LOW for k in key), np.int64, len(key))
+                v = np.fromiter((k >> 64 for k in key), np.int64, len(key))
+                at = np.fromiter(keys.values(), np.int64, len(key)) // 6
+                sums = np.frombuffer(found, np.int64).reshape(-1, len(USAGE_COUNTS))[at]
+                kept = np.flatnonzero(sums[:, 0])  # a key whose calls were all taken back makes no row
+                order = kept[np.lexsort([variant_rank[v[kept]], rank[m[kept]], rank[p[kept]]])]
+                text = (p, m, variants[v, 0], variants[v, 2], variants[v, 3])
+                yield Chunk(np.full(len(order), h, np.int64), tuple(t[order].astype(np.int32) for t in text),
+                            variants[v[order], 1].astype(np.int32), sums[order])  # fmt: skip
+
+        return RowTable(names, _gathered(each_hour()))
 
 
 def _add(counts: array[int], at: int, values: Iterable[int]) -> None:
@@ -262,10 +257,11 @@ class Chunk(NamedTuple):
     counts: np.ndarray  # int64, rows x 6 (USAGE_COUNTS)
 
 
-def joined(chunks: Sequence[Chunk]) -> Chunk:
-    """One chunk of `chunks` end to end (the one itself, uncopied)."""
+def joined(chunks: Sequence[Chunk | Columns]) -> Chunk:
+    """One chunk of `chunks` end to end (the one's own columns, uncopied)."""
     if len(chunks) == 1:
-        return chunks[0]
+        c = chunks[0]
+        return Chunk(c.hour, c.text, c.over, c.counts)
     if not chunks:
         return Chunk(np.zeros(0, np.int64), tuple(np.zeros(0, np.int32) for _ in _NAME_FIELDS),
                      np.zeros(0, np.int32), np.zeros((0, len(USAGE_COUNTS)), np.int64))  # fmt: skip
@@ -327,7 +323,7 @@ class RowTable(Sequence[HourlyRow]):
         before it (-1: before the first). A run within one chunk is a view of it; one across chunks, a copy. With
         `drop`, each chunk leaves the table once its rows are read (the table is then empty)."""
         most = max(1, most)
-        chunks = self._chunks if drop else list(self._chunks)
+        chunks = self._chunks if drop else list(self._chunks)  # the reader takes each off as it is read
 
         def places(hours: Sequence[float]) -> np.ndarray:  # where each hour would go among all the rows
             at = np.asarray(hours, np.float64)
@@ -335,7 +331,7 @@ class RowTable(Sequence[HourlyRow]):
 
         cuts = [0, *places(bounds).tolist(), sum(len(c.hour) for c in chunks)]
         ends = places(breaks)
-        take = _Reader(chunks, drop).take
+        take = _Reader(chunks).take
         for at, (start, stop) in enumerate(itertools.pairwise(cuts), -1):
             first = start
             while first < stop:
@@ -379,28 +375,23 @@ def _rows(c: Columns, start: int, stop: int) -> Iterator[HourlyRow]:
 
 
 class _Reader:
-    """Reads rows from chunks in order, a run at a time, letting each chunk go once read (with `drop`)."""
+    """Reads rows from chunks in order, a run at a time, taking each chunk off the list once it is read."""
 
-    def __init__(self, chunks: list[Columns], drop: bool) -> None:
-        self.chunks, self.drop = chunks, drop
-        self.at = 0  # the chunk the next run starts in
-        self.before = 0  # the rows of the chunks before it
+    def __init__(self, chunks: list[Columns]) -> None:
+        self.chunks = chunks
+        self.before = 0  # the rows of the chunks already taken off
 
     def take(self, first: int, last: int) -> Columns:
         """Rows `first` to `last` (counted from the first chunk's first row): a view, or a copy across chunks."""
         parts = []
         while first < last:
-            c = self.chunks[self.at]
+            c = self.chunks[0]
             lo, hi = first - self.before, min(last - self.before, len(c.hour))
-            parts.append(Columns(c.hour[lo:hi], tuple(t[lo:hi] for t in c.text), c.over[lo:hi], c.counts[lo:hi],
-                                 c.first + lo, c.names))  # fmt: skip
+            parts.append(Columns(*_part(c, lo, hi), c.first + lo, c.names))
             first = self.before + hi
             if hi == len(c.hour):  # this chunk is read
                 self.before += hi
-                if self.drop:
-                    self.chunks.pop(0)
-                else:
-                    self.at += 1
+                self.chunks.pop(0)
         return _joined_columns(parts)
 
 
@@ -408,8 +399,7 @@ def _joined_columns(parts: list[Columns]) -> Columns:
     """Neighbouring runs of rows as one (the one itself, uncopied)."""
     if len(parts) == 1:
         return parts[0]
-    c = joined([Chunk(p.hour, p.text, p.over, p.counts) for p in parts])
-    return Columns(*c, parts[0].first, parts[0].names)
+    return Columns(*joined(parts), parts[0].first, parts[0].names)
 
 
 FITS = float(1 << 62)  # a sum whose bound is below this fits a signed 64-bit integer with room to spare
@@ -472,10 +462,11 @@ def combine(tables: list[RowTable]) -> RowTable:
         cuts = np.searchsorted(summed.hour, np.asarray([span[0] for span in shared[1:]]), "left").tolist()
         alone += [_part(summed, a, b) for a, b in itertools.pairwise([0, *cuts, len(summed.hour)]) if a < b]
     alone.sort(key=lambda c: int(c.hour[0]))
-    return RowTable(names, _gathered(alone))
+    return RowTable(names, _gathered(_drained(alone)))
 
 
-def _part(c: Chunk, start: int, stop: int) -> Chunk:
+def _part(c: Chunk | Columns, start: int, stop: int) -> Chunk:
+    """Rows `start` to `stop` of a chunk's columns (views)."""
     return Chunk(c.hour[start:stop], tuple(t[start:stop] for t in c.text), c.over[start:stop], c.counts[start:stop])
 
 
@@ -494,22 +485,29 @@ def _shared_hours(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return shared
 
 
-def _gathered(parts: list[Chunk]) -> Iterator[Chunk]:
+def _gathered(parts: Iterable[Chunk]) -> Iterator[Chunk]:
     """Neighbouring small parts joined into chunks of about CHUNK_ROWS rows (a part that big stands alone, uncopied),
     each part let go as it is joined."""
     held: list[Chunk] = []
-    while parts:
-        part = parts.pop(0)
+    size = 0  # the rows held
+    for part in parts:
         if len(part.hour) >= CHUNK_ROWS:
             yield joined(held)
-            held = []
+            held, size = [], 0
             yield part
             continue
         held.append(part)
-        if sum(len(c.hour) for c in held) >= CHUNK_ROWS:
+        size += len(part.hour)
+        if size >= CHUNK_ROWS:
             yield joined(held)
-            held = []
+            held, size = [], 0
     yield joined(held)
+
+
+def _drained(items: list[Chunk]) -> Iterator[Chunk]:
+    """The items, each taken off the list as it is read (so the list holds none that has been passed on)."""
+    while items:
+        yield items.pop(0)
 
 
 def _summed(c: Chunk) -> Chunk:
