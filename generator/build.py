@@ -190,6 +190,9 @@ def build(settings: Settings) -> BuildResult:
             s.note(files=count, bytes=size)
         with stage("write"):
             site.commit()
+    for rep in reports:  # the people's days on disk: the pages are made
+        if rep.series is not None:
+            rep.series.close()
     key = "7d" if "7d" in covered else next(iter(covered), "")  # the summary's window, as for its totals
     bill_note = bill.note if bill else ""
     return BuildResult(settings.out, meta, reports, count, dict(unpriced), bill_note, dict(queries),

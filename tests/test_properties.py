@@ -20,7 +20,8 @@ from generator.pricing import load_book
 from generator.pricing.cost import Pricer, cost_of, dollars
 from generator.site.cube import DayCube, summarize
 from generator.site.decisions import periods
-from generator.site.report import SERIES, DayCosts, WindowReport, widest
+from generator.site.report import DayCosts, WindowReport, widest
+from generator.site.series import SERIES
 from generator.usage import HourlyRow, Window, as_table, local_day, make_windows, usage_counts
 
 NOW = datetime(2026, 11, 27, 7, 30, tzinfo=UTC)

@@ -119,3 +119,81 @@ def test_a_window_file_lists_each_person_once(tmp_path: Path) -> None:
     many = window_file(tmp_path, 200, 3, 20)
     assert many - one < 12_000, (one, many)
     assert (tmp_path / "site-200x3x20/data/usage-30d.json").read_text().count("p0107") == 4
+
+
+def test_people_days_are_kept_on_disk_in_files_nobody_else_sees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The widest window's days by person and model (9M of them at 10,000 people) go to unlinked temporary files as
+    the cube sums them; the pages read them back, and the files are closed when the site is written."""
+    import tempfile
+
+    from generator.site import series
+
+    made: list[object] = []
+    real = tempfile.TemporaryFile
+
+    def recorded() -> object:
+        f = real(dir=tmp_path / "tmp")
+        made.append(f)
+        return f
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(series.tempfile, "TemporaryFile", recorded)
+    out = built(org(tmp_path, 40, 3, 20), tmp_path / "site")
+    assert len(made) >= 2 and all(f.closed for f in made)  # type: ignore[attr-defined]
+    assert list((tmp_path / "tmp").iterdir()) == []  # never a name in the folder
+    person = next(p for p in (out / "data/person").iterdir() if "p0007" in p.name)
+    doc = json.loads(person.read_bytes())
+    assert sum(n for model in doc["daily"] for n in model["invocations"]) == 3 * 20
+
+
+def test_a_full_disk_stops_the_build_with_one_line_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import tempfile
+
+    from generator.site import series
+
+    real = tempfile.TemporaryFile
+
+    class Full:
+        def __init__(self) -> None:
+            self.file = real()
+
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.file, name)
+
+    monkeypatch.setattr(series.tempfile, "TemporaryFile", Full)
+    logs, out = org(tmp_path, 10, 2, 5), tmp_path / "site"
+    args = ["build", "--source", "files", "--logs", str(logs), "--out", str(out), "--windows", "30d"]
+    result = CliRunner().invoke(cli, [*args, "--now", MOMENT.isoformat(), "--env-file", "/dev/null"])
+    assert result.exit_code == 1, result.output
+    assert "could not keep people's daily use in a temporary file" in result.output
+    assert "No space left on device" in result.output and "TMPDIR" in result.output
+    assert not out.exists()
+
+
+def test_a_series_is_read_only_when_finished_and_not_after_it_is_closed() -> None:
+    import numpy as np
+
+    from generator.site.series import WIDTH, Series
+
+    days = [MOMENT.date() - timedelta(days=i) for i in range(2, -1, -1)]
+    s = Series(days)
+    one = np.array([0])
+    record = np.array([[days[1].toordinal(), *range(1, WIDTH - 1)]])
+    s.add(["ann", "m"], one, one + 1, one, record, np.array([5]))
+    s.add(["ann", "m"], one, one + 1, one + 9, record, np.array([2]))  # the same day again, from a later run
+    with pytest.raises(RuntimeError, match="finish"):
+        s.of("ann")
+    s.finish()
+    assert {m: d.tolist() for m, d in s.of("ann").items()} == {"m": [[1, 2, 4, 6, 8, 10, 12, 14, 7]]}
+    assert s.people() == {"ann"} and s.of("bob") == {}
+    with pytest.raises(RuntimeError, match="no more days"):
+        s.add(["ann", "m"], one, one + 1, one, record, np.array([5]))
+    s.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        s.of("ann")

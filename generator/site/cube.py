@@ -29,13 +29,13 @@ from generator.site.report import (
     DayCosts,
     Group,
     Inferred,
-    Series,
     Unpriced,
     WindowReport,
     by_cost,
     days_of,
     group_cells,
 )
+from generator.site.series import Series
 from generator.usage import DAY, Columns, HourlyRow, Numbered, Window, as_table, exact, local_day, sort_runs
 
 RUN_ROWS = 1 << 17  # rows priced and summed at a time: about 25 MB of columns and their sorts at the most
@@ -213,6 +213,8 @@ class DayCube:
                 spent.append(_sums([hour[priced] // DAY, model[priced], person[priced]], cost[priced]))
         self.hourly = {k: dollars(v, e) for k, v in hourly.items()}
         self.pieces = [[merged(stretch)] if len(stretch) > 1 else stretch for stretch in self.pieces]
+        if series is not None:
+            series.finish()
         if spend is not None:
             self.spend = Spend(spent, names, e)
         return self

@@ -29,7 +29,8 @@ from generator.site.export import (
     usd,
     usd_units,
 )
-from generator.site.report import SERIES, Cell, Days, Group, Series, by_cost, group_cells, widest
+from generator.site.report import Cell, Group, by_cost, group_cells, widest
+from generator.site.series import SERIES, Days, Series
 from generator.usage import iso
 
 
