@@ -121,7 +121,9 @@ def test_a_window_file_lists_each_person_once(tmp_path: Path) -> None:
     assert (tmp_path / "site-200x3x20/data/usage-30d.json").read_text().count("p0107") == 4
 
 
-def test_people_days_are_kept_on_disk_in_files_nobody_else_sees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_people_days_are_kept_on_disk_in_files_nobody_else_sees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The widest window's days by person and model (9M of them at 10,000 people) go to unlinked temporary files as
     the cube sums them; the pages read them back, and the files are closed when the site is written."""
     import tempfile

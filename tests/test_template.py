@@ -85,6 +85,11 @@ def _memory_aside(new: dict[str, Any], old: dict[str, Any]) -> None:
     )  # #23: a run that cannot publish for two intervals fails
     new["Properties"]["Environment"]["Variables"].pop("CUR")  # #21: deploy --cur
     assert new["Properties"].pop("MemorySize") == {"Ref": "MemorySize"} and old["Properties"].pop("MemorySize") == 1024
+    # #22: /tmp holds each person's days by model beside the staged site
+    assert new["Properties"]["EphemeralStorage"] == {"Size": 4096} and old["Properties"]["EphemeralStorage"] == {
+        "Size": 1024
+    }
+    new["Properties"]["EphemeralStorage"] = old["Properties"]["EphemeralStorage"]
 
 
 def _drop_statement(role: dict[str, Any], sid: str) -> None:
