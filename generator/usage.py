@@ -245,16 +245,17 @@ _ZEROS = array("q", bytes(48))
 _NAME_FIELDS = ("principal", "model_id", "region", "account", "meta")
 
 
+_INT32 = (1 << 31) - 1
 CHUNK_ROWS = 1 << 18  # rows a table holds in one set of columns (about 20 MB): what a reader frees at a time
 
 
 class Chunk(NamedTuple):
     """Rows as numpy columns, by hour, then principal, model id and the rest (their names' order)."""
 
-    hour: np.ndarray  # int64 epoch seconds
+    hour: np.ndarray  # int64 epoch seconds (packed in a table: int32 hour numbers)
     text: tuple[np.ndarray, ...]  # int32 name numbers, one column per _NAME_FIELDS
     over: np.ndarray  # int32 prompt_over
-    counts: np.ndarray  # int64, rows x 6 (USAGE_COUNTS)
+    counts: np.ndarray  # int64, rows x 6 (USAGE_COUNTS) (packed in a table: int32 where a chunk's all fit)
 
 
 def joined(chunks: Sequence[Chunk | Columns]) -> Chunk:
@@ -273,10 +274,10 @@ def joined(chunks: Sequence[Chunk | Columns]) -> Chunk:
 class Columns(NamedTuple):
     """Hourly rows as numpy columns, in a RowTable's order (hour, then principal, model id and the rest)."""
 
-    hour: np.ndarray  # int64 epoch seconds
+    hour: np.ndarray  # int64 epoch seconds (packed in a table: int32 hour numbers)
     text: tuple[np.ndarray, ...]  # int32 name numbers, one column per _NAME_FIELDS
     over: np.ndarray  # int32 prompt_over
-    counts: np.ndarray  # int64, rows x 6 (USAGE_COUNTS)
+    counts: np.ndarray  # int64, rows x 6 (USAGE_COUNTS) (packed in a table: int32 where a chunk's all fit)
     first: int  # the index of the first of these rows in their table
     names: list[str]  # what the name numbers stand for
 
@@ -285,17 +286,18 @@ class Columns(NamedTuple):
 
 
 class RowTable(Sequence[HourlyRow]):
-    """Hourly rows held as numpy columns in hour order: five name numbers, prompt_over and six counts a row (80
-    bytes, where a row object and its integers take 220); a row object is made only while it is read. The columns
+    """Hourly rows held as numpy columns in hour order: the hour's number, five name numbers, prompt_over and six
+    counts a row, 32-bit where they fit (52 bytes, where 64-bit columns took 80 and a row object and its integers
+    220); a row object is made only while it is read, and a reader gets epoch seconds and 64-bit counts. The columns
     come in chunks, each chunk's hours before the next's, so a reader that is done with a chunk can let it go."""
 
     def __init__(self, names: list[str], chunks: Iterable[Chunk]) -> None:
         self._names = names
-        self._chunks: list[Columns] = []
+        self._chunks: list[Columns] = []  # packed: hour numbers (int32), counts int32 where a chunk's all fit
         first = 0
         for c in chunks:
             if len(c.hour):
-                self._chunks.append(Columns(*c, first, names))
+                self._chunks.append(Columns(*_packed(c), first, names))
                 first += len(c.hour)
 
     def __len__(self) -> int:
@@ -308,11 +310,11 @@ class RowTable(Sequence[HourlyRow]):
 
     def calls(self) -> int:
         """The rows' invocations, added up (without making a row object)."""
-        return sum(int(c.counts[:, 0].sum()) for c in self._chunks)
+        return sum(int(c.counts[:, 0].sum(dtype=np.int64)) for c in self._chunks)
 
     def chunks(self) -> tuple[Columns, ...]:
-        """The columns as the table holds them, chunk by chunk."""
-        return tuple(self._chunks)
+        """The columns chunk by chunk, as a reader gets them (epoch seconds, 64-bit counts: a copy)."""
+        return tuple(map(_wide, self._chunks))
 
     def runs(
         self, bounds: Sequence[float], most: int = 1 << 19, breaks: Sequence[float] = (), drop: bool = False
@@ -326,7 +328,7 @@ class RowTable(Sequence[HourlyRow]):
         chunks = self._chunks if drop else list(self._chunks)  # the reader takes each off as it is read
 
         def places(hours: Sequence[float]) -> np.ndarray:  # where each hour would go among all the rows
-            at = np.asarray(hours, np.float64)
+            at = np.asarray(hours, np.float64) / HOUR  # among the hours' numbers
             return sum((np.searchsorted(c.hour, at, "left") for c in chunks), np.zeros(len(at), np.int64))
 
         cuts = [0, *places(bounds).tolist(), sum(len(c.hour) for c in chunks)]
@@ -339,7 +341,7 @@ class RowTable(Sequence[HourlyRow]):
                 if last < stop:  # the run must end early: at the last break within reach, if there is one
                     found = ends[(ends > first) & (ends <= last)]
                     last = int(found[-1]) if len(found) else last
-                yield at, take(first, last)
+                yield at, _wide(take(first, last))
                 first = last
 
     @overload
@@ -367,9 +369,26 @@ class RowTable(Sequence[HourlyRow]):
         return {self._names[n] for n in found}
 
 
+def _packed(c: Chunk | Columns) -> Chunk:
+    """A chunk as a table holds it: hours as their numbers from 1970 and counts as 32-bit integers where they all
+    fit (a packed chunk as it is)."""
+    hour = c.hour if c.hour.dtype == np.int32 else (c.hour // HOUR).astype(np.int32)  # to year 245,000
+    counts = c.counts
+    if counts.dtype != np.int32 and (not len(counts) or (int(counts.max()) <= _INT32 and int(counts.min()) >= 0)):
+        counts = counts.astype(np.int32)
+    return Chunk(hour, c.text, c.over, counts)
+
+
+def _wide(c: Columns) -> Columns:
+    """A table's columns as its readers take them: epoch seconds, and counts 64-bit (so no sum of them wraps)."""
+    return c._replace(hour=c.hour.astype(np.int64) * HOUR, counts=c.counts.astype(np.int64, copy=False))
+
+
 def _rows(c: Columns, start: int, stop: int) -> Iterator[HourlyRow]:
+    """Rows `start` to `stop` of a packed chunk, as row objects."""
     names = c.names
-    parts = (c.hour[start:stop].tolist(), *(t[start:stop].tolist() for t in c.text), c.over[start:stop].tolist())
+    hours = (c.hour[start:stop].astype(np.int64) * HOUR).tolist()
+    parts = (hours, *(t[start:stop].tolist() for t in c.text), c.over[start:stop].tolist())
     for (h, p, m, r, a, meta, o), n in zip(zip(*parts, strict=True), c.counts[start:stop].tolist(), strict=True):
         yield row_of(h, names[p], names[m], n, names[r], o, names[a], names[meta])
 
@@ -515,7 +534,7 @@ def _summed(c: Chunk) -> Chunk:
     principal, model, region, account, meta = c.text
     keys = [c.hour, principal, model, region, c.over, account, meta]  # RowTable's order: hour first
     order, change = sort_runs(keys)
-    counts = exact(c.counts)[order]
+    counts = exact(c.counts.astype(np.int64, copy=False))[order]  # packed counts are summed 64-bit
     del order
     starts = np.flatnonzero(change)
     sums = np.add.reduceat(counts, starts)

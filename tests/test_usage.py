@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 from generator import usage
 from generator.errors import SourceError
 from generator.usage import (
+    HOUR,
     HourlyAggregator,
     HourlyRow,
+    as_table,
     combine,
     floor_hour,
     local_day,
@@ -203,3 +205,21 @@ def test_combining_chunked_tables_equals_one_table_of_every_row(tables: list[lis
             ]
         assert sum(len(c.hour) for _, c in combined.runs([], 3, drop=True)) == len(want)
         assert len(combined) == 0 and not combined.chunks()  # read, then let go
+
+
+def test_a_table_packs_its_columns_and_readers_get_them_whole() -> None:
+    """A table keeps hour numbers and 32-bit counts where a chunk's all fit; what it gives out is epoch seconds and
+    64-bit counts, and counts near 2**31 from two tables add up past it without wrapping."""
+    big = (1 << 31) - 1
+    last = int(datetime(9999, 12, 31, 23, tzinfo=UTC).timestamp())  # the last hour a log's clock can name
+    near = [HourlyRow(0, "ann", "m", 1, 0, big, 1, 0, 0), HourlyRow(last, "ann", "m", 1, 0, 5, 1, 0, 0)]
+    tables = [as_table(near), as_table([HourlyRow(0, "ann", "m", 2, 0, big, 1, 0, 0)])]
+    assert as_table([HourlyRow(0, "bob", "m", 1, 0, 1 << 40, 0, 0, 0)])._chunks[0].counts.dtype.name == "int64"
+    assert all(c.hour.dtype.name == c.counts.dtype.name == "int32" for t in tables for c in t._chunks)
+    combined = combine(tables)
+    want = [HourlyRow(0, "ann", "m", 3, 0, 2 * big, 2, 0, 0), near[1]]
+    assert list(combined) == want and combined[-1].hour == last and combined.calls() == 4
+    runs = [c for _, c in combined.runs([HOUR])]
+    assert [c.hour.tolist() for c in runs] == [[0], [last]]
+    assert runs[0].counts.dtype.name == "int64" and runs[0].counts.tolist() == [list(usage_counts(want[0]))]
+    assert [c.hour.tolist() for c in combined.chunks()] == [[0, last]]
