@@ -154,6 +154,21 @@ def dollars(units: int, exponent: int) -> Decimal:
 _POWERS = {e: Decimal(10**e) for e in range(12, 19)}
 
 
+def places(units: np.ndarray, exponent: int) -> np.ndarray:
+    """The decimal places `dollars` gives each of `units` (int8): a sum of such Decimals keeps the most of its
+    terms', so a sum made in units and given that many (`dollars_at`) reads as the Decimals' sum did."""
+    found = np.full(len(units), exponent, np.int8)
+    if exponent in _POWERS:  # a quotient: trailing zeros dropped
+        for k in range(1, exponent + 1):
+            found[np.asarray(units % 10**k == 0, bool)] = exponent - k  # (Python integers past 64 bits too)
+    return found
+
+
+def dollars_at(units: int, exponent: int, places: int) -> Decimal:
+    """Money units as Decimal dollars with `places` decimal places (as many as `dollars` gives them, or more)."""
+    return Decimal(units // 10 ** (exponent - places)).scaleb(-places)
+
+
 def cost_of(row: HourlyRow, ref: ModelRef, book: PriceBook) -> RowCost:
     """Price one hourly row at the price in effect on its UTC day in its region."""
     rate = rate_of(ref, book, utc_day(row.hour), row.region, row.prompt_over)

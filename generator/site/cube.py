@@ -9,7 +9,7 @@ Sums are exact: 64-bit integers where a bound says they fit, Python integers whe
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -18,28 +18,30 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from generator import memory
-from generator.counters import FIELDS, Counters, add_counters
+from generator.counters import FIELDS, Counters
 from generator.identity import IdentityAudit
 from generator.pricing.book import MONEY_EXPONENT
-from generator.pricing.cost import Pricer, Rate, Who, costs, dollars, utc_day
+from generator.pricing.cost import Pricer, Rate, Who, costs, dollars, places, utc_day
 from generator.site.report import (
     Attributed,
-    Cell,
     Costs,
     DayCosts,
     Group,
     Inferred,
+    Table,
     Unpriced,
     WindowReport,
     by_cost,
     days_of,
     group_cells,
+    money_counters,
+    name_rank,
 )
 from generator.site.series import Series
 from generator.usage import DAY, Columns, HourlyRow, Numbered, Window, as_table, exact, local_day, sort_runs
 
 RUN_ROWS = 1 << 17  # rows priced and summed at a time: about 25 MB of columns and their sorts at the most
-_COST, _UNPRICED, _UNPRICED_CALLS = 6, 7, 8  # columns of a run's values (the FIELDS order)
+_COST, _UNPRICED, _UNPRICED_CALLS, _SAVED = 6, 7, 8, 10  # columns of a run's values (the FIELDS order)
 _SERIES = [0, 1, 2, 3, 4, 5, _UNPRICED_CALLS, _COST]  # a series record's columns after the day
 
 
@@ -171,6 +173,7 @@ class DayCube:
         self._callers = Numbered()  # Who values, numbered
         self._caller_names: list[tuple[int, ...]] = []  # a caller's person, model, route and team, as name numbers
         self._days: dict[int, date] = {}
+        self._caller_arrays: tuple[np.ndarray, np.ndarray] | None = None  # see _caller_order
         self.exponent = MONEY_EXPONENT  # the money unit's, once rows are in
 
     def add_all(
@@ -301,6 +304,16 @@ class DayCube:
         counts = np.column_stack([d[starts].astype(sums.dtype), sums[:, :-1]])
         series.add(self._names.values, p[starts], m[starts], first, counts, sums[:, -1])
 
+    def _caller_order(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each caller's place among the callers in their order (person, model, route, via, team, dims), and its
+        person, model, route and team as name numbers (rows x 4); made once the rows are in."""
+        if self._caller_arrays is None:
+            callers = self._callers.values
+            rank = np.empty(len(callers), np.int64)
+            rank[sorted(range(len(callers)), key=callers.__getitem__)] = np.arange(len(callers))
+            self._caller_arrays = rank, np.array(self._caller_names, np.int64).reshape(-1, 4)
+        return self._caller_arrays
+
     def hours(self) -> tuple[tuple[int, str, Decimal], ...]:
         """Cost per hour and person in the last day's window, in order."""
         return tuple((h, p, c) for (h, p), c in sorted(self.hourly.items()))
@@ -311,20 +324,21 @@ class DayCube:
         first, last = self.edges.index(window.start.timestamp()), self.edges.index(window.end.timestamp())
         piece = merged([piece for part in self.pieces[first:last] for piece in part])
         names, callers, day_of, e = self._names.values, self._callers.values, self._days, self.exponent
-        counters = _counters(e)
+        counters = money_counters(e)
 
         def summed(field: str) -> tuple[list[list[Any]], list[Any]]:
             """A field's key columns and sums as lists of plain integers."""
             *keys, sums = getattr(piece, field)
             return [k.tolist() for k in keys], sums.tolist()
 
-        (who,), split = summed("callers")
-        attributed = sorted((tuple(callers[w]), counters(s)) for w, s in zip(who, split, strict=True))
-        cells: dict[tuple[str, str, str], list[Counters]] = defaultdict(list)
-        for (person, model, route, *_), c in attributed:
-            cells[(person, model, route)].append(c)
-        cell_list = tuple(Cell(p, m, rt, cs[0] if len(cs) == 1 else add_counters(cs)) for (p, m, rt), cs in
-                          sorted(cells.items()))  # fmt: skip
+        who, split = piece.callers
+        rank, (caller_rank, caller_names) = name_rank(names), self._caller_order()
+        order = np.argsort(caller_rank[who], kind="stable")  # by caller: person, model, route, via, team, dims
+        attributed = Table(names, rank, ("caller", "person", "model", "route", "team"),
+                           np.column_stack([who[order], caller_names[who[order]]]), split[order],
+                           np.column_stack([places(split[order][:, c], e) for c in (_COST, _SAVED)]), e,
+                           lambda k, c: _attributed(callers[k[0]], c))  # fmt: skip
+        cells = attributed.summed(("person", "model", "route"))
         (account,), by_account = summed("accounts")
         total = piece.total.tolist()
         day_models: dict[tuple[date, str], Counters] = {}
@@ -345,9 +359,9 @@ class DayCube:
             window=window,
             timezone=self.tz.key,
             totals=counters(total),
-            users=group_cells(cell_list, lambda c: c.person),
-            models=group_cells(cell_list, lambda c: c.model),
-            cells=cell_list,
+            users=group_cells(cells, "person"),
+            models=group_cells(cells, "model"),
+            cells=cells,
             day_models=day_models,
             person_days=person_days,
             days=days_of(window, self.tz),
@@ -358,10 +372,14 @@ class DayCube:
             inferred=tuple(Inferred(m, priced_as, n) for (m, priced_as), n in sorted(piece.inferred.items())),
             price_sources={m: _one_source(found) for m, found in piece.sources.items()},
             accounts=by_cost(Group(names[a], counters(s), ()) for a, s in zip(account, by_account, strict=True)),
-            attributed=tuple(Attributed(p, m, rt, v, t, d, c) for (p, m, rt, v, t, d), c in attributed),
+            attributed=attributed,
             team_days=team_days,
             series=self.series if days and window == self._series else None,
         )
+
+
+def _attributed(who: Who, c: Counters) -> Attributed:
+    return Attributed(who.person, who.model, who.route, who.via, who.team, who.dims, c)
 
 
 def _one_source(found: set[str]) -> str:
@@ -395,16 +413,6 @@ def _midnights(start: float, end: float, tz: ZoneInfo) -> list[float]:
     first, last = datetime.fromtimestamp(start, tz).date(), datetime.fromtimestamp(end, tz).date()
     days = (first + timedelta(days=i) for i in range((last - first).days + 1))
     return [datetime(d.year, d.month, d.day, tzinfo=tz).timestamp() for d in days]
-
-
-def _counters(e: int) -> Callable[[Sequence[int]], Counters]:
-    def counters(v: Sequence[int]) -> Counters:
-        """A run's counters (money in units) in dollars."""
-        calls, errors, inp, out, read, write, cost, unpriced, unpriced_calls, inferred, saved = v
-        return Counters(calls, errors, inp, out, read, write, dollars(cost, e), unpriced, unpriced_calls, inferred,
-                        dollars(saved, e))  # fmt: skip
-
-    return counters
 
 
 def summarize(

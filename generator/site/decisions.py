@@ -21,7 +21,7 @@ from generator.budgets import Budgets, Status, statuses
 from generator.counters import Counters, add_counters
 from generator.identity import IdentityAudit
 from generator.site.cube import DayCube
-from generator.site.report import Cell, Group, WindowReport, by_cost
+from generator.site.report import Group, WindowReport, by_cost
 from generator.usage import HOUR, Window
 
 Z90 = 1.645  # a 90% range, if days were independent and alike
@@ -98,15 +98,11 @@ def previous_window(w: Window) -> Window:
 def team_groups(rep: WindowReport) -> tuple[Group, ...]:
     """Teams by cost, each with the cells of the calls made for it (a call's team is its own: see attribution);
     empty when no call has a team."""
-    if not any(a.team for a in rep.attributed):
+    calls = rep.attributed
+    if not calls or not any(calls.names_in("team")):
         return ()
-    cells: dict[str, dict[tuple[str, str, str], list[Counters]]] = defaultdict(lambda: defaultdict(list))
-    for a in rep.attributed:
-        cells[a.team][(a.person, a.model, a.route)].append(a.counters)
-    groups = []
-    for team, found in cells.items():
-        members = tuple(Cell(p, m, rt, add_counters(c)) for (p, m, rt), c in sorted(found.items()))
-        groups.append(Group(team, add_counters(c.counters for c in members), members))
+    members = calls.summed(("team", "person", "model", "route"))
+    groups = [Group(team, cells.total(), cells) for team, cells in members.groups("team")]
     return tuple(sorted(groups, key=lambda g: (-g.counters.cost, g.name)))
 
 

@@ -56,7 +56,7 @@ class Directory:
             self.principals[i.person].append(i.principal)
         self.team_of = next((v.team_of for v in views if v.team_of), {})
         # each window's teams' people: a person's calls for that team (a call's team is its own)
-        self.members = [{t.name: group_cells(t.cells, lambda c: c.person) for t in v.teams} for v in views]
+        self.members = [{t.name: group_cells(t.cells, "person") if t.cells else () for t in v.teams} for v in views]
         self.in_team = [{(t, g.name): g.counters.cost for t, found in m.items() for g in found} for m in self.members]
         # the widest window's calls of each person by the principal they came through and by breakdown value
         self.via = self.wide.via

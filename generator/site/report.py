@@ -7,23 +7,25 @@ and identities as data; never formats numbers or writes files.
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
+import itertools
+import operator
 from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import TypeVar
+from typing import TypeVar, overload
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from generator.counters import Counters, add_counters
+from generator.counters import Counters
 from generator.identity import IdentityAudit
-from generator.pricing.cost import dollars
-from generator.site.series import Series
-from generator.usage import Window
+from generator.pricing.cost import dollars, dollars_at
+from generator.site.series import Series, narrowest
+from generator.usage import Window, exact, sort_runs
 
 K = TypeVar("K")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +44,7 @@ class Group:
 
     name: str
     counters: Counters
-    cells: tuple[Cell, ...]
+    cells: Table[Cell] | tuple[()]  # a part of the window's cells (none: a previous period's group, or a total's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,7 @@ class WindowReport:
     totals: Counters
     users: tuple[Group, ...]  # by cost, highest first
     models: tuple[Group, ...]  # base models, routes merged, by cost
-    cells: tuple[Cell, ...]  # person x model x route
+    cells: Table[Cell] | tuple[()]  # person x model x route
     days: tuple[date, ...]
     unpriced: tuple[Unpriced, ...]
     identities: tuple[IdentityAudit, ...]
@@ -98,7 +100,7 @@ class WindowReport:
     # the days summed as the pages read them: by (day, model), and cost by (person, day), each in key order
     day_models: Mapping[tuple[date, str], Counters] = field(default_factory=dict)
     person_days: Mapping[tuple[str, date], Decimal] = field(default_factory=dict)
-    attributed: tuple[Attributed, ...] = ()  # the cells split by via, team and dimension values
+    attributed: Table[Attributed] | tuple[()] = ()  # the cells split by via, team and dimension values
     team_days: Mapping[tuple[str, date], Decimal] = field(default_factory=dict)  # cost by (team, local day)
     series: Series | None = None  # each person's days by model: the widest window's only (the person pages')
 
@@ -164,12 +166,9 @@ def widest(windows: Iterable[Window], tz: ZoneInfo) -> Window | None:
     return max(windows, key=lambda w: (len(days_of(w, tz)), w.key == "90d"), default=None)
 
 
-def group_cells(cells: Sequence[Cell], key: Callable[[Cell], str]) -> tuple[Group, ...]:
-    """The cells grouped by `key`, by cost."""
-    by: dict[str, list[Cell]] = defaultdict(list)
-    for cell in cells:
-        by[key(cell)].append(cell)
-    return by_cost(Group(name, add_counters(c.counters for c in group), tuple(group)) for name, group in by.items())
+def group_cells(cells: Table[Cell], column: str) -> tuple[Group, ...]:
+    """The cells grouped by a name column ("person", "model"), by cost; each group's cells a part of the table."""
+    return by_cost(Group(name, part.total(), part) for name, part in cells.groups(column))
 
 
 def by_cost(groups: Iterable[Group]) -> tuple[Group, ...]:
@@ -181,3 +180,146 @@ def days_of(window: Window, tz: ZoneInfo) -> tuple[date, ...]:
     first = window.start.astimezone(tz).date()
     last = (window.end - timedelta(hours=1)).astimezone(tz).date()
     return tuple(first + timedelta(days=i) for i in range((last - first).days + 1))
+
+
+def money_counters(exponent: int) -> Callable[[Sequence[int]], Counters]:
+    """Counters from their 11 values in FIELDS order, money in units (10**-`exponent` dollars)."""
+
+    def counters(v: Sequence[int]) -> Counters:
+        calls, errors, inp, out, read, write, cost, unpriced, unpriced_calls, inferred, saved = v
+        return Counters(calls, errors, inp, out, read, write, dollars(cost, exponent), unpriced, unpriced_calls,
+                        inferred, dollars(saved, exponent))  # fmt: skip
+
+    return counters
+
+
+def _counters_at(exponent: int) -> Callable[[Sequence[int], Sequence[int]], Counters]:
+    """Counters from their 11 values, money in units given the decimal places of a Table row's cost and savings."""
+
+    def counters(v: Sequence[int], at: Sequence[int]) -> Counters:
+        calls, errors, inp, out, read, write, cost, unpriced, unpriced_calls, inferred, saved = v
+        return Counters(calls, errors, inp, out, read, write, dollars_at(cost, exponent, at[0]), unpriced,
+                        unpriced_calls, inferred, dollars_at(saved, exponent, at[1]))  # fmt: skip
+
+    return counters
+
+
+class Table(Sequence[T]):
+    """A window's cells (or its calls as attributed) held as columns: each row's names as numbers into `names`
+    (`columns` says which name each key column is) and its counters in money units; a row is made an object (by
+    `make`, from its key numbers and Counters) only as it is read. A Cell and its Counters took about 600 bytes
+    a row in every window; here a row takes about 130, and a table summed into the same rows shares them. A
+    group's cells are a part of its window's table (`part`): a slice, or the rows' indices. Each row keeps the
+    decimal places its cost and savings had as sums of Decimals (`places`), so they read as they did."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        rank: np.ndarray,
+        columns: tuple[str, ...],
+        keys: np.ndarray,
+        sums: np.ndarray,
+        places: np.ndarray,
+        exponent: int,
+        make: Callable[[list[int], Counters], T],
+    ) -> None:
+        self._names, self._rank, self.columns = names, rank, columns  # rank: each name number's place by name
+        self._keys, self._sums, self._places, self._exponent, self._make = keys, sums, places, exponent, make
+        self._rows: slice | np.ndarray = slice(0, len(keys))
+
+    def part(self, rows: slice | np.ndarray) -> Table[T]:
+        """Some of the table's rows (counted in the whole table), sharing its columns."""
+        found = Table(self._names, self._rank, self.columns, self._keys, self._sums, self._places, self._exponent,
+                      self._make)  # fmt: skip
+        found._rows = rows
+        return found
+
+    def _held(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """This part's key columns, sums and places (views for a slice; a copy of the rows for indices)."""
+        rows = self._rows
+        return self._keys[rows], self._sums[rows], self._places[rows]
+
+    def __len__(self) -> int:
+        rows = self._rows
+        return len(range(*rows.indices(len(self._keys)))) if isinstance(rows, slice) else len(rows)
+
+    def __iter__(self) -> Iterator[T]:
+        keys, sums, places = self._held()
+        counters, make = _counters_at(self._exponent), self._make
+        for at in range(0, len(keys), 4096):  # a few thousand rows' plain integers at a time
+            chunk = slice(at, at + 4096)
+            for k, v, p in zip(keys[chunk].tolist(), sums[chunk].tolist(), places[chunk].tolist(), strict=True):
+                yield make(k, counters(v, p))
+
+    @overload
+    def __getitem__(self, i: int) -> T: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[T]: ...
+    def __getitem__(self, i: int | slice) -> T | list[T]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        keys, sums, places = self._held()
+        j = range(len(keys))[i]
+        return self._make(keys[j].tolist(), _counters_at(self._exponent)(sums[j].tolist(), places[j].tolist()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and len(self) == len(other) and all(map(operator.eq, self, other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Table({self.columns}, {len(self)} rows)"
+
+    def total(self) -> Counters:
+        """The rows' counters added up (exactly, in units)."""
+        _, sums, places = self._held()
+        if not len(sums):
+            return Counters()
+        return _counters_at(self._exponent)(exact(sums).sum(axis=0).tolist(), places.max(axis=0).tolist())
+
+    def names_in(self, column: str) -> set[str]:
+        """Every name a column holds."""
+        keys, _, _ = self._held()
+        return {self._names[n] for n in np.unique(keys[:, self.columns.index(column)]).tolist()}
+
+    def groups(self, column: str) -> Iterator[tuple[str, Table[T]]]:
+        """The rows by a name column, by name: each name with its rows (in table order) as a part."""
+        keys, _, _ = self._held()
+        base = np.arange(len(self._keys))[self._rows]
+        values = keys[:, self.columns.index(column)]
+        if not len(values):
+            return
+        order = np.argsort(self._rank[values], kind="stable")
+        values, base = values[order], base[order]
+        cuts = np.flatnonzero(np.r_[True, values[1:] != values[:-1], True]).tolist()
+        for lo, hi in itertools.pairwise(cuts):
+            rows = base[lo:hi]
+            whole = int(rows[-1]) - int(rows[0]) + 1 == len(rows)  # a run of the table: a slice
+            yield self._names[int(values[lo])], self.part(slice(int(rows[0]), int(rows[-1]) + 1) if whole else rows)
+
+    def summed(self, columns: tuple[str, ...]) -> Table[Cell]:
+        """The rows added up by some of their name columns, in the names' order: cells (`columns` naming at least
+        person, model and route). Rows that are already one a key, in that order, are shared, not copied."""
+        keys, sums, places = self._held()
+        at = [self.columns.index(c) for c in columns]
+        order, change = sort_runs([self._rank[keys[:, i]] for i in at])
+        starts = np.flatnonzero(change)
+        if len(starts) == len(keys) and bool(np.all(order == np.arange(len(order)))):
+            found, added = keys[:, at[0] : at[-1] + 1] if at == list(range(at[0], at[-1] + 1)) else keys[:, at], sums
+        else:
+            found = keys[order[starts]][:, at]
+            added = np.add.reduceat(exact(sums)[order], starts, axis=0) if len(starts) else sums[:0]
+            if added.dtype == object:
+                added = narrowest(added, np.int64)
+            places = np.maximum.reduceat(places[order], starts, axis=0) if len(starts) else places[:0]
+        names = self._names
+        p, m, r = (columns.index(c) for c in ("person", "model", "route"))
+        return Table(names, self._rank, columns, found, added, places, self._exponent,
+                     lambda k, c: Cell(names[k[p]], names[k[m]], names[k[r]], c))  # fmt: skip
+
+
+def name_rank(names: Sequence[str]) -> np.ndarray:
+    """Each name number's place among the names in their order (so sorting numbers by it sorts by name)."""
+    rank = np.empty(len(names), np.int64)
+    rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+    return rank
