@@ -173,7 +173,7 @@ class DayCube:
         self._callers = Numbered()  # Who values, numbered
         self._caller_names: list[tuple[int, ...]] = []  # a caller's person, model, route and team, as name numbers
         self._days: dict[int, date] = {}
-        self._caller_arrays: tuple[np.ndarray, np.ndarray] | None = None  # see _caller_order
+        self._caller_arrays: tuple[np.ndarray, np.ndarray, tuple[str, ...]] | None = None  # see _caller_order
         self.exponent = MONEY_EXPONENT  # the money unit's, once rows are in
 
     def add_all(
@@ -304,14 +304,20 @@ class DayCube:
         counts = np.column_stack([d[starts].astype(sums.dtype), sums[:, :-1]])
         series.add(self._names.values, p[starts], m[starts], first, counts, sums[:, -1])
 
-    def _caller_order(self) -> tuple[np.ndarray, np.ndarray]:
-        """Each caller's place among the callers in their order (person, model, route, via, team, dims), and its
-        person, model, route and team as name numbers (rows x 4); made once the rows are in."""
+    def _caller_order(self) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+        """Each caller's place among the callers in their order (person, model, route, via, team, dims); its person,
+        model, route, team, via and each dimension's value ("dim0"...) as name numbers (a row a caller); and those
+        columns' names. Made once the rows are in."""
         if self._caller_arrays is None:
-            callers = self._callers.values
+            callers, number = self._callers.values, self._names
             rank = np.empty(len(callers), np.int64)
             rank[sorted(range(len(callers)), key=callers.__getitem__)] = np.arange(len(callers))
-            self._caller_arrays = rank, np.array(self._caller_names, np.int64).reshape(-1, 4)
+            width = max((len(w.dims) for w in callers), default=0)
+            extra = [[number(w.via), *map(number, w.dims), *[number("")] * (width - len(w.dims))] for w in callers]
+            found = np.array(self._caller_names, np.int64).reshape(-1, 4)
+            found = np.column_stack([found, np.array(extra, np.int64).reshape(-1, 1 + width)])
+            columns = ("person", "model", "route", "team", "via", *(f"dim{i}" for i in range(width)))
+            self._caller_arrays = rank, found, columns
         return self._caller_arrays
 
     def hours(self) -> tuple[tuple[int, str, Decimal], ...]:
@@ -332,9 +338,10 @@ class DayCube:
             return [k.tolist() for k in keys], sums.tolist()
 
         who, split = piece.callers
-        rank, (caller_rank, caller_names) = name_rank(names), self._caller_order()
+        caller_rank, caller_names, columns = self._caller_order()
+        rank = name_rank(names)
         order = np.argsort(caller_rank[who], kind="stable")  # by caller: person, model, route, via, team, dims
-        attributed = Table(names, rank, ("caller", "person", "model", "route", "team"),
+        attributed = Table(names, rank, ("caller", *columns),
                            np.column_stack([who[order], caller_names[who[order]]]), split[order],
                            np.column_stack([places(split[order][:, c], e) for c in (_COST, _SAVED)]), e,
                            lambda k, c: _attributed(callers[k[0]], c))  # fmt: skip

@@ -18,7 +18,6 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from generator.budgets import Budgets, Status, statuses
-from generator.counters import Counters, add_counters
 from generator.identity import IdentityAudit
 from generator.site.cube import DayCube
 from generator.site.report import Group, WindowReport, by_cost
@@ -108,23 +107,24 @@ def team_groups(rep: WindowReport) -> tuple[Group, ...]:
 
 def dimension_groups(rep: WindowReport, names: Sequence[str]) -> tuple[tuple[str, tuple[Group, ...]], ...]:
     """Each breakdown dimension's values by cost ("" for calls without one), for dimensions any call has a value of."""
-    out = []
+    calls, out = rep.attributed, []
     for i, name in enumerate(names):
-        sums: dict[str, list[Counters]] = defaultdict(list)
-        for a in rep.attributed:
-            sums[a.dims[i] if i < len(a.dims) else ""].append(a.counters)
-        if set(sums) - {""}:
-            out.append((name, by_cost(Group(v, add_counters(c), ()) for v, c in sums.items())))
+        sums = calls.totals((f"dim{i}",)) if calls and f"dim{i}" in calls.columns else []
+        if any(value for (value,), _ in sums):
+            out.append((name, by_cost(Group(value, c, ()) for (value,), c in sums)))
     return tuple(out)
 
 
 def via_groups(rep: WindowReport) -> dict[str, tuple[Group, ...]]:
     """For each person named by request metadata, the principals (as people) that made their calls, by cost."""
-    sums: dict[str, dict[str, list[Counters]]] = defaultdict(lambda: defaultdict(list))
-    for a in rep.attributed:
-        if a.via:
-            sums[a.person][a.via].append(a.counters)
-    return {p: by_cost(Group(v, add_counters(c), ()) for v, c in by.items()) for p, by in sums.items()}
+    calls = rep.attributed
+    if not calls or not any(calls.names_in("via")):
+        return {}
+    sums: dict[str, list[Group]] = defaultdict(list)
+    for (person, via), c in calls.totals(("person", "via")):
+        if via:
+            sums[person].append(Group(via, c, ()))
+    return {p: by_cost(groups) for p, groups in sums.items()}
 
 
 def main_teams(teams: Sequence[Group]) -> dict[str, str]:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Context, Decimal
@@ -20,7 +19,7 @@ import msgspec
 import numpy as np
 
 from generator.budgets import Status
-from generator.counters import FIELDS, MONEY, Counters, add_counters, compiled, public_name, public_names
+from generator.counters import FIELDS, MONEY, Counters, compiled, public_name, public_names
 from generator.identity import caller_named
 from generator.layout import TOOL
 from generator.pricing import Price, PriceBook
@@ -28,7 +27,7 @@ from generator.pricing.cost import dollars
 from generator.reconcile.billing import Line, Reconciliation
 from generator.reconcile.coverage import Coverage, mantle_cost
 from generator.site.decisions import Forecast, Projection, View
-from generator.site.report import Cell, WindowReport
+from generator.site.report import Cell, Table, WindowReport
 from generator.skips import SkipReport
 from generator.usage import iso
 
@@ -245,11 +244,8 @@ def billing_payload(bill: Reconciliation) -> dict[str, Any]:
     }
 
 
-def _by_route(cells: Iterable[Cell]) -> list[dict[str, Any]]:
-    routes: dict[str, list[Counters]] = defaultdict(list)
-    for c in cells:
-        routes[c.route].append(c.counters)
-    return [{"route": r, **counters(add_counters(cs))} for r, cs in sorted(routes.items())]
+def _by_route(cells: Table[Cell] | tuple[()]) -> list[dict[str, Any]]:
+    return [{"route": route, **counters(c)} for (route,), c in cells.totals(("route",))] if cells else []
 
 
 def legacy_keys(rep: WindowReport, days: list[str], meta: BuildMeta) -> dict[str, Any]:

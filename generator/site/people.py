@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from generator.counters import Counters, add_counters
+from generator.counters import Counters
 from generator.site import charts
 from generator.site.decisions import View
 from generator.site.export import (
@@ -52,8 +52,8 @@ class Directory:
         self.teams = [{g.name: g for g in v.teams} for v in views]
         self.series = self.wide.rep.series or Series(self.wide.rep.days)
         self.principals: dict[str, list[str]] = defaultdict(list)
-        for i in self.wide.rep.identities:
-            self.principals[i.person].append(i.principal)
+        for identity in self.wide.rep.identities:
+            self.principals[identity.person].append(identity.principal)
         self.team_of = next((v.team_of for v in views if v.team_of), {})
         # each window's teams' people: a person's calls for that team (a call's team is its own)
         self.members = [{t.name: group_cells(t.cells, "person") if t.cells else () for t in v.teams} for v in views]
@@ -61,15 +61,13 @@ class Directory:
         # the widest window's calls of each person by the principal they came through and by breakdown value
         self.via = self.wide.via
         shown = {name for name, _ in self.wide.dims}
-        found: dict[str, dict[str, dict[str, list[Counters]]]] = defaultdict(
-            lambda: defaultdict(lambda: defaultdict(list))
-        )
-        for a in self.wide.rep.attributed:
-            for name, value in zip(dimensions, a.dims, strict=False):
-                if name in shown:
-                    found[a.person][name][value].append(a.counters)
-        self.dims = {person: {name: by_cost(Group(v, add_counters(c), ()) for v, c in by.items())
-                              for name, by in names.items() if set(by) - {""}}
+        found: dict[str, dict[str, list[Group]]] = defaultdict(lambda: defaultdict(list))
+        calls = self.wide.rep.attributed
+        for i, name in enumerate(dimensions):
+            if name in shown and calls and f"dim{i}" in calls.columns:
+                for (person, value), c in calls.totals(("person", f"dim{i}")):
+                    found[person][name].append(Group(value, c, ()))
+        self.dims = {person: {name: by_cost(groups) for name, groups in names.items() if any(g.name for g in groups)}
                      for person, names in found.items()}  # fmt: skip
 
     def everyone(self) -> list[str]:

@@ -156,6 +156,7 @@ def make_env(templates: Path, assets: dict[str, str]) -> jinja2.Environment:
         compact_cost=compact_cost,
         script_json=script_json,
         isotime=iso,
+        routes=lambda g: sorted(g.cells.names_in("route")) if g.cells else [],  # a model group's routes
     )
     env.globals.update(asset=assets.__getitem__, window_labels=WINDOW_LABELS, local_time=local_time, change=change,
                        zip=zip, kind_labels=KIND_LABELS)  # fmt: skip

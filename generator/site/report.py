@@ -26,6 +26,7 @@ from generator.usage import Window, exact, sort_runs
 
 K = TypeVar("K")
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,9 +298,20 @@ class Table(Sequence[T]):
             whole = int(rows[-1]) - int(rows[0]) + 1 == len(rows)  # a run of the table: a slice
             yield self._names[int(values[lo])], self.part(slice(int(rows[0]), int(rows[-1]) + 1) if whole else rows)
 
+    def totals(self, columns: tuple[str, ...]) -> list[tuple[tuple[str, ...], Counters]]:
+        """The rows added up by some name columns: each distinct set of their names, in name order, and its sums."""
+        names = self._names
+        return list(self._added(columns, lambda k, c: (tuple(names[n] for n in k), c)))
+
     def summed(self, columns: tuple[str, ...]) -> Table[Cell]:
-        """The rows added up by some of their name columns, in the names' order: cells (`columns` naming at least
-        person, model and route). Rows that are already one a key, in that order, are shared, not copied."""
+        """The rows added up by name columns that include person, model and route, in the names' order: cells."""
+        names = self._names
+        p, m, r = (columns.index(c) for c in ("person", "model", "route"))
+        return self._added(columns, lambda k, c: Cell(names[k[p]], names[k[m]], names[k[r]], c))
+
+    def _added(self, columns: tuple[str, ...], make: Callable[[list[int], Counters], U]) -> Table[U]:
+        """The rows added up by some of their name columns, in the names' order, each made a `make` row. Rows that are
+        already one a key, in that order, are shared, not copied."""
         keys, sums, places = self._held()
         at = [self.columns.index(c) for c in columns]
         order, change = sort_runs([self._rank[keys[:, i]] for i in at])
@@ -312,10 +324,7 @@ class Table(Sequence[T]):
             if added.dtype == object:
                 added = narrowest(added, np.int64)
             places = np.maximum.reduceat(places[order], starts, axis=0) if len(starts) else places[:0]
-        names = self._names
-        p, m, r = (columns.index(c) for c in ("person", "model", "route"))
-        return Table(names, self._rank, columns, found, added, places, self._exponent,
-                     lambda k, c: Cell(names[k[p]], names[k[m]], names[k[r]], c))  # fmt: skip
+        return Table(self._names, self._rank, columns, found, added, places, self._exponent, make)
 
 
 def name_rank(names: Sequence[str]) -> np.ndarray:
