@@ -305,3 +305,57 @@ def test_day_costs_read_in_order_by_day_then_name_as_exact_dollars() -> None:
                                    ("amy", d2): Decimal("0.000001"), ("zed", d2): Decimal("0.000003")}  # fmt: skip
     assert len(costs) == 4 and costs[("amy", d2)] == Decimal("0.000001") and ("amy", d1) not in costs
     assert costs == dict(costs.items()) and not DayCosts(names, *(np.zeros(0, np.int64),) * 3, 6, day_of)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["ann", "bob", "cy"]), st.sampled_from(["m1", "m2"]), st.sampled_from(["a", "b"]),
+                  st.sampled_from(["", "t1", "t2"]), st.integers(0, 10**15), st.integers(-(10**13), 10**13)),
+        max_size=30,
+    ),
+    exponent=st.sampled_from([9, 12, 15]),
+)  # fmt: skip
+def test_a_table_reads_as_the_objects_it_replaced(
+    rows: list[tuple[str, str, str, str, int, int]], exponent: int
+) -> None:
+    """A Table's rows, parts, groups and sums read as Cells and Counters summed with add_counters did: the same
+    values, the same Decimal digits (the pages print them), the same order."""
+    from generator.pricing.cost import places
+    from generator.site.report import Cell, Table, group_cells, name_rank
+
+    names = ["", "ann", "bob", "cy", "m1", "m2", "a", "b", "t1", "t2", "unused"][::-1]
+    number = {n: i for i, n in enumerate(names)}
+    keys = np.array([[number[v] for v in r[:4]] for r in rows], np.int64).reshape(-1, 4)
+    sums = np.zeros((len(rows), 11), np.int64)
+    sums[:, 0], sums[:, 6], sums[:, 10] = 1, [r[4] for r in rows], [r[5] for r in rows]
+    at = np.column_stack([places(sums[:, 6], exponent), places(sums[:, 10], exponent)]).astype(np.int8)
+    atoms = [Counters(1, cost=dollars(r[4], exponent), cache_savings=dollars(r[5], exponent)) for r in rows]
+    calls = Table(names, name_rank(names), ("person", "model", "route", "team"), keys, sums, at, exponent,
+                  lambda k, c: (names[k[0]], names[k[1]], names[k[2]], names[k[3]], c))  # fmt: skip
+    assert [c for *_, c in calls] == atoms and len(calls) == len(rows)
+
+    def same(a: Counters, b: Counters) -> bool:
+        return a == b and (str(a.cost), str(a.cache_savings)) == (str(b.cost), str(b.cache_savings))
+
+    assert same(calls.total(), add_counters(atoms))
+    by_cell: dict[tuple[str, str, str], list[Counters]] = defaultdict(list)
+    for (p, m, r, _, *_), c in zip(rows, atoms, strict=True):
+        by_cell[(p, m, r)].append(c)
+    want = [Cell(p, m, r, cs[0] if len(cs) == 1 else add_counters(cs)) for (p, m, r), cs in sorted(by_cell.items())]
+    cells = calls.summed(("person", "model", "route"))
+    assert list(cells) == want and all(same(a.counters, b.counters) for a, b in zip(cells, want, strict=True))
+    for column in ("person", "model"):
+        found = group_cells(cells, column)
+        by: dict[str, list[Cell]] = defaultdict(list)
+        for c in want:
+            by[getattr(c, column)].append(c)
+        assert [(g.name, list(g.cells)) for g in found] == [(g.name, by[g.name]) for g in found]
+        assert {g.name for g in found} == set(by)
+        assert all(same(g.counters, add_counters(c.counters for c in by[g.name])) for g in found)
+    teams = calls.totals(("team", "person"))
+    by_team: dict[tuple[str, str], list[Counters]] = defaultdict(list)
+    for (p, _, _, t, *_), c in zip(rows, atoms, strict=True):
+        by_team[(t, p)].append(c)
+    assert [k for k, _ in teams] == sorted(by_team)
+    assert all(same(c, add_counters(by_team[k])) for k, c in teams)

@@ -28,13 +28,13 @@ from generator.site.report import (
     DayCosts,
     Group,
     Inferred,
+    MoneyCounters,
     Table,
     Unpriced,
     WindowReport,
     by_cost,
     days_of,
     group_cells,
-    money_counters,
     name_rank,
 )
 from generator.site.series import Series
@@ -330,7 +330,7 @@ class DayCube:
         first, last = self.edges.index(window.start.timestamp()), self.edges.index(window.end.timestamp())
         piece = merged([piece for part in self.pieces[first:last] for piece in part])
         names, callers, day_of, e = self._names.values, self._callers.values, self._days, self.exponent
-        counters = money_counters(e)
+        counters = MoneyCounters(e)
 
         def summed(field: str) -> tuple[list[list[Any]], list[Any]]:
             """A field's key columns and sums as lists of plain integers."""

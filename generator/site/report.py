@@ -183,26 +183,21 @@ def days_of(window: Window, tz: ZoneInfo) -> tuple[date, ...]:
     return tuple(first + timedelta(days=i) for i in range((last - first).days + 1))
 
 
-def money_counters(exponent: int) -> Callable[[Sequence[int]], Counters]:
-    """Counters from their 11 values in FIELDS order, money in units (10**-`exponent` dollars)."""
+class MoneyCounters:
+    """Counters from their 11 values in FIELDS order, money in units (10**-`exponent` dollars): as `dollars` gives
+    them, or with the decimal places given for the cost and the savings (`at`, a Table row's)."""
 
-    def counters(v: Sequence[int]) -> Counters:
+    __slots__ = ("exponent",)
+
+    def __init__(self, exponent: int) -> None:
+        self.exponent = exponent
+
+    def __call__(self, v: Sequence[int], at: Sequence[int] | None = None) -> Counters:
         calls, errors, inp, out, read, write, cost, unpriced, unpriced_calls, inferred, saved = v
-        return Counters(calls, errors, inp, out, read, write, dollars(cost, exponent), unpriced, unpriced_calls,
-                        inferred, dollars(saved, exponent))  # fmt: skip
-
-    return counters
-
-
-def _counters_at(exponent: int) -> Callable[[Sequence[int], Sequence[int]], Counters]:
-    """Counters from their 11 values, money in units given the decimal places of a Table row's cost and savings."""
-
-    def counters(v: Sequence[int], at: Sequence[int]) -> Counters:
-        calls, errors, inp, out, read, write, cost, unpriced, unpriced_calls, inferred, saved = v
-        return Counters(calls, errors, inp, out, read, write, dollars_at(cost, exponent, at[0]), unpriced,
-                        unpriced_calls, inferred, dollars_at(saved, exponent, at[1]))  # fmt: skip
-
-    return counters
+        e = self.exponent
+        money = (dollars(cost, e), dollars(saved, e)) if at is None else (dollars_at(cost, e, at[0]),
+                                                                         dollars_at(saved, e, at[1]))  # fmt: skip
+        return Counters(calls, errors, inp, out, read, write, money[0], unpriced, unpriced_calls, inferred, money[1])
 
 
 class Table(Sequence[T]):
@@ -246,7 +241,7 @@ class Table(Sequence[T]):
 
     def __iter__(self) -> Iterator[T]:
         keys, sums, places = self._held()
-        counters, make = _counters_at(self._exponent), self._make
+        counters, make = MoneyCounters(self._exponent), self._make
         for at in range(0, len(keys), 4096):  # a few thousand rows' plain integers at a time
             chunk = slice(at, at + 4096)
             for k, v, p in zip(keys[chunk].tolist(), sums[chunk].tolist(), places[chunk].tolist(), strict=True):
@@ -261,7 +256,7 @@ class Table(Sequence[T]):
             return [self[j] for j in range(*i.indices(len(self)))]
         keys, sums, places = self._held()
         j = range(len(keys))[i]
-        return self._make(keys[j].tolist(), _counters_at(self._exponent)(sums[j].tolist(), places[j].tolist()))
+        return self._make(keys[j].tolist(), MoneyCounters(self._exponent)(sums[j].tolist(), places[j].tolist()))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and len(self) == len(other) and all(map(operator.eq, self, other))
@@ -276,7 +271,7 @@ class Table(Sequence[T]):
         _, sums, places = self._held()
         if not len(sums):
             return Counters()
-        return _counters_at(self._exponent)(exact(sums).sum(axis=0).tolist(), places.max(axis=0).tolist())
+        return MoneyCounters(self._exponent)(exact(sums).sum(axis=0).tolist(), places.max(axis=0).tolist())
 
     def names_in(self, column: str) -> set[str]:
         """Every name a column holds."""
