@@ -10,19 +10,18 @@ even by a build that is killed. The rest (which person is where) is a few bytes 
 
 from __future__ import annotations
 
-import io
 import itertools
 import os
 import tempfile
 from collections.abc import Sequence
 from datetime import date
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 
 from generator.errors import GeneratorError
 from generator.pricing.book import MONEY_EXPONENT
-from generator.usage import exact
+from generator.usage import FITS
 
 SERIES = ("invocations", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
           "unpriced_invocations")  # fmt: skip
@@ -45,8 +44,9 @@ class Series:
         self._names: Sequence[str] = ()  # what the runs' person and model numbers stand for
         self._buckets: list[IO[bytes] | None] = [None] * BUCKETS  # int64 rows of _KEYS + WIDTH columns
         self._wide: list[list[np.ndarray]] = [[] for _ in range(BUCKETS)]  # rows with a sum past 64 bits: in memory
-        self._file: IO[bytes] | None = None  # the people's days, person after person, once finished
-        self._where: dict[str, tuple[int, int, tuple[str, ...], tuple[int, ...]]] = {}  # offset, size, models, cuts
+        self._file: IO[bytes] | None = None  # the people's days, bucket by bucket, person after person, once finished
+        self._blocks: list[_Block] = []  # where each bucket's days are in the file (or in memory)
+        self._where: dict[str, tuple[int, int, int, tuple[str, ...], tuple[int, ...]]] = {}  # block, rows, models, cuts
         self._finished = self._closed = False
 
     def add(self, names: Sequence[str], person: np.ndarray, model: np.ndarray, seen: np.ndarray,
@@ -88,44 +88,45 @@ class Series:
                 found.close()
             if not parts:
                 continue
-            rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
-            person = rows[:, 0].astype(np.int64)
-            order = np.argsort(person, kind="stable")
-            rows, person = rows[order], person[order]
-            cuts = np.flatnonzero(np.r_[True, person[1:] != person[:-1], True]).tolist()
-            for lo, hi in itertools.pairwise(cuts):
-                assert out is not None
-                self._put(out, self._names[int(person[lo])], rows[lo:hi])
+            assert out is not None
+            self._put(out, np.concatenate(parts) if len(parts) > 1 else parts[0])
         if out is not None:
             try:
                 out.flush()  # read by its descriptor, here and in a fork
             except OSError as e:
                 raise _disk_error(e) from e
 
-    def _put(self, out: IO[bytes], name: str, rows: np.ndarray) -> None:
-        """Write a person's days in the order `of` gives them: by model (in the order first seen), then day, a day
-        two runs share added up into one."""
-        model, seen = rows[:, 1].astype(np.int64), rows[:, 2].astype(np.int64)
-        days = rows[:, _KEYS:]
-        models, each = np.unique(model, return_inverse=True)
-        first = np.full(len(models), np.iinfo(np.int64).max)
-        np.minimum.at(first, each, seen)  # a model's place in the person's list
-        rank = first[each]
-        order = np.lexsort([days[:, 0].astype(np.int64), rank])  # by model, then day
-        days, rank, model = days[order], rank[order], model[order]
-        repeat = (days[1:, 0] == days[:-1, 0]) & (rank[1:] == rank[:-1])  # a day two runs share: one day, added up
-        if repeat.any():
+    def _put(self, out: IO[bytes], rows: np.ndarray) -> None:
+        """Write a bucket's days person after person, each person's in the order `of` gives them: by model (in the
+        order first seen), then day, a day two runs share added up into one; and note where each person's are."""
+        person, model, seen, day = (rows[:, i].astype(np.int64) for i in range(_KEYS + 1))
+        order = np.lexsort([model, person])
+        pairs = np.flatnonzero(np.r_[True, np.diff(person[order]) != 0] | np.r_[True, np.diff(model[order]) != 0])
+        rank = np.empty(len(rows), np.int64)  # a model's place in its person's list: when the pair was first seen
+        rank[order] = np.repeat(np.minimum.reduceat(seen[order], pairs), np.diff(np.r_[pairs, len(rows)]))
+        order = np.lexsort([day, rank, person])
+        days, person, rank, model = rows[order, _KEYS:], person[order], rank[order], model[order]
+        repeat = (person[1:] == person[:-1]) & (rank[1:] == rank[:-1]) & (days[1:, 0] == days[:-1, 0])
+        if repeat.any():  # a day two runs share: one day, added up
             kept = np.r_[True, ~repeat]
-            days, rank, model = _add_up(days, repeat), rank[kept], model[kept]
-        cuts = np.flatnonzero(np.r_[True, rank[1:] != rank[:-1], True]).tolist()
-        buffer = io.BytesIO()
+            days, person, rank, model = _add_up(days, repeat), person[kept], rank[kept], model[kept]
         days[:, 0] -= self._first  # the day's index into `days`
-        np.save(buffer, narrowest(days[:, :-1], np.int32))
-        np.save(buffer, narrowest(days[:, -1], np.int64))
-        data = buffer.getvalue()
-        offset = out.tell()
-        _write(out, data)
-        self._where[name] = (offset, len(data), tuple(self._names[int(model[a])] for a in cuts[:-1]), tuple(cuts))
+        block = _Block(out.tell(), narrowest(days[:, :-1], np.int32), narrowest(days[:, -1], np.int64))
+        if object in (block.counts.dtype, block.cost.dtype):
+            self._blocks.append(block)  # past 64 bits (forged): kept as Python integers, in memory
+        else:
+            _write(out, block.counts.tobytes() + block.cost.tobytes())
+            self._blocks.append(block._replace(counts=block.counts[:0], cost=block.cost[:0], rows=len(days)))
+        at = len(self._blocks) - 1
+        people = np.flatnonzero(np.r_[True, person[1:] != person[:-1], True]).tolist()
+        pairs = np.flatnonzero(np.r_[True, (person[1:] != person[:-1]) | (rank[1:] != rank[:-1]), True]).tolist()
+        names, i = self._names, 0
+        for lo, hi in itertools.pairwise(people):
+            j = pairs.index(hi, i)
+            cuts = pairs[i : j + 1]
+            self._where[names[int(person[lo])]] = (at, lo, hi, tuple(names[int(model[c])] for c in cuts[:-1]),
+                                                   tuple(c - lo for c in cuts))  # fmt: skip
+            i = j
 
     def people(self) -> set[str]:
         self._check()
@@ -138,9 +139,8 @@ class Series:
         found = self._where.get(person)
         if found is None or self._file is None:
             return {}
-        offset, size, models, cuts = found
-        buffer = io.BytesIO(os.pread(self._file.fileno(), size, offset))
-        counts, cost = np.load(buffer, allow_pickle=True), np.load(buffer, allow_pickle=True)  # our own file
+        at, lo, hi, models, cuts = found
+        counts, cost = self._blocks[at].read(self._file.fileno(), lo, hi)
         days = np.empty((len(cost), WIDTH), object if object in (counts.dtype, cost.dtype) else np.int64)
         days[:, :-1], days[:, -1] = counts, cost
         return {m: days[a:b] for m, (a, b) in zip(models, itertools.pairwise(cuts), strict=True)}
@@ -151,6 +151,7 @@ class Series:
             if f is not None:
                 f.close()
         self._file, self._buckets, self._wide, self._where = None, [None] * BUCKETS, [[] for _ in range(BUCKETS)], {}
+        self._blocks = []
         self._finished = self._closed = True
 
     def _check(self) -> None:
@@ -158,6 +159,25 @@ class Series:
             raise RuntimeError("the series is closed: its files are gone")
         if not self._finished and (any(self._buckets) or any(self._wide)):
             raise RuntimeError("finish the series before reading it")
+
+
+class _Block(NamedTuple):
+    """One bucket's days in the file: from `offset`, the counts (rows x WIDTH - 1) and then the costs, each of the
+    dtype of `counts` and `cost` (empty arrays) and `rows` long; or, past 64 bits, the arrays themselves."""
+
+    offset: int
+    counts: np.ndarray
+    cost: np.ndarray
+    rows: int = -1  # -1: the arrays are the days themselves
+
+    def read(self, fd: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows `lo` to `hi` of the counts and of the costs."""
+        if self.rows < 0:
+            return self.counts[lo:hi], self.cost[lo:hi]
+        width, each, cost = WIDTH - 1, self.counts.itemsize, self.cost.itemsize
+        counts = os.pread(fd, (hi - lo) * width * each, self.offset + lo * width * each)
+        costs = os.pread(fd, (hi - lo) * cost, self.offset + self.rows * width * each + lo * cost)
+        return (np.frombuffer(counts, self.counts.dtype).reshape(-1, width), np.frombuffer(costs, self.cost.dtype))
 
 
 def _by_bucket(person: np.ndarray, rows: np.ndarray) -> list[tuple[int, np.ndarray]]:
@@ -201,10 +221,11 @@ def _disk_error(e: OSError) -> GeneratorError:
 
 
 def _add_up(days: Days, repeat: np.ndarray) -> Days:
-    """Each row that `repeat`s the day before it added into that row (64-bit where no sum can wrap, else Python
-    integers)."""
-    days = exact(days)
+    """Each row that `repeat`s the day before it added into that row (64-bit where no sum can wrap: bounded by the
+    largest value times the most rows added into one; else Python integers)."""
     group = np.cumsum(np.r_[True, ~repeat]) - 1
+    if days.dtype != object and max(-float(days.min()), float(days.max())) * int(np.bincount(group).max()) >= FITS:
+        days = days.astype(object)
     summed = days[np.flatnonzero(np.r_[True, ~repeat])]  # a copy: the sums go into it
     again = np.flatnonzero(repeat) + 1
     np.add.at(summed[:, 1:], group[again], days[again, 1:])
