@@ -60,8 +60,8 @@ class Series:
         if not len(person):
             return
         self._names = names
-        keys = np.column_stack([person, model, seen]).astype(np.int64)
-        rows = np.column_stack([keys, counts, cost])
+        rows = np.empty((len(person), _KEYS + WIDTH), object if object in (counts.dtype, cost.dtype) else np.int64)
+        rows[:, 0], rows[:, 1], rows[:, 2], rows[:, _KEYS:-1], rows[:, -1] = person, model, seen, counts, cost
         if rows.dtype == object:
             fits = _fits_int64(rows)
             for b, part in _by_bucket(person[~fits], rows[~fits]):
