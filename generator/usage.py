@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from operator import attrgetter
-from typing import Any, NamedTuple, overload
+from typing import Any, NamedTuple, TypeVar, overload
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -24,6 +24,7 @@ from generator.attribution import MAX_TEXT
 from generator.counters import USAGE_COUNTS
 from generator.errors import SourceError
 
+T = TypeVar("T")
 HOUR = 3600
 DAY = 24 * HOUR
 MAX_NAME = 1024  # characters: a principal or model id longer than this is not a name but an attack
@@ -285,7 +286,30 @@ class Columns(NamedTuple):
         return self.text[_NAME_FIELDS.index(field)]
 
 
-class RowTable(Sequence[HourlyRow]):
+class Lazy(Sequence[T]):
+    """A sequence of items made only as they are read (from numpy columns, say): by index, by slice (a list) or
+    in order, and equal to any sequence of the same items."""
+
+    def _item(self, i: int) -> T:
+        """The item at index `i` (0 <= i < len)."""
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, i: int) -> T: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[T]: ...
+    def __getitem__(self, i: int | slice) -> T | list[T]:
+        if isinstance(i, slice):
+            return [self._item(j) for j in range(*i.indices(len(self)))]
+        return self._item(range(len(self))[i])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and len(self) == len(other) and all(map(operator.eq, self, other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class RowTable(Lazy[HourlyRow]):
     """Hourly rows held as numpy columns in hour order: the hour's number, five name numbers, prompt_over and six
     counts a row, 32-bit where they fit (52 bytes, where 64-bit columns took 80 and a row object and its integers
     220); a row object is made only while it is read, and a reader gets epoch seconds and 64-bit counts. The columns
@@ -344,24 +368,12 @@ class RowTable(Sequence[HourlyRow]):
                 yield at, _wide(take(first, last))
                 first = last
 
-    @overload
-    def __getitem__(self, i: int) -> HourlyRow: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[HourlyRow]: ...
-    def __getitem__(self, i: int | slice) -> HourlyRow | list[HourlyRow]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        j = range(len(self))[i]
+    def _item(self, j: int) -> HourlyRow:
         for c in self._chunks:
             if j < len(c.hour):
                 break
             j -= len(c.hour)
         return next(_rows(c, j, j + 1))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Sequence) and len(self) == len(other) and all(map(operator.eq, self, other))
-
-    __hash__ = None  # type: ignore[assignment]
 
     def names(self, field: str) -> set[str]:
         """Every value of a name field ("principal", "model_id", "region", "account" or "meta") the rows hold."""

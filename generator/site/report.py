@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import functools
 import itertools
-import operator
 from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import TypeVar, overload
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -22,7 +21,7 @@ from generator.counters import Counters
 from generator.identity import IdentityAudit
 from generator.pricing.cost import dollars, dollars_at
 from generator.site.series import Series, narrowest
-from generator.usage import Window, exact, sort_runs
+from generator.usage import Lazy, Window, exact, sort_runs
 
 K = TypeVar("K")
 T = TypeVar("T")
@@ -200,7 +199,7 @@ class MoneyCounters:
         return Counters(calls, errors, inp, out, read, write, money[0], unpriced, unpriced_calls, inferred, money[1])
 
 
-class Table(Sequence[T]):
+class Table(Lazy[T]):
     """A window's cells (or its calls as attributed) held as columns: each row's names as numbers into `names`
     (`columns` says which name each key column is) and its counters in money units; a row is made an object (by
     `make`, from its key numbers and Counters) only as it is read. A Cell and its Counters took about 600 bytes
@@ -247,21 +246,9 @@ class Table(Sequence[T]):
             for k, v, p in zip(keys[chunk].tolist(), sums[chunk].tolist(), places[chunk].tolist(), strict=True):
                 yield make(k, counters(v, p))
 
-    @overload
-    def __getitem__(self, i: int) -> T: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[T]: ...
-    def __getitem__(self, i: int | slice) -> T | list[T]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
+    def _item(self, j: int) -> T:
         keys, sums, places = self._held()
-        j = range(len(keys))[i]
         return self._make(keys[j].tolist(), MoneyCounters(self._exponent)(sums[j].tolist(), places[j].tolist()))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Sequence) and len(self) == len(other) and all(map(operator.eq, self, other))
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"Table({self.columns}, {len(self)} rows)"
