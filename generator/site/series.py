@@ -2,10 +2,11 @@
 
 Owns the one set of sums that grows with people x models x days (9M days at 10,000 people x 10 models x 90 days,
 0.4 GB as arrays in memory), so it is kept on disk. The cube hands over a run of rows' days at a time; they go to
-one of `BUCKETS` anonymous temporary files by person. `finish` then reads a bucket at a time, puts each person's
-days in the order the pages read them, and writes them person after person to one more file, so a person's days
-are one read, by this process or a fork of it. The files are unlinked as they are made: nothing is left behind,
-even by a build that is killed. The rest (which person is where) is a few bytes a person.
+one of `BUCKETS` anonymous temporary files by person. `finish` then reads a bucket at a time, puts its days in
+the order the pages read them (person after person), and writes them to one more file as two arrays (counts,
+costs), so a person's days are two reads at known places, by this process or a fork of it. The files are unlinked
+as they are made: nothing is left behind, even by a build that is killed. The rest (which person is where) is a
+few bytes a person; a bucket with a sum past 64 bits (forged counts) stays in memory as Python integers.
 """
 
 from __future__ import annotations
