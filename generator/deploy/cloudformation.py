@@ -35,10 +35,10 @@ _EMAIL = re.compile(r"^[^\s@,]+@[^\s@,]+\.[^\s@,]+$")
 DEADLINE_MARGIN = 120  # seconds the function keeps after the Insights deadline to stop queries and publish
 MAX_TIMEOUT = 900  # Lambda's longest run
 MAX_DEADLINE = MAX_TIMEOUT - DEADLINE_MARGIN
-# The publish function's memory: the build's peak grows with hourly rows, about 200 bytes a row (0.40 GB at 1.8M rows,
-# 2,000 people x 10 models x 90 days of daily use; 0.85 GB at 4.5M, 5,000 people; 1.7 GB at 9M, 10,000 people;
+# The publish function's memory: the build's peak grows with hourly rows, about 90 bytes a row (0.35 GB at 1.8M rows,
+# 2,000 people x 10 models x 90 days of daily use; 0.49 GB at 4.5M, 5,000 people; 0.97 GB at 9M, 10,000 people;
 # benchmarks/bench_scale.py), and Lambda gives a function CPU in proportion to its memory (one whole vCPU at
-# 1,769 MB): 2 GB fits 5,000 people and runs fast.
+# 1,769 MB): 2 GB fits 10,000 people and runs fast.
 DEFAULT_MEMORY = 2048
 MEMORY_RANGE = (512, 10240)
 
