@@ -199,3 +199,38 @@ def test_a_series_is_read_only_when_finished_and_not_after_it_is_closed() -> Non
     s.close()
     with pytest.raises(RuntimeError, match="closed"):
         s.of("ann")
+
+
+def test_a_finished_series_holds_no_days_in_memory() -> None:
+    """Once finished, the days are on disk only: what the series holds grows with people, not with their days."""
+    import gc
+    import tracemalloc
+
+    import numpy as np
+
+    from generator.site.series import WIDTH, Series
+
+    days = [MOMENT.date() - timedelta(days=i) for i in range(89, -1, -1)]
+    people, models = 200, 10
+    names = [f"p{i}" for i in range(people)] + [f"m{i}" for i in range(models)]
+    tracemalloc.start()
+    try:
+        s = Series(days)
+        for d in days:  # a run a day: every person's every model
+            person = np.repeat(np.arange(people), models)
+            model = np.tile(np.arange(models), people) + people
+            counts = np.full((len(person), WIDTH - 1), 7, np.int64)
+            counts[:, 0] = d.toordinal()
+            s.add(names, person, model, np.arange(len(person)), counts, np.full(len(person), 10**9, np.int64))
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        s.finish()
+        del person, model, counts
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    total = people * models * len(days) * (WIDTH * 8)  # the days as 64-bit integers: 13 MB
+    assert held < total / 20, (held, total)
+    assert len(s.of("p7")) == models and all(len(d) == len(days) for d in s.of("p7").values())
+    s.close()

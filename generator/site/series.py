@@ -117,7 +117,8 @@ class Series:
             self._blocks.append(block)  # past 64 bits (forged): kept as Python integers, in memory
         else:
             _write(out, block.counts.tobytes() + block.cost.tobytes())
-            self._blocks.append(block._replace(counts=block.counts[:0], cost=block.cost[:0], rows=len(days)))
+            kinds = np.empty((0, WIDTH - 1), block.counts.dtype), np.empty(0, block.cost.dtype)  # not views: no days
+            self._blocks.append(block._replace(counts=kinds[0], cost=kinds[1], rows=len(days)))
         at = len(self._blocks) - 1
         people = np.flatnonzero(np.r_[True, person[1:] != person[:-1], True]).tolist()
         pairs = np.flatnonzero(np.r_[True, (person[1:] != person[:-1]) | (rank[1:] != rank[:-1]), True]).tolist()
