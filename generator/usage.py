@@ -99,6 +99,22 @@ _Key = tuple[str, str, str, int, str, str]  # principal, model id, region, promp
 _LOW = (1 << 32) - 1
 
 
+def ranks(values: Sequence[Any]) -> np.ndarray:
+    """Each value's place among `values` in their order (so sorting their indices by it sorts by value)."""
+    found = np.empty(len(values), np.int64)
+    found[sorted(range(len(values)), key=values.__getitem__)] = np.arange(len(values))
+    return found
+
+
+def narrowest(values: np.ndarray, kind: type[np.signedinteger[Any]]) -> np.ndarray:
+    """Integer values as `kind` where they all fit, else as 64-bit integers where they fit, else as Python ints."""
+    for fits in (kind, np.int64):
+        limits = np.iinfo(fits)
+        if not len(values) or (limits.min <= values.min() and values.max() <= limits.max):
+            return values.astype(fits, copy=False)
+    return values.astype(object)
+
+
 class Numbered:
     """Values (names, or tuples of them) as dense integers from 0, each value once: `number` from value to integer,
     `values` from integer to value."""
@@ -207,8 +223,7 @@ class HourlyAggregator:
         columns are whole arrays of their own, so the hours' memory goes back as the chunks fill)."""
         hours, self._hours = self._hours, {}
         names, variants = self._name.values, np.array(self._variants, np.int64).reshape(-1, 4)
-        rank = np.empty(len(names), np.int64)
-        rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))  # each name's place in order
+        rank = ranks(names)  # each name's place in order
         by_variant = np.lexsort([rank[variants[:, 3]], rank[variants[:, 2]], variants[:, 1], rank[variants[:, 0]]])
         variant_rank = np.empty(len(variants), np.int64)
         variant_rank[by_variant] = np.arange(len(variants))  # (region, prompt_over, account, meta) in that order
@@ -246,7 +261,6 @@ _ZEROS = array("q", bytes(48))
 _NAME_FIELDS = ("principal", "model_id", "region", "account", "meta")
 
 
-_INT32 = (1 << 31) - 1
 CHUNK_ROWS = 1 << 18  # rows a table holds in one set of columns (about 20 MB): what a reader frees at a time
 
 
@@ -385,10 +399,7 @@ def _packed(c: Chunk | Columns) -> Chunk:
     """A chunk as a table holds it: hours as their numbers from 1970 and counts as 32-bit integers where they all
     fit (a packed chunk as it is)."""
     hour = c.hour if c.hour.dtype == np.int32 else (c.hour // HOUR).astype(np.int32)  # to year 245,000
-    counts = c.counts
-    if counts.dtype != np.int32 and (not len(counts) or (int(counts.max()) <= _INT32 and int(counts.min()) >= 0)):
-        counts = counts.astype(np.int32)
-    return Chunk(hour, c.text, c.over, counts)
+    return Chunk(hour, c.text, c.over, narrowest(c.counts, np.int32))
 
 
 def _wide(c: Columns) -> Columns:

@@ -322,7 +322,8 @@ def test_a_table_reads_as_the_objects_it_replaced(
     """A Table's rows, parts, groups and sums read as Cells and Counters summed with add_counters did: the same
     values, the same Decimal digits (the pages print them), the same order."""
     from generator.pricing.cost import places
-    from generator.site.report import Cell, Table, group_cells, name_rank
+    from generator.site.report import Cell, Table, group_cells
+    from generator.usage import ranks
 
     names = ["", "ann", "bob", "cy", "m1", "m2", "a", "b", "t1", "t2", "unused"][::-1]
     number = {n: i for i, n in enumerate(names)}
@@ -331,7 +332,7 @@ def test_a_table_reads_as_the_objects_it_replaced(
     sums[:, 0], sums[:, 6], sums[:, 10] = 1, [r[4] for r in rows], [r[5] for r in rows]
     at = np.column_stack([places(sums[:, 6], exponent), places(sums[:, 10], exponent)]).astype(np.int8)
     atoms = [Counters(1, cost=dollars(r[4], exponent), cache_savings=dollars(r[5], exponent)) for r in rows]
-    calls = Table(names, name_rank(names), ("person", "model", "route", "team"), keys, sums, at, exponent,
+    calls = Table(names, ranks(names), ("person", "model", "route", "team"), keys, sums, at, exponent,
                   lambda k, c: (names[k[0]], names[k[1]], names[k[2]], names[k[3]], c))  # fmt: skip
     assert [c for *_, c in calls] == atoms and len(calls) == len(rows)
 

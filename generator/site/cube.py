@@ -34,11 +34,22 @@ from generator.site.report import (
     WindowReport,
     by_cost,
     days_of,
+    dimension,
     group_cells,
-    name_rank,
 )
 from generator.site.series import Series
-from generator.usage import DAY, Columns, HourlyRow, Numbered, Window, as_table, exact, local_day, sort_runs
+from generator.usage import (
+    DAY,
+    Columns,
+    HourlyRow,
+    Numbered,
+    Window,
+    as_table,
+    exact,
+    local_day,
+    ranks,
+    sort_runs,
+)
 
 RUN_ROWS = 1 << 17  # rows priced and summed at a time: about 25 MB of columns and their sorts at the most
 _COST, _UNPRICED, _UNPRICED_CALLS, _SAVED = 6, 7, 8, 10  # columns of a run's values (the FIELDS order)
@@ -310,13 +321,12 @@ class DayCube:
         columns' names. Made once the rows are in."""
         if self._caller_arrays is None:
             callers, number = self._callers.values, self._names
-            rank = np.empty(len(callers), np.int64)
-            rank[sorted(range(len(callers)), key=callers.__getitem__)] = np.arange(len(callers))
+            rank = ranks(callers)
             width = max((len(w.dims) for w in callers), default=0)
             extra = [[number(w.via), *map(number, w.dims), *[number("")] * (width - len(w.dims))] for w in callers]
             found = np.array(self._caller_names, np.int64).reshape(-1, 4)
             found = np.column_stack([found, np.array(extra, np.int64).reshape(-1, 1 + width)])
-            columns = ("person", "model", "route", "team", "via", *(f"dim{i}" for i in range(width)))
+            columns = ("person", "model", "route", "team", "via", *map(dimension, range(width)))
             self._caller_arrays = rank, found, columns
         return self._caller_arrays
 
@@ -339,11 +349,10 @@ class DayCube:
 
         who, split = piece.callers
         caller_rank, caller_names, columns = self._caller_order()
-        rank = name_rank(names)
         order = np.argsort(caller_rank[who], kind="stable")  # by caller: person, model, route, via, team, dims
-        attributed = Table(names, rank, ("caller", *columns),
-                           np.column_stack([who[order], caller_names[who[order]]]), split[order],
-                           np.column_stack([places(split[order][:, c], e) for c in (_COST, _SAVED)]), e,
+        who, split = who[order], split[order]
+        attributed = Table(names, ranks(names), ("caller", *columns), np.column_stack([who, caller_names[who]]),
+                           split, np.column_stack([places(split[:, c], e) for c in (_COST, _SAVED)]), e,
                            lambda k, c: _attributed(callers[k[0]], c))  # fmt: skip
         cells = attributed.summed(("person", "model", "route"))
         (account,), by_account = summed("accounts")

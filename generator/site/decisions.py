@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from generator.budgets import Budgets, Status, statuses
 from generator.identity import IdentityAudit
 from generator.site.cube import DayCube
-from generator.site.report import Group, WindowReport, by_cost
+from generator.site.report import Group, WindowReport, by_cost, dimension
 from generator.usage import HOUR, Window
 
 Z90 = 1.645  # a 90% range, if days were independent and alike
@@ -109,7 +109,7 @@ def dimension_groups(rep: WindowReport, names: Sequence[str]) -> tuple[tuple[str
     """Each breakdown dimension's values by cost ("" for calls without one), for dimensions any call has a value of."""
     calls, out = rep.attributed, []
     for i, name in enumerate(names):
-        sums = calls.totals((f"dim{i}",)) if calls and f"dim{i}" in calls.columns else []
+        sums = calls.totals((dimension(i),)) if calls and dimension(i) in calls.columns else []
         if any(value for (value,), _ in sums):
             out.append((name, by_cost(Group(value, c, ()) for (value,), c in sums)))
     return tuple(out)

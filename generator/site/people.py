@@ -29,7 +29,7 @@ from generator.site.export import (
     usd,
     usd_units,
 )
-from generator.site.report import Cell, Group, by_cost, group_cells, widest
+from generator.site.report import Cell, Group, by_cost, dimension, group_cells, widest
 from generator.site.series import SERIES, Days, Series
 from generator.usage import iso
 
@@ -64,8 +64,8 @@ class Directory:
         found: dict[str, dict[str, list[Group]]] = defaultdict(lambda: defaultdict(list))
         calls = self.wide.rep.attributed
         for i, name in enumerate(dimensions):
-            if name in shown and calls and f"dim{i}" in calls.columns:
-                for (person, value), c in calls.totals(("person", f"dim{i}")):
+            if name in shown and calls and dimension(i) in calls.columns:
+                for (person, value), c in calls.totals(("person", dimension(i))):
                     found[person][name].append(Group(value, c, ()))
         self.dims = {person: {name: by_cost(groups) for name, groups in names.items() if any(g.name for g in groups)}
                      for person, names in found.items()}  # fmt: skip

@@ -20,8 +20,8 @@ import numpy as np
 from generator.counters import Counters
 from generator.identity import IdentityAudit
 from generator.pricing.cost import dollars, dollars_at
-from generator.site.series import Series, narrowest
-from generator.usage import Lazy, Window, exact, sort_runs
+from generator.site.series import Series
+from generator.usage import Lazy, Window, exact, narrowest, sort_runs
 
 K = TypeVar("K")
 T = TypeVar("T")
@@ -182,6 +182,11 @@ def days_of(window: Window, tz: ZoneInfo) -> tuple[date, ...]:
     return tuple(first + timedelta(days=i) for i in range((last - first).days + 1))
 
 
+def dimension(i: int) -> str:
+    """The name column of the `i`th breakdown dimension's values in a window's attributed calls."""
+    return f"dim{i}"
+
+
 class MoneyCounters:
     """Counters from their 11 values in FIELDS order, money in units (10**-`exponent` dollars): as `dollars` gives
     them, or with the decimal places given for the cost and the savings (`at`, a Table row's)."""
@@ -307,10 +312,3 @@ class Table(Lazy[T]):
                 added = narrowest(added, np.int64)
             places = np.maximum.reduceat(places[order], starts, axis=0) if len(starts) else places[:0]
         return Table(self._names, self._rank, columns, found, added, places, self._exponent, make)
-
-
-def name_rank(names: Sequence[str]) -> np.ndarray:
-    """Each name number's place among the names in their order (so sorting numbers by it sorts by name)."""
-    rank = np.empty(len(names), np.int64)
-    rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
-    return rank

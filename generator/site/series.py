@@ -16,13 +16,13 @@ import os
 import tempfile
 from collections.abc import Sequence
 from datetime import date
-from typing import IO, Any, NamedTuple
+from typing import IO, NamedTuple
 
 import numpy as np
 
 from generator.errors import GeneratorError
 from generator.pricing.book import MONEY_EXPONENT
-from generator.usage import FITS
+from generator.usage import FITS, narrowest
 
 SERIES = ("invocations", "errors", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
           "unpriced_invocations")  # fmt: skip
@@ -232,12 +232,3 @@ def _add_up(days: Days, repeat: np.ndarray) -> Days:
     again = np.flatnonzero(repeat) + 1
     np.add.at(summed[:, 1:], group[again], days[again, 1:])
     return narrowest(summed, np.int64) if summed.dtype == object else summed
-
-
-def narrowest(values: np.ndarray, kind: type[np.signedinteger[Any]]) -> np.ndarray:
-    """Integer values as `kind` where they all fit, else as 64-bit integers where they fit, else as Python ints."""
-    for fits in (kind, np.int64):
-        limits = np.iinfo(fits)
-        if not len(values) or (limits.min <= values.min() and values.max() <= limits.max):
-            return values.astype(fits)
-    return values.astype(object)

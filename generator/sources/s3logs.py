@@ -116,7 +116,7 @@ def read_s3(options: S3Options, start: datetime, now: datetime) -> SourceResult:
         found = list(pool.map(lambda d: _day_now(s3, store, options, d[0], d[1], d[2], folders, window), days))
         names = {d: day[0] for d, day in zip(days, found, strict=True)}  # each day's blob in the store
         keys_after: dict[tuple[str, str, date], dict[int, bytes]] = {}  # each day's keys once this run read it
-        tables: list[RowTable] = []  # each day's rows, once it is read (row objects take 580 bytes, a table 80)
+        tables: list[RowTable] = []  # each day's rows, once it is read (row objects take 580 bytes, a table 52)
         for d, (name, hours, changed, _, _, table) in zip(days, found, strict=True):
             if table is not None:  # nothing new: its stored rows, as the listing made them
                 tables.append(table)
